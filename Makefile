@@ -1,0 +1,50 @@
+# Two commands set up a fresh machine:
+#   make demo   venv + package + default models, then a routed request answered by a real
+#               local model through the language server (route decision, streamed answer)
+#   make test   the same setup, then lint, type checks, unit tests, end-to-end tests
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup models demo test lint unit e2e system-deps clean
+
+setup: $(STAMP) models
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("tsr-lsp needs Python 3.11+ (set PYTHON=...)" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "installing tsr-lsp and its dependencies (llama-cpp-python compiles on first install: ~5 min)"
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev,train,hf]'
+	touch $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/tsr-lsp models install-defaults
+
+demo: setup
+	$(BIN)/tsr-lsp ask --max-tokens 256 "Write a Python function that parses a CSV file into a list of dicts"
+	@echo
+	$(BIN)/tsr-lsp ask --max-tokens 64 "Say hello to my friend Anna in one sentence"
+
+system-deps:
+	bash scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check tsr_lsp tests
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+e2e: setup system-deps
+	$(BIN)/pytest -q tests/e2e tests/editors
+
+test: setup system-deps
+	$(BIN)/ruff check tsr_lsp tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q tests/e2e tests/editors
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,110 @@
+"""Raw bytes at the real server: malformed JSON-RPC gets an error and the server keeps going."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tsr_lsp.bench import wire
+
+
+@pytest.fixture
+def server() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tsr_lsp", "stdio", "--no-daemon"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    wire.send(proc.stdin, wire.initialize_message())
+    wire.wait_response(proc.stdout, 1)
+    yield proc
+    wire.shutdown(proc)
+
+
+def raw(proc: subprocess.Popen[bytes], body: bytes) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    proc.stdin.flush()
+
+
+def still_serving(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stdin is not None and proc.stdout is not None
+    wire.send(proc.stdin, {"jsonrpc": "2.0", "id": 77, "method": "tsr/status", "params": {}})
+    assert "models" in wire.wait_response(proc.stdout, 77)["result"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", -32700),
+        (b"\xff\xfe\x00binary", -32700),
+        (b'["jsonrpc", "2.0"]', -32600),
+        (b'{"id": 3, "method": "tsr/status"}', -32600),
+    ],
+)
+def test_malformed_messages_get_errors(
+    server: subprocess.Popen[bytes], body: bytes, code: int
+) -> None:
+    raw(server, body)
+    assert server.stdout is not None
+    reply = wire.read(server.stdout)
+    assert reply["error"]["code"] == code
+    still_serving(server)
+
+
+def test_missing_content_length_is_reported(server: subprocess.Popen[bytes]) -> None:
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(b"X-Whatever: 1\r\n\r\n")
+    server.stdin.flush()
+    assert wire.read(server.stdout)["error"]["code"] == -32700
+    still_serving(server)
+
+
+def test_body_without_headers_is_reported(server: subprocess.Popen[bytes]) -> None:
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(b'{"jsonrpc": "2.0", "id": 9, "method": "tsr/status"}\r\n')
+    server.stdin.flush()
+    assert "Content-Length" in wire.read(server.stdout)["error"]["message"]
+    still_serving(server)
+
+
+def test_invalid_params_for_a_standard_method(server: subprocess.Popen[bytes]) -> None:
+    assert server.stdout is not None
+    raw(
+        server,
+        json.dumps(
+            {"jsonrpc": "2.0", "id": 5, "method": "textDocument/hover", "params": {"x": 1}}
+        ).encode(),
+    )
+    reply = wire.wait_response(server.stdout, 5)
+    assert reply["error"]["code"] in (-32602, -32601)
+    still_serving(server)
+
+
+def test_huge_and_binary_documents_do_not_break_the_server(server: subprocess.Popen[bytes]) -> None:
+    big = "x = 1\n" * 400_000  # 2.4 MB
+    for text in (big, "\x00\x01\x02 binary \ufffd"):
+        raw(
+            server,
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "textDocument/didOpen",
+                    "params": {
+                        "textDocument": {
+                            "uri": "file:///tmp/a.py",
+                            "languageId": "python",
+                            "version": 1,
+                            "text": text,
+                        }
+                    },
+                }
+            ).encode(),
+        )
+    still_serving(server)

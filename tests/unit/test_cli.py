@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tsr_lsp import __version__
+from tsr_lsp.cli import COMMANDS, build_parser, main
+
+
+def test_every_command_parses() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["ask", "hello", "world", "--json"]).text == ["hello", "world"]
+    assert parser.parse_args(["models", "install-defaults"]).models_command == "install-defaults"
+    assert parser.parse_args(["bench", "startup", "--json"]).json is True
+    assert parser.parse_args([]).command is None  # stdio by default
+    assert set(COMMANDS) >= {"stdio", "serve", "ask", "route", "models", "bench", "doctor"}
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_unknown_kind_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--kind", "poetry", "hi"]) == 2
+    assert "unknown --kind 'poetry'" in capsys.readouterr().err
+
+
+def test_unknown_profile_on_verify(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "verify", "gpu-box"]) == 1
+    assert "unknown model profile 'gpu-box'" in capsys.readouterr().err
+
+
+def test_models_verify_reports_a_missing_file(home: Path, tmp_path: Path) -> None:
+    cfg = home / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(f'[models.general]\npath = "{tmp_path / "gone.gguf"}"\nsha256 = ""\nsize = 0\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "tsr_lsp", "models", "verify", "general"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert "gone.gguf" in proc.stdout and "install-defaults" in proc.stdout
+
+
+def test_models_add_appends_a_valid_profile(home: Path, tmp_path: Path) -> None:
+    model = tmp_path / "x.gguf"
+    model.write_bytes(b"GGUF0000")
+    assert main(["models", "add", "mine", "--path", str(model), "--tags", "code,fim"]) == 0
+    text = (home / "config" / "config.toml").read_text()
+    assert "[models.mine]" in text and '"llama_cpp"' in text
+    assert main(["models", "add", "mine", "--path", str(model)]) == 1  # no silent overwrite
+
+
+def test_logs_never_reach_stdout_in_stdio_mode(home: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tsr_lsp", "-vv", "stdio", "--no-daemon"],
+        input=b"",
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.stdout == b""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tsr_lsp.prompts.cot import cot_instruction, split_answer
+from tsr_lsp.prompts.frontmatter import parse_front_matter
+from tsr_lsp.prompts.library import available_templates, load_template, parse_template
+from tsr_lsp.prompts.sandbox import RenderError, render_string
+
+
+def test_front_matter_is_parsed_and_body_separated() -> None:
+    src = '{#---\nname = "x"\n[variables]\ntext = "str"\n---#}\nHello {{ text }}\n'
+    fm = parse_front_matter(src)
+    assert fm.present and fm.meta["name"] == "x"
+    assert fm.variables == {"text": "str"}
+    assert fm.body == "Hello {{ text }}\n" and fm.body_line == 5
+
+
+def test_broken_front_matter_reports_its_line() -> None:
+    fm = parse_front_matter('{#---\nname = "x"\nbroken = \n---#}\nbody')
+    assert fm.error and fm.error_line == 2
+
+
+def test_json_template_form_loads(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    tpl = parse_template("s", '{"system": "Be nice.", "template": "Text: {{ text }}"}', path)
+    assert tpl.system == "Be nice."
+    assert tpl.render({"text": "hi"}) == "Text: hi"
+
+
+def test_project_templates_override_shipped_ones(tmp_path: Path, home: Path) -> None:
+    assert "ask" in available_templates(None)
+    (tmp_path / ".tsr" / "templates").mkdir(parents=True)
+    (tmp_path / ".tsr" / "templates" / "ask.jinja").write_text("mine: {{ text }}")
+    tpl = load_template("ask", tmp_path)
+    assert tpl.render({"text": "q"}) == "mine: q"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ range(10**9) | list | length }}",
+        "{{ 'x' * 10 }}{% for i in range(9000) %}{{ 'y' * 100 }}{% endfor %}",
+    ],
+)
+def test_sandbox_blocks_injection_and_runaway_output(payload: str) -> None:
+    with pytest.raises(RenderError):
+        render_string(payload, {"cycler": object()}, max_chars=100_000)
+
+
+def test_cot_instruction_and_answer_split() -> None:
+    assert cot_instruction(0) == ""
+    assert "at most 3" in cot_instruction(3)
+    reasoning, answer = split_answer("Step 1: 2+2.\nStep 2: =4\nAnswer: 4", 2)
+    assert reasoning.startswith("Step 1") and answer == "4"
+    assert split_answer("just text", 2) == ("", "just text")
+    assert split_answer("Answer: 4", 0) == ("", "Answer: 4")

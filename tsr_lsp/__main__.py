@@ -1,0 +1,3 @@
+from tsr_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Benchmarks behind `tsr-lsp bench` (docs/BENCHMARKS.md)."""

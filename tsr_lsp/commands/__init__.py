@@ -1,0 +1,1 @@
+"""Implementations of the CLI subcommands (tsr_lsp.cli maps names to these)."""

@@ -1,0 +1,52 @@
+"""`tsr-lsp` / `tsr-lsp stdio` (what editors launch) and `tsr-lsp serve` (the daemon)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def _daemon_settings() -> tuple[bool, str, float]:
+    from tsr_lsp.config import load_settings
+
+    settings, _ = load_settings(None)
+    enabled = settings.daemon.enabled and os.environ.get("TSR_LSP_DAEMON", "1") != "0"
+    return enabled, settings.daemon.socket, settings.daemon.idle_timeout_s
+
+
+def run_stdio(args: argparse.Namespace) -> int:
+    enabled, socket_setting, _ = _daemon_settings()
+    if enabled and not args.no_daemon:
+        from pathlib import Path
+
+        from tsr_lsp.server.daemon import connect_or_spawn, default_socket_path, forward_stdio
+
+        path = Path(socket_setting).expanduser() if socket_setting else default_socket_path()
+        try:
+            sock = connect_or_spawn(path)
+        except ConnectionError as exc:
+            print(f"tsr-lsp: {exc}; serving in-process instead", file=sys.stderr)
+        else:
+            code = forward_stdio(sock)
+            sys.stdout.flush()
+            os._exit(code)  # skip interpreter teardown: the stdin thread may still be blocked
+    from tsr_lsp.server.app import serve_stdio
+
+    return serve_stdio()
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tsr_lsp.server.daemon import Daemon, default_socket_path
+
+    _, socket_setting, idle = _daemon_settings()
+    path = args.socket or (
+        Path(socket_setting).expanduser() if socket_setting else default_socket_path()
+    )
+    idle = args.idle_timeout if args.idle_timeout is not None else idle
+    return Daemon(path, idle).run()

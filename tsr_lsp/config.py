@@ -1,0 +1,350 @@
+"""Typed settings: one object, layered from TOML files and the editor, never all-or-nothing.
+
+Layers, later wins: built-in defaults < user ``config.toml`` < project ``.tsr/config.toml``
+< LSP ``initializationOptions`` < ``workspace/configuration``. Each layer is applied field by
+field: a bad value keeps the previous layer's value and yields a warning naming the key, so
+one typo never throws away a whole file. Keys may be snake_case (TOML) or camelCase (wire).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
+
+from tsr_lsp import paths
+
+CATEGORIES = (
+    "code",
+    "math",
+    "reasoning",
+    "writing",
+    "extraction",
+    "analysis",
+    "knowledge",
+    "chat",
+)
+
+KINDS = ("chat", "inline_completion", "explain", "refactor", "fix", "tests", "ask")
+
+
+@dataclass
+class ModelProfile:
+    """One model the router may pick: which backend runs it, and what it is good at."""
+
+    backend: str = "llama_cpp"
+    path: str = ""
+    url: str = ""
+    model: str = ""
+    api_key_env: str = ""
+    tags: list[str] = field(default_factory=lambda: ["general"])
+    cost: float = 1.0
+    n_ctx: int = 4096
+    n_threads: int = 0
+    n_gpu_layers: int = 0
+    pin: bool = False
+    sha256: str = ""
+    size: int = 0
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    device: str = "auto"
+    memory_mb: int = 0
+
+
+@dataclass
+class CategoryPolicy:
+    """How a task category is served: model capability tags, CoT range and sampling."""
+
+    tags: list[str] = field(default_factory=lambda: ["general"])
+    cot_min: int = 0
+    cot_max: int = 0
+    temperature: float = 0.3
+    top_p: float = 0.95
+    max_tokens: int = 512
+    template: str = "ask"
+
+
+def default_policy() -> dict[str, CategoryPolicy]:
+    """The product's default policy table (docs/ROUTER.md explains each row)."""
+    return {
+        "code": CategoryPolicy(["code"], 0, 3, 0.2, 0.95, 512, "ask"),
+        "math": CategoryPolicy(["code", "general"], 2, 4, 0.2, 0.95, 512, "ask"),
+        "reasoning": CategoryPolicy(["general"], 1, 4, 0.4, 0.95, 512, "ask"),
+        "writing": CategoryPolicy(["general"], 0, 0, 0.8, 0.95, 512, "ask"),
+        "extraction": CategoryPolicy(["general"], 0, 0, 0.2, 0.9, 384, "ask"),
+        "analysis": CategoryPolicy(["general"], 0, 1, 0.3, 0.9, 384, "ask"),
+        "knowledge": CategoryPolicy(["general"], 0, 1, 0.5, 0.95, 384, "ask"),
+        "chat": CategoryPolicy(["general"], 0, 0, 0.6, 0.95, 256, "chat"),
+    }
+
+
+def default_models() -> dict[str, ModelProfile]:
+    from tsr_lsp.modelfiles import DEFAULT_MODELS
+
+    models_dir = paths.models_dir()
+    return {
+        spec.profile: ModelProfile(
+            backend="llama_cpp",
+            path=str(models_dir / spec.filename),
+            tags=list(spec.tags),
+            cost=spec.cost,
+            n_ctx=spec.n_ctx,
+            pin=spec.pin,
+            sha256=spec.sha256,
+            size=spec.size,
+        )
+        for spec in DEFAULT_MODELS
+    }
+
+
+@dataclass
+class RouterSettings:
+    weights: str = ""
+    min_confidence: float = 0.35
+    fallback_profile: str = "general"
+    policy: dict[str, CategoryPolicy] = field(default_factory=default_policy)
+
+
+@dataclass
+class MemorySettings:
+    enabled: bool = True
+    dir: str = ""
+    max_episodes_per_project: int = 20_000
+    max_disk_mb: int = 512
+    retention_days: int = 365
+    writer_heap_mb: int = 32
+    prompt_episodes: int = 4
+    prompt_token_budget: int = 400
+
+
+@dataclass
+class DaemonSettings:
+    enabled: bool = True
+    socket: str = ""
+    idle_timeout_s: float = 1800.0
+    tcp_port: int = 0
+    tcp_token_env: str = "TSR_LSP_TOKEN"
+
+
+@dataclass
+class CompletionSettings:
+    enabled: bool = True
+    profile: str = ""
+    max_tokens: int = 48
+    context_tokens: int = 1500
+    suffix_tokens: int = 256
+    prefetch_on_open: bool = True
+    debounce_ms: int = 150
+
+
+@dataclass
+class LintSettings:
+    enabled: bool = True
+    custom_tags: list[str] = field(default_factory=list)
+    extra_filters: list[str] = field(default_factory=list)
+    extra_tests: list[str] = field(default_factory=list)
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    debounce_ms: int = 200
+
+
+@dataclass
+class Settings:
+    models: dict[str, ModelProfile] = field(default_factory=default_models)
+    router: RouterSettings = field(default_factory=RouterSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    lint: LintSettings = field(default_factory=LintSettings)
+    memory_budget_mb: int = 4096
+    log_level: str = "info"
+
+    def profile(self, name: str) -> ModelProfile:
+        try:
+            return self.models[name]
+        except KeyError:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise UnknownProfileError(
+                f"unknown model profile {name!r} (configured: {known}); "
+                f"add [models.{name}] to {paths.user_config_file()}"
+            ) from None
+
+    def memory_path(self) -> Path:
+        return Path(self.memory.dir).expanduser() if self.memory.dir else paths.memory_dir()
+
+
+class UnknownProfileError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _strict_converter() -> cattrs.Converter:
+    """cattrs with strict primitives: "yes" is not a bool and 1.5 is not an int."""
+    conv = cattrs.Converter()
+
+    def check(kind: type, accept: tuple[type, ...]) -> None:
+        def hook(value: Any, _: type) -> Any:
+            if isinstance(value, bool) and kind is not bool:
+                raise TypeError(f"expected {kind.__name__}, got a boolean")
+            if not isinstance(value, accept):
+                raise TypeError(f"expected {kind.__name__}, got {value!r}")
+            return kind(value)
+
+        conv.register_structure_hook(kind, hook)
+
+    check(bool, (bool,))
+    check(int, (int,))
+    check(float, (int, float))
+    check(str, (str,))
+    return conv
+
+
+_converter = _strict_converter()
+_wire = cattrs.Converter()
+
+
+def _camel_case_hook(cls: Any) -> Any:
+    renames: dict[str, Any] = {
+        f.name: override(rename=_camel(f.name)) for f in dataclasses.fields(cls)
+    }
+    return make_dict_unstructure_fn(cls, _wire, **renames)
+
+
+_wire.register_unstructure_hook_factory(dataclasses.is_dataclass, _camel_case_hook)
+
+
+def to_wire(settings: Settings) -> dict[str, Any]:
+    """Settings as camelCase JSON, the shape editors send and receive."""
+    result: dict[str, Any] = _wire.unstructure(settings)
+    return result
+
+
+def apply_layer(obj: Any, raw: Any, where: str, warnings: list[str], prefix: str = "") -> None:
+    """Apply one layer of raw settings onto ``obj`` in place, field by field."""
+    if not isinstance(raw, dict):
+        warnings.append(f"{where}: '{prefix or 'settings'}' must be a table; ignored")
+        return
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for key, value in raw.items():
+        name = _snake(str(key))
+        dotted = f"{prefix}{name}"
+        if name not in names:
+            warnings.append(f"{where}: unknown setting '{dotted}' ignored")
+            continue
+        hint = hints[name]
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current):
+            apply_layer(current, value, where, warnings, dotted + ".")
+        elif typing.get_origin(hint) is dict and dataclasses.is_dataclass(typing.get_args(hint)[1]):
+            _apply_table(current, typing.get_args(hint)[1], value, where, warnings, dotted)
+        else:
+            try:
+                setattr(obj, name, _converter.structure(value, hint))
+            except Exception as exc:  # cattrs raises several types; all mean "bad value"
+                warnings.append(
+                    f"{where}: invalid value for '{dotted}' ({_reason(exc)}); keeping {current!r}"
+                )
+
+
+def _apply_table(
+    table: dict[str, Any], cls: type, raw: Any, where: str, warnings: list[str], dotted: str
+) -> None:
+    if not isinstance(raw, dict):
+        warnings.append(f"{where}: '{dotted}' must be a table of tables; ignored")
+        return
+    for name, value in raw.items():
+        entry = table.get(name)
+        if entry is None:
+            entry = cls()
+            if cls is ModelProfile:
+                entry.tags = ["general"]
+        apply_layer(entry, value, where, warnings, f"{dotted}.{name}.")
+        table[name] = entry
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, cattrs.BaseValidationError) and exc.exceptions:
+        return _reason(exc.exceptions[0])
+    return str(exc) or type(exc).__name__
+
+
+def read_toml(path: Path, warnings: list[str]) -> dict[str, Any]:
+    """Read a TOML file; a missing file is empty, an unreadable one is a warning."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        warnings.append(f"{path}: cannot read config ({exc}); using the other layers")
+        return {}
+
+
+def project_config_file(project_root: Path) -> Path:
+    return project_root / ".tsr" / "config.toml"
+
+
+def load_settings(
+    project_root: Path | None = None,
+    *layers: tuple[str, Any],
+    user_file: Path | None = None,
+) -> tuple[Settings, list[str]]:
+    """Build the settings for a project; returns the settings and human-readable warnings."""
+    warnings: list[str] = []
+    settings = Settings()
+    user_file = user_file or paths.user_config_file()
+    file_layers: list[tuple[str, Any]] = [(str(user_file), read_toml(user_file, warnings))]
+    if project_root is not None:
+        pfile = project_config_file(project_root)
+        file_layers.append((str(pfile), read_toml(pfile, warnings)))
+    for where, raw in [*file_layers, *layers]:
+        if raw:
+            apply_layer(settings, raw, where, warnings)
+    _validate(settings, warnings)
+    return settings, warnings
+
+
+def _validate(settings: Settings, warnings: list[str]) -> None:
+    """Cross-field checks that a type alone cannot express."""
+    from tsr_lsp.backends import known_backends
+
+    for name, prof in settings.models.items():
+        if prof.backend not in known_backends():
+            warnings.append(
+                f"models.{name}.backend: unknown backend {prof.backend!r} "
+                f"(known: {', '.join(known_backends())})"
+            )
+    for cat in list(settings.router.policy):
+        if cat not in CATEGORIES:
+            warnings.append(f"router.policy.{cat}: unknown category ignored")
+            del settings.router.policy[cat]
+    if settings.router.fallback_profile not in settings.models and settings.models:
+        first = next(iter(settings.models))
+        warnings.append(
+            f"router.fallback_profile: no profile named {settings.router.fallback_profile!r}; "
+            f"using {first!r}"
+        )
+        settings.router.fallback_profile = first
+    if not 0.0 <= settings.router.min_confidence <= 1.0:
+        warnings.append("router.min_confidence: must be within 0..1; using 0.35")
+        settings.router.min_confidence = 0.35

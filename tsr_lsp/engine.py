@@ -1,0 +1,186 @@
+"""The Engine: the one object a daemon owns. Router, model pool, prompts (and memory).
+
+Every editor connection shares one Engine, so models are loaded once. Methods here are
+synchronous and may block (model loading, generation); the server runs them in threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsr_lsp import __version__
+from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, GenerationResult
+from tsr_lsp.backends.pool import ModelPool
+from tsr_lsp.config import Settings
+from tsr_lsp.prompts.builder import build_messages
+from tsr_lsp.prompts.cot import split_answer
+from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
+from tsr_lsp.router.policy import decide
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class GenerateOptions:
+    """Per-request overrides a client may send with tsr/generate."""
+
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    raw: bool = False  # send the text as-is (no template, no CoT): used by benchmarks
+
+
+@dataclass
+class Outcome:
+    decision: Decision
+    text: str
+    reasoning: str
+    result: GenerationResult
+    cancelled: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "decision": self.decision.to_json(),
+            "text": self.text,
+            "reasoning": self.reasoning,
+            "finishReason": r.finish_reason,
+            "cancelled": self.cancelled,
+            "usage": {"promptTokens": r.prompt_tokens, "completionTokens": r.completion_tokens},
+            "timings": {
+                "ttftMs": round(r.ttft_s * 1000, 2),
+                "totalMs": round(r.total_s * 1000, 2),
+                "tokensPerS": round(r.tokens_per_s, 2),
+            },
+            **self.extra,
+        }
+
+
+class Engine:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pool = ModelPool(settings)
+        self.started = time.time()
+        self._router: Any = None
+        self._router_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ routing
+    @property
+    def router(self) -> Any:
+        """The category predictor, loaded on first use so `initialize` stays fast."""
+        with self._router_lock:
+            if self._router is None:
+                from tsr_lsp.router.loader import load_router
+
+                self._router = load_router(self.settings)
+            return self._router
+
+    def available_profiles(self, settings: Settings | None = None) -> set[str]:
+        settings = settings or self.settings
+        failed = self.pool.failed()
+        return {name for name in settings.models if name not in failed}
+
+    def predict(self, request: RouteRequest) -> Prediction:
+        prediction: Prediction = self.router.predict(request)
+        return prediction
+
+    def route(self, request: RouteRequest, settings: Settings | None = None) -> Decision:
+        settings = settings or self.settings
+        return decide(self.predict(request), request, settings, self.available_profiles(settings))
+
+    # ------------------------------------------------------------------ generation
+    def generate(
+        self,
+        request: RouteRequest,
+        *,
+        settings: Settings | None = None,
+        project_root: Path | None = None,
+        options: GenerateOptions | None = None,
+        on_event: EventSink | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Outcome:
+        settings = settings or self.settings
+        options = options or GenerateOptions()
+        emit = on_event or (lambda _kind, _payload: None)
+        decision = self.route(request, settings)
+        if options.model:
+            settings.profile(options.model)  # raises UnknownProfileError with the fix
+            decision.model = options.model
+            decision.explanation += f"; model forced to '{options.model}' by the request"
+        if options.max_tokens is not None:
+            decision.max_tokens = options.max_tokens
+        if options.temperature is not None:
+            decision.temperature = options.temperature
+        if options.raw:
+            decision.cot_steps = 0
+        emit("decision", decision.to_json())
+        if options.raw:
+            messages = [{"role": "user", "content": request.text}]
+        else:
+            messages = build_messages(decision, request, project_root)
+        gen_request = GenerationRequest(
+            messages=messages,
+            max_tokens=decision.max_tokens,
+            temperature=decision.temperature,
+            top_p=decision.top_p,
+            seed=options.seed,
+        )
+        cancelled = False
+        try:
+            result = self.pool.generate(
+                decision.model,
+                gen_request,
+                on_token=lambda piece: emit("delta", {"delta": piece}),
+                cancel=cancel,
+                progress=lambda msg: emit("loading", {"message": msg}),
+            )
+        except GenerationCancelled as exc:
+            result = exc.result
+            cancelled = True
+        reasoning, answer = split_answer(result.text, decision.cot_steps)
+        return Outcome(decision, answer, reasoning, result, cancelled)
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptimeS": round(time.time() - self.started, 1),
+            "router": getattr(self._router, "name", None),
+            "models": {
+                name: {
+                    "backend": prof.backend,
+                    "tags": prof.tags,
+                    "loaded": name in self.pool.loaded(),
+                    "error": self.pool.failed().get(name),
+                }
+                for name, prof in self.settings.models.items()
+            },
+            "rssMb": round(rss_mb(), 1),
+        }
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident set size from /proc (Linux); 0 where unavailable."""
+    try:
+        with open(f"/proc/{pid or 'self'}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

@@ -1,0 +1,1 @@
+"""The Trainable System Router: request -> category prediction -> policy -> Decision."""

@@ -1,0 +1,112 @@
+"""The tsr/* requests (docs/PROTOCOL.md): route, generate (streamed), status."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+
+from tsr_lsp.backends.base import BackendError
+from tsr_lsp.config import KINDS, UnknownProfileError
+from tsr_lsp.engine import GenerateOptions
+from tsr_lsp.prompts.sandbox import RenderError
+from tsr_lsp.router.decision import RouteRequest
+
+if TYPE_CHECKING:
+    from tsr_lsp.server.app import TsrLanguageServer
+
+USER_ERROR = -32001
+
+
+class UserError(JsonRpcException):
+    """An error the user can fix; the message says how (no traceback attached)."""
+
+    CODE = USER_ERROR
+
+
+def parse_route_request(params: Any, ls: TsrLanguageServer) -> RouteRequest:
+    if not isinstance(params, dict):
+        raise JsonRpcInvalidParams("params must be an object")
+    text = params.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise JsonRpcInvalidParams("'text' must be a non-empty string")
+    kind = params.get("kind") or "chat"
+    if kind not in KINDS:
+        raise JsonRpcInvalidParams(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    language = params.get("language") or ""
+    context = params.get("context") or ""
+    if not isinstance(language, str) or not isinstance(context, str):
+        raise JsonRpcInvalidParams("'language' and 'context' must be strings")
+    root = ls.project_root()
+    return RouteRequest(text, kind, language, context, str(root) if root else "")
+
+
+def parse_options(params: dict[str, Any]) -> GenerateOptions:
+    def typed(key: str, kind: type | tuple[type, ...]) -> Any:
+        value = params.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise JsonRpcInvalidParams(f"'{key}' has the wrong type")
+        return value
+
+    max_tokens = typed("maxTokens", int)
+    if max_tokens is not None and not 1 <= max_tokens <= 32768:
+        raise JsonRpcInvalidParams("'maxTokens' must be within 1..32768")
+    return GenerateOptions(
+        model=typed("model", str),
+        max_tokens=max_tokens,
+        temperature=typed("temperature", (int, float)),
+        seed=typed("seed", int),
+        raw=bool(params.get("raw", False)),
+    )
+
+
+def register(server: TsrLanguageServer) -> None:
+    @server.feature("tsr/route")
+    def route(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
+        request = parse_route_request(params, ls)
+        return ls.engine.route(request, ls.session.settings).to_json()
+
+    @server.feature("tsr/status")
+    def status(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
+        out = ls.engine.status()
+        out["project"] = str(ls.project_root()) if ls.project_root() else None
+        out["settingsWarnings"] = ls.session.warnings
+        out["daemon"] = ls.in_daemon
+        return out
+
+    @server.feature("tsr/generate")
+    async def generate(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
+        request = parse_route_request(params, ls)
+        options = parse_options(params)
+        token = params.get("partialResultToken")
+        loop = asyncio.get_running_loop()
+        cancel = threading.Event()
+
+        def on_event(kind: str, payload: dict[str, Any]) -> None:
+            if token is None:
+                return
+            value = {"event": kind, **payload}
+            loop.call_soon_threadsafe(ls.progress, types.ProgressParams(token=token, value=value))
+
+        def work() -> dict[str, Any]:
+            outcome = ls.engine.generate(
+                request,
+                settings=ls.session.settings,
+                project_root=ls.project_root(),
+                options=options,
+                on_event=on_event,
+                cancel=cancel,
+            )
+            return outcome.to_json()
+
+        future = loop.run_in_executor(ls.thread_pool, work)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancel.set()  # the model stops at its next token; the slot frees for the queue
+            raise
+        except (BackendError, UnknownProfileError, RenderError) as exc:
+            raise UserError(str(exc)) from exc

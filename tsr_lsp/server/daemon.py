@@ -1,0 +1,287 @@
+"""The shared daemon (one Engine, many editors) and the stdio forwarder that reaches it.
+
+pygls's ``start_tcp`` binds every connection to one protocol object and stops when the
+first client leaves, so the daemon runs its own accept loop: each connection gets its own
+TsrLanguageServer (its own LSP session) over the one shared Engine.
+
+The socket lives in a private (0700) runtime folder and is itself 0600. A ``flock`` on a
+lock file makes sure two editors starting at once end up with one daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from tsr_lsp import paths
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "daemon.sock"
+
+
+def default_socket_path() -> Path:
+    return paths.runtime_dir() / SOCKET_NAME
+
+
+def _private_dir(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+
+
+def socket_alive(path: Path, timeout: float = 0.5) -> bool:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+class Daemon:
+    def __init__(self, socket_path: Path, idle_timeout_s: float):
+        self.socket_path = socket_path
+        self.idle_timeout_s = idle_timeout_s
+        self.connections = 0
+        self.total_connections = 0
+        self.last_activity = time.monotonic()
+        self._stop: asyncio.Event | None = None
+        self._lock_fh: IO[str] | None = None
+        from tsr_lsp.server.app import make_engine_factory
+
+        self.engine_factory = make_engine_factory()
+
+    # ------------------------------------------------------------------ lifecycle
+    def acquire_lock(self) -> bool:
+        _private_dir(self.socket_path.parent)
+        self._lock_fh = open(self.socket_path.with_suffix(".lock"), "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        self._lock_fh.seek(0)
+        self._lock_fh.truncate()
+        self._lock_fh.write(str(os.getpid()))
+        self._lock_fh.flush()
+        return True
+
+    def run(self) -> int:
+        if not self.acquire_lock():
+            print(f"tsr-lsp: a daemon already serves {self.socket_path}", file=sys.stderr)
+            return 0
+        return asyncio.run(self._main())
+
+    async def _main(self) -> int:
+        self._stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        self.socket_path.unlink(missing_ok=True)  # stale: we hold the lock, nobody serves it
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(
+                self._on_connection, path=str(self.socket_path), limit=64 * 1024 * 1024
+            )
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.socket_path, 0o600)
+        log.info("daemon %d serving %s", os.getpid(), self.socket_path)
+        watchdog = asyncio.create_task(self._idle_watchdog())
+        async with server:
+            await self._stop.wait()
+        watchdog.cancel()
+        self.socket_path.unlink(missing_ok=True)
+        self.engine_factory().close()
+        log.info("daemon stopped")
+        return 0
+
+    async def _idle_watchdog(self) -> None:
+        assert self._stop is not None
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_timeout_s))
+            idle = time.monotonic() - self.last_activity
+            if self.connections == 0 and idle >= self.idle_timeout_s:
+                log.info("idle for %.0fs with no editor connected; exiting", idle)
+                self._stop.set()
+                return
+
+    # ------------------------------------------------------------------ connections
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        from tsr_lsp.server.app import TsrLanguageServer
+        from tsr_lsp.server.transport import StreamWriterAdapter, read_messages
+
+        self.connections += 1
+        self.total_connections += 1
+        server = TsrLanguageServer(self.engine_factory, in_daemon=True)
+        server.daemon_info = self.info  # type: ignore[attr-defined]
+        server.protocol.set_writer(StreamWriterAdapter(writer))
+        try:
+            await read_messages(reader, server.protocol, server.connection_closed)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.connections -= 1
+            self.last_activity = time.monotonic()
+            for future in list(server.protocol._request_futures.values()):
+                future.cancel()  # stops generations the vanished editor was waiting for
+            if server._thread_pool is not None:
+                server._thread_pool.shutdown(wait=False, cancel_futures=True)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def info(self) -> dict[str, object]:
+        return {
+            "socket": str(self.socket_path),
+            "connections": self.connections,
+            "totalConnections": self.total_connections,
+        }
+
+
+# ---------------------------------------------------------------------- the forwarder
+
+
+def connect_or_spawn(socket_path: Path, timeout_s: float = 20.0) -> socket.socket:
+    """Connect to the daemon, starting one in the background if none answers."""
+    sock = _try_connect(socket_path)
+    if sock is not None:
+        return sock
+    log_path = paths.log_dir() / "daemon.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tsr_lsp",
+        "--log-file",
+        str(log_path),
+        "serve",
+        "--socket",
+        str(socket_path),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # outlives the editor that started it
+        close_fds=True,
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock = _try_connect(socket_path)
+        if sock is not None:
+            return sock
+        if proc.poll() not in (None, 0):
+            break
+        time.sleep(0.01)
+    raise ConnectionError(
+        f"could not start the tsr-lsp daemon on {socket_path} (see {log_path}); "
+        "set daemon.enabled = false to run in-process"
+    )
+
+
+def _try_connect(path: Path) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+        return sock
+    except OSError:
+        sock.close()
+        return None
+
+
+def _notification(message: str) -> bytes:
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "method": "window/showMessage",
+            "params": {"type": 1, "message": message},
+        }
+    ).encode()
+    return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+class ExitWatcher:
+    """Follows message framing on the editor->daemon stream to notice the `exit` notification,
+    so that the daemon closing the socket afterwards is not mistaken for a crash."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.exit_seen = False
+
+    def feed(self, chunk: bytes) -> None:
+        self.buffer += chunk
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            length = 0
+            for line in self.buffer[:head_end].split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length" and value.strip().isdigit():
+                    length = int(value)
+            end = head_end + 4 + length
+            if len(self.buffer) < end:
+                return
+            body = self.buffer[head_end + 4 : end]
+            self.buffer = self.buffer[end:]
+            if len(body) < 256 and b'"exit"' in body:
+                with contextlib.suppress(ValueError):
+                    self.exit_seen = json.loads(body).get("method") == "exit"
+
+
+def forward_stdio(sock: socket.socket) -> int:
+    """Pump bytes between our stdin/stdout and the daemon until either side closes."""
+    stdout = sys.stdout.buffer
+    watcher = ExitWatcher()
+    editor_gone = threading.Event()
+
+    def upstream() -> None:
+        try:
+            # os.read, not sys.stdin: a thread blocked inside a buffered reader makes the
+            # interpreter abort at exit while it waits for the reader's lock.
+            while chunk := os.read(0, 1 << 16):
+                sock.sendall(chunk)
+                watcher.feed(chunk)
+        except OSError:
+            pass
+        finally:
+            editor_gone.set()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+
+    threading.Thread(target=upstream, daemon=True, name="stdin->daemon").start()
+    try:
+        while chunk := sock.recv(1 << 16):
+            stdout.write(chunk)
+            stdout.flush()
+    except BrokenPipeError:  # the editor closed our stdout
+        return 0
+    except OSError:
+        pass
+    if watcher.exit_seen or editor_gone.is_set():
+        return 0
+    # The daemon went away while the editor still talks to us: say so, then exit so the
+    # editor restarts us (and we start a fresh daemon).
+    msg = "tsr-lsp: lost the connection to the daemon; restart the language server"
+    print(msg, file=sys.stderr)
+    with contextlib.suppress(OSError):
+        stdout.write(_notification(msg))
+        stdout.flush()
+    return 1
