@@ -56,6 +56,9 @@ class ModelProfile:
     max_retries: int = 2
     device: str = "auto"
     memory_mb: int = 0
+    # openai_http only: how the endpoint's model spells fill-in-the-middle, e.g.
+    # "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>" (llama_cpp reads the GGUF).
+    fim_template: str = ""
 
 
 @dataclass

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from tsr_lsp import __version__
-from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, GenerationResult
+from tsr_lsp.backends.base import (
+    GenerationCancelled,
+    GenerationRequest,
+    GenerationResult,
+    ModelLoadError,
+)
 from tsr_lsp.backends.pool import ModelPool
 from tsr_lsp.config import Settings
 from tsr_lsp.prompts.builder import build_messages
@@ -88,7 +93,7 @@ class Engine:
 
     def available_profiles(self, settings: Settings | None = None) -> set[str]:
         settings = settings or self.settings
-        failed = self.pool.failed()
+        failed = self.pool.unavailable(settings.models)
         return {name for name in settings.models if name not in failed}
 
     def predict(self, request: RouteRequest) -> Prediction:
@@ -138,12 +143,8 @@ class Engine:
         )
         cancelled = False
         try:
-            result = self.pool.generate(
-                decision.model,
-                gen_request,
-                on_token=lambda piece: emit("delta", {"delta": piece}),
-                cancel=cancel,
-                progress=lambda msg: emit("loading", {"message": msg}),
+            result = self._generate_with_fallback(
+                decision, gen_request, settings, emit, cancel, forced=bool(options.model)
             )
         except GenerationCancelled as exc:
             result = exc.result
@@ -151,8 +152,56 @@ class Engine:
         reasoning, answer = split_answer(result.text, decision.cot_steps)
         return Outcome(decision, answer, reasoning, result, cancelled)
 
+    def _generate_with_fallback(
+        self,
+        decision: Decision,
+        gen_request: GenerationRequest,
+        settings: Settings,
+        emit: EventSink,
+        cancel: threading.Event | None,
+        *,
+        forced: bool,
+    ) -> GenerationResult:
+        """Generate with the decided profile; if it cannot load, move to the cheapest
+        available profile carrying the same tags (a forced model is not replaced)."""
+        from tsr_lsp.router.policy import pick_profile
+
+        tried: list[str] = []
+        while True:
+            profile = settings.profile(decision.model)
+            try:
+                return self.pool.generate(
+                    decision.model,
+                    gen_request,
+                    on_token=lambda piece: emit("delta", {"delta": piece}),
+                    cancel=cancel,
+                    progress=lambda stage, msg: emit("loading", {"stage": stage, "message": msg}),
+                    profile=profile,
+                )
+            except ModelLoadError as exc:
+                tried.append(decision.model)
+                emit(
+                    "unavailable",
+                    {
+                        "model": decision.model,
+                        "reason": str(exc),
+                        "firstReport": getattr(exc, "first_report", False),
+                    },
+                )
+                available = self.available_profiles(settings) - set(tried)
+                nxt = None if forced else pick_profile(settings.models, profile.tags, available)
+                if nxt is None:
+                    raise
+                decision.explanation += f"; '{decision.model}' unavailable: fallback '{nxt}'"
+                decision.model = nxt
+                decision.fallback = True
+                emit("decision", decision.to_json())
+
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
+        loaded = self.pool.loaded()
+        failed = self.pool.unavailable(self.settings.models)
+        pool_status = self.pool.status()
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -162,12 +211,15 @@ class Engine:
                 name: {
                     "backend": prof.backend,
                     "tags": prof.tags,
-                    "loaded": name in self.pool.loaded(),
-                    "error": self.pool.failed().get(name),
+                    "loaded": name in loaded,
+                    "error": failed.get(name),
+                    **pool_status.get(name, {}),
                 }
                 for name, prof in self.settings.models.items()
             },
             "rssMb": round(rss_mb(), 1),
+            "memoryBudgetMb": self.settings.memory_budget_mb,
+            "modelsMb": round(self.pool.used_mb(), 1),
         }
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ def make_client() -> LanguageClient:
         if isinstance(params.value, dict) and "event" in params.value:
             ls.partial_results.setdefault(params.token, []).append(params.value)  # type: ignore[attr-defined]
         else:
-            work_done(ls, params)
+            work_done(params)  # pygls stored it as partial(progress, client)
 
     return client
 

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 _BUILTIN = {
     "llama_cpp": "tsr_lsp.backends.llama_cpp:LlamaCppBackend",
+    "hf_transformers": "tsr_lsp.backends.hf_transformers:HfTransformersBackend",
+    "openai_http": "tsr_lsp.backends.openai_http:OpenAIHttpBackend",
     "fake": "tsr_lsp.backends.fake:FakeBackend",
 }
 _registered: dict[str, str] = {}
@@ -39,11 +41,11 @@ def known_backends() -> list[str]:
 
 
 def create_backend(name: str, profile_name: str, profile: ModelProfile) -> Backend:
-    from tsr_lsp.backends.base import BackendError
+    from tsr_lsp.backends.base import ModelLoadError
 
     target = _plugins().get(profile.backend)
     if target is None:
-        raise BackendError(
+        raise ModelLoadError(
             f"profile {profile_name!r}: unknown backend {profile.backend!r} "
             f"(known: {', '.join(known_backends())})"
         )
@@ -51,7 +53,7 @@ def create_backend(name: str, profile_name: str, profile: ModelProfile) -> Backe
     try:
         cls = getattr(importlib.import_module(module_name), cls_name)
     except ImportError as exc:
-        raise BackendError(
+        raise ModelLoadError(
             f"profile {profile_name!r}: backend {profile.backend!r} needs a package that is not "
             f"installed ({exc.name}); see `tsr-lsp doctor`"
         ) from exc

@@ -1,13 +1,15 @@
 """The one small interface every model backend implements.
 
-A backend wraps one loaded model. It is synchronous and called from a worker thread; the
-pool serialises calls per model, so implementations need no locking of their own.
-``on_token`` receives text pieces as they are produced; ``cancel`` is polled between tokens.
+A backend wraps one loaded model (or one remote endpoint). It is synchronous and called from
+a worker thread; the pool serialises calls per model, so implementations need no locking of
+their own. ``on_token`` receives text pieces as they are produced; ``cancel`` is polled
+between tokens, so a cancelled request stops within one token.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,6 +19,10 @@ from tsr_lsp.config import ModelProfile
 
 class BackendError(Exception):
     """A model could not be loaded or could not answer; the message says what to do."""
+
+
+class ModelLoadError(BackendError):
+    """The model could not be loaded at all: the pool marks the profile unavailable."""
 
 
 class GenerationCancelled(Exception):
@@ -33,11 +39,13 @@ class Capabilities:
     can_stream: bool = True
     chat_template: bool = True
     context_length: int = 4096
+    can_prefill: bool = False
 
 
 @dataclass
 class GenerationRequest:
-    """Either chat ``messages`` or a raw ``prompt`` (with ``suffix`` for fill-in-the-middle)."""
+    """Either chat ``messages`` or a raw ``prompt``; with ``suffix`` (not None) the request
+    is fill-in-the-middle: ``prompt`` is the text before the cursor, ``suffix`` after it."""
 
     messages: list[dict[str, str]] | None = None
     prompt: str | None = None
@@ -58,6 +66,8 @@ class GenerationResult:
     finish_reason: str = "stop"
     ttft_s: float = 0.0
     total_s: float = 0.0
+    # Prompt tokens that had to be evaluated (the rest came from the KV cache); -1: unknown.
+    evaluated_prompt_tokens: int = -1
 
     @property
     def tokens_per_s(self) -> float:
@@ -65,6 +75,15 @@ class GenerationResult:
         if self.completion_tokens <= 1 or gen_time <= 0:
             return 0.0
         return (self.completion_tokens - 1) / gen_time
+
+
+@dataclass
+class PrefillResult:
+    """What a prefill (evaluate into the KV cache, generate nothing) cost."""
+
+    prompt_tokens: int
+    evaluated_tokens: int
+    total_s: float
 
 
 TokenCallback = Callable[[str], None]
@@ -76,7 +95,7 @@ class Backend(Protocol):
     capabilities: Capabilities
 
     def load(self) -> None:
-        """Load weights or open a connection; raise BackendError with a fix on failure."""
+        """Load weights or open a connection; raise ModelLoadError with a fix on failure."""
 
     def generate(
         self,
@@ -85,6 +104,13 @@ class Backend(Protocol):
         cancel: threading.Event | None = None,
     ) -> GenerationResult: ...
 
+    def prefill(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> PrefillResult:
+        """Evaluate the request's prompt into the KV cache without generating, so a later
+        request sharing that prefix starts fast. Backends without a cache return 0 tokens."""
+        ...
+
     def count_tokens(self, text: str) -> int: ...
 
     def close(self) -> None: ...
@@ -92,3 +118,45 @@ class Backend(Protocol):
     def memory_mb(self) -> float:
         """Estimated resident size, used by the pool's memory budget."""
         ...
+
+
+class StreamTimer:
+    """Collects pieces and the time to the first one, the same way for every backend."""
+
+    def __init__(self, on_token: TokenCallback | None) -> None:
+        self.start = time.perf_counter()
+        self.ttft = 0.0
+        self.pieces: list[str] = []
+        self.on_token = on_token
+
+    def add(self, piece: str) -> None:
+        if not piece:
+            return
+        if not self.pieces:
+            self.ttft = time.perf_counter() - self.start
+        self.pieces.append(piece)
+        if self.on_token is not None:
+            self.on_token(piece)
+
+    def result(
+        self,
+        finish: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = -1,
+        *,
+        evaluated: int = -1,
+    ) -> GenerationResult:
+        n = len(self.pieces) if completion_tokens < 0 else completion_tokens
+        return GenerationResult(
+            text="".join(self.pieces),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=n,
+            finish_reason=finish,
+            ttft_s=self.ttft,
+            total_s=time.perf_counter() - self.start,
+            evaluated_prompt_tokens=evaluated,
+        )
+
+
+def is_cancelled(cancel: threading.Event | None) -> bool:
+    return cancel is not None and cancel.is_set()

@@ -1,10 +1,21 @@
-"""GGUF models through llama-cpp-python, with the chat template stored in the GGUF itself."""
+"""GGUF models through llama-cpp-python.
+
+- Chat: ``create_chat_completion`` renders the chat template stored in the GGUF metadata
+  (llama-cpp-python builds a Jinja2 formatter from ``tokenizer.chat_template``).
+- Fill-in-the-middle: llama-cpp-python's ``suffix`` argument does not use the model's FIM
+  tokens (its prefix/suffix/middle ids are hard-coded to 0), so the FIM prompt is built here
+  from the vocabulary's own FIM token ids, with the user's text tokenized with
+  ``special=False`` (code that contains ``<|fim_prefix|>`` stays plain text).
+- KV prefix reuse: llama-cpp-python keeps the longest common token prefix between calls on
+  the same ``Llama``. Prompts therefore put the stable part first (PSM order: prefix, then
+  suffix), and ``prefill`` evaluates a prompt into the cache without generating. The number
+  of prompt tokens actually evaluated is measured from llama.cpp's own perf counters.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,31 +25,74 @@ from tsr_lsp.backends.base import (
     GenerationCancelled,
     GenerationRequest,
     GenerationResult,
+    ModelLoadError,
+    PrefillResult,
+    StreamTimer,
     TokenCallback,
+    is_cancelled,
 )
 from tsr_lsp.config import ModelProfile
 
 GGUF_MAGIC = b"GGUF"
+# Prefill in chunks so a cancelled request stops after at most one chunk of prompt eval.
+PREFILL_CHUNK = 128
 
 
 def check_gguf(path: Path, size: int = 0, sha256: str = "") -> None:
     """Fail early, with a fix, on the usual ways a model file is wrong."""
     from tsr_lsp.modelfiles import ModelFileError, verify_file
 
+    if path.is_dir():
+        raise ModelLoadError(
+            f"{path} is a folder; a llama_cpp profile needs a .gguf file "
+            '(for a Hugging Face folder set backend = "hf_transformers")'
+        )
     if not path.is_file():
-        raise BackendError(
+        raise ModelLoadError(
             f"model file not found: {path}; run `tsr-lsp models install-defaults` "
             "or set the profile's path"
         )
     with path.open("rb") as fh:
         if fh.read(4) != GGUF_MAGIC:
-            raise BackendError(
+            raise ModelLoadError(
                 f"{path} is not a GGUF file (bad magic); point the profile at a .gguf"
             )
     try:
         verify_file(path, size, sha256)
     except ModelFileError as exc:
-        raise BackendError(str(exc)) from exc
+        raise ModelLoadError(str(exc)) from exc
+
+
+def thread_count(profile: ModelProfile) -> int:
+    return profile.n_threads or max(1, os.cpu_count() or 1)
+
+
+def llama_kwargs(profile: ModelProfile) -> dict[str, Any]:
+    """The exact ``Llama(...)`` arguments for a profile (the bench uses them too)."""
+    threads = thread_count(profile)
+    return {
+        "model_path": str(Path(profile.path).expanduser()),
+        "n_ctx": profile.n_ctx,
+        "n_threads": threads,
+        "n_threads_batch": threads,
+        "n_gpu_layers": profile.n_gpu_layers,
+        "verbose": False,
+    }
+
+
+def sampling_kwargs(request: GenerationRequest) -> dict[str, Any]:
+    """The sampling arguments for ``create_*completion`` (shared with the bench)."""
+    out: dict[str, Any] = {
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "repeat_penalty": request.repeat_penalty,
+        "stop": request.stop or None,
+        "stream": True,
+    }
+    if request.seed is not None:
+        out["seed"] = request.seed
+    return out
 
 
 class LlamaCppBackend:
@@ -47,108 +101,199 @@ class LlamaCppBackend:
     def __init__(self, profile_name: str, profile: ModelProfile):
         self.profile_name = profile_name
         self.profile = profile
-        self.capabilities = Capabilities(context_length=profile.n_ctx)
+        self.capabilities = Capabilities(context_length=profile.n_ctx, can_prefill=True)
         self.llm: Any = None
+        self.fim_ids: tuple[int, int, int] | None = None
+        self._kv_mb = 0.0
 
+    # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
         path = Path(self.profile.path).expanduser()
+        if not self.profile.path:
+            raise ModelLoadError(f"profile {self.profile_name!r} has no path to a .gguf file")
         check_gguf(path, self.profile.size, self.profile.sha256)
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - dependency of the package
-            raise BackendError("llama-cpp-python is not installed; see `tsr-lsp doctor`") from exc
-        threads = self.profile.n_threads or max(1, os.cpu_count() or 1)
+            raise ModelLoadError("llama-cpp-python is not installed; see `tsr-lsp doctor`") from exc
         try:
-            self.llm = Llama(
-                model_path=str(path),
-                n_ctx=self.profile.n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=self.profile.n_gpu_layers,
-                verbose=False,
-            )
+            self.llm = Llama(**llama_kwargs(self.profile))
         except Exception as exc:  # llama.cpp reports load failures as ValueError/RuntimeError
-            raise BackendError(f"{path}: llama.cpp could not load the model ({exc})") from exc
-        vocab = self.llm.tokenize(b"<|fim_prefix|>", add_bos=False, special=True)
-        self.capabilities.can_fim = len(vocab) == 1
-        self.capabilities.chat_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
+            raise ModelLoadError(
+                f"{path}: llama.cpp could not load the model ({exc}); the file may be "
+                "truncated or from an unsupported architecture"
+            ) from exc
+        self.fim_ids = self._find_fim_tokens()
+        meta = self.llm.metadata
+        self.capabilities.can_fim = self.fim_ids is not None
+        self.capabilities.chat_template = bool(meta.get("tokenizer.chat_template"))
+        self.capabilities.context_length = int(self.llm.n_ctx())
+        self._kv_mb = _kv_cache_mb(meta, self.capabilities.context_length)
+
+    def _find_fim_tokens(self) -> tuple[int, int, int] | None:
+        """The vocabulary's FIM token ids (llama.cpp reads them from the GGUF)."""
+        import llama_cpp
+
+        vocab = self.llm._model.vocab
+        ids = (
+            llama_cpp.llama_vocab_fim_pre(vocab),
+            llama_cpp.llama_vocab_fim_suf(vocab),
+            llama_cpp.llama_vocab_fim_mid(vocab),
+        )
+        return ids if min(ids) >= 0 else None
 
     def count_tokens(self, text: str) -> int:
+        self._require_loaded()
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def memory_mb(self) -> float:
         if self.profile.memory_mb:
             return float(self.profile.memory_mb)
         path = Path(self.profile.path).expanduser()
-        size = path.stat().st_size if path.exists() else 0
-        return size / 1e6 * 1.2 + self.profile.n_ctx * 0.05
+        size = path.stat().st_size if path.is_file() else 0
+        kv = self._kv_mb or self.profile.n_ctx * 0.05
+        return size / 1e6 * 1.1 + kv
 
     def close(self) -> None:
         if self.llm is not None:
             self.llm.close()
             self.llm = None
 
+    def _require_loaded(self) -> None:
+        if self.llm is None:
+            raise BackendError(f"profile {self.profile_name!r} is not loaded")
+
+    # ------------------------------------------------------------------ prompts
+    def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+        """Token ids for a raw or fill-in-the-middle request (stable part first)."""
+        llm = self.llm
+        prompt = (request.prompt or "").encode("utf-8")
+        if request.suffix is None:
+            add_bos = bool(llm._model.add_bos_token())
+            return list(llm.tokenize(prompt, add_bos=add_bos, special=True))
+        if self.fim_ids is None:
+            raise BackendError(
+                f"profile {self.profile_name!r}: this model has no fill-in-the-middle tokens; "
+                "use a coder model with FIM (e.g. Qwen2.5-Coder) for inline completion"
+            )
+        pre, suf, mid = self.fim_ids
+        body = llm.tokenize(prompt, add_bos=False, special=False) if prompt else []
+        tail = request.suffix.encode("utf-8")
+        after = llm.tokenize(tail, add_bos=False, special=False) if tail else []
+        return [pre, *body, suf, *after, mid]
+
+    # ------------------------------------------------------------------ KV cache
+    def _perf(self) -> tuple[int, int]:
+        import llama_cpp
+
+        data = llama_cpp.llama_perf_context(self.llm._ctx.ctx)
+        return int(data.n_p_eval), int(data.n_eval)
+
+    def _prefill_tokens(self, tokens: list[int], cancel: threading.Event | None) -> int:
+        """Make the KV cache hold ``tokens`` (reusing the common prefix); returns how many
+        tokens were evaluated. Leaves the state so an identical prompt samples at once."""
+        llm = self.llm
+        if len(tokens) >= llm.n_ctx():
+            raise BackendError(
+                f"prompt of {len(tokens)} tokens does not fit the context of {llm.n_ctx()}; "
+                "raise n_ctx in the profile or send less context"
+            )
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        common = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        if common == len(tokens) == llm.n_tokens and not llm._requires_eval:
+            return 0
+        keep = min(common, len(tokens) - 1)  # re-evaluate >= 1 token so logits are fresh
+        if keep > 0:
+            llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            llm.n_tokens = keep
+        else:
+            llm.reset()
+        todo = tokens[keep:]
+        for i in range(0, len(todo), PREFILL_CHUNK):
+            if is_cancelled(cancel):
+                llm._requires_eval = True
+                raise GenerationCancelled(GenerationResult("", finish_reason="cancelled"))
+            llm.eval(todo[i : i + PREFILL_CHUNK])
+        return len(todo)
+
+    def prefill(
+        self, request: GenerationRequest, cancel: threading.Event | None = None
+    ) -> PrefillResult:
+        import time
+
+        self._require_loaded()
+        if request.messages is not None:
+            raise BackendError("prefill takes a raw prompt or a fill-in-the-middle request")
+        start = time.perf_counter()
+        tokens = self.prompt_tokens(request)
+        evaluated = self._prefill_tokens(tokens, cancel)
+        return PrefillResult(len(tokens), evaluated, time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ generation
     def generate(
         self,
         request: GenerationRequest,
         on_token: TokenCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> GenerationResult:
-        if self.llm is None:
-            raise BackendError(f"profile {self.profile_name!r} is not loaded")
-        common: dict[str, Any] = {
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "repeat_penalty": request.repeat_penalty,
-            "stop": request.stop or None,
-            "stream": True,
-        }
-        if request.seed is not None:
-            common["seed"] = request.seed
-        start = time.perf_counter()
+        self._require_loaded()
+        common = sampling_kwargs(request)
+        timer = StreamTimer(on_token)
+        perf_before = self._perf()
+        prompt_len = 0
+        evaluated_early = 0
         if request.messages is not None:
             stream = self.llm.create_chat_completion(messages=request.messages, **common)
             pick = _chat_delta
         else:
-            stream = self.llm.create_completion(
-                prompt=request.prompt or "", suffix=request.suffix, **common
-            )
+            tokens = self.prompt_tokens(request)
+            prompt_len = len(tokens)
+            evaluated_early = self._prefill_tokens(tokens, cancel)
+            stream = self.llm.create_completion(prompt=tokens, **common)
             pick = _completion_delta
-        pieces: list[str] = []
-        ttft = 0.0
         finish = "stop"
         n = 0
-        for chunk in stream:
-            choice = chunk["choices"][0]
-            piece = pick(choice)
-            if piece:
-                if not pieces:
-                    ttft = time.perf_counter() - start
-                n += 1
-                pieces.append(piece)
-                if on_token:
-                    on_token(piece)
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-            if cancel is not None and cancel.is_set():
-                stream.close()
-                result = self._result(pieces, n, "cancelled", ttft, start)
-                raise GenerationCancelled(result)
-        return self._result(pieces, n, finish, ttft, start)
+        try:
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                piece = pick(choice)
+                if piece:
+                    n += 1
+                    timer.add(piece)
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+                if is_cancelled(cancel):
+                    finish = "cancelled"
+                    break
+        finally:
+            stream.close()
+        p_eval = self._perf()[0] - perf_before[0]
+        if request.messages is not None:
+            prompt_len = max(0, int(self.llm.n_tokens) - n + (finish == "length"))
+            evaluated = p_eval
+        else:
+            evaluated = evaluated_early
+        result = timer.result(finish, prompt_len, n, evaluated=evaluated)
+        if finish == "cancelled":
+            raise GenerationCancelled(result)
+        return result
 
-    def _result(
-        self, pieces: list[str], n: int, finish: str, ttft: float, start: float
-    ) -> GenerationResult:
-        text = "".join(pieces)
-        return GenerationResult(
-            text=text,
-            prompt_tokens=int(self.llm.n_tokens) - n if self.llm is not None else 0,
-            completion_tokens=n,
-            finish_reason=finish,
-            ttft_s=ttft,
-            total_s=time.perf_counter() - start,
-        )
+
+def _kv_cache_mb(meta: dict[str, str], n_ctx: int) -> float:
+    """f16 K and V for every layer: 2 * layers * ctx * kv_width * 2 bytes."""
+    arch = meta.get("general.architecture", "")
+    try:
+        layers = int(meta[f"{arch}.block_count"])
+        width = int(meta[f"{arch}.embedding_length"])
+        heads = int(meta[f"{arch}.attention.head_count"])
+        kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))
+    except (KeyError, ValueError):
+        return n_ctx * 0.05
+    return 4 * layers * n_ctx * (width // max(1, heads) * kv_heads) / 1e6
 
 
 def _chat_delta(choice: dict[str, Any]) -> str:

@@ -1,31 +1,59 @@
 """The model pool: lazy loading, pinning, LRU eviction under a memory budget, one generation
 per model at a time in arrival order, and models that failed to load marked unavailable.
 
+Slots are keyed by profile name plus a fingerprint of the profile's settings, so two editor
+sessions whose configs give the same name to different models never share a wrong model.
 All methods are synchronous and thread-safe; the server calls them from worker threads.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from tsr_lsp.backends import create_backend
 from tsr_lsp.backends.base import (
     Backend,
     BackendError,
+    GenerationCancelled,
     GenerationRequest,
     GenerationResult,
+    ModelLoadError,
+    PrefillResult,
     TokenCallback,
 )
-from tsr_lsp.config import Settings
+from tsr_lsp.config import ModelProfile, Settings
 
 log = logging.getLogger(__name__)
 
-LoadProgress = Callable[[str], None]
+# progress(stage, message): stage is "begin", "end" or "failed".
+LoadProgress = Callable[[str, str], None]
+# A failed endpoint is retried after this long; a failed file when the file changes.
+ENDPOINT_RETRY_S = 30.0
+
+
+def fingerprint(profile: ModelProfile) -> str:
+    raw = json.dumps(dataclasses.asdict(profile), sort_keys=True, default=str)
+    return hashlib.sha1(raw.encode()).hexdigest()[:12]
+
+
+def _file_stamp(profile: ModelProfile) -> tuple[int, int] | None:
+    if not profile.path:
+        return None
+    try:
+        st = Path(profile.path).expanduser().stat()
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
 
 
 class FifoLock:
@@ -49,6 +77,14 @@ class FifoLock:
                 self._cond.wait(0.05)
             return True
 
+    def try_acquire(self) -> bool:
+        with self._cond:
+            if self._queue:
+                return False
+            self._queue.append(self._next)
+            self._next += 1
+            return True
+
     def release(self) -> None:
         with self._cond:
             self._queue.pop(0)
@@ -56,118 +92,253 @@ class FifoLock:
 
     @property
     def waiting(self) -> int:
+        """Requests queued behind the running one."""
         with self._cond:
             return max(0, len(self._queue) - 1)
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return bool(self._queue)
 
 
 @dataclass
 class _Slot:
+    name: str
     backend: Backend
     lock: FifoLock = field(default_factory=FifoLock)
     last_used: float = field(default_factory=time.monotonic)
+    closed: bool = False
+
+
+@dataclass
+class _Failure:
+    reason: str
+    at: float
+    stamp: tuple[int, int] | None
+    endpoint: bool
 
 
 class ModelPool:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._slots: OrderedDict[str, _Slot] = OrderedDict()
-        self._failed: dict[str, str] = {}
+        self._slots: OrderedDict[str, _Slot] = OrderedDict()  # LRU order, oldest first
+        self._failed: dict[str, _Failure] = {}
         self._load_locks: dict[str, threading.Lock] = {}
         self._mutex = threading.RLock()
+        self.evictions: list[str] = []  # names, in eviction order (status and tests)
+
+    # ------------------------------------------------------------------ keys
+    def _resolve(self, name: str, profile: ModelProfile | None) -> tuple[str, ModelProfile]:
+        profile = profile or self.settings.profile(name)
+        return f"{name}@{fingerprint(profile)}", profile
 
     # ------------------------------------------------------------------ state
     def loaded(self) -> list[str]:
         with self._mutex:
-            return list(self._slots)
+            return list(dict.fromkeys(s.name for s in self._slots.values()))
 
     def failed(self) -> dict[str, str]:
+        """Profile name -> reason, for profiles whose last load failed."""
         with self._mutex:
-            return dict(self._failed)
+            return {key.split("@")[0]: f.reason for key, f in self._failed.items()}
 
-    def is_available(self, name: str) -> bool:
-        return name in self.settings.models and name not in self._failed
+    def unavailable(self, models: dict[str, ModelProfile]) -> dict[str, str]:
+        """Which of these profiles failed to load (and are not due for a retry)."""
+        out = {}
+        for name, prof in models.items():
+            key, _ = self._resolve(name, prof)
+            reason = self._failure(key, prof)
+            if reason is not None:
+                out[name] = reason
+        return out
+
+    def is_available(self, name: str, profile: ModelProfile | None = None) -> bool:
+        if profile is None and name not in self.settings.models:
+            return False
+        key, prof = self._resolve(name, profile)
+        return self._failure(key, prof) is None
+
+    def _failure(self, key: str, profile: ModelProfile) -> str | None:
+        with self._mutex:
+            failure = self._failed.get(key)
+            if failure is None:
+                return None
+            if failure.endpoint:
+                expired = time.monotonic() - failure.at > ENDPOINT_RETRY_S
+            else:
+                expired = _file_stamp(profile) != failure.stamp
+            if expired:  # the endpoint may be back, or the file was replaced: try again
+                del self._failed[key]
+                return None
+            return failure.reason
 
     def backend(self, name: str) -> Backend | None:
         with self._mutex:
-            slot = self._slots.get(name)
-            return slot.backend if slot else None
+            for slot in self._slots.values():
+                if slot.name == name:
+                    return slot.backend
+            return None
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        with self._mutex:
+            return {
+                slot.name: {
+                    "memoryMb": round(slot.backend.memory_mb(), 1),
+                    "pinned": slot.backend.profile.pin,
+                    "busy": slot.lock.busy,
+                    "queued": slot.lock.waiting,
+                    "idleS": round(time.monotonic() - slot.last_used, 1),
+                }
+                for slot in self._slots.values()
+            }
+
+    def used_mb(self) -> float:
+        with self._mutex:
+            return sum(s.backend.memory_mb() for s in self._slots.values())
 
     # ------------------------------------------------------------------ loading
-    def get(self, name: str, progress: LoadProgress | None = None) -> _Slot:
-        """Return the loaded slot for ``name``, loading (and evicting) if needed."""
+    def get(
+        self,
+        name: str,
+        progress: LoadProgress | None = None,
+        profile: ModelProfile | None = None,
+    ) -> _Slot:
+        """Return the loaded slot for ``name``, loading (and evicting) if needed.
+
+        Raises ModelLoadError (once per failure with ``first_report`` set, then quickly with
+        the same reason) when the model cannot be loaded.
+        """
+        key, profile = self._resolve(name, profile)
         with self._mutex:
-            slot = self._slots.get(name)
+            slot = self._touch(key)
             if slot is not None:
-                self._slots.move_to_end(name)
-                slot.last_used = time.monotonic()
                 return slot
-            if name in self._failed:
-                raise BackendError(self._failed[name])
-            load_lock = self._load_locks.setdefault(name, threading.Lock())
+            load_lock = self._load_locks.setdefault(key, threading.Lock())
         with load_lock:  # one loader per profile; others wait for it
             with self._mutex:
-                if name in self._slots:
-                    return self._slots[name]
-                if name in self._failed:
-                    raise BackendError(self._failed[name])
-            profile = self.settings.profile(name)
-            try:
-                backend = create_backend(profile.backend, name, profile)
-                self._make_room(backend.memory_mb(), keep=name)
-                if progress:
-                    progress(f"Loading model '{name}'")
-                started = time.perf_counter()
-                backend.load()
-                log.info("loaded %s in %.2fs", name, time.perf_counter() - started)
-            except BackendError as exc:
-                with self._mutex:
-                    self._failed[name] = str(exc)
-                log.error("model %s unavailable: %s", name, exc)
-                raise
+                slot = self._touch(key)
+                if slot is not None:
+                    return slot
+            reason = self._failure(key, profile)
+            if reason is not None:
+                raise ModelLoadError(reason)
+            return self._load(key, name, profile, progress)
+
+    def _touch(self, key: str) -> _Slot | None:
+        slot = self._slots.get(key)
+        if slot is not None:
+            self._slots.move_to_end(key)
+            slot.last_used = time.monotonic()
+        return slot
+
+    def _load(
+        self, key: str, name: str, profile: ModelProfile, progress: LoadProgress | None
+    ) -> _Slot:
+        started = time.perf_counter()
+        if progress:
+            progress("begin", f"Loading model '{name}' ({profile.backend})")
+        try:
+            backend = create_backend(profile.backend, name, profile)
+            self._make_room(backend.memory_mb(), keep=key)
+            backend.load()
+        except BackendError as exc:
+            reason = f"model '{name}' is unavailable: {exc}"
             with self._mutex:
-                slot = _Slot(backend)
-                self._slots[name] = slot
-                return slot
+                self._failed[key] = _Failure(
+                    reason,
+                    time.monotonic(),
+                    _file_stamp(profile),
+                    profile.backend == "openai_http" or not profile.path,
+                )
+            log.error("%s", reason)
+            if progress:
+                progress("failed", reason)
+            err = ModelLoadError(reason)
+            err.first_report = True  # type: ignore[attr-defined]
+            raise err from exc
+        elapsed = time.perf_counter() - started
+        log.info("loaded %s in %.2fs", name, elapsed)
+        if progress:
+            progress("end", f"Loaded model '{name}' in {elapsed:.1f}s")
+        with self._mutex:
+            slot = _Slot(name, backend)
+            self._slots[key] = slot
+            return slot
 
     def _make_room(self, needed_mb: float, keep: str) -> None:
+        """Evict least recently used, unpinned, idle models until ``needed_mb`` fits."""
         budget = self.settings.memory_budget_mb
         with self._mutex:
             used = sum(s.backend.memory_mb() for s in self._slots.values())
-            for name in list(self._slots):  # least recently used first
+            for key in list(self._slots):  # least recently used first
                 if used + needed_mb <= budget:
                     break
-                slot = self._slots[name]
-                if name == keep or slot.backend.profile.pin or slot.lock.waiting:
+                slot = self._slots[key]
+                if key == keep or slot.backend.profile.pin or not slot.lock.try_acquire():
                     continue
-                log.info("evicting %s to stay within %d MB", name, budget)
-                used -= slot.backend.memory_mb()
-                slot.backend.close()
-                del self._slots[name]
+                try:
+                    log.info("evicting %s to stay within %d MB", slot.name, budget)
+                    used -= slot.backend.memory_mb()
+                    slot.closed = True
+                    slot.backend.close()
+                    del self._slots[key]
+                    self.evictions.append(slot.name)
+                finally:
+                    slot.lock.release()
+            if used + needed_mb > budget:
+                log.warning(
+                    "memory budget %d MB exceeded (%.0f MB in use, %.0f MB more needed): "
+                    "the rest is pinned or busy",
+                    budget,
+                    used,
+                    needed_mb,
+                )
 
     def unload(self, name: str) -> bool:
         with self._mutex:
-            slot = self._slots.pop(name, None)
-        if slot is None:
-            return False
-        slot.lock.acquire()
-        try:
-            slot.backend.close()
-        finally:
-            slot.lock.release()
-        return True
+            keys = [k for k, s in self._slots.items() if s.name == name]
+            slots = [self._slots.pop(k) for k in keys]
+        for slot in slots:
+            slot.lock.acquire()
+            try:
+                slot.closed = True
+                slot.backend.close()
+            finally:
+                slot.lock.release()
+        return bool(slots)
 
     def forget_failure(self, name: str) -> None:
         with self._mutex:
-            self._failed.pop(name, None)
+            for key in [k for k in self._failed if k.split("@")[0] == name]:
+                del self._failed[key]
 
     def close(self) -> None:
         with self._mutex:
             slots = list(self._slots.values())
             self._slots.clear()
         for slot in slots:
+            slot.closed = True
             slot.backend.close()
 
     # ------------------------------------------------------------------ generation
+    def _acquire(
+        self,
+        name: str,
+        cancel: threading.Event | None,
+        progress: LoadProgress | None,
+        profile: ModelProfile | None,
+    ) -> _Slot:
+        """Load if needed and wait for this model's turn (FIFO); evicted meanwhile: reload."""
+        while True:
+            slot = self.get(name, progress, profile)
+            if not slot.lock.acquire(cancel):
+                raise GenerationCancelled(GenerationResult("", finish_reason="cancelled"))
+            if not slot.closed:
+                slot.last_used = time.monotonic()
+                return slot
+            slot.lock.release()
+
     def generate(
         self,
         name: str,
@@ -175,14 +346,26 @@ class ModelPool:
         on_token: TokenCallback | None = None,
         cancel: threading.Event | None = None,
         progress: LoadProgress | None = None,
+        profile: ModelProfile | None = None,
     ) -> GenerationResult:
-        slot = self.get(name, progress)
-        if not slot.lock.acquire(cancel):
-            from tsr_lsp.backends.base import GenerationCancelled
-
-            raise GenerationCancelled(GenerationResult("", finish_reason="cancelled"))
+        slot = self._acquire(name, cancel, progress, profile)
         try:
-            slot.last_used = time.monotonic()
             return slot.backend.generate(request, on_token, cancel)
+        finally:
+            slot.last_used = time.monotonic()
+            slot.lock.release()
+
+    def prefill(
+        self,
+        name: str,
+        request: GenerationRequest,
+        cancel: threading.Event | None = None,
+        progress: LoadProgress | None = None,
+        profile: ModelProfile | None = None,
+    ) -> PrefillResult:
+        """Warm the model's KV cache with a prompt (e.g. a file's context on open)."""
+        slot = self._acquire(name, cancel, progress, profile)
+        try:
+            return slot.backend.prefill(request, cancel)
         finally:
             slot.lock.release()

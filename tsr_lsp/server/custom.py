@@ -14,6 +14,7 @@ from tsr_lsp.config import KINDS, UnknownProfileError
 from tsr_lsp.engine import GenerateOptions
 from tsr_lsp.prompts.sandbox import RenderError
 from tsr_lsp.router.decision import RouteRequest
+from tsr_lsp.server.work_progress import WorkProgress
 
 if TYPE_CHECKING:
     from tsr_lsp.server.app import TsrLanguageServer
@@ -84,8 +85,16 @@ def register(server: TsrLanguageServer) -> None:
         token = params.get("partialResultToken")
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
+        loading = WorkProgress(ls, loop, params.get("workDoneToken"))
 
         def on_event(kind: str, payload: dict[str, Any]) -> None:
+            if kind == "loading":  # model loading: work-done progress in the editor
+                if payload["stage"] == "begin":
+                    loading.begin(payload["message"])
+                else:
+                    loading.end(payload["message"])
+            elif kind == "unavailable" and payload.get("firstReport"):
+                loop.call_soon_threadsafe(ls.tell, payload["reason"])
             if token is None:
                 return
             value = {"event": kind, **payload}
