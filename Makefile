@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup models demo test lint unit e2e system-deps clean
+.PHONY: setup models demo test lint unit e2e system-deps vscode clean
 
 setup: $(STAMP) models
 
@@ -30,6 +30,9 @@ demo: setup
 system-deps:
 	bash scripts/system-deps.sh
 
+vscode:
+	cd editors/vscode && npm ci --no-audit --no-fund && npm run compile
+
 lint: $(STAMP)
 	$(BIN)/ruff check tsr_lsp tests
 	$(BIN)/mypy
@@ -37,10 +40,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-e2e: setup system-deps
+e2e: setup system-deps vscode
 	$(BIN)/pytest -q tests/e2e tests/editors
 
-test: setup system-deps
+test: setup system-deps vscode
 	$(BIN)/ruff check tsr_lsp tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests/unit
