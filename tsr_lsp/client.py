@@ -49,6 +49,10 @@ class TsrClient:
         def on_log(_ls: LanguageClient, params: types.LogMessageParams) -> None:
             pass
 
+        @self.lsp.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def on_create_progress(_ls: LanguageClient, params: Any) -> None:
+            return None  # accepted; begin/report/end arrive through $/progress
+
         @self.lsp.feature(types.WORKSPACE_CONFIGURATION)
         def on_configuration(_ls: LanguageClient, params: types.ConfigurationParams) -> list[Any]:
             return [None for _ in params.items]

@@ -14,6 +14,8 @@ from typing import Any
 
 BENCHMARKS = {
     "startup": "tsr_lsp.bench.startup:run",
+    "router": "tsr_lsp.bench.router:run",
+    "generation": "tsr_lsp.bench.generation:run",
 }
 
 

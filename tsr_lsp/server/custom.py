@@ -6,7 +6,6 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
-from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from tsr_lsp.backends.base import BackendError
@@ -14,6 +13,7 @@ from tsr_lsp.config import KINDS, UnknownProfileError
 from tsr_lsp.engine import GenerateOptions
 from tsr_lsp.prompts.sandbox import RenderError
 from tsr_lsp.router.decision import RouteRequest
+from tsr_lsp.server.streaming import PartialResults
 from tsr_lsp.server.work_progress import WorkProgress
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def register(server: TsrLanguageServer) -> None:
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
         loading = WorkProgress(ls, loop, params.get("workDoneToken"))
+        partials = PartialResults(ls, loop, token)
 
         def on_event(kind: str, payload: dict[str, Any]) -> None:
             if kind == "loading":  # model loading: work-done progress in the editor
@@ -95,10 +96,7 @@ def register(server: TsrLanguageServer) -> None:
                     loading.end(payload["message"])
             elif kind == "unavailable" and payload.get("firstReport"):
                 loop.call_soon_threadsafe(ls.tell, payload["reason"])
-            if token is None:
-                return
-            value = {"event": kind, **payload}
-            loop.call_soon_threadsafe(ls.progress, types.ProgressParams(token=token, value=value))
+            partials.send(kind, payload)
 
         def work() -> dict[str, Any]:
             outcome = ls.engine.generate(
@@ -113,7 +111,9 @@ def register(server: TsrLanguageServer) -> None:
 
         future = loop.run_in_executor(ls.thread_pool, work)
         try:
-            return await asyncio.shield(future)
+            result = await asyncio.shield(future)
+            partials.flush()  # coalesced text goes out before the response
+            return result
         except asyncio.CancelledError:
             cancel.set()  # the model stops at its next token; the slot frees for the queue
             raise
