@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "serve": "tsr_lsp.commands.serve:run_daemon",
     "ask": "tsr_lsp.commands.ask:run",
     "route": "tsr_lsp.commands.route:run",
+    "router": "tsr_lsp.commands.router_cmd:run",
     "models": "tsr_lsp.commands.models:run",
     "bench": "tsr_lsp.commands.bench:run",
     "doctor": "tsr_lsp.commands.doctor:run",
@@ -58,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--json", action="store_true", help="print JSON")
     route.add_argument("--kind", default="chat")
     route.add_argument("--language", default="")
-    route.add_argument("--jsonl", type=Path, help="route every line of a JSONL file")
+    route.add_argument(
+        "--jsonl", type=Path, help="route every line of a JSONL file (- = stdin), in order"
+    )
+    from tsr_lsp.commands.router_cmd import add_arguments as router_arguments
+
+    router_arguments(sub)
 
     models = sub.add_parser("models", help="manage model profiles and files")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)

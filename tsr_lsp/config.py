@@ -72,19 +72,22 @@ class CategoryPolicy:
     top_p: float = 0.95
     max_tokens: int = 512
     template: str = "ask"
+    # the range that feedback and a trained temperature head may move the temperature in
+    temperature_min: float = 0.0
+    temperature_max: float = 1.0
 
 
 def default_policy() -> dict[str, CategoryPolicy]:
     """The product's default policy table (docs/ROUTER.md explains each row)."""
     return {
-        "code": CategoryPolicy(["code"], 0, 3, 0.2, 0.95, 512, "ask"),
-        "math": CategoryPolicy(["code", "general"], 2, 4, 0.2, 0.95, 512, "ask"),
-        "reasoning": CategoryPolicy(["general"], 1, 4, 0.4, 0.95, 512, "ask"),
-        "writing": CategoryPolicy(["general"], 0, 0, 0.8, 0.95, 512, "ask"),
-        "extraction": CategoryPolicy(["general"], 0, 0, 0.2, 0.9, 384, "ask"),
-        "analysis": CategoryPolicy(["general"], 0, 1, 0.3, 0.9, 384, "ask"),
-        "knowledge": CategoryPolicy(["general"], 0, 1, 0.5, 0.95, 384, "ask"),
-        "chat": CategoryPolicy(["general"], 0, 0, 0.6, 0.95, 256, "chat"),
+        "code": CategoryPolicy(["code"], 0, 3, 0.2, 0.95, 512, "ask", 0.0, 0.3),
+        "math": CategoryPolicy(["code", "general"], 2, 4, 0.2, 0.95, 512, "ask", 0.0, 0.3),
+        "reasoning": CategoryPolicy(["general"], 1, 4, 0.4, 0.95, 512, "ask", 0.0, 0.5),
+        "writing": CategoryPolicy(["general"], 0, 0, 0.8, 0.95, 512, "ask", 0.7, 1.0),
+        "extraction": CategoryPolicy(["general"], 0, 0, 0.2, 0.9, 384, "ask", 0.0, 0.3),
+        "analysis": CategoryPolicy(["general"], 0, 1, 0.3, 0.9, 384, "ask", 0.0, 0.4),
+        "knowledge": CategoryPolicy(["general"], 0, 1, 0.5, 0.95, 384, "ask", 0.3, 0.7),
+        "chat": CategoryPolicy(["general"], 0, 0, 0.6, 0.95, 256, "chat", 0.5, 0.9),
     }
 
 
@@ -348,6 +351,18 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
             f"using {first!r}"
         )
         settings.router.fallback_profile = first
+    for cat, pol in settings.router.policy.items():
+        if not pol.temperature_min <= pol.temperature <= pol.temperature_max:
+            warnings.append(
+                f"router.policy.{cat}: temperature {pol.temperature:g} outside "
+                f"temperature_min..temperature_max ({pol.temperature_min:g}.."
+                f"{pol.temperature_max:g}); widening the range to include it"
+            )
+            pol.temperature_min = min(pol.temperature_min, pol.temperature)
+            pol.temperature_max = max(pol.temperature_max, pol.temperature)
+        if pol.cot_max < pol.cot_min:
+            warnings.append(f"router.policy.{cat}: cot_max < cot_min; using cot_max = cot_min")
+            pol.cot_max = pol.cot_min
     if not 0.0 <= settings.router.min_confidence <= 1.0:
         warnings.append("router.min_confidence: must be within 0..1; using 0.35")
         settings.router.min_confidence = 0.35

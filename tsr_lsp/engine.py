@@ -96,13 +96,39 @@ class Engine:
         failed = self.pool.unavailable(settings.models)
         return {name for name in settings.models if name not in failed}
 
-    def predict(self, request: RouteRequest) -> Prediction:
-        prediction: Prediction = self.router.predict(request)
+    def router_for(self, settings: Settings) -> Any:
+        """The router a (project's) settings name; each weights file is loaded once."""
+        if settings.router.weights == self.settings.router.weights:
+            return self.router
+        with self._router_lock:
+            routers = self.__dict__.setdefault("_routers", {})
+            if settings.router.weights not in routers:
+                from tsr_lsp.router.loader import load_router
+
+                routers[settings.router.weights] = load_router(settings)
+            return routers[settings.router.weights]
+
+    def predict(
+        self, request: RouteRequest, history: Any = None, settings: Settings | None = None
+    ) -> Prediction:
+        router = self.router_for(settings) if settings is not None else self.router
+        prediction: Prediction = router.predict(request, history)
         return prediction
 
     def route(self, request: RouteRequest, settings: Settings | None = None) -> Decision:
+        """Predict (with the user's history when memory is attached), then apply the policy
+        and the feedback statistics for the predicted category."""
+        from tsr_lsp.router.feedback import safe_history, safe_stats
+
         settings = settings or self.settings
-        return decide(self.predict(request), request, settings, self.available_profiles(settings))
+        try:
+            memory = getattr(self, "memory", None)
+        except Exception as exc:  # a store that cannot open must not stop routing
+            log.warning("memory unavailable for routing: %s", exc)
+            memory = None
+        prediction = self.predict(request, safe_history(memory, request.project), settings)
+        stats = safe_stats(memory, prediction.category, request.text)
+        return decide(prediction, request, settings, self.available_profiles(settings), stats)
 
     # ------------------------------------------------------------------ generation
     def generate(

@@ -38,22 +38,51 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _route_jsonl(engine: Engine, path: Path) -> int:
+    """One decision per non-blank input line, in input order. A bad line prints an
+    ``{"error": ..., "line": N}`` object in its place (and on stderr) so the output stays
+    aligned with the input and nothing after it is lost; the exit code is then 1."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"tsr-lsp: error: cannot read {path}: {exc}", file=sys.stderr)
+        blob = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
+        print(f"tsr-lsp: error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
+    failed = False
+    out = sys.stdout
+    for number, raw in enumerate(blob.split(b"\n"), 1):
+        if not raw.strip():
             continue
         try:
-            row = json.loads(line)
-            text = row["text"]
-            if not isinstance(text, str):
-                raise TypeError("'text' must be a string")
-        except (ValueError, KeyError, TypeError) as exc:
-            print(f"tsr-lsp: error: {path}:{number}: {exc}", file=sys.stderr)
-            return 1
-        request = RouteRequest(text, row.get("kind") or "chat", row.get("language") or "")
-        print(json.dumps(engine.route(request).to_json()))
-    return 0
+            request = _parse_line(raw)
+        except ValueError as exc:
+            failed = True
+            message = f"{path}:{number}: {exc}"
+            print(f"tsr-lsp: error: {message}", file=sys.stderr)
+            out.write(json.dumps({"error": message, "line": number}) + "\n")
+            continue
+        out.write(json.dumps(engine.route(request).to_json()) + "\n")
+    out.flush()
+    return 1 if failed else 0
+
+
+def _parse_line(raw: bytes) -> RouteRequest:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not valid UTF-8; save the file as UTF-8") from None
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"invalid JSON ({exc})") from None
+    if not isinstance(row, dict):
+        raise ValueError('expected an object like {"text": "..."}')
+    text = row.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("missing 'text' (a non-empty string)")
+    kind = row.get("kind") or "chat"
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    language = row.get("language") or ""
+    context = row.get("context") or ""
+    if not isinstance(language, str) or not isinstance(context, str):
+        raise ValueError("'language' and 'context' must be strings")
+    return RouteRequest(text, kind, language, context)

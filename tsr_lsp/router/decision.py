@@ -23,6 +23,8 @@ class Prediction:
     scores: dict[str, float]
     difficulty: float = 0.0
     source: str = "rules"
+    temperature: float | None = None  # a trained temperature head's value, if any
+    model: str | None = None  # a profile learned from training data overrides, if any
 
     @property
     def confidence(self) -> float:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tsr_lsp.config import ModelProfile, Settings
+from tsr_lsp.memory.api import SettingStats
 from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
+from tsr_lsp.router.feedback import adjust
 
 KIND_TEMPLATES = {
     "explain": "explain",
@@ -36,18 +38,39 @@ def pick_profile(
 
 
 def decide(
-    prediction: Prediction, request: RouteRequest, settings: Settings, available: set[str]
+    prediction: Prediction,
+    request: RouteRequest,
+    settings: Settings,
+    available: set[str],
+    feedback: Iterable[SettingStats] = (),
 ) -> Decision:
+    """Prediction -> Decision inside the category's policy row. A trained temperature head
+    and user feedback statistics may move temperature and CoT, never outside the row's
+    ranges; a learned model override applies only to an available profile."""
     if request.kind == "inline_completion":
         return _inline(prediction, settings, available)
     category = prediction.category
     pol = settings.router.policy.get(category) or settings.router.policy["chat"]
     span = max(0, pol.cot_max - pol.cot_min)
     cot = pol.cot_min + round(min(1.0, max(0.0, prediction.difficulty)) * span)
+    temperature = pol.temperature
+    notes: list[str] = []
+    if prediction.temperature is not None:
+        learned = round(
+            min(pol.temperature_max, max(pol.temperature_min, prediction.temperature)), 2
+        )
+        if abs(learned - temperature) >= 0.05:
+            temperature = learned
+            notes.append(f"temperature {learned:g} learned from training data")
+    temperature, cot, why = adjust(feedback, category, request.text, pol, temperature, cot)
+    if why:
+        notes.append(why)
     model = pick_profile(settings.models, pol.tags, available)
+    if prediction.model and prediction.model in available and prediction.model != model:
+        model = prediction.model
+        notes.append(f"model '{model}' learned from training data")
     confidence = prediction.confidence
     fallback = False
-    notes: list[str] = []
     if confidence < settings.router.min_confidence:
         fallback = True
         model = settings.router.fallback_profile
@@ -61,7 +84,7 @@ def decide(
         notes.append(f"no available profile tagged {'/'.join(pol.tags)}: fallback '{model}'")
     template = KIND_TEMPLATES.get(request.kind, pol.template)
     explanation = (
-        f"{category} ({confidence:.2f}) -> {model}, CoT {cot}, temperature {pol.temperature:g}"
+        f"{category} ({confidence:.2f}) -> {model}, CoT {cot}, temperature {temperature:g}"
     )
     if notes:
         explanation += "; " + "; ".join(notes)
@@ -69,7 +92,7 @@ def decide(
         category=category,
         model=model,
         cot_steps=cot,
-        temperature=pol.temperature,
+        temperature=temperature,
         top_p=pol.top_p,
         max_tokens=pol.max_tokens,
         template=template,

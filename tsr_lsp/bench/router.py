@@ -1,0 +1,113 @@
+"""bench router: decision latency (featurisation + network + policy) on one core, warm,
+with the shipped weights; the keyword baseline is timed and scored on the same requests in
+the same run.
+
+Requests: the held-out probe set (tsr_lsp/router/data/heldout/probe.jsonl, never trained
+on) plus the team's prompts, plus a few very long pasted inputs (20k characters) that bound
+the worst case. Accuracy and within-policy share are reported on the probe set only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tsr_lsp.bench.stats import median, percentile
+from tsr_lsp.config import Settings
+from tsr_lsp.router.data import Example, load_jsonl
+from tsr_lsp.router.decision import RouteRequest
+from tsr_lsp.router.policy import decide
+
+DATA = Path(__file__).resolve().parents[1] / "router" / "data"
+PROBE = DATA / "heldout" / "probe.jsonl"
+
+
+def _requests() -> tuple[list[RouteRequest], list[Example]]:
+    probe = load_jsonl(PROBE) if PROBE.is_file() else []
+    rows = list(probe)
+    for path in sorted(DATA.glob("*.jsonl")):
+        rows += load_jsonl(path)
+    requests = [RouteRequest(ex.text, ex.kind, ex.language) for ex in rows]
+    long_text = ("The quarterly report shows steady growth in all regions. " * 400)[:20_000]
+    requests += [
+        RouteRequest(long_text + "\n\nSummarise the text above in three bullet points."),
+        RouteRequest("def f(x):\n    return x * 2\n" * 700, "explain", "python"),
+        RouteRequest(long_text, "chat", "markdown", context=long_text),
+    ]
+    return requests, probe
+
+
+def _time(fn: Any, requests: list[RouteRequest], rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        for req in requests:
+            start = time.perf_counter()
+            fn(req)
+            out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tsr_lsp.router.evaluate import evaluate
+    from tsr_lsp.router.loader import KeywordRouter, load_router, weights_path
+
+    rounds = args.runs or 3
+    pinned = False
+    if hasattr(os, "sched_setaffinity"):
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(before)})  # one core, as the target says
+        pinned = True
+    try:
+        settings = Settings()
+        available = set(settings.models)
+        start = time.perf_counter()
+        router = load_router(settings)
+        load_ms = (time.perf_counter() - start) * 1000
+        if router.name != "pretrained":
+            raise RuntimeError("shipped weights missing: tsr_lsp/router/pretrained/router.tsrw")
+        rules = KeywordRouter()
+        requests, probe = _requests()
+
+        def trained(req: RouteRequest) -> Any:
+            return decide(router.predict(req), req, settings, available)
+
+        def keyword(req: RouteRequest) -> Any:
+            return decide(rules.predict(req), req, settings, available)
+
+        _time(trained, requests[:200], 1)  # warm: caches, branch predictors, allocator
+        _time(keyword, requests[:200], 1)
+        t_trained = _time(trained, requests, rounds)
+        t_rules = _time(keyword, requests, rounds)
+        metrics: dict[str, Any] = {
+            "decisions": len(t_trained),
+            "decision_p50_ms": median(t_trained),
+            "decision_p99_ms": percentile(t_trained, 99),
+            "decision_max_ms": max(t_trained),
+            "rules_p50_ms": median(t_rules),
+            "rules_p99_ms": percentile(t_rules, 99),
+            "p50_vs_rules_ratio": median(t_trained) / max(median(t_rules), 1e-9),
+            "load_ms": load_ms,
+            "weights_mb": weights_path(settings.router.weights).stat().st_size / 1e6,
+            "torch_imported": "torch" in sys.modules,
+            "one_core": pinned,
+        }
+        if probe:
+            res = evaluate(router.predict, probe, settings)
+            base = evaluate(rules.predict, probe, settings)
+            metrics.update(
+                {
+                    "probe_examples": len(probe),
+                    "accuracy_ratio": res.accuracy,
+                    "within_policy_ratio": res.within_policy,
+                    "rules_accuracy_ratio": base.accuracy,
+                    "rules_within_policy_ratio": base.within_policy,
+                }
+            )
+        return metrics
+    finally:
+        if pinned:
+            os.sched_setaffinity(0, before)

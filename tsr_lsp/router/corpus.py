@@ -1,0 +1,404 @@
+"""The shipped training corpus: public data (../shared/data/router) + the team's own prompts.
+
+Every rule that turns a benchmark row into a labelled user prompt lives here and is written
+down in docs/ROUTER.md. Benchmark scaffolding ("Question:", "Q:", "A:", "Answer:",
+"Choices:") is stripped; rows with answer choices appear both with and without them (when
+the question stands alone) in several formats; large sources are capped so that no single
+benchmark's wording dominates a category. Everything is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tsr_lsp.router.data import Example, load_jsonl
+
+TEAM_DIR = Path(__file__).parent / "data"
+CAPS = {
+    "gsm8k": 1200,
+    "triviaqa": 700,
+    "arc_easy": 600,
+    "arc_challenge": 600,
+    "strategyqa": 400,
+    "commonsense_qa": 300,
+    "siqa": 300,
+    "logical_deduction": 400,
+    "boolq": 500,
+    "pii": 250,
+}
+
+# Self-Instruct rows labelled by hand, in file order, ten per group (letters -> _LETTERS).
+_LETTERS = {
+    "C": "code",
+    "M": "math",
+    "R": "reasoning",
+    "W": "writing",
+    "E": "extraction",
+    "A": "analysis",
+    "K": "knowledge",
+    "H": "chat",
+}
+SEED_LABELS = (
+    "KRKWWWWKWK KKKAWRKWWK WWMKWMEHCW KCKWHMKCKE WCWWWMWWKW CWKEKWKWMW "
+    "KCAWAKWEWC KKCKWWWWEW WKKMWEWWKW WKKWAKWWWK WWKKAHWKWM MKWWAKWWKW "
+    "KKAWWKWKKW RKMKKAMACC CCKKMWKKAA AAAAARAACA KKEKMAAAAA EAAAK"
+).replace(" ", "")
+USER_LABELS = (
+    "WAWWWWWWWW WCCCCMCKWM WWWWWWKKEW KAWKKKKKCC CKKKKAKKKW KKWWWWWWWW "
+    "WWWWWWWWWK KKWWWWWCCW AKKKKKWKKC CACCKKCAAW WAEWKKKWKK WWKKMKKHKW "
+    "KWWWKKKEKK KKKRRWKKKK MMMMMKKKKM RWKHHHWEAA AWEAAAAWKW KKKRKAEKCE "
+    "KAWAARWWWW CEKWACRAKW KWAKWCWWWK CWEAKKWWWW WKKWEACCWK WCAKAAWKAK "
+    "WKCCAKWEWW KK"
+).replace(" ", "")
+
+# arena-hard v0.1 clusters: topic names, labelled by these rules, first match wins.
+_CLUSTER_RULES: list[tuple[str, str]] = [
+    (
+        r"python|javascript|typescript|java\b|c\+\+|rust|sql|django|flask|react|node|php|"
+        r"kotlin|swift|css|html|regex|linux|docker|kubernetes|aws|scripting|programming|"
+        r"development|coding|code|bot\b|algorithm|gui|tkinter|pandas|matplotlib|pytorch|"
+        r"jax|cuda|vba|assembly|shader|hdl|awk|nix|odoo|laravel|symfony|streamlit|gradio|"
+        r"shiny|databricks|spark|scraping|linked list|array|fibonacci|tidyverse|concurrency|"
+        r"sockets|autoencoder|rnn|testing|mocking|cron|ffmpeg|pdf processing|audio processing|"
+        r"data structures|looping|caldav|cors|browser extension|roblox|wpf|vb6|monads|"
+        r"subtitle|video download|kernel|terminal|package management|string reversal|"
+        r"word position|character indexing|excel|gis|web page|e-commerce|json|random number",
+        "code",
+    ),
+    (
+        r"math|algebra|number theory|probability|statistic|calculation|geometry|dice|"
+        r"irrationality|real analysis|standard deviation|sample size|investment growth|"
+        r"time and speed|circular motion|consecutive draws|bulk ticket|optimal walking|"
+        r"prime and perfect|money and transaction|triangle",
+        "math",
+    ),
+    (r"puzzle|riddle|comparative truths|conflicting instructions|lambda calculus", "reasoning"),
+    (r"sentiment|review analysis|entity relationship extraction", "analysis"),
+    (r"rpg|story|poem|satire|panel discussion|rehearsed inner dialog|text-based", "writing"),
+]
+
+_WRAPPERS = (
+    "",
+    "",
+    "",
+    "",
+    "",
+    "Quick question: ",
+    "Can you help me with this? ",
+    "Please answer: ",
+    "I need some help. ",
+    "Hey, ",
+)
+
+
+def _cluster_category(cluster: str) -> str | None:
+    low = cluster.lower()
+    for pattern, category in _CLUSTER_RULES:
+        if re.search(pattern, low):
+            return category
+    return None
+
+
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+_SCAFFOLD_HEAD = re.compile(r"^\s*(?:Question|Q|Context|Passage)\s*:\s*", re.I)
+_SCAFFOLD_TAIL = re.compile(r"\s*(?:\n|^)\s*(?:Answer|A)\s*:\s*$", re.I)
+
+
+def strip_scaffold(text: str) -> str:
+    """Remove benchmark labels so the text reads like something a user typed."""
+    text = _SCAFFOLD_TAIL.sub("", text.strip())
+    text = re.sub(r"(?im)^\s*(?:Question|Q|Context|Passage)\s*:\s*", "", text)
+    return text.strip()
+
+
+_CHOICE = re.compile(r"^\s*(?:\([A-Ea-e]\)|[A-Ea-e](?:\.\)|[.)]))\s+(.*)$")
+
+
+def split_choices(text: str) -> tuple[str, list[str]]:
+    """`stem\\nA. x\\nB. y` -> (stem, [x, y]); no choice block -> (text, [])."""
+    lines = text.rstrip().split("\n")
+    choices: list[str] = []
+    while lines:
+        m = _CHOICE.match(lines[-1])
+        if not m:
+            break
+        choices.insert(0, m.group(1).strip())
+        lines.pop()
+    if lines and lines[-1].strip().lower() == "choices:":
+        lines.pop()
+    if len(choices) < 2:
+        return text, []
+    return "\n".join(lines).strip(), choices
+
+
+def format_choices(stem: str, choices: list[str], rng: random.Random) -> str:
+    style = rng.randrange(5)
+    letters = "ABCDE"
+    if style == 0:
+        body = "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(choices))
+    elif style == 1:
+        body = "\n".join(f"({letters[i].lower()}) {c}" for i, c in enumerate(choices))
+    elif style == 2:
+        body = "\n".join(f"{letters[i]}) {c}" for i, c in enumerate(choices))
+    elif style == 3:
+        body = "Options: " + ", ".join(choices[:-1]) + " or " + choices[-1]
+    else:
+        body = "\n".join(f"- {c}" for c in choices)
+    return f"{stem}\n{body}"
+
+
+def _question_variants(
+    stem: str, choices: list[str], rng: random.Random, needs_choices: bool
+) -> str:
+    wrap = rng.choice(_WRAPPERS)
+    if choices and (needs_choices or rng.random() < 0.5):
+        return wrap + format_choices(stem, choices, rng)
+    return wrap + stem
+
+
+def _needs_choices(stem: str) -> bool:
+    low = stem.lower()
+    return "following" in low or "?" not in stem or "which statement" in low or "of these" in low
+
+
+def _cap(rows: list[Example], name: str, rng: random.Random) -> list[Example]:
+    cap = CAPS.get(name)
+    if cap is not None and len(rows) > cap:
+        rows = rng.sample(rows, cap)
+    return rows
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def gsm8k(root: Path, rng: random.Random) -> list[Example]:
+    out = []
+    for r in _rows(root / "gsm8k_train.jsonl"):
+        steps = len([ln for ln in r["answer"].split("\n") if ln and not ln.startswith("####")])
+        text = rng.choice(_WRAPPERS) + r["question"]
+        out.append(
+            Example(text, "math", difficulty=min(1.0, max(0.0, (steps - 1) / 6)), source="gsm8k")
+        )
+    return _cap(out, "gsm8k", rng)
+
+
+_CODE_MARK = re.compile(
+    r"```|\bdef |\bimport |#include|\bclass |\bfunction\b|\bprogram|"
+    r"\bcode\b|python|c\+\+|java\b|lập trình|编程|代码",
+    re.I,
+)
+
+
+def arena_v2(root: Path, rng: random.Random) -> list[Example]:
+    out = []
+    for r in _rows(root / "arena_hard_v2_questions.jsonl"):
+        sub = r.get("subcategory")
+        text = r["prompt"].strip()
+        if sub == "coding":
+            out.append(Example(text, "code", difficulty=0.8, source="arena_v2_code"))
+        elif sub == "math":
+            cat = "code" if _CODE_MARK.search(text) else "math"
+            out.append(Example(text, cat, difficulty=0.9, source="arena_v2_math"))
+        elif sub == "creative_writing":
+            out.append(Example(text, "writing", source="arena_v2_writing"))
+    return out
+
+
+def arena_v01(root: Path, rng: random.Random) -> list[Example]:
+    out = []
+    for r in _rows(root / "arena_hard_v01_questions.jsonl"):
+        cat = _cluster_category(r.get("cluster", ""))
+        if cat is not None:
+            diff = 0.8 if cat in ("code", "math", "reasoning") else None
+            out.append(Example(r["prompt"].strip(), cat, difficulty=diff, source="arena_v01"))
+    return out
+
+
+def self_instruct(root: Path, rng: random.Random) -> list[Example]:
+    out = []
+    for fname, labels, source in (
+        ("self_instruct_seed_tasks.jsonl", SEED_LABELS, "si_seed"),
+        ("self_instruct_user_oriented.jsonl", USER_LABELS, "si_user"),
+    ):
+        rows = list(_rows(root / fname))
+        if len(rows) != len(labels):
+            raise ValueError(f"{fname}: {len(rows)} rows but {len(labels)} labels")
+        for r, letter in zip(rows, labels, strict=True):
+            cat = _LETTERS[letter]
+            instances = r.get("instances") or [{"input": ""}]
+            for inst in instances[:2]:
+                inp = (inst.get("input") or "").strip()
+                sep = rng.choice(("\n\n", "\n", " "))
+                text = r["instruction"].strip() + (sep + inp if inp else "")
+                out.append(Example(text, cat, source=source))
+    return out
+
+
+def _foundry(root: Path, group: str, name: str) -> list[dict[str, Any]]:
+    return list(_rows(root / "foundry" / group / f"{name}.jsonl"))
+
+
+def knowledge_sources(root: Path, rng: random.Random) -> list[Example]:
+    out = []
+    for name, diff in (("arc_easy", 0.2), ("arc_challenge", 0.6)):
+        rows = []
+        for r in _foundry(root, "world_knowledge", name):
+            stem = strip_scaffold(r["query"])
+            text = _question_variants(stem, r["choices"], rng, _needs_choices(stem))
+            rows.append(Example(text, "knowledge", difficulty=diff, source=name))
+        out += _cap(rows, name, rng)
+    rows = []
+    for r in _foundry(root, "world_knowledge", "triviaqa_sm_sub"):
+        stem = strip_scaffold(r["context"])
+        rows.append(
+            Example(rng.choice(_WRAPPERS) + stem, "knowledge", difficulty=0.2, source="triviaqa")
+        )
+    return out + _cap(rows, "triviaqa", rng)
+
+
+def reasoning_sources(root: Path, rng: random.Random) -> list[Example]:
+    out = []
+    rows = []
+    for r in _foundry(root, "commonsense_reasoning", "bigbench_strategy_qa"):
+        stem = strip_scaffold(r["query"])
+        rows.append(
+            Example(rng.choice(_WRAPPERS) + stem, "reasoning", difficulty=0.4, source="strategyqa")
+        )
+    out += _cap(rows, "strategyqa", rng)
+    for name, source in (("commonsense_qa", "commonsense_qa"), ("siqa", "siqa")):
+        rows = []
+        for r in _foundry(root, "commonsense_reasoning", name):
+            stem, choices = split_choices(strip_scaffold(r["query"]))
+            stem = stem.replace("\n", " ")
+            text = _question_variants(stem, choices, rng, True)
+            rows.append(Example(text, "reasoning", difficulty=0.3, source=source))
+        out += _cap(rows, source, rng)
+    rows = []
+    for r in _foundry(root, "symbolic_problem_solving", "bigbench_logical_deduction"):
+        text = strip_scaffold(r["query"])
+        n = "seven" if "seven" in text else "five" if "five" in text else "three"
+        diff = {"three": 0.3, "five": 0.6, "seven": 0.9}[n]
+        if rng.random() < 0.4:
+            stem, choices = split_choices(text)
+            text = stem if choices else text
+        rows.append(Example(text, "reasoning", difficulty=diff, source="logical_deduction"))
+    out += _cap(rows, "logical_deduction", rng)
+    for r in _foundry(root, "symbolic_problem_solving", "agi_eval_lsat_ar"):
+        stem, choices = split_choices(strip_scaffold(r["query"]))
+        text = format_choices(stem, choices, rng) if choices else stem
+        out.append(Example(text, "reasoning", difficulty=0.9, source="lsat_ar"))
+    return out
+
+
+def math_sources(root: Path, rng: random.Random) -> list[Example]:
+    out = []
+    for name, diff in (("svamp", 0.2), ("aqua", 0.6)):
+        for r in _foundry(root, "symbolic_problem_solving", name):
+            text = rng.choice(_WRAPPERS) + strip_scaffold(r["context"])
+            out.append(Example(text, "math", difficulty=diff, source=name))
+    return out
+
+
+_BOOLQ_FORMS = (
+    "{p}\n\n{q}?",
+    "{p}\n\nBased on the text above, {q}?",
+    "Read this passage and answer yes or no: {q}?\n\n{p}",
+    "{q}? Answer using only this text:\n{p}",
+    "Text: {p}\nQuestion: {q}?",
+    'According to the following paragraph, {q}?\n"{p}"',
+)
+_PII_FORMS = (
+    "Does the passage below contain sensitive information?\n{p}",
+    "Is there any personal or confidential data in this text? Answer yes or no.\n\n{p}",
+    "Classify this document as containing PII or not:\n{p}",
+    "{p}\n\nWould it be safe to share this text publicly, or does it include private data?",
+    "Check the following for sensitive details (names, addresses, account numbers):\n{p}",
+    "Please label this passage: sensitive or not sensitive.\n\n{p}",
+)
+_RC_EXTRACT = re.compile(
+    r"according to the passage|the passage (?:states|mentions)|"
+    r"mentioned in the passage|the author mentions",
+    re.I,
+)
+
+
+def reading_sources(root: Path, rng: random.Random) -> list[Example]:
+    out = []
+    rows = []
+    for r in _foundry(root, "reading_comprehension", "boolq"):
+        body = strip_scaffold(r["query"])
+        passage, _, question = body.rpartition("\n")
+        question = question.strip().rstrip("?")
+        if not passage:
+            continue
+        text = rng.choice(_BOOLQ_FORMS).format(p=passage.strip(), q=question)
+        rows.append(Example(text, "extraction", source="boolq"))
+    out += _cap(rows, "boolq", rng)
+    for r in _foundry(root, "reading_comprehension", "agi_eval_lsat_rc"):
+        stem, choices = split_choices(strip_scaffold(r["query"]))
+        question = stem.rsplit("\n", 1)[-1]
+        cat = "extraction" if _RC_EXTRACT.search(question) else "analysis"
+        text = format_choices(stem, choices, rng) if choices and rng.random() < 0.6 else stem
+        out.append(Example(text, cat, difficulty=0.6, source="lsat_rc"))
+    for r in _foundry(root, "reading_comprehension", "bigbench_understanding_fables"):
+        stem, choices = split_choices(strip_scaffold(r["query"]))
+        text = format_choices(stem, choices, rng) if choices and rng.random() < 0.5 else stem
+        out.append(Example(text, "analysis", difficulty=0.2, source="fables"))
+    rows = []
+    for r in _foundry(root, "safety", "enterprise_pii_classification"):
+        m = re.search(r"'''\n?(.*?)\n?'''", r["query"], re.S)
+        if not m:
+            continue
+        text = rng.choice(_PII_FORMS).format(p=m.group(1).strip())
+        rows.append(Example(text, "analysis", source="pii"))
+    return out + _cap(rows, "pii", rng)
+
+
+def team_sources() -> list[Example]:
+    """The team's own prompts (tsr_lsp/router/data/*.jsonl); `source` = file stem."""
+    out = []
+    for path in sorted(TEAM_DIR.glob("*.jsonl")):
+        for ex in load_jsonl(path):
+            ex.source = ex.source or path.stem
+            out.append(ex)
+    return out
+
+
+def default_shared_dir() -> Path:
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "router"
+
+
+def build_corpus(shared: Path | None = None, seed: int = 0, team: bool = True) -> list[Example]:
+    """All labelled examples, deterministic for ``seed``."""
+    root = Path(shared) if shared else default_shared_dir()
+    if not (root / "gsm8k_train.jsonl").is_file():
+        raise FileNotFoundError(
+            f"{root}: shared router data not found; pass --shared DIR (../shared/data/router)"
+        )
+    rng = random.Random(seed)
+    out: list[Example] = []
+    for builder in (
+        gsm8k,
+        arena_v2,
+        arena_v01,
+        self_instruct,
+        knowledge_sources,
+        reasoning_sources,
+        math_sources,
+        reading_sources,
+    ):
+        out += builder(root, rng)
+    if team:
+        out += team_sources()
+    return [ex for ex in out if ex.text.strip()]

@@ -1,0 +1,173 @@
+"""Featurisation: request -> (sparse feature strings, dense vector). Pure and deterministic.
+
+Why these features: the router must generalise from skewed benchmark data to what people
+type, so the text is reduced to signals that transfer: words and word pairs, sub-word
+character n-grams (summarise/summarize/summary share them), the words that open and close
+the request (instructions usually sit there, around pasted text), numbers collapsed to one
+token, and a few shape statistics (code punctuation, digits, answer choices, pasted blocks).
+Long inputs are cut to their head and tail so the cost per decision is bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+from tsr_lsp.config import CATEGORIES, KINDS
+
+HEAD_CHARS = 1500
+TAIL_CHARS = 600
+EDGE_TOKENS = 6
+
+_TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]", re.UNICODE)
+_CODE_CHARS = frozenset("{}[]();=<>_/\\#*&|$`")
+_CHOICE_LINE = re.compile(r"^\s*(?:\(?[A-Ea-e][).:]|[-*•]\s)\s*\S", re.M)
+_MATH_OP = re.compile(r"\d\s*[-+*/^=<>]\s*[\d(a-z]|\\frac|\\sqrt|\$[^$]+\$|[∫√∑π≤≥]")
+_CODE_LINE = re.compile(
+    r"^\s*(?:def |class |import |from \S+ import|#include|public |private |function |"
+    r"const |let |var |return\b|if \(|for \(|while \(|}|SELECT |<\w+[ >])|[;{]\s*$",
+    re.M,
+)
+
+_CODE = """python javascript typescript typescriptreact javascriptreact rust go java c cpp
+csharp lua ruby php kotlin swift scala sh bash shellscript sql html css r julia haskell zig
+dart perl vim elixir erlang ocaml fsharp objective-c powershell"""
+CODE_LANGUAGES = frozenset(_CODE.split())
+PROSE_LANGUAGES = frozenset(("markdown", "plaintext", "text", "latex", "tex", "restructuredtext"))
+
+DENSE_NAMES: tuple[str, ...] = (
+    "log_chars",
+    "log_words",
+    "log_lines",
+    "code_char_ratio",
+    "digit_ratio",
+    "upper_ratio",
+    "non_ascii_ratio",
+    "code_line_ratio",
+    "has_fence",
+    "math_ops",
+    "ends_question",
+    "questions",
+    "choice_lines",
+    "pasted_block",
+    *(f"kind_{k}" for k in KINDS),
+    "lang_code",
+    "lang_prose",
+    "lang_other",
+    "ctx_log_chars",
+    "ctx_code_ratio",
+    "hist_present",
+    *(f"hist_recent_{c}" for c in CATEGORIES),
+    *(f"hist_accept_{c}" for c in CATEGORIES),
+)
+DENSE_SIZE = len(DENSE_NAMES)
+
+
+def clip_text(text: str) -> str:
+    """Head and tail of long inputs: instructions live there; cost stays bounded."""
+    if len(text) <= HEAD_CHARS + TAIL_CHARS:
+        return text
+    return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased words, numbers collapsed to ``0``, punctuation kept as single tokens."""
+    out = []
+    for tok in _TOKEN.findall(text.lower()):
+        out.append("0" if tok[0].isdigit() else tok)
+    return out
+
+
+def sparse_features(text: str) -> list[str]:
+    """Deduplicated feature strings in first-seen order (order only matters for tests)."""
+    toks = tokens(clip_text(text))
+    seen: dict[str, None] = {}
+    prev = "<s>"
+    for tok in toks:
+        seen["w:" + tok] = None
+        seen["b:" + prev + " " + tok] = None
+        prev = tok
+    if toks:
+        seen["b:" + prev + " </s>"] = None
+    for i, tok in enumerate(toks[:EDGE_TOKENS]):
+        seen["s:" + tok] = None
+        if i == 0:
+            seen["s0:" + tok] = None
+    if len(toks) > 1:
+        seen["s01:" + toks[0] + " " + toks[1]] = None
+    for tok in toks[-EDGE_TOKENS:]:
+        seen["e:" + tok] = None
+    for tok in dict.fromkeys(t for t in toks if len(t) > 3 and t.isalpha()):  # ordered
+        padded = "<" + tok + ">"
+        for n in (3, 4):
+            for j in range(len(padded) - n + 1):
+                seen["c:" + padded[j : j + n]] = None
+    return list(seen)
+
+
+def dense_features(
+    text: str,
+    kind: str = "chat",
+    language: str = "",
+    context: str = "",
+    recent: Mapping[str, int] | None = None,
+    acceptance: Mapping[str, float] | None = None,
+) -> list[float]:
+    """Shape statistics, request kind, language group, context and history (DENSE_NAMES)."""
+    clipped = clip_text(text)
+    n = max(1, len(clipped))
+    words = len(text.split())
+    lines = text.count("\n") + 1
+    code_chars = sum(1 for ch in clipped if ch in _CODE_CHARS)
+    digits = sum(1 for ch in clipped if ch.isdigit())
+    upper = sum(1 for ch in clipped if ch.isupper())
+    non_ascii = sum(1 for ch in clipped if ord(ch) > 127)
+    code_lines = len(_CODE_LINE.findall(clipped))
+    stripped = text.rstrip()
+    longest_para = max((len(p) for p in clipped.split("\n\n")), default=0)
+    vec = [
+        math.log1p(len(text)) / 10.0,
+        math.log1p(words) / 8.0,
+        math.log1p(lines) / 5.0,
+        min(1.0, 8.0 * code_chars / n),
+        min(1.0, 5.0 * digits / n),
+        min(1.0, 3.0 * upper / n),
+        non_ascii / n,
+        min(1.0, code_lines / max(1, min(lines, 40))),
+        1.0 if "```" in clipped else 0.0,
+        min(1.0, len(_MATH_OP.findall(clipped)) / 4.0),
+        1.0 if stripped.endswith("?") else 0.0,
+        min(1.0, text.count("?") / 4.0),
+        min(1.0, len(_CHOICE_LINE.findall(clipped)) / 4.0),
+        1.0 if (words > 60 and longest_para > 250) or lines > 8 else 0.0,
+    ]
+    vec.extend(1.0 if kind == k else 0.0 for k in KINDS)
+    lang = language.lower()
+    vec.append(1.0 if lang in CODE_LANGUAGES else 0.0)
+    vec.append(1.0 if lang in PROSE_LANGUAGES else 0.0)
+    vec.append(1.0 if lang and lang not in CODE_LANGUAGES and lang not in PROSE_LANGUAGES else 0.0)
+    ctx = context[:4000]
+    vec.append(math.log1p(len(context)) / 10.0)
+    vec.append(min(1.0, 8.0 * sum(1 for ch in ctx if ch in _CODE_CHARS) / max(1, len(ctx))))
+    total = sum(recent.values()) if recent else 0
+    vec.append(1.0 if total or acceptance else 0.0)
+    vec.extend((recent.get(c, 0) / total if total and recent else 0.0) for c in CATEGORIES)
+    acc = acceptance or {}
+    vec.extend((acc[c] - 0.5 if c in acc else 0.0) for c in CATEGORIES)
+    return vec
+
+
+def history_vectors(
+    recent: Mapping[str, int] | None, acceptance: Mapping[str, float] | None
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Keep only known categories so stray keys from a store cannot shift features."""
+    r = {k: int(v) for k, v in (recent or {}).items() if k in CATEGORIES and v > 0}
+    a = {k: float(v) for k, v in (acceptance or {}).items() if k in CATEGORIES}
+    return r, a
+
+
+def feature_ids(feats: Sequence[str], vocab: Mapping[str, int]) -> list[int]:
+    """Vocabulary ids of the known features (unknown ones carry no signal and are dropped)."""
+    get = vocab.get
+    return [i for i in (get(f) for f in feats) if i is not None]
