@@ -66,3 +66,25 @@ def test_logs_never_reach_stdout_in_stdio_mode(home: Path) -> None:
         timeout=30,
     )
     assert proc.stdout == b""
+
+
+def test_stdio_server_reads_from_a_file_or_dev_null(home: Path, tmp_path: Path) -> None:
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}'
+    script = tmp_path / "in.lsp"
+    script.write_bytes(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    with script.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tsr_lsp", "stdio", "--no-daemon"],
+            stdin=stdin,
+            capture_output=True,
+            timeout=30,
+        )
+    assert b'"serverInfo"' in proc.stdout and b"tsr-lsp" in proc.stdout
+    with open("/dev/null", "rb") as devnull:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tsr_lsp", "stdio", "--no-daemon"],
+            stdin=devnull,
+            capture_output=True,
+            timeout=30,
+        )
+    assert proc.returncode == 0

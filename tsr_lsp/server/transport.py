@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import stat
 import sys
 import threading
 from typing import Any, BinaryIO
@@ -172,14 +174,13 @@ async def stdin_reader(stream: BinaryIO | None = None) -> asyncio.StreamReader:
     stream = stream or sys.stdin.buffer
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES)
-    try:
+    mode = os.fstat(stream.fileno()).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):  # what editors give us
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
-    except ValueError:  # a regular file or /dev/null: not a pipe
+    else:  # a file, /dev/null or a terminal: epoll cannot watch all of these
 
         def pump() -> None:
-            while (
-                chunk := stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16)
-            ):
+            while chunk := os.read(stream.fileno(), 1 << 16):
                 loop.call_soon_threadsafe(reader.feed_data, chunk)
             loop.call_soon_threadsafe(reader.feed_eof)
 
