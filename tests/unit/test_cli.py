@@ -88,3 +88,16 @@ def test_stdio_server_reads_from_a_file_or_dev_null(home: Path, tmp_path: Path) 
             timeout=30,
         )
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("argv", [["route", "hello"], ["models", "list"], ["ask", "hello"]])
+def test_unreadable_config_is_a_one_line_error(home: Path, argv: list[str]) -> None:
+    cfg = home / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("[router\nmin_confidence = ")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tsr_lsp", *argv], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "config.toml" in lines[0] and "fix or remove" in lines[0]

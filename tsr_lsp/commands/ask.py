@@ -18,6 +18,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from tsr_lsp.commands.common import cli_settings
+
+    cli_settings()  # an unreadable config file stops here with the fix, before any model work
     return asyncio.run(_ask(args))
 
 

@@ -15,9 +15,9 @@ from tsr_lsp.modelfiles import DEFAULT_MODELS, ModelFileError, install, verify_f
 
 
 def run(args: argparse.Namespace) -> int:
-    settings, warnings = load_settings(Path.cwd())
-    for warning in warnings:
-        print(f"tsr-lsp: warning: {warning}", file=sys.stderr)
+    from tsr_lsp.commands.common import cli_settings
+
+    settings = cli_settings()
     action = args.models_command
     if action == "install-defaults":
         return install_defaults(args)

@@ -7,15 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from tsr_lsp.config import KINDS, load_settings
+from tsr_lsp.config import KINDS
 from tsr_lsp.engine import Engine
 from tsr_lsp.router.decision import RouteRequest
 
 
 def run(args: argparse.Namespace) -> int:
-    settings, warnings = load_settings(Path.cwd())
-    for warning in warnings:
-        print(f"tsr-lsp: warning: {warning}", file=sys.stderr)
+    from tsr_lsp.commands.common import cli_settings
+
+    settings = cli_settings()
     engine = Engine(settings)
     if args.jsonl:
         return _route_jsonl(engine, args.jsonl)
