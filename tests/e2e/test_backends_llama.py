@@ -1,0 +1,184 @@
+"""llama_cpp and the pool with the real default models (small max_tokens)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
+from tsr_lsp.backends.llama_cpp import LlamaCppBackend
+from tsr_lsp.backends.pool import ModelPool
+from tsr_lsp.config import ModelProfile, Settings, default_models
+
+
+@pytest.fixture(scope="module")
+def profiles() -> dict[str, ModelProfile]:
+    return default_models()
+
+
+@pytest.fixture(scope="module")
+def general(profiles: dict[str, ModelProfile]) -> Iterator[LlamaCppBackend]:
+    b = LlamaCppBackend("general", profiles["general"])
+    b.load()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def coder(profiles: dict[str, ModelProfile]) -> Iterator[LlamaCppBackend]:
+    b = LlamaCppBackend("coder", profiles["coder"])
+    b.load()
+    yield b
+    b.close()
+
+
+def test_chat_uses_the_gguf_chat_template_and_streams_in_order(
+    general: LlamaCppBackend, models_dir: Path
+) -> None:
+    meta_template = general.llm.metadata["tokenizer.chat_template"]
+    assert general.capabilities.chat_template and not general.capabilities.can_fim
+    handler = general.llm._chat_handlers.get(general.llm.chat_format)
+    assert general.llm.chat_format == "chat_template.default" and handler is not None
+    assert "<|im_start|>" in meta_template  # SmolLM2's own ChatML template
+    pieces: list[str] = []
+    req = GenerationRequest(
+        messages=[{"role": "user", "content": "Say hello to Anna."}], max_tokens=12, seed=7
+    )
+    out = general.generate(req, on_token=pieces.append)
+    assert out.text.strip() and "".join(pieces) == out.text
+    assert len(pieces) == out.completion_tokens >= 2
+    assert out.ttft_s > 0 and out.total_s >= out.ttft_s
+
+
+def test_fim_on_the_coder_fills_the_gap(coder: LlamaCppBackend) -> None:
+    assert coder.capabilities.can_fim and coder.fim_ids is not None
+    prefix = "def add(a, b):\n    "
+    suffix = "\n\n\nprint(add(2, 3))\n"
+    # A blank line ends an inline completion (the 0.5B model would otherwise ramble on
+    # with more functions; trimming is the completion layer's policy, not the backend's).
+    req = GenerationRequest(
+        prompt=prefix, suffix=suffix, max_tokens=16, temperature=0.0, stop=["\n\n"]
+    )
+    middle = coder.generate(req).text
+    assert "return" in middle and "a + b" in middle.replace("a+b", "a + b")
+    compile(prefix + middle + suffix, "<fim>", "exec")  # it fits between the two halves
+
+
+def test_user_text_that_looks_like_fim_tokens_stays_text(coder: LlamaCppBackend) -> None:
+    tokens = coder.prompt_tokens(GenerationRequest(prompt="x = '<|fim_middle|>'", suffix=""))
+    pre, _suf, mid = coder.fim_ids or (0, 0, 0)
+    assert tokens[0] == pre and tokens[-1] == mid and tokens.count(mid) == 1
+
+
+def test_kv_prefix_is_reused_and_prefill_warms_the_cache(coder: LlamaCppBackend) -> None:
+    """Measured with llama.cpp's own counters: tokens evaluated per call."""
+    body = "".join(f"def f{i}(x):\n    return x * {i}\n\n" for i in range(10))
+    first = GenerationRequest(prompt=body + "def g(x):\n    ", suffix="\n", max_tokens=4)
+    warm = coder.prefill(first)
+    assert warm.prompt_tokens > 120 and warm.evaluated_tokens > 0
+    again = coder.prefill(first)
+    assert again.evaluated_tokens == 0  # already in the cache
+    out = coder.generate(first)
+    assert out.evaluated_prompt_tokens <= 1  # the prefilled prompt is not evaluated again
+    below = GenerationRequest(prompt=body + "def g(x):\n    y = 1\n    ", suffix="\n", max_tokens=4)
+    moved = coder.generate(below)
+    # one line further down: only the changed tail is evaluated, not the 120+ token prefix
+    assert 0 < moved.evaluated_prompt_tokens < 20 < 120 < moved.prompt_tokens
+
+
+def test_cancel_stops_within_one_token(general: LlamaCppBackend) -> None:
+    cancel = threading.Event()
+    pieces: list[str] = []
+
+    def on_token(piece: str) -> None:
+        pieces.append(piece)
+        if len(pieces) == 3:
+            cancel.set()
+
+    req = GenerationRequest(
+        messages=[{"role": "user", "content": "Write a long story about the sea."}],
+        max_tokens=100,
+        seed=1,
+    )
+    with pytest.raises(GenerationCancelled) as err:
+        general.generate(req, on_token=on_token, cancel=cancel)
+    assert err.value.result.completion_tokens == len(pieces) == 3
+    assert err.value.result.finish_reason == "cancelled"
+
+
+def _general_pair(pin_first: bool) -> Settings:
+    """Two profiles on the small general model, each counted as 150 MB."""
+    base = default_models()["general"]
+    s = Settings()
+    s.models = {
+        "one": ModelProfile(path=base.path, n_ctx=512, memory_mb=150, pin=pin_first),
+        "two": ModelProfile(path=base.path, n_ctx=512, memory_mb=150),
+    }
+    s.memory_budget_mb = 200
+    return s
+
+
+def test_real_models_queue_in_arrival_order(home: Path) -> None:
+    pool = ModelPool(_general_pair(False))
+    slot = pool.get("one")
+    tokens: list[int] = []
+
+    def run(i: int) -> None:
+        req = GenerationRequest(prompt=f"Number {i}:", max_tokens=4, temperature=0.0)
+        pool.generate("one", req, on_token=lambda _p: tokens.append(i))
+
+    threads = []
+    for i in range(3):
+        t = threading.Thread(target=run, args=(i,))
+        t.start()
+        threads.append(t)
+        while slot.lock.waiting + slot.lock.busy < i + 1:
+            threading.Event().wait(0.002)
+    for t in threads:
+        t.join(60)
+    runs = [i for n, i in enumerate(tokens) if n == 0 or tokens[n - 1] != i]
+    assert runs == [0, 1, 2]
+    pool.close()
+
+
+def test_eviction_under_a_tiny_budget_and_pinning(home: Path) -> None:
+    req = GenerationRequest(prompt="Hello", max_tokens=2, temperature=0.0)
+    pool = ModelPool(_general_pair(False))
+    pool.generate("one", req)
+    pool.generate("two", req)  # 300 MB > 200 MB: "one" is evicted
+    assert pool.loaded() == ["two"] and pool.evictions == ["one"]
+    pool.close()
+
+    pinned = ModelPool(_general_pair(True))
+    pinned.generate("one", req)
+    pinned.generate("two", req)  # "one" is pinned: it stays, the budget is exceeded instead
+    assert pinned.loaded() == ["one", "two"] and pinned.evictions == []
+    assert pinned.generate("one", req).completion_tokens > 0
+    pinned.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        ("truncated", "llama.cpp could not load the model"),
+        ("not_gguf", "is not a GGUF file"),
+        ("folder", "is a folder"),
+        ("missing", "model file not found"),
+    ],
+)
+def test_bad_model_files_are_clear_errors(
+    tmp_path: Path, profiles: dict[str, ModelProfile], make: str, fragment: str
+) -> None:
+    target = tmp_path / "model.gguf"
+    if make == "truncated":
+        with open(profiles["general"].path, "rb") as src:
+            target.write_bytes(src.read(2_000_000))
+    elif make == "not_gguf":
+        target.write_text("this is a README, not weights\n")
+    elif make == "folder":
+        target.mkdir()
+    with pytest.raises(ModelLoadError, match=fragment):
+        LlamaCppBackend("bad", ModelProfile(path=str(target))).load()
