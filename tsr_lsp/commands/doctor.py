@@ -36,8 +36,14 @@ def _module(name: str) -> Check:
         mod = importlib.import_module(name)
     except Exception as exc:  # import errors of native modules are not always ImportError
         return name, False, f"cannot import ({exc}); reinstall: pip install -e ."
-    version = getattr(mod, "__version__", "") or ""
-    return name, True, str(version)
+    from importlib.metadata import PackageNotFoundError, version
+
+    dist = {"llama_cpp": "llama-cpp-python", "jinja2": "Jinja2"}.get(name, name)
+    try:
+        found = version(dist)
+    except PackageNotFoundError:
+        found = str(getattr(mod, "__version__", "") or "")
+    return name, True, found
 
 
 def _writable(label: str, folder: Path) -> Check:
