@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "router": "tsr_lsp.commands.router_cmd:run",
     "models": "tsr_lsp.commands.models:run",
     "bench": "tsr_lsp.commands.bench:run",
+    "memory": "tsr_lsp.commands.memory_cmd:run",
     "doctor": "tsr_lsp.commands.doctor:run",
 }
 
@@ -90,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--runs", type=int, default=0, help="repetitions (0: the benchmark's default)"
     )
+    bench.add_argument("--locomo", type=Path, help="memory: a LoCoMo-format JSON file")
+    bench.add_argument("--k", default="1,5,10", help="memory: recall cut-offs, e.g. 1,5,10")
+    bench.add_argument(
+        "--episodes", type=int, default=100_000, help="memory: episodes for the scale run"
+    )
+    bench.add_argument(
+        "--ablation", action="store_true", help="memory: recall of each technique added in turn"
+    )
+    bench.add_argument(
+        "--cv", action="store_true", help="memory: leave-one-conversation-out tuning"
+    )
+    from tsr_lsp.commands.memory_cmd import add_parser as memory_parser
+
+    memory_parser(sub)
 
     sub.add_parser("doctor", help="check the installation and say how to fix problems")
     return parser
@@ -128,3 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `tsr-lsp ... | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
