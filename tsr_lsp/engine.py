@@ -43,6 +43,9 @@ class GenerateOptions:
     temperature: float | None = None
     seed: int | None = None
     raw: bool = False  # send the text as-is (no template, no CoT): used by benchmarks
+    file: str = ""  # the document the request is about (kept in the episode)
+    session: str = ""  # an Ask session id: its turns are neighbours in memory
+    debug: bool = False  # return the rendered prompt messages (what memory put in them)
 
 
 @dataclass
@@ -79,6 +82,18 @@ class Engine:
         self.started = time.time()
         self._router: Any = None
         self._router_lock = threading.Lock()
+        self._memory: Any = None
+
+    @property
+    def memory(self) -> Any:
+        """The MemoryService (a FeedbackSource for the router); Tantivy opens on first use."""
+        if self._memory is None and self.settings.memory.enabled:
+            from tsr_lsp.memory.service import MemoryService
+
+            with self._router_lock:
+                if self._memory is None:
+                    self._memory = MemoryService(self.settings)
+        return self._memory
 
     # ------------------------------------------------------------------ routing
     @property
@@ -156,10 +171,16 @@ class Engine:
         if options.raw:
             decision.cot_steps = 0
         emit("decision", decision.to_json())
+        started = time.time()
+        memory_vars: dict[str, Any] = {"episodes": [], "patterns": []}
         if options.raw:
             messages = [{"role": "user", "content": request.text}]
         else:
-            messages = build_messages(decision, request, project_root)
+            if self.memory is not None:
+                memory_vars = self.memory.prompt_memory(
+                    request.project, request.text, decision.category
+                )
+            messages = build_messages(decision, request, project_root, {"memory": memory_vars})
         gen_request = GenerationRequest(
             messages=messages,
             max_tokens=decision.max_tokens,
@@ -176,7 +197,25 @@ class Engine:
             result = exc.result
             cancelled = True
         reasoning, answer = split_answer(result.text, decision.cot_steps)
-        return Outcome(decision, answer, reasoning, result, cancelled)
+        outcome = Outcome(decision, answer, reasoning, result, cancelled)
+        if self.memory is not None and not options.raw and not cancelled:
+            episode = self.memory.record_generation(
+                request.project,
+                request,
+                decision,
+                answer,
+                started=started,
+                file=options.file,
+                session=options.session,
+            )
+            outcome.extra["episodeId"] = episode  # editors send it back with tsr/feedback
+        outcome.extra["memory"] = {
+            "episodes": [e["id"] for e in memory_vars["episodes"]],
+            "patterns": [p["id"] for p in memory_vars["patterns"]],
+        }
+        if options.debug:
+            outcome.extra["messages"] = messages
+        return outcome
 
     def _generate_with_fallback(
         self,
@@ -250,6 +289,8 @@ class Engine:
 
     def close(self) -> None:
         self.pool.close()
+        if self._memory is not None:
+            self._memory.close()
 
 
 def rss_mb(pid: int | None = None) -> float:

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "startup": "tsr_lsp.bench.startup:run",
     "router": "tsr_lsp.bench.router:run",
     "generation": "tsr_lsp.bench.generation:run",
+    "memory": "tsr_lsp.bench.memory:run",
 }
 
 

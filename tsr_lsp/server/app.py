@@ -69,9 +69,11 @@ class TsrLanguageServer(LanguageServer):
         self.connection_closed = threading.Event()
         self.session = Session(Settings())
         from tsr_lsp.server import custom, lifecycle
+        from tsr_lsp.server import memory as memory_requests
 
         lifecycle.register(self)
         custom.register(self)
+        memory_requests.register(self)
 
     @property
     def engine(self) -> Engine:

@@ -61,6 +61,9 @@ def parse_options(params: dict[str, Any]) -> GenerateOptions:
         temperature=typed("temperature", (int, float)),
         seed=typed("seed", int),
         raw=bool(params.get("raw", False)),
+        file=typed("file", str) or "",
+        session=typed("session", str) or "",
+        debug=bool(params.get("debug", False)),
     )
 
 

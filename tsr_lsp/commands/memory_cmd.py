@@ -1,0 +1,171 @@
+"""`tsr-lsp memory stats|search|forget|export|import|consolidate`.
+
+Tantivy allows one writer per index across processes and the daemon owns it, so while a
+daemon runs every command goes through it (tsr/memory/* over a real LSP client); without a
+daemon the command opens the store itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    mem = sub.add_parser("memory", help="inspect and manage memory (episodes and patterns)")
+    msub = mem.add_subparsers(dest="memory_command", metavar="ACTION", required=True)
+    st = msub.add_parser("stats", help="episodes per project, patterns, disk, caps")
+    st.add_argument("--json", action="store_true")
+    se = msub.add_parser("search", help="search episodes")
+    se.add_argument("query", nargs="+")
+    se.add_argument("--project", help="only this project (workspace root); default: all")
+    se.add_argument("-k", type=int, default=10)
+    se.add_argument("--json", action="store_true")
+    fo = msub.add_parser("forget", help="delete episodes (and compact, so they leave the disk)")
+    which = fo.add_mutually_exclusive_group(required=True)
+    which.add_argument("--project", help="every episode of this project")
+    which.add_argument("--id", action="append", help="one episode (repeatable)")
+    which.add_argument("--all", action="store_true", help="everything, patterns included")
+    ex = msub.add_parser("export", help="episodes as JSON lines")
+    ex.add_argument("--project", help="only this project; default: all")
+    ex.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    im = msub.add_parser("import", help="add episodes from an export (JSON lines)")
+    im.add_argument("file", type=Path)
+    msub.add_parser("consolidate", help="rebuild the patterns from the outcomes now")
+
+
+def _daemon_running() -> bool:
+    import os
+
+    from tsr_lsp.commands.serve import _daemon_settings
+    from tsr_lsp.server.daemon import default_socket_path, socket_alive
+
+    enabled, socket_setting, _ = _daemon_settings()
+    if not enabled or os.environ.get("TSR_LSP_DAEMON", "1") == "0":
+        return False
+    path = Path(socket_setting).expanduser() if socket_setting else default_socket_path()
+    return socket_alive(path)
+
+
+def _call_daemon(method: str, params: dict[str, Any]) -> Any:
+    import asyncio
+
+    from tsr_lsp.client import TsrClient, server_command
+
+    async def go() -> Any:
+        client = TsrClient()
+        await client.start(server_command())
+        try:
+            return await client.request(method, params)
+        finally:
+            await client.stop()
+
+    return asyncio.run(go())
+
+
+def _local(method: str, params: dict[str, Any]) -> Any:
+    from tsr_lsp.config import load_settings
+    from tsr_lsp.memory.service import MemoryService
+
+    settings, _ = load_settings(None)
+    memory = MemoryService(settings)
+    try:
+        if method == "tsr/memory/stats":
+            return memory.stats()
+        if method == "tsr/memory/search":
+            results = memory.search(params["query"], params.get("project"), params["k"])
+            return {"results": results}
+        if method == "tsr/memory/forget":
+            n = memory.forget(
+                project=params.get("project"),
+                ids=params.get("ids") or [],
+                everything=bool(params.get("all")),
+            )
+            return {"forgotten": n}
+        if method == "tsr/memory/export":
+            return {"episodes": memory.export(params.get("project"))}
+        if method == "tsr/memory/import":
+            return {"imported": memory.import_(params["episodes"])}
+        if method == "tsr/memory/consolidate":
+            return {"patterns": [p.to_json() for p in memory.consolidate()]}
+        raise ValueError(method)
+    finally:
+        memory.close()
+
+
+def call(method: str, params: dict[str, Any]) -> Any:
+    if _daemon_running():
+        return _call_daemon(method, params)
+    return _local(method, params)
+
+
+def _read_episodes(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text()
+    if text.lstrip().startswith("["):
+        data = json.loads(text)
+    else:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not all(isinstance(d, dict) for d in data):
+        raise ValueError("every line must be one episode object")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    from tsr_lsp.memory.store import MemoryError
+
+    cmd = args.memory_command
+    try:
+        if cmd == "stats":
+            out = call("tsr/memory/stats", {})
+            if args.json:
+                print(json.dumps(out))
+            else:
+                for key, value in out.items():
+                    shown = json.dumps(value) if isinstance(value, dict | list) else value
+                    print(f"{key:<10} {shown}")
+        elif cmd == "search":
+            params: dict[str, Any] = {"query": " ".join(args.query), "k": args.k}
+            if args.project:
+                params["project"] = args.project
+            else:
+                params["allProjects"] = True
+            results = call("tsr/memory/search", params)["results"]
+            if args.json:
+                print(json.dumps(results))
+            for r in [] if args.json else results:
+                print(f"{r['id']}  {r['score']:>7.3f}  {r['project'] or '-'}  {r['text'][:100]}")
+        elif cmd == "forget":
+            fparams: dict[str, Any] = (
+                {"all": True}
+                if args.all
+                else {"ids": args.id}
+                if args.id
+                else {"project": args.project}
+            )
+            print(f"forgot {call('tsr/memory/forget', fparams)['forgotten']} episodes")
+        elif cmd == "export":
+            eparams = {"project": args.project} if args.project else {"allProjects": True}
+            episodes = call("tsr/memory/export", eparams)["episodes"]
+            lines = "".join(json.dumps(e) + "\n" for e in episodes)
+            if args.output:
+                args.output.write_text(lines)
+                print(f"exported {len(episodes)} episodes to {args.output}", file=sys.stderr)
+            else:
+                sys.stdout.write(lines)
+        elif cmd == "import":
+            episodes = _read_episodes(args.file)
+            n = call("tsr/memory/import", {"episodes": episodes})["imported"]
+            print(f"imported {n} new episodes ({len(episodes) - n} already there)")
+        elif cmd == "consolidate":
+            for p in call("tsr/memory/consolidate", {})["patterns"]:
+                print(p["statement"])
+    except (OSError, ValueError, KeyError, MemoryError) as exc:
+        print(f"tsr-lsp: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # errors coming back from the daemon
+        print(f"tsr-lsp: error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,295 @@
+"""MemoryService: what the Engine owns. Episodic + semantic memory behind one object.
+
+Opening Tantivy is deferred to the first use so `initialize` stays fast. Every public method
+that the request path calls (`prompt_memory`, `record_generation`) swallows and logs store
+errors: memory must never break a generation. It is also the router's `FeedbackSource`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from tsr_lsp.config import MemorySettings, Settings
+from tsr_lsp.memory.api import OUTCOMES, FeedbackExample, HistoryFeatures, SettingStats
+from tsr_lsp.memory.episodic import KINDS, Episode, summarize_response
+from tsr_lsp.memory.semantic import Pattern, consolidate, match_topic
+from tsr_lsp.memory.store import PATTERN_KIND, EpisodeStore, MemoryError, h52
+
+log = logging.getLogger(__name__)
+
+EPISODE_KINDS = list(KINDS)
+
+
+def approx_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class MemoryService:
+    def __init__(self, settings: Settings, *, readonly: bool = False, embedder: Any = "auto"):
+        self.settings = settings
+        self.readonly = readonly
+        self._embedder = embedder
+        self._store: EpisodeStore | None = None
+        self._open_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+        self._patterns: list[Pattern] | None = None
+
+    @property
+    def conf(self) -> MemorySettings:
+        return self.settings.memory
+
+    @property
+    def store(self) -> EpisodeStore:
+        with self._open_lock:
+            if self._store is None:
+                store = EpisodeStore(
+                    self.settings.memory_path(),
+                    self.conf,
+                    readonly=self.readonly,
+                    embedder=self._embedder,
+                )
+                for notice in store.notices:
+                    log.warning("memory: %s", notice)
+                if not store.readonly:
+                    try:
+                        store.apply_retention()
+                    except MemoryError as exc:
+                        log.warning("memory: retention skipped: %s", exc)
+                self._store = store
+            return self._store
+
+    @property
+    def opened(self) -> bool:
+        return self._store is not None
+
+    # ------------------------------------------------------------------ episodic
+    def record_generation(
+        self,
+        project: str,
+        request: Any,
+        decision: Any,
+        answer: str,
+        *,
+        started: float,
+        file: str = "",
+        session: str = "",
+    ) -> str | None:
+        """One episode per tsr/generate; committed before returning (then acknowledged)."""
+        if not (self.conf.enabled and self.conf.record_interactions):
+            return None
+        ep = Episode(
+            project=project,
+            text=request.text,
+            kind="interaction",
+            ts=started,
+            response=summarize_response(answer),
+            language=request.language,
+            file=file,
+            category=decision.category,
+            model=decision.model,
+            temperature=float(decision.temperature),
+            cot_steps=int(decision.cot_steps),
+            template=decision.template,
+            finished_ts=time.time(),
+            meta={"kind": request.kind},
+        )
+        if session:
+            ep.thread = session
+            ep.seq = int(time.time() * 1000)
+        try:
+            return self.store.add([ep])[0]
+        except Exception as exc:  # memory must never break a generation
+            log.warning("memory: could not record the episode: %s", exc)
+            return None
+
+    def remember(self, project: str, text: str, kind: str = "fact") -> str:
+        if kind not in ("fact", "decision"):
+            raise ValueError("kind must be 'fact' or 'decision'")
+        if not text.strip():
+            raise ValueError("nothing to remember: the text is empty")
+        return self.store.add([Episode(project=project, text=text.strip(), kind=kind)])[0]
+
+    def feedback(self, episode_id: str, outcome: str, edited_text: str = "") -> Episode:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        ep = self.store.get(episode_id)
+        if ep is None or ep.kind == PATTERN_KIND:
+            raise KeyError(f"no episode with id {episode_id!r} (it may have been forgotten)")
+        ep.outcome = outcome
+        ep.outcome_ts = time.time()
+        if edited_text:
+            ep.meta["edited"] = summarize_response(edited_text)
+        self.store.update(ep)
+        self.schedule_consolidation()
+        return ep
+
+    def search(
+        self, query: str, project: str | None, k: int = 10, kinds: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
+        store = self.store
+        store.refresh()
+        hits = store.search(query, project=project, k=k, kinds=list(kinds or EPISODE_KINDS))
+        return [{**h.episode.to_json(), "score": round(h.score, 4)} for h in hits]
+
+    def prompt_memory(self, project: str, query: str, category: str = "") -> dict[str, Any]:
+        """``memory`` for templates: relevant episodes and patterns within the token budget."""
+        empty: dict[str, Any] = {"episodes": [], "patterns": []}
+        if not self.conf.enabled:
+            return empty
+        try:
+            hits = self.store.search(query, project=project, k=self.conf.prompt_episodes * 2)
+            patterns = self.patterns()
+        except Exception as exc:
+            log.warning("memory: retrieval failed, answering without memory: %s", exc)
+            return empty
+        budget = self.conf.prompt_token_budget
+        episodes: list[dict[str, Any]] = []
+        for hit in hits:
+            item = hit.episode.to_prompt()
+            cost = approx_tokens(item["summary"])
+            if len(episodes) >= self.conf.prompt_episodes or cost > budget:
+                break
+            budget -= cost
+            episodes.append(item)
+        chosen: list[dict[str, Any]] = []
+        best = match_topic(patterns, category, query) if category else None
+        ordered = ([best] if best else []) + [p for p in patterns if p is not best]
+        for p in ordered:
+            if len(chosen) >= self.conf.prompt_patterns or (category and p.category != category):
+                continue
+            cost = approx_tokens(p.statement)
+            if cost > budget:
+                break
+            budget -= cost
+            chosen.append({"id": p.key, "statement": p.statement, "category": p.category})
+        return {"episodes": episodes, "patterns": chosen}
+
+    # ------------------------------------------------------------------ semantic
+    def consolidate(self) -> list[Pattern]:
+        """Rebuild every pattern from the episodes with outcomes (on demand, or after
+        feedback in the background). Pure consolidation; the store keeps the result."""
+        rated = self.store.recent(None, 100_000, EPISODE_KINDS, with_outcome=True)
+        patterns = consolidate(rated)
+        docs = [
+            Episode(
+                project="",
+                text=f"{p.statement} ({p.category} {' '.join(p.terms)})",
+                kind=PATTERN_KIND,
+                id=f"pat-{h52(p.key):013x}",
+                category=p.category,
+                meta={"pattern": p.to_json()},
+            )
+            for p in patterns
+        ]
+        self.store.replace_patterns(docs)
+        self._patterns = patterns
+        return patterns
+
+    def patterns(self) -> list[Pattern]:
+        if self._patterns is None:
+            stored = self.store.recent(None, 10_000, [PATTERN_KIND])
+            self._patterns = [Pattern.from_json(ep.meta["pattern"]) for ep in stored]
+        return self._patterns
+
+    def schedule_consolidation(self) -> None:
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.conf.consolidate_delay_s, self._consolidate_quietly)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _consolidate_quietly(self) -> None:
+        try:
+            self.consolidate()
+        except Exception as exc:
+            log.warning("memory: consolidation failed: %s", exc)
+
+    # ------------------------------------------------------------------ FeedbackSource
+    def setting_stats(self, category: str, topic: str = "") -> list[SettingStats]:
+        """Stats per setting for a category. Without ``topic``: the category-wide stats
+        (topic "") and every topic's (topic "csv parsing" ...), so the router can match the
+        request itself. With ``topic`` (a topic name or a request text): the best-matching
+        topic's stats, else the category-wide ones."""
+        if not topic:
+            return [s for p in self.patterns() if p.category == category for s in p.stats()]
+        found = match_topic(self.patterns(), category, topic)
+        return found.stats() if found else []
+
+    def feedback_examples(self, limit: int = 10_000) -> list[FeedbackExample]:
+        rated = self.store.recent(None, limit, ["interaction"], with_outcome=True)
+        return [
+            FeedbackExample(
+                text=ep.text,
+                kind=str(ep.meta.get("kind", "chat")),
+                language=ep.language,
+                category=ep.category,
+                model=ep.model,
+                temperature=ep.temperature,
+                cot_steps=ep.cot_steps,
+                outcome=ep.outcome,
+            )
+            for ep in rated
+        ]
+
+    def history(self, project: str, limit: int = 50) -> HistoryFeatures:
+        recent = self.store.recent(project, limit, ["interaction"])
+        cats = Counter(ep.category for ep in recent if ep.category)
+        tries: Counter[str] = Counter()
+        good: dict[str, float] = {}
+        for ep in recent:
+            if ep.outcome and ep.category:
+                tries[ep.category] += 1
+                gain = {"accepted": 1.0, "edited": 0.5}.get(ep.outcome, 0.0)
+                good[ep.category] = good.get(ep.category, 0.0) + gain
+        return HistoryFeatures(
+            recent_categories=dict(cats),
+            acceptance_by_category={c: good.get(c, 0.0) / n for c, n in tries.items()},
+        )
+
+    # ------------------------------------------------------------------ admin
+    def forget(
+        self, *, project: str | None = None, ids: Iterable[str] = (), everything: bool = False
+    ) -> int:
+        n = self.store.delete(project=project, ids=list(ids), everything=everything)
+        self.store.compact()  # the forgotten text leaves the disk now, not at some merge
+        self.consolidate()
+        return n
+
+    def export(self, project: str | None = None) -> list[dict[str, Any]]:
+        return [ep.to_json() for ep in self.store.iter_all(project) if ep.kind != PATTERN_KIND]
+
+    def import_(self, records: Iterable[dict[str, Any]]) -> int:
+        episodes = [Episode.from_json(r) for r in records]
+        for ep in episodes:
+            if ep.kind == PATTERN_KIND:
+                raise ValueError("patterns are rebuilt from episodes; do not import them")
+        existing = {ep.id for ep in self.store.iter_all()}
+        fresh = [ep for ep in episodes if ep.id not in existing]
+        for i in range(0, len(fresh), 5000):
+            self.store.add(fresh[i : i + 5000])
+        if any(ep.outcome for ep in fresh):
+            self.consolidate()
+        return len(fresh)
+
+    def stats(self) -> dict[str, Any]:
+        out = self.store.stats()
+        out["embeddings"] = (
+            "off"
+            if self.store.dense is None
+            else (self.store.dense.failed or f"{len(self.store.dense.vectors)} vectors")
+        )
+        return out
+
+    def close(self) -> None:
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+        if self._store is not None:
+            self._store.close()

@@ -1,0 +1,607 @@
+"""The Tantivy store behind episodic and semantic memory (schema: docs/MEMORY.md).
+
+One `EpisodeStore` per directory per process. Tantivy allows one IndexWriter per directory
+across processes (a second gets LockBusy), so the daemon owns the writer and everyone else
+opens read-only (`readonly=True`) or talks to the daemon. Every write is committed before it
+returns: an episode acknowledged to a client survives kill -9. Searchers are taken after
+`index.reload()` so fresh commits are visible. Raw user text never reaches Tantivy's query
+parser: queries are built from analysed terms (see retrieval.py).
+
+Layout of the memory directory::
+
+    STORE.json     {"schema_version": 1, "analyzer": {...}}   (written last, atomically)
+    index/         the live Tantivy index
+    index.new/     a rebuild in progress (migration, compaction, import); promoted on open
+    corrupt-*/     indexes that failed to open, moved aside with a log message
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tsr_lsp.config import MemorySettings
+from tsr_lsp.memory.embed import DenseIndex, Embedder, find_model_dir
+from tsr_lsp.memory.episodic import Episode, sanitized
+from tsr_lsp.memory.maintenance import (
+    MIN_HEAP_MB,
+    PATTERN_KIND,
+    SCHEMA_VERSION,
+    TOKENIZER,
+    StoreMaintenance,
+)
+from tsr_lsp.memory.retrieval import (
+    DEFAULT_CONFIG,
+    STOPWORDS,
+    Candidate,
+    RetrievalConfig,
+    feedback_terms,
+    plan_query,
+    rerank,
+    session_words,
+    strip_speakers,
+)
+
+log = logging.getLogger(__name__)
+
+TEXT_FIELDS = ("text", "ctx_prev", "ctx_next", "response", "when")
+KIND_CODES = {"interaction": 1, "fact": 2, "decision": 3, "turn": 4, PATTERN_KIND: 5}
+KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
+
+
+class MemoryError(Exception):
+    """Memory cannot do what was asked; the message says why and how to fix it."""
+
+
+class MemoryBusyError(MemoryError):
+    pass
+
+
+@dataclass
+class Hit:
+    episode: Episode
+    score: float
+
+
+def h52(value: str) -> int:
+    """A stable 52-bit hash (fits a float exactly; Tantivy's Python ints must stay small)."""
+    if not value:
+        return 0
+    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big") >> 12
+
+
+def build_schema() -> Any:
+    import tantivy
+
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    sb.add_integer_field("id_h", fast=True)  # h52(id): the key of the episode's vector
+    sb.add_text_field("project", fast=True, tokenizer_name="raw")
+    sb.add_text_field("kind", tokenizer_name="raw")
+    sb.add_text_field("outcome", tokenizer_name="raw")
+    sb.add_integer_field("kind_code", fast=True)
+    sb.add_integer_field("thread", fast=True, indexed=True)
+    sb.add_integer_field("seq", fast=True)
+    sb.add_integer_field("speaker", fast=True)
+    sb.add_integer_field("ts", fast=True, indexed=True)
+    sb.add_text_field("speaker_name", tokenizer_name=TOKENIZER)
+    for name in TEXT_FIELDS:
+        # contexts are stored so a neighbour can be re-indexed without refetching its thread
+        sb.add_text_field(name, stored=name.startswith("ctx_"), tokenizer_name=TOKENIZER)
+    sb.add_bytes_field("payload", stored=True, indexed=False)
+    return sb.build()
+
+
+def make_analyzer(stem: bool = True, stopwords: bool = True) -> Any:
+    import tantivy
+
+    b = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase())
+    b = b.filter(tantivy.Filter.remove_long(40))
+    if stopwords:
+        b = b.filter(tantivy.Filter.custom_stopword(sorted(STOPWORDS)))
+    if stem:
+        b = b.filter(tantivy.Filter.stemmer("english"))
+    return b.build()
+
+
+class EpisodeStore(StoreMaintenance):
+    def __init__(
+        self,
+        root: Path,
+        settings: MemorySettings | None = None,
+        *,
+        readonly: bool = False,
+        stem: bool = True,
+        stopwords: bool = True,
+        embedder: Any = "auto",
+    ):
+        """``embedder``: an `embed.Embedder`, None (lexical only), or "auto" (the installed
+        all-MiniLM-L6-v2 wheel if present and settings.embeddings allows)."""
+        self.root = Path(root)
+        self.settings = settings or MemorySettings()
+        self.readonly = readonly
+        self.analyzer_options = {"stem": stem, "stopwords": stopwords}
+        self.notices: list[str] = []  # things the user should hear about (moved-aside index)
+        self._lock = threading.RLock()
+        self._writer: Any = None
+        self._searcher: Any = None
+        self.dense: DenseIndex | None = None
+        self._open()
+        if embedder == "auto":
+            embedder = self._find_embedder()
+        if embedder is not None:
+            self.dense = DenseIndex(embedder, self.root / "vectors.f16")
+            if not self.readonly and len(self.dense.vectors) < self.count():
+                threading.Thread(target=self._backfill, daemon=True).start()
+
+    def _find_embedder(self) -> Embedder | None:
+        choice = self.settings.embeddings
+        if choice == "off":
+            return None
+        folder = find_model_dir("" if choice == "auto" else choice)
+        if folder is None:
+            if choice != "auto":
+                self.notices.append(f"memory.embeddings: no model folder at {choice}")
+            return None
+        return Embedder(folder)
+
+    def _backfill(self) -> None:
+        """Vectors for episodes that have none (stored before a crash, or by an older run)."""
+        try:
+            assert self.dense is not None
+            have = self.dense.vectors.rows
+            todo = [(h52(ep.id), self._embed_text(ep)) for ep in self.iter_all()]
+            self.dense.enqueue([(k, t) for k, t in todo if k not in have])
+        except Exception as exc:  # a background nicety: never take the store down
+            log.warning("memory: vector backfill failed: %s", exc)
+
+    def _embed_text(self, ep: Episode) -> str:
+        text = f"{ep.text} {ep.response}".strip()
+        return strip_speakers(text, self._is_speaker(self.searcher()), self.analyze)
+
+    # ------------------------------------------------------------------ open / recover
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    def _meta(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.root / "STORE.json").read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _write_meta(self, folder: Path) -> None:
+        meta = {"schema_version": SCHEMA_VERSION, "analyzer": self.analyzer_options}
+        tmp = folder / "STORE.json.tmp"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, folder / "STORE.json")
+
+    def _open(self) -> None:
+        import tantivy
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._finish_rebuild()
+        self.schema = build_schema()
+        meta = self._meta()
+        if meta.get("analyzer"):
+            self.analyzer_options = {**self.analyzer_options, **meta["analyzer"]}
+        self.analyzer = make_analyzer(**self.analyzer_options)
+        version = int(meta.get("schema_version", SCHEMA_VERSION))
+        if self.index_dir.exists() and version > SCHEMA_VERSION:
+            self.readonly = True
+            self.notices.append(
+                f"memory at {self.root} has schema {version}, newer than this tsr-lsp "
+                f"({SCHEMA_VERSION}); opened read-only: upgrade tsr-lsp to write to it"
+            )
+        try:
+            if self.index_dir.exists():
+                self.index = tantivy.Index.open(str(self.index_dir))
+                self.index.register_tokenizer(TOKENIZER, self.analyzer)
+                self._health_check()
+            else:
+                self._create()
+                return
+        except Exception as exc:  # Tantivy reports corruption as ValueError / OSError
+            if self.readonly:
+                raise MemoryError(f"memory index {self.index_dir} cannot be read: {exc}") from exc
+            self._move_aside(exc)
+            self._create()
+            return
+        if version < SCHEMA_VERSION and not self.readonly:
+            try:
+                self._migrate(version)
+            except Exception as exc:  # keep the data; never move a readable index aside
+                self.readonly = True
+                self.notices.append(
+                    f"memory at {self.root} could not be migrated to schema "
+                    f"{SCHEMA_VERSION} ({exc}); opened read-only"
+                )
+
+    def _create(self) -> None:
+        import tantivy
+
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.index = tantivy.Index(self.schema, path=str(self.index_dir), reuse=False)
+        self.index.register_tokenizer(TOKENIZER, self.analyzer)
+        self._write_meta(self.root)
+
+    def _health_check(self) -> None:
+        """Touch the meta, the postings and a stored document: corruption shows up here."""
+        import tantivy
+
+        self.index.reload()
+        searcher = self.index.searcher()
+        hits = searcher.search(tantivy.Query.all_query(), 1).hits
+        for _score, addr in hits:
+            searcher.doc(addr)
+
+    def _move_aside(self, exc: BaseException) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.root / f"corrupt-{stamp}-{os.getpid()}"
+        shutil.move(str(self.index_dir), str(target))
+        msg = (
+            f"memory index {self.index_dir} could not be opened ({exc}); moved it to "
+            f"{target} and started a fresh one (delete that folder once you no longer need it)"
+        )
+        log.error("%s", msg)
+        self.notices.append(msg)
+
+    def _finish_rebuild(self) -> None:
+        """Complete or discard a rebuild interrupted by a crash (see `_rebuild`)."""
+        new, old = self.root / "index.new", self.root / "index.old"
+        if new.exists() and (new / "READY").exists() and not self.index_dir.exists():
+            os.replace(new, self.index_dir)
+            (self.index_dir / "READY").unlink(missing_ok=True)
+            if (self.index_dir / "STORE.json").exists():
+                os.replace(self.index_dir / "STORE.json", self.root / "STORE.json")
+        for leftover in (new, old):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    # ------------------------------------------------------------------ writer
+    def _get_writer(self) -> Any:
+        if self.readonly:
+            raise MemoryBusyError(
+                "memory is open read-only here; its writer belongs to the tsr-lsp daemon "
+                "(run the command while the daemon is up, or stop it first)"
+            )
+        if self._writer is None:
+            heap = max(MIN_HEAP_MB, self.settings.writer_heap_mb) * 1_000_000
+            try:
+                self._writer = self.index.writer(heap_size=heap, num_threads=1)
+            except ValueError as exc:
+                if "LockBusy" in str(exc):
+                    raise MemoryBusyError(
+                        f"memory at {self.root} is being written by another tsr-lsp process "
+                        "(the daemon); send the request through it or stop it first"
+                    ) from exc
+                raise
+        return self._writer
+
+    def _commit(self) -> None:
+        self._writer.commit()
+        self._searcher = None
+
+    def searcher(self) -> Any:
+        with self._lock:
+            if self._searcher is None:
+                self.index.reload()
+                self._searcher = self.index.searcher()
+            return self._searcher
+
+    def refresh(self) -> None:
+        """Forget the cached searcher (a read-only store sees the daemon's new commits)."""
+        with self._lock:
+            self._searcher = None
+
+    # ------------------------------------------------------------------ documents
+    def analyze(self, text: str) -> list[str]:
+        terms: list[str] = self.analyzer.analyze(text)
+        return terms
+
+    def _speaker_hash(self, name: str) -> int:
+        terms = self.analyze(name)
+        return h52(terms[0]) if terms else 0
+
+    def _document(self, ep: Episode, prev: str, nxt: str) -> Any:
+        import tantivy
+
+        doc = tantivy.Document()
+        doc.add_text("id", ep.id)
+        doc.add_integer("id_h", h52(ep.id))
+        doc.add_text("project", ep.project)
+        doc.add_text("kind", ep.kind)
+        doc.add_text("outcome", ep.outcome or "none")
+        doc.add_integer("kind_code", KIND_CODES.get(ep.kind, 0))
+        doc.add_integer("thread", h52(f"{ep.project}\0{ep.thread}") if ep.thread else 0)
+        doc.add_integer("seq", int(ep.seq))
+        doc.add_integer("speaker", self._speaker_hash(ep.speaker))
+        doc.add_integer("ts", int(ep.ts * 1000))
+        if ep.speaker:
+            doc.add_text("speaker_name", ep.speaker)
+        doc.add_text("text", ep.text)
+        doc.add_text("ctx_prev", prev)
+        doc.add_text("ctx_next", nxt)
+        if ep.response:
+            doc.add_text("response", ep.response)
+        when = ep.meta.get("date") if isinstance(ep.meta.get("date"), str) else ""
+        doc.add_text(
+            "when", session_words(when or time.strftime("%A %d %B %Y", time.gmtime(ep.ts)))
+        )
+        doc.add_bytes("payload", json.dumps(ep.to_json(), separators=(",", ":")).encode())
+        return doc
+
+    def add(self, episodes: Sequence[Episode], *, bounded: bool = True) -> list[str]:
+        """Store episodes (redacted) and commit before returning. Turns of one thread are
+        indexed with their neighbours' text, so a question about a reply finds the turn that
+        prompted it (and vice versa); the stored turn before a new one is re-indexed."""
+        clean = [sanitized(ep) for ep in episodes]
+        if not clean:
+            return []
+        with self._lock:
+            writer = self._get_writer()
+            prev: dict[str, str] = {}
+            nxt: dict[str, str] = {}
+            last: dict[tuple[str, str], Episode] = {}
+            for ep in clean:
+                if not ep.thread:
+                    continue
+                key = (ep.project, ep.thread)
+                before = last.get(key)
+                if before is None:
+                    stored = self._last_in_thread(ep)
+                    if stored is not None:
+                        old, old_prev = stored
+                        writer.delete_documents_by_term("id", old.id)
+                        writer.add_document(self._document(old, old_prev, ep.text))
+                        prev[ep.id] = old.text
+                else:
+                    prev[ep.id] = before.text
+                    nxt[before.id] = ep.text
+                last[key] = ep
+            for ep in clean:
+                writer.add_document(self._document(ep, prev.get(ep.id, ""), nxt.get(ep.id, "")))
+            self._commit()
+            if bounded:
+                self._enforce_caps({ep.project for ep in clean})
+        if self.dense is not None:
+            self.dense.enqueue([(h52(ep.id), self._embed_text(ep)) for ep in clean])
+        return [ep.id for ep in clean]
+
+    def _last_in_thread(self, ep: Episode) -> tuple[Episode, str] | None:
+        """The stored turn just before ``ep`` in its thread, with that turn's own context."""
+        import tantivy
+
+        thread = h52(f"{ep.project}\0{ep.thread}")
+        searcher = self.searcher()
+        q = tantivy.Query.term_query(self.schema, "thread", thread)
+        hits = searcher.search(q, 1, order_by_field="seq").hits
+        if not hits:
+            return None
+        doc = searcher.doc(hits[0][1])
+        stored = Episode.from_json(json.loads(doc["payload"][0]))
+        if stored.id == ep.id or stored.seq > ep.seq:
+            return None
+        return stored, doc.get_first("ctx_prev") or ""
+
+    # ------------------------------------------------------------------ search
+    def _is_speaker(self, searcher: Any) -> Any:
+        def check(term: str) -> bool:
+            try:
+                return bool(searcher.doc_freq("speaker_name", term))
+            except ValueError:
+                return False
+
+        return check
+
+    def _filters(self, project: str | None, kinds: Sequence[str] | None) -> list[Any]:
+        import tantivy
+
+        out = []
+        if project is not None:
+            out.append(
+                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "project", project))
+            )
+        if kinds:
+            q = tantivy.Query.term_set_query(self.schema, "kind", list(kinds))
+            out.append((tantivy.Occur.Must, q))
+        return out
+
+    def _text_query(self, terms: dict[str, float], config: RetrievalConfig) -> Any:
+        import tantivy
+
+        should = []
+        for term, weight in terms.items():
+            for name, boost in config.field_boosts.items():
+                if boost > 0:
+                    q = tantivy.Query.term_query(self.schema, name, term)
+                    should.append(
+                        (tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * boost))
+                    )
+        return tantivy.Query.boolean_query(should)
+
+    def search(
+        self,
+        query: str,
+        project: str | None = None,
+        k: int = 10,
+        kinds: Sequence[str] | None = None,
+        config: RetrievalConfig = DEFAULT_CONFIG,
+    ) -> list[Hit]:
+        """The k best episodes for ``query`` (any raw user text), filtered by project."""
+        import tantivy
+
+        with self._lock:
+            searcher = self.searcher()
+        plan = plan_query(query, self.analyze, self._is_speaker(searcher), config)
+        if not plan.terms:
+            return []
+        filters = self._filters(project, kinds)
+        text_q = self._text_query(plan.terms, config)
+        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
+        hits = searcher.search(q, max(k, config.candidates)).hits
+        if config.prf_docs and hits:
+            docs = []
+            for score, addr in hits[: config.prf_docs]:
+                payload = json.loads(searcher.doc(addr)["payload"][0])
+                docs.append((score, self.analyze(payload.get("text", ""))))
+            extra = feedback_terms(docs, plan, config)
+            if extra:
+                text_q = self._text_query({**plan.terms, **extra}, config)
+                q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
+                hits = searcher.search(q, max(k, config.candidates)).hits
+        if not hits:
+            return []
+        addrs = [addr for _s, addr in hits]
+        columns = {
+            name: searcher.fast_field_values(name, addrs)
+            for name in ("thread", "seq", "speaker", "ts", "kind_code", "id_h")
+        }
+        dense: list[float | None] = [None] * len(hits)
+        if self.dense is not None and config.dense_weight:
+            is_speaker = self._is_speaker(searcher)
+            keys = [int(v or 0) for v in columns["id_h"]]
+            dense = self.dense.similarities(strip_speakers(query, is_speaker, self.analyze), keys)
+        cands = [
+            Candidate(
+                key=i,
+                score=score,
+                thread=int(columns["thread"][i] or 0),
+                seq=int(columns["seq"][i] or 0),
+                speaker=int(columns["speaker"][i] or 0),
+                ts_ms=int(columns["ts"][i] or 0),
+                kind=KIND_NAMES.get(int(columns["kind_code"][i] or 0), ""),
+                dense=dense[i],
+            )
+            for i, (score, _addr) in enumerate(hits)
+        ]
+        ranked = rerank(cands, plan, h52, int(time.time() * 1000), config)
+        out = []
+        for score, cand in ranked[:k]:
+            payload = json.loads(searcher.doc(addrs[cand.key])["payload"][0])
+            out.append(Hit(Episode.from_json(payload), score))
+        return out
+
+    # ------------------------------------------------------------------ reading
+    def _episodes(self, q: Any, limit: int, order_by_ts: bool = False) -> list[Episode]:
+        searcher = self.searcher()
+        kwargs: dict[str, Any] = {"order_by_field": "ts"} if order_by_ts else {}
+        hits = searcher.search(q, limit, **kwargs).hits
+        return [Episode.from_json(json.loads(searcher.doc(a)["payload"][0])) for _s, a in hits]
+
+    def _query(
+        self, project: str | None = None, kinds: Sequence[str] | None = None, outcome: bool = False
+    ) -> Any:
+        import tantivy
+
+        parts = self._filters(project, kinds)
+        if outcome:
+            from tsr_lsp.memory.api import OUTCOMES
+
+            q = tantivy.Query.term_set_query(self.schema, "outcome", list(OUTCOMES))
+            parts.append((tantivy.Occur.Must, q))
+        if not parts:
+            return tantivy.Query.all_query()
+        return tantivy.Query.boolean_query(parts)
+
+    def get(self, episode_id: str) -> Episode | None:
+        import tantivy
+
+        found = self._episodes(tantivy.Query.term_query(self.schema, "id", episode_id), 1)
+        return found[0] if found else None
+
+    def recent(
+        self,
+        project: str | None = None,
+        limit: int = 50,
+        kinds: Sequence[str] | None = None,
+        with_outcome: bool = False,
+    ) -> list[Episode]:
+        """Newest first."""
+        return self._episodes(self._query(project, kinds, with_outcome), limit, order_by_ts=True)
+
+    def count(self, project: str | None = None, kinds: Sequence[str] | None = None) -> int:
+        return int(self.searcher().search(self._query(project, kinds), 1, count=True).count)
+
+    def iter_all(self, project: str | None = None, batch: int = 5000) -> Iterator[Episode]:
+        searcher = self.searcher()
+        q = self._query(project)
+        total = searcher.search(q, 1, count=True).count
+        for offset in range(0, total, batch):
+            for _s, addr in searcher.search(q, batch, offset=offset, order_by_field="ts").hits:
+                yield Episode.from_json(json.loads(searcher.doc(addr)["payload"][0]))
+
+    def projects(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ep in self.iter_all():
+            if ep.kind != PATTERN_KIND:
+                counts[ep.project] = counts.get(ep.project, 0) + 1
+        return counts
+
+    # ------------------------------------------------------------------ changing
+    def update(self, ep: Episode) -> None:
+        """Replace a stored episode (same id), keeping its neighbour context."""
+        import tantivy
+
+        with self._lock:
+            writer = self._get_writer()
+            searcher = self.searcher()
+            hits = searcher.search(tantivy.Query.term_query(self.schema, "id", ep.id), 1).hits
+            prev = nxt = ""
+            if hits:
+                doc = searcher.doc(hits[0][1])
+                prev, nxt = doc.get_first("ctx_prev") or "", doc.get_first("ctx_next") or ""
+            writer.delete_documents_by_term("id", ep.id)
+            writer.add_document(self._document(sanitized(ep), prev, nxt))
+            self._commit()
+
+    def delete(
+        self, *, project: str | None = None, ids: Iterable[str] = (), everything: bool = False
+    ) -> int:
+        """Forget episodes; returns how many went. Deleted text leaves the disk at the next
+        compaction (`compact`), which `forget` runs right away."""
+        with self._lock:
+            before = self.count()
+            writer = self._get_writer()
+            if everything:
+                writer.delete_all_documents()
+            if project is not None:
+                writer.delete_documents_by_term("project", project)
+            for episode_id in ids:
+                writer.delete_documents_by_term("id", episode_id)
+            self._commit()
+            return before - self.count()
+
+    def replace_patterns(self, patterns: Sequence[Episode]) -> None:
+        with self._lock:
+            writer = self._get_writer()
+            writer.delete_documents_by_term("kind", PATTERN_KIND)
+            for ep in patterns:
+                writer.add_document(self._document(sanitized(ep), "", ""))
+            self._commit()
+
+    def _after_rebuild(self, episodes: list[Episode]) -> None:
+        if self.dense is not None:
+            self.dense.vectors.rewrite({h52(ep.id) for ep in episodes})
+
+    def close(self) -> None:
+        if self.dense is not None:
+            self.dense.close()
+        with self._lock:
+            if self._writer is not None:
+                try:
+                    self._writer.wait_merging_threads()
+                except Exception as exc:  # closing must never raise
+                    log.warning("memory: closing the writer failed: %s", exc)
+                self._writer = None
+            self._searcher = None
