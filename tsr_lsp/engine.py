@@ -263,9 +263,10 @@ class Engine:
                 emit("decision", decision.to_json())
 
     # ------------------------------------------------------------------ status
-    def status(self) -> dict[str, Any]:
-        loaded = self.pool.loaded()
-        failed = self.pool.unavailable(self.settings.models)
+    def status(self, settings: Settings | None = None) -> dict[str, Any]:
+        """State of the profiles as this session configures them."""
+        settings = settings or self.settings
+        failed = self.pool.unavailable(settings.models)
         pool_status = self.pool.status()
         return {
             "version": __version__,
@@ -276,11 +277,11 @@ class Engine:
                 name: {
                     "backend": prof.backend,
                     "tags": prof.tags,
-                    "loaded": name in loaded,
+                    "loaded": self.pool.is_loaded(name, prof),
                     "error": failed.get(name),
-                    **pool_status.get(name, {}),
+                    **(pool_status.get(name, {}) if self.pool.is_loaded(name, prof) else {}),
                 }
-                for name, prof in self.settings.models.items()
+                for name, prof in settings.models.items()
             },
             "rssMb": round(rss_mb(), 1),
             "memoryBudgetMb": self.settings.memory_budget_mb,

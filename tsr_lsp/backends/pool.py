@@ -173,6 +173,11 @@ class ModelPool:
                 return None
             return failure.reason
 
+    def is_loaded(self, name: str, profile: ModelProfile | None = None) -> bool:
+        key, _ = self._resolve(name, profile)
+        with self._mutex:
+            return key in self._slots
+
     def backend(self, name: str) -> Backend | None:
         with self._mutex:
             for slot in self._slots.values():

@@ -75,7 +75,7 @@ def register(server: TsrLanguageServer) -> None:
 
     @server.feature("tsr/status")
     def status(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        out = ls.engine.status()
+        out = ls.engine.status(ls.session.settings)
         out["project"] = str(ls.project_root()) if ls.project_root() else None
         out["settingsWarnings"] = ls.session.warnings
         out["daemon"] = ls.in_daemon
