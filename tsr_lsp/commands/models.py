@@ -11,7 +11,7 @@ from typing import Any
 
 from tsr_lsp import paths
 from tsr_lsp.config import ModelProfile, Settings, load_settings
-from tsr_lsp.modelfiles import DEFAULT_MODELS, ModelFileError, install, verify_file
+from tsr_lsp.modelfiles import DEFAULT_MODELS, ModelFileError, install
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if action == "list":
         return list_models(settings)
     if action == "verify":
-        return verify_models(settings, args.name)
+        return verify_models(settings, args.name, getattr(args, "load", False))
     if action == "add":
         return add_model(args)
     return 2
@@ -49,12 +49,17 @@ def install_defaults(args: argparse.Namespace) -> int:
 
 
 def profile_state(name: str, prof: ModelProfile) -> dict[str, Any]:
-    """Where a profile's model lives and whether it checks out (no loading)."""
+    """Where a profile's model lives and whether it checks out, without loading it (and
+    without network: endpoints are checked by `models verify`)."""
+    from tsr_lsp.backends.base import BackendError
+    from tsr_lsp.backends.hf_transformers import check_folder
+    from tsr_lsp.backends.llama_cpp import check_gguf
+
     if prof.backend == "openai_http":
         return {
             "location": prof.url or "(no url)",
             "verified": None,
-            "problem": None if prof.url else "no url",
+            "problem": None if prof.url else "no url configured",
         }
     location = prof.path or "(no path)"
     path = Path(prof.path).expanduser()
@@ -63,15 +68,32 @@ def profile_state(name: str, prof: ModelProfile) -> dict[str, Any]:
         if not prof.path:
             raise ModelFileError("no path configured")
         if prof.backend == "llama_cpp":
-            verify_file(path, prof.size, prof.sha256)
-            with path.open("rb") as fh:
-                if fh.read(4) != b"GGUF":
-                    raise ModelFileError(f"{path} is not a GGUF file")
+            check_gguf(path, prof.size, prof.sha256)
+        elif prof.backend == "hf_transformers":
+            check_folder(path, name)
         elif not path.exists():
             raise ModelFileError(f"{path}: not found")
-    except (ModelFileError, OSError) as exc:
+    except (ModelFileError, BackendError, OSError) as exc:
         problem = str(exc)
     return {"location": location, "verified": problem is None, "problem": problem}
+
+
+def check_profile(name: str, prof: ModelProfile, load: bool) -> str | None:
+    """The problem with a profile, or None. Endpoints are asked (GET /models); with
+    ``load`` every model is really loaded by its backend, then closed."""
+    from tsr_lsp.backends import create_backend
+    from tsr_lsp.backends.base import BackendError
+
+    problem = profile_state(name, prof)["problem"]
+    if problem or not (load or prof.backend == "openai_http"):
+        return problem
+    try:
+        backend = create_backend(prof.backend, name, prof)
+        backend.load()
+        backend.close()
+    except BackendError as exc:
+        return str(exc)
+    return None
 
 
 def _loaded_in_daemon() -> set[str]:
@@ -126,7 +148,7 @@ def list_models(settings: Settings) -> int:
     return 0
 
 
-def verify_models(settings: Settings, only: str | None) -> int:
+def verify_models(settings: Settings, only: str | None, load: bool = False) -> int:
     names = [only] if only else list(settings.models)
     bad = 0
     for name in names:
@@ -137,12 +159,18 @@ def verify_models(settings: Settings, only: str | None) -> int:
                 file=sys.stderr,
             )
             return 1
-        state = profile_state(name, settings.models[name])
-        if state["problem"]:
+        prof = settings.models[name]
+        started = time.monotonic()
+        problem = check_profile(name, prof, load)
+        where = prof.url if prof.backend == "openai_http" else prof.path
+        if problem:
             bad += 1
-            print(f"{name}: FAILED: {state['problem']}")
+            print(f"{name}: FAILED: {problem}")
+        elif load or prof.backend == "openai_http":
+            verb = "answers" if prof.backend == "openai_http" else "loads"
+            print(f"{name}: ok, {verb} in {time.monotonic() - started:.1f}s ({where})")
         else:
-            print(f"{name}: ok ({state['location']})")
+            print(f"{name}: ok ({where})")
     return 1 if bad else 0
 
 
@@ -154,8 +182,38 @@ def _guess_backend(args: argparse.Namespace) -> str:
     return "hf_transformers" if Path(args.path).expanduser().is_dir() else "llama_cpp"
 
 
+def _check_new_profile(args: argparse.Namespace, backend: str) -> tuple[str | None, int]:
+    """(problem, size in bytes for a GGUF) for the model the user points at."""
+    from tsr_lsp.backends.base import BackendError
+    from tsr_lsp.backends.hf_transformers import check_folder
+    from tsr_lsp.backends.llama_cpp import check_gguf
+    from tsr_lsp.backends.openai_http import Endpoint
+
+    try:
+        if backend == "openai_http":
+            if not args.url:
+                return "the openai_http backend needs --url", 0
+            Endpoint.parse(args.url, args.name)
+            return None, 0
+        if not args.path:
+            return f"the {backend} backend needs --path", 0
+        path = Path(args.path).expanduser()
+        if not path.exists():
+            return f"{args.path} does not exist", 0
+        if backend == "llama_cpp":
+            check_gguf(path)
+            return None, path.stat().st_size
+        if backend == "hf_transformers":
+            check_folder(path, args.name)
+    except BackendError as exc:
+        return str(exc), 0
+    return None, 0
+
+
 def add_model(args: argparse.Namespace) -> int:
     """Append a [models.NAME] table to the user config; refuses to overwrite silently."""
+    from tsr_lsp.backends import known_backends
+
     config_file = paths.user_config_file()
     existing = config_file.read_text() if config_file.exists() else ""
     if f"[models.{args.name}]" in existing:
@@ -165,17 +223,31 @@ def add_model(args: argparse.Namespace) -> int:
         )
         return 1
     backend = _guess_backend(args)
-    if args.path and not Path(args.path).expanduser().exists():
-        print(f"tsr-lsp: error: {args.path} does not exist", file=sys.stderr)
+    if backend not in known_backends():
+        print(
+            f"tsr-lsp: error: unknown backend {backend!r} (one of {', '.join(known_backends())})",
+            file=sys.stderr,
+        )
+        return 1
+    problem, size = _check_new_profile(args, backend)
+    if problem:
+        print(f"tsr-lsp: error: {problem}", file=sys.stderr)
         return 1
     tags = [t.strip() for t in args.tags.split(",") if t.strip()]
     lines = [f"\n[models.{args.name}]", f"backend = {json.dumps(backend)}"]
     if args.path:
         lines.append(f"path = {json.dumps(str(Path(args.path).expanduser().resolve()))}")
+    if size:
+        lines.append(f"size = {size}  # bytes: a truncated copy is caught before loading")
     if args.url:
         lines.append(f"url = {json.dumps(args.url)}")
     if args.model:
         lines.append(f"model = {json.dumps(args.model)}")
+    api_key_env = getattr(args, "api_key_env", "") or ""
+    if api_key_env:
+        lines.append(f"api_key_env = {json.dumps(api_key_env)}  # the key itself stays there")
+    if getattr(args, "pin", False):
+        lines.append("pin = true")
     lines += [f"tags = {json.dumps(tags)}", f"cost = {args.cost}"]
     config_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = config_file.with_suffix(".toml.tmp")
@@ -187,4 +259,5 @@ def add_model(args: argparse.Namespace) -> int:
         return 1
     tmp.replace(config_file)
     print(f"added profile {args.name!r} ({backend}) to {config_file}")
+    print(f"check it with: tsr-lsp models verify {args.name} --load")
     return 0
