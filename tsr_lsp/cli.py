@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "bench": "tsr_lsp.commands.bench:run",
     "memory": "tsr_lsp.commands.memory_cmd:run",
     "doctor": "tsr_lsp.commands.doctor:run",
+    "lint": "tsr_lsp.commands.lint_cmd:run",
 }
 
 
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tsr_lsp.commands.memory_cmd import add_parser as memory_parser
 
     memory_parser(sub)
+    from tsr_lsp.commands.lint_cmd import add_parser as lint_parser
+
+    lint_parser(sub)
 
     sub.add_parser("doctor", help="check the installation and say how to fix problems")
     return parser

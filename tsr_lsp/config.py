@@ -163,9 +163,16 @@ class LintSettings:
     custom_tags: list[str] = field(default_factory=list)
     extra_filters: list[str] = field(default_factory=list)
     extra_tests: list[str] = field(default_factory=list)
+    extra_globals: list[str] = field(default_factory=list)
     select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
     debounce_ms: int = 200
+    # folders that resolve include/import/extends names (like a FileSystemLoader), relative
+    # to the project root; empty = search the linted tree (missing targets are warnings)
+    template_paths: list[str] = field(default_factory=list)
+    extensions: list[str] = field(default_factory=lambda: [".jinja", ".jinja2", ".j2"])
+    strict: bool = False  # unknown filters/tests/tags are errors in every template
+    kind: str = "auto"  # auto | prompt | chat | generic
 
 
 @dataclass

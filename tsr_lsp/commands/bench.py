@@ -17,6 +17,7 @@ BENCHMARKS = {
     "router": "tsr_lsp.bench.router:run",
     "generation": "tsr_lsp.bench.generation:run",
     "memory": "tsr_lsp.bench.memory:run",
+    "lint": "tsr_lsp.bench.lint:run",
 }
 
 

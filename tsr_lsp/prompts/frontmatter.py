@@ -24,8 +24,24 @@ class FrontMatter:
 
     @property
     def variables(self) -> dict[str, str]:
+        """name -> type. A variable is ``name = "type"`` or a table
+        ``name = {type = "str", description = "...", default = ..., sample = ...}``."""
+        return {name: str(spec.get("type", "any")) for name, spec in self.specs.items()}
+
+    @property
+    def specs(self) -> dict[str, dict[str, Any]]:
         raw = self.meta.get("variables", {})
-        return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        if not isinstance(raw, dict):
+            return {}
+        samples = self.meta.get("samples")
+        samples = samples if isinstance(samples, dict) else {}
+        out: dict[str, dict[str, Any]] = {}
+        for name, spec in raw.items():
+            entry = dict(spec) if isinstance(spec, dict) else {"type": spec}
+            if str(name) in samples and "sample" not in entry:
+                entry["sample"] = samples[str(name)]
+            out[str(name)] = entry
+        return out
 
 
 def parse_front_matter(source: str) -> FrontMatter:
@@ -51,4 +67,27 @@ def _toml_error_line(message: str, toml_text: str) -> int:
     found = re.search(r"at line (\d+)", message)
     if found:
         return int(found.group(1)) - 1
-    return max(0, len(toml_text.rstrip("\n").split("\n")) - 1)
+    # "at end of document": usually a string that never closes; find where it opens.
+    lines = toml_text.rstrip("\n").split("\n")
+    for i, line in enumerate(lines):
+        if '"""' not in line and "'''" not in line and _open_quote(line):
+            return i
+    return max(0, len(lines) - 1)
+
+
+def _open_quote(line: str) -> bool:
+    quote = ""
+    escaped = False
+    for ch in line:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote == '"':
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            break
+    return bool(quote)

@@ -27,11 +27,32 @@ class PromptTemplate:
     variables: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def route(self) -> dict[str, Any]:
+        """Optional routing hints from the front matter's [route] table."""
+        route = self.meta.get("route")
+        return dict(route) if isinstance(route, dict) else {}
 
     def render(self, variables: dict[str, Any]) -> str:
         values = {name: _empty_for(kind) for name, kind in self.variables.items()}
+        values.update(self.defaults)
         values.update(variables)
         return render_string(self.body, values, name=str(self.path or self.name))
+
+    def sample_values(self) -> dict[str, Any]:
+        """Values for a preview: declared samples, then defaults, then a placeholder."""
+        values: dict[str, Any] = {}
+        for name, kind in self.variables.items():
+            if name in self.samples:
+                values[name] = self.samples[name]
+            elif name in self.defaults:
+                values[name] = self.defaults[name]
+            else:
+                values[name] = _sample_for(name, kind)
+        return values
 
     def render_system(self, variables: dict[str, Any]) -> str:
         if not self.system:
@@ -39,9 +60,30 @@ class PromptTemplate:
         return render_string(self.system, variables, name=f"{self.path or self.name} (system)")
 
 
+class SampleMapping(dict[str, Any]):
+    """A preview stand-in for a mapping nobody gave a sample for: every key is another
+    empty SampleMapping, so ``memory.episodes`` previews as empty instead of failing."""
+
+    def __missing__(self, key: str) -> SampleMapping:
+        return SampleMapping()
+
+
+def _sample_for(name: str, kind: str) -> Any:
+    base = kind.split("[", 1)[0]
+    if base in ("mapping", "dict", "any"):
+        return SampleMapping() if base != "any" else f"<{name}>"
+    return {
+        "list": [],
+        "int": 1,
+        "float": 0.5,
+        "number": 1,
+        "bool": True,
+    }.get(base, f"<{name}>")
+
+
 def _empty_for(kind: str) -> Any:
     return {"mapping": {}, "dict": {}, "list": [], "int": 0, "float": 0.0, "bool": False}.get(
-        kind, ""
+        kind.split("[", 1)[0], ""
     )
 
 
@@ -81,17 +123,21 @@ def parse_template(name: str, text: str, path: Path | None = None) -> PromptTemp
             raise RenderError(f"{path}: invalid JSON template ({exc})") from exc
         if not isinstance(data, dict) or "template" not in data:
             raise RenderError(f'{path}: a JSON template needs a "template" key')
+        raw_vars = data.get("variables", {})
+        if not isinstance(raw_vars, dict):
+            raise RenderError(f'{path}: "variables" must be an object of name: type')
         return PromptTemplate(
             name=name,
             body=str(data["template"]),
             system=str(data.get("system", "")),
-            variables={k: str(v) for k, v in dict(data.get("variables", {})).items()},
+            variables={k: str(v) for k, v in raw_vars.items()},
             meta=data,
             path=path,
         )
     front = parse_front_matter(text)
     if front.error:
         raise RenderError(f"{path or name}: {front.error}")
+    specs = front.specs
     return PromptTemplate(
         name=str(front.meta.get("name", name)),
         body=front.body,
@@ -99,6 +145,8 @@ def parse_template(name: str, text: str, path: Path | None = None) -> PromptTemp
         variables=front.variables,
         meta=front.meta,
         path=path,
+        defaults={k: v["default"] for k, v in specs.items() if "default" in v},
+        samples={k: v["sample"] for k, v in specs.items() if "sample" in v},
     )
 
 
