@@ -393,8 +393,6 @@ class Analyzer:
     def _unclosed_tag(self, tag: Tag) -> None:
         closer = {VAR: "}}", BLOCK: "%}"}.get(tag.kind, "#}")
         opener = {VAR: "{{", BLOCK: "{%"}.get(tag.kind, "{#")
-        last = tag.tokens[-2][2] if len(tag.tokens) > 1 else tag.inner
-        insert = self.token_end(last) if len(tag.tokens) > 1 else tag.inner
         self.add(
             "JL002",
             ERROR,
@@ -402,8 +400,27 @@ class Analyzer:
             tag.start,
             tag.start + 2,
             closer=closer,
-            insert_at=min(insert, self.lines.line_end(self.lines.line_of(tag.start))),
+            insert_at=self._close_point(tag),
         )
+
+    def _close_point(self, tag: Tag) -> int:
+        """Where the lost closer most likely belonged: after the longest run of tokens on
+        the opener's line that still reads as a complete expression (``{{ name </p>``
+        -> after ``name``)."""
+        line_end = self.lines.line_end(self.lines.line_of(tag.start))
+        toks = [t for t in tag.tokens if t[0] != "end" and t[2] < line_end]
+        skip = 1 if tag.kind == BLOCK else 0
+        for n in range(len(toks), skip, -1):
+            head = [*toks[:n], ("end", "", line_end)]
+            try:
+                p = Parser(head, _NullSink(), skip)
+                if tag.kind == VAR or (toks and toks[0][1] in ("if", "elif", "print", "do")):
+                    p.tuple_()
+                    p.expect_end()
+                return toks[n - 1][2] + len(toks[n - 1][1])
+            except ParseError:
+                continue
+        return toks[-1][2] + len(toks[-1][1]) if toks else tag.inner
 
     def _comment(self, tag: Tag) -> None:
         text = comment_text(self.source, tag)

@@ -287,13 +287,19 @@ class FileIndex:
             self._vocabulary = vocab
         return self._vocabulary
 
-    def update(self, path: str, text: str) -> None:
-        """A file changed (editor buffer): refresh what the index knows about it."""
+    def add(self, path: str, text: str) -> None:
+        """A file was saved or created: make it resolvable and learn its names."""
+        path = str(Path(path).resolve())
         self._exports.pop(path, None)
+        if self._files is not None and self._suffixes is not None and path not in self._files:
+            self._files.append(path)
+            parts = path.split("/")
+            for i in range(1, min(len(parts), 8)):
+                self._suffixes.setdefault("/".join(parts[-i:]), path)
         if self._vocabulary is not None:
             vocab = self._vocabulary
-            for name in names_in(text) - {n for n, o in vocab.owners.items() if path in o}:
-                vocab.add(path, {name})
+            known = {n for n, o in vocab.owners.items() if path in o}
+            vocab.add(path, names_in(text) - known)
 
     def invalidate(self) -> None:
         self._files = None

@@ -73,6 +73,9 @@ class TsrLanguageServer(LanguageServer):
 
         lifecycle.register(self)
         custom.register(self)
+        from tsr_lsp.server import templates
+
+        templates.register(self)
         memory_requests.register(self)
 
     @property
