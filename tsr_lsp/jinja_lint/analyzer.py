@@ -352,6 +352,8 @@ class Analyzer:
             except ParseError as exc:
                 if tag.closed:  # an unclosed tag's junk is already explained by JL002
                     self.syntax_error(tag, exc)
+        if not self.has_output and _NONSPACE.search(source, prev_end):
+            self.has_output = True
         self.finish()
 
     def syntax_error(self, tag: Tag, exc: ParseError) -> None:
