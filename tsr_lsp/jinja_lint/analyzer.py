@@ -24,7 +24,6 @@ from tsr_lsp.jinja_lint.model import (
     Diagnostic,
     LineIndex,
     LintOptions,
-    indent_of,
 )
 from tsr_lsp.jinja_lint.scopes import Def, Scope, ScopeRecord, Signature, Suggester
 
@@ -80,6 +79,8 @@ class Analyzer:
         elif self.kind == GENERIC:
             self.globals |= K.I18N_GLOBALS
         self.closed_env = self.kind in (PROMPT, CHAT) or opts.strict
+        # prompt and chat templates always render sandboxed; other Jinja may not
+        self.sandbox_severity = ERROR if self.kind in (PROMPT, CHAT) else WARNING
         self.custom_single: set[str] = set()
         self.custom_block: dict[str, str] = {}
         for entry in opts.custom_tags:
@@ -149,7 +150,7 @@ class Analyzer:
                 if size is not None and size > self.options.max_range:
                     self.add(
                         "JL052",
-                        ERROR,
+                        self.sandbox_severity,
                         f"range of {_fmt(size)} items exceeds the sandbox limit "
                         f"({self.options.max_range:,}); rendering will be refused",
                         func[2],
@@ -184,7 +185,7 @@ class Analyzer:
     def on_big(self, pos: int, what: str) -> None:
         self.add(
             "JL052",
-            ERROR,
+            self.sandbox_severity,
             f"this {what}: beyond the sandbox's size limits; rendering will be refused",
             pos,
             pos + 2,
@@ -287,7 +288,8 @@ class Analyzer:
 
     # ================================================================ the walk
     def run(self) -> None:
-        from tsr_lsp.jinja_lint import statements
+        from tsr_lsp.jinja_lint import recovery, statements
+        from tsr_lsp.jinja_lint import tags as other_tags
 
         source = self.source
         for name, decl in self.ctx.declared.items():
@@ -318,14 +320,14 @@ class Analyzer:
                     self.add("JL003", ERROR, tag.error[0], tag.error[1], tag.error[1] + 2)
                 continue
             if not tag.closed:
-                self._unclosed_tag(tag)
+                recovery.unclosed_tag(self, tag)
                 tag.error = None  # its junk is explained by the missing delimiter
             if tag.error is not None:
                 msg, pos = tag.error
                 self.add("JL001", ERROR, msg, pos, pos + 1)
-                self._lost_closer(tag, pos)
+                recovery.lost_closer(self, tag, pos)
                 if kind == BLOCK:  # keep the structure right even when the tag is broken
-                    statements.structure_only(self, tag)
+                    other_tags.structure_only(self, tag)
                 continue
             try:
                 if kind == VAR:
@@ -348,81 +350,13 @@ class Analyzer:
                     if handler is not None:
                         handler(self, tag)
                     else:
-                        statements.other_tag(self, tag)
+                        other_tags.other_tag(self, tag)
             except ParseError as exc:
                 if tag.closed:  # an unclosed tag's junk is already explained by JL002
-                    self.syntax_error(tag, exc)
+                    recovery.syntax_error(self, tag, exc)
         if not self.has_output and _NONSPACE.search(source, prev_end):
             self.has_output = True
         self.finish()
-
-    def syntax_error(self, tag: Tag, exc: ParseError) -> None:
-        self.add("JL001", ERROR, exc.message, exc.offset, self.token_end(exc.offset))
-        self._lost_closer(tag, exc.offset)
-
-    def _lost_closer(self, tag: Tag, error_at: int) -> None:
-        lines = self.lines
-        first_line = lines.line_of(tag.start)
-        if lines.line_of(error_at) <= first_line or tag.kind == COMMENT:
-            return
-        # A tag that runs on over several lines and then stops making sense usually lost
-        # its closing delimiter on the first line: say so where the fault is.
-        line_end = lines.line_end(first_line)
-        head = [t for t in tag.tokens if t[2] < line_end and t[0] != "end"]
-        if not head:
-            return
-        head.append(("end", "", line_end))
-        try:
-            p = Parser(head, _NullSink(), 1 if tag.kind == BLOCK else 0)
-            if tag.kind == BLOCK and head[0][1] not in ("if", "elif", "print", "do"):
-                return
-            p.tuple_()
-            p.expect_end()
-        except ParseError:
-            return
-        closer = "}}" if tag.kind == VAR else "%}"
-        self.add(
-            "JL002",
-            ERROR,
-            f"this tag seems to miss its '{closer}': the expression is complete on this line, "
-            f"but the tag runs on to line {lines.line_of(error_at) + 1}",
-            tag.start,
-            tag.start + 2,
-            closer=closer,
-            insert_at=line_end,
-        )
-
-    def _unclosed_tag(self, tag: Tag) -> None:
-        closer = {VAR: "}}", BLOCK: "%}"}.get(tag.kind, "#}")
-        opener = {VAR: "{{", BLOCK: "{%"}.get(tag.kind, "{#")
-        self.add(
-            "JL002",
-            ERROR,
-            f"'{opener}' is never closed (missing '{closer}')",
-            tag.start,
-            tag.start + 2,
-            closer=closer,
-            insert_at=self._close_point(tag),
-        )
-
-    def _close_point(self, tag: Tag) -> int:
-        """Where the lost closer most likely belonged: after the longest run of tokens on
-        the opener's line that still reads as a complete expression (``{{ name </p>``
-        -> after ``name``)."""
-        line_end = self.lines.line_end(self.lines.line_of(tag.start))
-        toks = [t for t in tag.tokens if t[0] != "end" and t[2] < line_end]
-        skip = 1 if tag.kind == BLOCK else 0
-        for n in range(len(toks), skip, -1):
-            head = [*toks[:n], ("end", "", line_end)]
-            try:
-                p = Parser(head, _NullSink(), skip)
-                if tag.kind == VAR or (toks and toks[0][1] in ("if", "elif", "print", "do")):
-                    p.tuple_()
-                    p.expect_end()
-                return toks[n - 1][2] + len(toks[n - 1][1])
-            except ParseError:
-                continue
-        return toks[-1][2] + len(toks[-1][1]) if toks else tag.inner
 
     def _comment(self, tag: Tag) -> None:
         text = comment_text(self.source, tag)
@@ -462,7 +396,7 @@ class Analyzer:
 
     # ================================================================ end of file
     def finish(self) -> None:
-        from tsr_lsp.jinja_lint import checks
+        from tsr_lsp.jinja_lint import checks, system
 
         end = len(self.source)
         while self.frames:
@@ -470,7 +404,7 @@ class Analyzer:
             checks.report_unclosed(self, frame, end, None)
             self.pop(frame, end)
         self.close_scope(self.root, end)
-        checks.check_system_prompt(self)
+        system.check_system_prompt(self)
         checks.report_undefined(self)
         self.report_unused(self.root, nested=False)
         checks.check_arity(self)
@@ -487,56 +421,6 @@ class Analyzer:
         line = lines.line_of(offset)
         head = self.source[lines.starts[line] : offset]
         return len(head) if not head.strip(" \t") else None
-
-    def guess_end_line(self, frame: Frame, stop: int) -> int | None:
-        """Where the missing end tag of ``frame`` probably belonged, from indentation:
-        the line after the last line indented deeper than the opener. None when the
-        template is not indented (nothing to go by)."""
-        lines = self.lines
-        open_line = lines.line_of(frame.start)
-        stop_line = lines.line_of(stop)
-        indent = indent_of(lines.line_text(open_line))
-        last = open_line
-        deeper = False
-        for line in range(open_line + 1, min(stop_line, lines.line_count - 1) + 1):
-            text = lines.line_text(line)
-            stripped = text.lstrip()
-            if not stripped:
-                continue
-            if len(text) - len(stripped) > indent:
-                last = line
-                deeper = True
-                continue
-            if frame.middles and any(stripped.startswith(m) for m in _middle_prefixes(frame)):
-                last = line
-                continue
-            break
-        if not deeper:
-            return None
-        return last + 1
-
-
-def _middle_prefixes(frame: Frame) -> list[str]:
-    return [f"{{%{d} {m}" for m in frame.middles for d in ("", "-", "+")] + [
-        f"{{%{d}{m}" for m in frame.middles for d in ("", "-", "+")
-    ]
-
-
-class _NullSink:
-    def use(self, name: str, pos: int) -> None:
-        pass
-
-    def on_filter(self, name: str, pos: int, subject: Node, args: list[Node]) -> None:
-        pass
-
-    def on_test(self, name: str, pos: int, subject: Node) -> None:
-        pass
-
-    def on_call(self, func: Node, args: list[Node], kwargs: list[str], pos: int, dyn: bool) -> None:
-        pass
-
-    def on_attr(self, obj: Node, attr: str, pos: int) -> None:
-        pass
 
 
 @lru_cache(maxsize=32)

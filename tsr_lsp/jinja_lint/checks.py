@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tsr_lsp.jinja_lint import knowledge as K
+from tsr_lsp.jinja_lint import recovery
 from tsr_lsp.jinja_lint.context import CHAT, GENERIC, PROMPT
-from tsr_lsp.jinja_lint.expr import NAME, ParseError, Parser
-from tsr_lsp.jinja_lint.lexer import BLOCK, VAR, Tag, scan
+from tsr_lsp.jinja_lint.expr import NAME
+from tsr_lsp.jinja_lint.lexer import Tag
 from tsr_lsp.jinja_lint.model import ERROR, INFO, WARNING
 from tsr_lsp.jinja_lint.scopes import Scope, Signature, Suggester, is_inflection, suggest
 
@@ -143,7 +144,7 @@ def middle(a: Analyzer, name: str, tag: Tag) -> Frame | None:
 def report_unclosed(a: Analyzer, frame: Frame, stop: int, closing: Tag | None) -> None:
     lines = a.lines
     open_line = lines.line_of(frame.start)
-    guess = a.guess_end_line(frame, stop)
+    guess = recovery.guess_end_line(a, frame, stop)
     stop_line = lines.line_of(stop)
     tag_end = a.source.find("%}", frame.start)
     end = tag_end + 2 if tag_end != -1 and lines.line_of(tag_end) == open_line else frame.start + 2
@@ -422,101 +423,6 @@ def _check_call(
             start,
             end,
         )
-
-
-# ==================================================================== system prompt
-class _Uses:
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.filters: list[str] = []
-        self.tests: list[str] = []
-
-    def use(self, name: str, pos: int) -> None:
-        self.names.append(name)
-
-    def on_filter(self, name: str, pos: int, subject: object, args: object) -> None:
-        self.filters.append(name)
-
-    def on_test(self, name: str, pos: int, subject: object) -> None:
-        self.tests.append(name)
-
-    def on_call(self, *args: object) -> None:
-        pass
-
-    def on_attr(self, *args: object) -> None:
-        pass
-
-
-def check_system_prompt(a: Analyzer) -> None:
-    """The front matter's ``system`` string is rendered with the same variables: its uses
-    count, and its mistakes are reported on the ``system`` line."""
-    ctx = a.ctx
-    if not ctx.system or "{" not in ctx.system:
-        return
-    sink = _Uses()
-    local: set[str] = set()
-    for tag in scan(ctx.system):
-        if tag.kind not in (VAR, BLOCK) or tag.error is not None:
-            continue
-        try:
-            p = Parser(tag.tokens, sink, 0 if tag.kind == VAR else 1)
-            if tag.kind == BLOCK:
-                name = tag.name
-                if name == "for":
-                    local.update(t[1] for t in p.target(end_names=("in",)))
-                    p.skip_name("in")
-                elif name == "set":
-                    local.update(t[1] for t in p.target())
-                    p.skip_op("=")
-                if p.at_end():
-                    continue
-            p.tuple_(condexpr=tag.kind == VAR)
-        except ParseError as exc:
-            a.add(
-                "JL001",
-                ERROR,
-                f"in 'system': {exc.message}",
-                ctx.system_offset,
-                ctx.system_offset + 6,
-            )
-    start = ctx.system_offset
-    for name in sink.names:
-        d = a.root.defs.get(name)
-        if d is not None:
-            d.used = True
-        elif name not in a.globals and name not in local and name != "loop" and a.kind == PROMPT:
-            a.add(
-                "JL010",
-                ERROR,
-                f"'system' uses {name!r}, which is not declared in the front matter",
-                start,
-                start + 6,
-                name=name,
-                suggestions=[],
-                declare=True,
-            )
-    for name in sink.filters:
-        if name not in a.filters:
-            a.add(
-                "JL020",
-                ERROR,
-                f"'system' uses unknown filter {name!r}",
-                start,
-                start + 6,
-                name=name,
-                suggestions=suggest(name, a.filters),
-            )
-    for name in sink.tests:
-        if name not in a.tests:
-            a.add(
-                "JL021",
-                ERROR,
-                f"'system' uses unknown test {name!r}",
-                start,
-                start + 6,
-                name=name,
-                suggestions=suggest(name, a.tests),
-            )
 
 
 __all__ = ["CHAT", "check_arity", "close", "middle", "report_undefined", "report_unused"]

@@ -27,6 +27,8 @@ ROUTE_KEYS = frozenset(
 TYPE_RE = re.compile(
     r"^(str|string|int|float|number|bool|list|mapping|dict|any)(\[[\w, \[\]]*\])?$"
 )
+# "{#---" alone on its line opens front matter ("{#------- banner" is just a comment)
+FRONT_OPEN = re.compile(r"\A\s*\{#-?---[ \t]*\r?\n")
 _CHAT_HINT = re.compile(r"\b(add_generation_prompt|bos_token|eos_token|raise_exception)\b")
 _MESSAGES = re.compile(r"\bmessages\b")
 _KEY_LINE = re.compile(r"^[ \t]*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_-]+)[ \t]*=", re.M)
@@ -59,7 +61,7 @@ class FileContext:
 def detect_kind(source: str, path: str | None, forced: str = "auto") -> str:
     if forced in KINDS:
         return forced
-    if source.lstrip().startswith("{#---"):
+    if FRONT_OPEN.match(source):
         return PROMPT
     lowered = (path or "").replace("\\", "/").lower()
     if "chat_template" in lowered:
@@ -72,10 +74,9 @@ def detect_kind(source: str, path: str | None, forced: str = "auto") -> str:
 def read_context(source: str, path: str | None, forced: str, lines: LineIndex) -> FileContext:
     kind = detect_kind(source, path, forced)
     ctx = FileContext(kind)
-    stripped = source.lstrip()
-    if not stripped.startswith("{#---"):
+    if not FRONT_OPEN.match(source):
         return ctx
-    opener = len(source) - len(stripped)
+    opener = len(source) - len(source.lstrip())
     front = parse_front_matter(source)
     if not front.present:
         close = source.find("#}", opener)

@@ -134,6 +134,12 @@ class Parser:
     def fail(self, message: str) -> ParseError:
         return ParseError(message, self.toks[self.i][2])
 
+    def end_statement(self) -> None:
+        """End of a tag that opens a body: Jinja allows a Python-style ``:`` before it."""
+        if self.is_op(":") and self.toks[self.i + 1][0] == "end":
+            self.i += 1
+        self.expect_end()
+
     def expect_end(self) -> None:
         tok = self.toks[self.i]
         if tok[0] != "end":

@@ -76,7 +76,9 @@ def fixes_for(source: str, d: Diagnostic, lines: LineIndex | None = None) -> lis
 
 def declare_variable(source: str, name: str, vtype: str = "str") -> Fix | None:
     """Add ``name = "str"`` to the front matter's [variables] table (creating it)."""
-    if not source.lstrip().startswith("{#---"):
+    from tsr_lsp.jinja_lint.context import FRONT_OPEN
+
+    if not FRONT_OPEN.match(source):
         return None
     end = _FRONT_END.search(source)
     if end is None:

@@ -197,6 +197,7 @@ class FileIndex:
         self.strict = bool(self.search_paths)
         self._files: list[str] | None = None
         self._suffixes: dict[str, str] | None = None
+        self._ambiguous: set[str] = set()  # names several files in the tree end with
         self._exports: dict[str, tuple[float, Exports]] = {}
         self._vocabulary: Vocabulary | None = None
 
@@ -217,10 +218,14 @@ class FileIndex:
                         break
             self._files = files
             suffixes: dict[str, str] = {}
+            ambiguous: set[str] = set()
             for f in files:
                 parts = f.split("/")
                 for i in range(1, min(len(parts), 8)):
-                    suffixes.setdefault("/".join(parts[-i:]), f)
+                    key = "/".join(parts[-i:])
+                    if suffixes.setdefault(key, f) != f:
+                        ambiguous.add(key)
+            self._ambiguous = ambiguous
             self._suffixes = suffixes
         return self._files
 
@@ -247,8 +252,13 @@ class FileIndex:
         return self.find(name, from_path) is not None
 
     def exports(self, name: str, from_path: str | None) -> Exports | None:
+        """Macros and variables of a template, or None when it cannot be told which file
+        the name means (missing, or several files in an unconfigured tree end with it)."""
         path = self.find(name, from_path)
         if path is None:
+            return None
+        guessed = not self.strict and not (from_path and (Path(from_path).parent / name).is_file())
+        if guessed and name.lstrip("/") in self._ambiguous:
             return None
         key = str(path)
         try:

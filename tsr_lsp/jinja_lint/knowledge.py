@@ -114,7 +114,6 @@ ESCAPE_ATTRIBUTES: frozenset[str] = UNSAFE_ATTRIBUTES | frozenset(
         "__loader__",
         "__spec__",
         "_TemplateReference__context",
-        "__dict__",
     }
 )
 FORMAT_METHODS = frozenset({"format", "format_map"})

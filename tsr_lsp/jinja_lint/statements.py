@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tsr_lsp.jinja_lint import checks
-from tsr_lsp.jinja_lint import knowledge as K
 from tsr_lsp.jinja_lint.expr import CALL, CONST, OTHER, SEQ, Node, ParseError, Parser
 from tsr_lsp.jinja_lint.lexer import Tag
 from tsr_lsp.jinja_lint.model import ERROR, WARNING
@@ -54,7 +53,7 @@ def h_for(a: Analyzer, tag: Tag) -> None:
         if p.skip_name("if"):
             p.expression()
         p.skip_name("recursive")
-        p.expect_end()
+        p.end_statement()
     finally:
         if frame is None:
             _push_scoped(a, "for", tag)
@@ -79,7 +78,7 @@ def _loop_bound(a: Analyzer, frame: Frame, it: Node, tag: Tag) -> None:
     if total > limit and size <= a.options.max_range:
         a.add(
             "JL052",
-            ERROR,
+            a.sandbox_severity,
             f"nested loops run {int(total):,} iterations, beyond the sandbox's loop budget "
             f"({limit:,}); rendering will be refused",
             tag.start,
@@ -91,19 +90,19 @@ def h_if(a: Analyzer, tag: Tag) -> None:
     a.push("if", tag.start)
     p = Parser(tag.tokens, a, 1)
     p.tuple_(condexpr=False)
-    p.expect_end()
+    p.end_statement()
 
 
 def h_elif(a: Analyzer, tag: Tag) -> None:
     checks.middle(a, "elif", tag)
     p = Parser(tag.tokens, a, 1)
     p.tuple_(condexpr=False)
-    p.expect_end()
+    p.end_statement()
 
 
 def h_else(a: Analyzer, tag: Tag) -> None:
     checks.middle(a, "else", tag)
-    Parser(tag.tokens, a, 1).expect_end()
+    Parser(tag.tokens, a, 1).end_statement()
 
 
 def h_pluralize(a: Analyzer, tag: Tag) -> None:
@@ -121,11 +120,11 @@ def h_set(a: Analyzer, tag: Tag) -> None:
     if p.skip_op("="):
         p.tuple_()
         p.expect_end()
-    elif p.at_end() or p.is_op("|"):
+    elif p.at_end() or p.is_op("|") or p.is_op(":"):
         a.push("set", tag.start)
         if p.is_op("|"):
             p.filter_chain((OTHER, p.cur[2]))
-        p.expect_end()
+        p.end_statement()
     else:
         raise p.fail(f"expected '=' after the variable name, got {p.cur[1]!r}")
     for kind, name, pos in targets:
@@ -145,7 +144,7 @@ def h_macro(a: Analyzer, tag: Tag) -> None:
         frame = _push_scoped(a, "macro", tag)
         frame.info = sig
         _signature(a, p, sig)
-        p.expect_end()
+        p.end_statement()
     finally:
         if frame is None:
             _push_scoped(a, "macro", tag)
@@ -193,7 +192,7 @@ def h_call(a: Analyzer, tag: Tag) -> None:
             raise ParseError(
                 "'call' needs a macro call, e.g. {% call render(x) %}", tag.tokens[1][2]
             )
-        p.expect_end()
+        p.end_statement()
     finally:
         frame = _push_scoped(a, "call", tag)
         frame.info = sig
@@ -205,7 +204,7 @@ def h_filter(a: Analyzer, tag: Tag) -> None:
     a.push("filter", tag.start)
     p = Parser(tag.tokens, a, 1)
     p.filter_chain((OTHER, tag.start), inline=True)
-    p.expect_end()
+    p.end_statement()
 
 
 def h_with(a: Analyzer, tag: Tag) -> None:
@@ -265,7 +264,7 @@ def h_block(a: Analyzer, tag: Tag) -> None:
     p.skip_name("required")
     if p.is_op("-"):
         raise p.fail("block names must be identifiers (no hyphens); use an underscore")
-    p.expect_end()
+    p.end_statement()
 
 
 def h_extends(a: Analyzer, tag: Tag) -> None:
@@ -406,99 +405,12 @@ def h_opener(a: Analyzer, tag: Tag) -> None:
     p = Parser(tag.tokens, a, 1)
     if not p.at_end():
         p.expression()
-    p.expect_end()
+    p.end_statement()
 
 
 def h_raw(a: Analyzer, tag: Tag) -> None:
     if len(tag.tokens) > 2:
         raise ParseError("'raw' takes no arguments", tag.tokens[1][2])
-
-
-def lenient_args(a: Analyzer, tag: Tag) -> None:
-    """Arguments of a custom tag: count the names it uses, never complain."""
-    p = Parser(tag.tokens, a, 1)
-    try:
-        if not p.at_end():
-            p.tuple_()
-    except ParseError:
-        pass
-
-
-def other_tag(a: Analyzer, tag: Tag) -> None:
-    """End tags, custom tags, and tags nobody knows."""
-    name = tag.name
-    if name in a.custom_single:
-        lenient_args(a, tag)
-        return
-    if name in a.custom_block:
-        a.push(name, tag.start)
-        lenient_args(a, tag)
-        return
-    if name.startswith("end") and (
-        name in a.custom_block.values() or name[3:] in K.BLOCK_TAGS or name == "endset"
-    ):
-        checks.close(a, name, tag)
-        return
-    if "end" + name in a.block_names:
-        _unknown_tag(a, tag, f"treated as a block closed by 'end{name}'", block=True)
-        a.push(name, tag.start)
-        lenient_args(a, tag)
-        return
-    if name.startswith("end") and name[3:] in a.block_names:
-        checks.close(a, name, tag)
-        return
-    known = (
-        set(K.ALL_TAG_NAMES) | a.custom_single | set(a.custom_block) | set(a.custom_block.values())
-    )
-    hints = suggest(name, known)
-    if hints:
-        a.add(
-            "JL006",
-            ERROR,
-            f"unknown tag {name!r}; did you mean {hints[0]!r}?",
-            tag.tokens[0][2],
-            tag.tokens[0][2] + len(name),
-            name=name,
-            suggestions=hints,
-        )
-        handler = HANDLERS.get(hints[0])
-        if handler is not None:
-            try:
-                handler(a, tag)
-            except ParseError:
-                pass
-        elif hints[0].startswith("end"):
-            checks.close(a, hints[0], tag)
-        return
-    _unknown_tag(a, tag, "", block=False)
-    lenient_args(a, tag)
-
-
-def _unknown_tag(a: Analyzer, tag: Tag, note: str, block: bool) -> None:
-    name = tag.name
-    how = f"'{name}/end{name}'" if block else f"'{name}'"
-    a.add(
-        "JL006",
-        ERROR if a.closed_env else WARNING,
-        f"unknown tag {name!r}{' (' + note + ')' if note else ''}; if an extension provides it, "
-        f"add {how} to lint.custom_tags",
-        tag.tokens[0][2],
-        tag.tokens[0][2] + len(name),
-        name=name,
-        suggestions=[],
-    )
-
-
-def structure_only(a: Analyzer, tag: Tag) -> None:
-    """A tag that did not even lex: keep the block stack right, nothing else."""
-    name = tag.name
-    if name in _SCOPED or name in K.BLOCK_TAGS or name in a.custom_block:
-        if name != "raw":
-            _push_scoped(a, name, tag)
-    elif name in ("elif", "else", "pluralize"):
-        checks.middle(a, name, tag)
-    elif name.startswith("end"):
-        checks.close(a, name, tag)
 
 
 HANDLERS: dict[str, Handler] = {
