@@ -209,3 +209,14 @@ def test_json_prompt_templates() -> None:
     got = diags(src, path="t.json")
     assert [(line, c) for line, c, _, _ in got] == [(4, "JL020")]
     assert diags('{"template": "{{ x }"', path="t.json")[0][1] == "JL060"
+
+
+def test_tokenizer_config_chat_template() -> None:
+    import json
+
+    template = "{% for m in messages %}{{ m['content'] | trimm }}{% endfor %}{{ eos_tokn }}"
+    src = json.dumps({"bos_token": "<s>", "chat_template": template}, indent=2)
+    result = lint_text(src, "model/tokenizer_config.json")
+    assert result.analysis is not None and result.analysis.kind == "chat"
+    spans = {d.code: src[d.start : d.end] for d in result.diagnostics}
+    assert spans == {"JL020": "trimm", "JL010": "eos_tokn"}

@@ -162,10 +162,12 @@ def _project_root(first: Path) -> Path:
 def _is_template_json(path: Path) -> bool:
     """Inside folders, a JSON file is linted only if it sits in a ``templates`` folder and
     is a prompt template in the seed's form ({"system": ..., "template": ...})."""
+    if path.name == "tokenizer_config.json":
+        return True  # a model's chat template ("chat_template")
     if "templates" not in path.parts:
         return False
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return True  # broken JSON in a templates folder: worth reporting
-    return isinstance(data, dict) and "template" in data
+    return isinstance(data, dict) and ("template" in data or "chat_template" in data)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tsr_lsp.jinja_lint.analyzer import Analyzer
 from tsr_lsp.jinja_lint.codes import selected
-from tsr_lsp.jinja_lint.context import PROMPT, Declared, FileContext
+from tsr_lsp.jinja_lint.context import CHAT, PROMPT, Declared, FileContext
 from tsr_lsp.jinja_lint.index import TemplateIndex
 from tsr_lsp.jinja_lint.model import ERROR, SEVERITY_RANK, Diagnostic, LineIndex, LintOptions
 
@@ -68,7 +68,6 @@ def _finalise(a: Analyzer, diags: list[Diagnostic], options: LintOptions) -> lis
 
 
 # ------------------------------------------------------------------ the seed's JSON form
-_TEMPLATE_KEY = re.compile(r'"template"\s*:\s*"')
 _ESCAPES = {'"': 1, "\\": 1, "/": 1, "b": 1, "f": 1, "n": 1, "r": 1, "t": 1, "u": 5}
 
 
@@ -81,14 +80,38 @@ def _lint_json(
     except json.JSONDecodeError as exc:
         d = Diagnostic("JL060", ERROR, f"not valid JSON: {exc.msg}", exc.pos, exc.pos + 1)
         return LintResult([d], lines)
-    if not isinstance(data, dict) or not isinstance(data.get("template"), str):
-        d = Diagnostic("JL060", ERROR, 'a JSON template needs a string "template" key', 0, 1)
+    key = next(
+        (
+            k
+            for k in ("template", "chat_template")
+            if isinstance(data, dict) and isinstance(data.get(k), str)
+        ),
+        None,
+    )
+    if key is None:
+        d = Diagnostic(
+            "JL060",
+            ERROR,
+            'a JSON template needs a string "template" key '
+            '(or "chat_template", as in tokenizer_config.json)',
+            0,
+            1,
+        )
         return LintResult([d], lines)
-    m = _TEMPLATE_KEY.search(source)
-    body: str = data["template"]
+    m = re.search(rf'"{key}"\s*:\s*"', source)
+    body: str = data[key]
     offsets = _string_offsets(source, m.end()) if m else []
     if len(offsets) != len(body) + 1:
         offsets = [m.end() if m else 0] * (len(body) + 1)
+    if key == "chat_template":  # a tokenizer_config.json
+        ctx = FileContext(CHAT)
+        analyzer = Analyzer(body, options, index, path, context=ctx)
+        analyzer.run()
+        for d in analyzer.diags:
+            d.start = offsets[min(max(d.start, 0), len(body))]
+            d.end = offsets[min(max(d.end, 0), len(body))]
+        analyzer.lines = lines
+        return LintResult(_finalise(analyzer, analyzer.diags, options), lines, analyzer)
     ctx = FileContext(PROMPT)
     variables = data.get("variables", {})
     if isinstance(variables, dict):

@@ -183,9 +183,6 @@ def to_lsp(ls: TsrLanguageServer, lines: LineIndex, d: Diagnostic) -> types.Diag
         severity=_SEVERITY.get(d.severity, types.DiagnosticSeverity.Hint),
         code=d.code,
         source=SOURCE,
-        code_description=types.CodeDescription(
-            href="https://github.com/tsr-lsp/tsr-lsp/blob/main/docs/LINT.md#" + d.code.lower()
-        ),
     )
 
 
