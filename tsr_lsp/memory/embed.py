@@ -62,6 +62,12 @@ class Embedder:
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        import torch
+
+        # One intra-op thread: on a small shared CPU a short query embeds fastest this way
+        # (measured 10 ms vs 46 ms with 2 threads beside llama.cpp), and background
+        # embedding then takes at most one core from generation.
+        torch.set_num_threads(1)
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
         self._model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).eval()
 
@@ -196,6 +202,10 @@ class DenseIndex:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        try:  # background work: let requests (generation, search) have the CPU first
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
@@ -222,18 +232,37 @@ class DenseIndex:
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
 
-    def similarities(self, query: str, keys: list[int]) -> list[float | None]:
-        if self.failed or not len(self.vectors) or not keys:
-            return [None] * len(keys)
+    def query_vector(self, query: str) -> np.ndarray | None:
+        """The query's vector, or None when there is nothing to compare it with."""
+        if self.failed or not len(self.vectors):
+            return None
         try:
-            q = self.embedder.embed([query])[0]
+            vec: np.ndarray = self.embedder.embed([query])[0]
+            return vec
         except Exception as exc:
             self.failed = f"embeddings disabled: {exc}"
             log.warning("memory: %s", self.failed)
+            return None
+
+    def similarities(self, qv: np.ndarray | None, keys: list[int]) -> list[float | None]:
+        if qv is None or not keys:
             return [None] * len(keys)
         vecs, found = self.vectors.get(keys)
-        sims = vecs @ q
+        sims = vecs @ qv
         return [float(s) if ok else None for s, ok in zip(sims, found, strict=True)]
+
+    def nearest(self, qv: np.ndarray, keys: np.ndarray, n: int) -> list[int]:
+        """The ``n`` keys (among ``keys``) whose vectors are closest to ``qv``."""
+        rows = self.vectors.rows
+        have = [(k, rows[k]) for k in keys.tolist() if k in rows]
+        if not have or n <= 0:
+            return []
+        idx = np.fromiter((r for _k, r in have), dtype=np.int64, count=len(have))
+        sims = self.vectors.data[idx].astype(np.float32) @ qv
+        top = (
+            np.argpartition(-sims, min(n, len(sims) - 1))[:n] if len(sims) > n else range(len(sims))
+        )
+        return [have[i][0] for i in top]
 
     def close(self) -> None:
         with self._cond:

@@ -51,6 +51,7 @@ class StoreMaintenance:
     _lock: threading.RLock
     _writer: Any
     _searcher: Any
+    _generation: int
 
     if TYPE_CHECKING:  # provided by EpisodeStore
 
@@ -182,6 +183,7 @@ class StoreMaintenance:
             self._writer.rollback()
         self._writer = None
         self._searcher = None
+        self._generation += 1
         self.index = None
         os.replace(self.index_dir, old)
         os.replace(new, self.index_dir)

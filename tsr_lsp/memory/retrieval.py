@@ -52,7 +52,8 @@ class RetrievalConfig:
     speaker_terms: str = "boost"  # keep | drop | boost: a speaker's name in the query
     speaker_boost: float = 0.8  # x(1+b) for candidates said by a speaker the query names
     neighbour: float = 0.5  # + a * the best neighbouring turn's score (same thread)
-    candidates: int = 100  # pool size fetched from Tantivy before reranking
+    candidates: int = 200  # pool size fetched from Tantivy before reranking
+    dense_candidates: int = 20  # + the nearest episodes by embedding that share no word
     prf_docs: int = 0  # pseudo relevance feedback: expand with terms of the top docs
     prf_terms: int = 8
     prf_weight: float = 0.25

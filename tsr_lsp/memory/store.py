@@ -84,7 +84,7 @@ def build_schema() -> Any:
 
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw")
-    sb.add_integer_field("id_h", fast=True)  # h52(id): the key of the episode's vector
+    sb.add_integer_field("id_h", fast=True, indexed=True)  # h52(id): key of its vector
     sb.add_text_field("project", fast=True, tokenizer_name="raw")
     sb.add_text_field("kind", tokenizer_name="raw")
     sb.add_text_field("outcome", tokenizer_name="raw")
@@ -134,6 +134,7 @@ class EpisodeStore(StoreMaintenance):
         self._lock = threading.RLock()
         self._writer: Any = None
         self._searcher: Any = None
+        self._generation = 0  # bumped on every commit/refresh: invalidates caches
         self.dense: DenseIndex | None = None
         self._open()
         if embedder == "auto":
@@ -291,6 +292,7 @@ class EpisodeStore(StoreMaintenance):
     def _commit(self) -> None:
         self._writer.commit()
         self._searcher = None
+        self._generation += 1
 
     def searcher(self) -> Any:
         with self._lock:
@@ -303,6 +305,7 @@ class EpisodeStore(StoreMaintenance):
         """Forget the cached searcher (a read-only store sees the daemon's new commits)."""
         with self._lock:
             self._searcher = None
+            self._generation += 1
 
     # ------------------------------------------------------------------ documents
     def analyze(self, text: str) -> list[str]:
@@ -460,6 +463,13 @@ class EpisodeStore(StoreMaintenance):
                 text_q = self._text_query({**plan.terms, **extra}, config)
                 q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
                 hits = searcher.search(q, max(k, config.candidates)).hits
+        qv = None
+        if self.dense is not None and config.dense_weight:
+            qv = self.dense.query_vector(
+                strip_speakers(query, self._is_speaker(searcher), self.analyze)
+            )
+        if qv is not None and config.dense_candidates and self.dense is not None:
+            hits = hits + self._dense_only(searcher, qv, hits, filters, config.dense_candidates)
         if not hits:
             return []
         addrs = [addr for _s, addr in hits]
@@ -468,10 +478,8 @@ class EpisodeStore(StoreMaintenance):
             for name in ("thread", "seq", "speaker", "ts", "kind_code", "id_h")
         }
         dense: list[float | None] = [None] * len(hits)
-        if self.dense is not None and config.dense_weight:
-            is_speaker = self._is_speaker(searcher)
-            keys = [int(v or 0) for v in columns["id_h"]]
-            dense = self.dense.similarities(strip_speakers(query, is_speaker, self.analyze), keys)
+        if qv is not None and self.dense is not None:
+            dense = self.dense.similarities(qv, [int(v or 0) for v in columns["id_h"]])
         cands = [
             Candidate(
                 key=i,
@@ -491,6 +499,40 @@ class EpisodeStore(StoreMaintenance):
             payload = json.loads(searcher.doc(addrs[cand.key])["payload"][0])
             out.append(Hit(Episode.from_json(payload), score))
         return out
+
+    def _dense_only(
+        self, searcher: Any, qv: Any, hits: list[Any], filters: list[Any], n: int
+    ) -> list[tuple[float, Any]]:
+        """Episodes close to the query in meaning that share no word with it: the nearest
+        vectors of the filtered set, minus the lexical candidates (lexical score 0)."""
+        import tantivy
+
+        assert self.dense is not None
+        keys = self._keys(searcher, filters)
+        have = set(searcher.fast_field_values("id_h", [a for _s, a in hits])) if hits else set()
+        near = [key for key in self.dense.nearest(qv, keys, n + len(have)) if key not in have][:n]
+        if not near:
+            return []
+        q = tantivy.Query.term_set_query(self.schema, "id_h", near)
+        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), *filters])
+        return [(0.0, addr) for _s, addr in searcher.search(q, len(near)).hits]
+
+    def _keys(self, searcher: Any, filters: list[Any]) -> Any:
+        """Vector keys of every episode passing ``filters`` (one project), cached until the
+        next commit."""
+        import numpy as np
+        import tantivy
+
+        cache = self.__dict__.setdefault("_key_cache", {})
+        token = (self._generation, repr(filters))
+        if token not in cache:
+            q = tantivy.Query.boolean_query(filters) if filters else tantivy.Query.all_query()
+            total = searcher.search(q, 1, count=True).count
+            addrs = [a for _s, a in searcher.search(q, max(1, total)).hits]
+            values = searcher.fast_field_values("id_h", addrs) if addrs else []
+            cache.clear()
+            cache[token] = np.array([int(v or 0) for v in values], dtype=np.int64)
+        return cache[token]
 
     # ------------------------------------------------------------------ reading
     def _episodes(self, q: Any, limit: int, order_by_ts: bool = False) -> list[Episode]:

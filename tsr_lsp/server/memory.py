@@ -137,9 +137,10 @@ def register(server: TsrLanguageServer) -> None:
         return {"patterns": [p.to_json() for p in patterns]}
 
     @server.command(REMEMBER)
-    async def remember(ls: TsrLanguageServer, args: Any) -> dict[str, Any]:
-        """Arguments: ["text"] or [{"text": ..., "kind": "fact"|"decision"}]."""
-        first = args[0] if isinstance(args, list) and args else args
+    async def remember(ls: Any, *args: Any) -> dict[str, Any]:
+        """Arguments: ["text"] or [{"text": ..., "kind": "fact"|"decision"}]. (``ls`` is
+        typed Any: pygls resolves these annotations at run time.)"""
+        first = args[0] if args else None
         if isinstance(first, str):
             text, kind = first, "fact"
         elif isinstance(first, dict) and isinstance(first.get("text"), str):

@@ -1,0 +1,194 @@
+"""Memory end to end: real server, real models, real daemon restarts and kill -9.
+
+- cross-session: a new daemon recalls last session's CSV episodes into the prompt;
+- crash safety: every acknowledged episode survives kill -9 of the daemon (in a loop);
+- learning: outcomes become a pattern and move the next routing decision;
+- the CLI goes through the running daemon (Tantivy allows one writer per index).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+
+from tsr_lsp.client import TsrClient
+
+STDIO = [sys.executable, "-m", "tsr_lsp"]  # what editors launch: forwards to the daemon
+IN_PROCESS = [*STDIO, "stdio", "--no-daemon"]
+CSV_REQUEST = "Write a Python function that parses a CSV file into a list of dicts"
+
+
+def daemon_pid(home: Path) -> int:
+    return int((home / "run" / "daemon.lock").read_text())
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in state  # a zombie nobody reaped has exited all the same
+
+
+def wait_gone(pid: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not gone(pid):
+        assert time.monotonic() < deadline, f"daemon {pid} did not exit"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def daemon_home(home: Path) -> Any:
+    yield home
+    try:
+        os.kill(daemon_pid(home), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
+async def started(root: Path, cmd: list[str] = STDIO) -> TsrClient:
+    client = TsrClient()
+    await client.start(cmd, root=root)
+    return client
+
+
+async def remember(client: TsrClient, argument: Any) -> dict[str, Any]:
+    params = types.ExecuteCommandParams(command="tsr.memory.remember", arguments=[argument])
+    result: dict[str, Any] = await client.lsp.workspace_execute_command_async(params)
+    return result
+
+
+async def generate(client: TsrClient, text: str, **extra: Any) -> dict[str, Any]:
+    result: dict[str, Any] = await client.request(
+        "tsr/generate", {"text": text, "maxTokens": 6, "seed": 1, **extra}
+    )
+    return result
+
+
+async def test_a_new_daemon_recalls_last_sessions_csv_work(
+    daemon_home: Path, tmp_path: Path, models_dir: Path
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    first = await started(project)
+    try:
+        csv = await generate(first, CSV_REQUEST, file=str(project / "csvparse.py"))
+        other = await generate(first, "Explain what a Python decorator is")
+        assert csv["episodeId"] and other["episodeId"]
+        pid = (await first.request("tsr/status", {}))["pid"]
+    finally:
+        await first.stop()
+    os.kill(pid, signal.SIGTERM)  # the daemon goes away: a week passes
+    wait_gone(pid)
+
+    second = await started(project)
+    try:
+        assert (await second.request("tsr/status", {}))["pid"] != pid
+        out = await generate(second, "continue with the CSV parser", debug=True)
+        assert out["memory"]["episodes"][0] == csv["episodeId"]
+        prompt = "\n".join(m["content"] for m in out["messages"])
+        assert "Earlier in this project:" in prompt and CSV_REQUEST in prompt
+        found = await second.request("tsr/memory/search", {"query": "CSV parser", "k": 5})
+        ranked = [r["id"] for r in found["results"]]  # this session's request is in there too
+        assert csv["episodeId"] in ranked[:2]
+        assert other["episodeId"] not in ranked[: ranked.index(csv["episodeId"])]
+        hit = found["results"][ranked.index(csv["episodeId"])]
+        assert hit["file"] == str(project / "csvparse.py") and hit["response"]
+    finally:
+        await second.stop()
+
+
+async def test_acknowledged_episodes_survive_kill_9(
+    daemon_home: Path, tmp_path: Path, models_dir: Path
+) -> None:
+    acknowledged: list[str] = []
+    for round_ in range(3):
+        client = await started(tmp_path)
+        try:
+            fact = await remember(client, f"kill test fact {round_}")
+            acknowledged.append(fact["id"])
+            if round_ == 0:
+                out = await generate(client, "Say hello to Anna")
+                acknowledged.append(out["episodeId"])
+            pid = (await client.request("tsr/status", {}))["pid"]
+            os.kill(pid, signal.SIGKILL)
+            wait_gone(pid)
+        finally:
+            await client.stop()
+    survivor = await started(tmp_path)
+    try:
+        exported = await survivor.request("tsr/memory/export", {})
+        assert set(acknowledged) <= {e["id"] for e in exported["episodes"]}
+        stats = await survivor.request("tsr/memory/stats", {})
+        assert stats["notices"] == []  # stale locks opened cleanly, nothing moved aside
+        assert not list((daemon_home / "data" / "memory").glob("corrupt-*"))
+    finally:
+        await survivor.stop()
+
+
+async def test_feedback_becomes_a_pattern_that_moves_routing(
+    home: Path, tmp_path: Path, models_dir: Path
+) -> None:
+    client = await started(tmp_path, IN_PROCESS)
+    try:
+        request = "Write a Python function for parsing a CSV file"
+        for temperature, outcome in [(0.3, "accepted"), (0.7, "rejected")] * 3:
+            out = await generate(client, request, temperature=temperature)
+            ack = await client.request(
+                "tsr/feedback", {"episodeId": out["episodeId"], "outcome": outcome}
+            )
+            assert ack == {"episodeId": out["episodeId"], "outcome": outcome}
+        patterns = (await client.request("tsr/memory/consolidate", {}))["patterns"]
+        statements = {p["statement"] for p in patterns}
+        assert "for csv parsing tasks, temperature 0.3 accepted 3/3 vs 0.7 0/3" in statements
+        topic = next(p for p in patterns if p["topic"] == "csv parsing")
+        assert sum(len(s["episode_ids"]) for s in topic["settings"]) == 6
+        decision = await client.request(
+            "tsr/route", {"text": "Write a CSV parsing function in Python"}
+        )
+        assert decision["temperature"] == 0.3, decision["explanation"]
+        assert "feedback" in decision["explanation"]
+        with pytest.raises(Exception, match="no episode with id"):
+            await client.request("tsr/feedback", {"episodeId": "nope", "outcome": "accepted"})
+        with pytest.raises(Exception, match="exactly one of"):
+            await client.request("tsr/memory/forget", {"all": True, "project": "/x"})
+    finally:
+        await client.stop()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*STDIO, "memory", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+async def test_cli_goes_through_the_running_daemon(daemon_home: Path, tmp_path: Path) -> None:
+    client = await started(tmp_path)
+    try:
+        await remember(client, {"text": "we parse CSV with the stdlib", "kind": "decision"})
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(None, cli, "search", "csv", "stdlib", "--json")
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)[0]["text"] == "we parse CSV with the stdlib"
+        dump = tmp_path / "dump.jsonl"
+        done = await loop.run_in_executor(None, cli, "export", "-o", str(dump))
+        assert done.returncode == 0, done.stderr
+        assert len(dump.read_text().splitlines()) == 1
+        gone_ = await loop.run_in_executor(None, cli, "forget", "--project", str(tmp_path))
+        assert "forgot 1 episodes" in gone_.stdout
+        back = await loop.run_in_executor(None, cli, "import", str(dump))
+        assert "imported 1 new episodes" in back.stdout
+        stats = json.loads((await loop.run_in_executor(None, cli, "stats", "--json")).stdout)
+        assert stats["episodes"] == 1 and stats["projects"] == {str(tmp_path): 1}
+    finally:
+        await client.stop()
