@@ -152,3 +152,26 @@ def test_linter_agrees_with_jinja_on_random_templates() -> None:
     assert false_errors == []
     # what it misses: garbled tag names that could be an extension's tags (a warning)
     assert len(missed) <= n * 0.01, missed[:5]
+
+
+def test_garbage_never_crashes_lint_completion_or_hover() -> None:
+    """The editor sends half-typed text on every keystroke: nothing may raise."""
+    from tsr_lsp.jinja_lint.assist import complete, hover
+    from tsr_lsp.jinja_lint.fixes import fixes_for
+
+    r = random.Random(7)
+    alphabet = [*"{}%#-+|.,:()[]'\"=<>!~*/ \n\tabcxyz019_é", "{{", "}}", "{%", "%}", "{#", "#}"]
+    alphabet += ["if ", "endif", "for ", " in ", "endfor", "macro ", "set ", "raw", "endraw", "---"]
+    for i in range(600):
+        src = "".join(r.choice(alphabet) for _ in range(r.randrange(1, 80)))
+        if i % 5 == 0:
+            src = "{#---\nname = 'x'\n[variables]\na = \"str\"\n---#}\n" + src
+        path = "t.json" if i % 7 == 0 else None
+        result = lint_text(src, path)
+        for d in result.diagnostics:
+            assert 0 <= d.start <= d.end <= len(src) + 2, (src, d)
+            fixes_for(src, d, result.lines)
+        if result.analysis is not None and path is None:
+            for offset in (0, len(src) // 2, len(src)):
+                complete(result.analysis, offset)
+                hover(result.analysis, offset)

@@ -328,7 +328,11 @@ def completion(ls: TsrLanguageServer, params: types.CompletionParams) -> Any:
     if result is None or result.analysis is None:
         return None
     offset = to_offset(ls, result.lines, params.position)
-    items = complete(result.analysis, offset, _state(ls).index)
+    try:
+        items = complete(result.analysis, offset, _state(ls).index)
+    except Exception:  # never fail a keystroke over a linter bug
+        log.exception("template completion failed at %s:%s", uri, offset)
+        return None
     snippets = _snippets(ls)
     out = []
     for item in items:
@@ -365,7 +369,13 @@ def on_hover(ls: TsrLanguageServer, params: types.HoverParams) -> Any:
     result = analyse(ls, uri)
     if result is None or result.analysis is None:
         return None
-    found = hover(result.analysis, to_offset(ls, result.lines, params.position), _state(ls).index)
+    try:
+        found = hover(
+            result.analysis, to_offset(ls, result.lines, params.position), _state(ls).index
+        )
+    except Exception:
+        log.exception("template hover failed in %s", uri)
+        return None
     if found is None:
         return None
     text, start, end = found
