@@ -22,6 +22,7 @@ def settings_with(budget: int = 4096, **profiles: ModelProfile) -> Settings:
     s = Settings()
     s.models = dict(profiles)
     s.memory_budget_mb = budget
+    s.memory.enabled = False  # memory has its own tests; its background thread is not needed
     s.router.fallback_profile = next(iter(profiles))
     return s
 

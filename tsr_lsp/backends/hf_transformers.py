@@ -9,7 +9,9 @@ checks ``cancel`` after every token. Device ``auto`` takes CUDA when torch sees 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,30 @@ def pick_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _import_transformers() -> tuple[Any, Any, Any]:
+    """Import torch and transformers, tolerating another thread's import in progress.
+
+    transformers resolves names lazily; while one thread (e.g. the memory embedder) is
+    importing it, ``from transformers import X`` in another thread can fail with a spurious
+    ImportError. Retrying once the first import has finished succeeds.
+    """
+    for attempt in range(60):
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # the daemon's log is not a terminal
+            return torch, AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            if "transformers" not in sys.modules or attempt == 59:
+                raise ModelLoadError(
+                    "hf_transformers needs torch and transformers: pip install 'tsr-lsp[hf]'"
+                ) from exc
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
 class HfTransformersBackend:
     name = "hf_transformers"
 
@@ -80,26 +106,15 @@ class HfTransformersBackend:
         check_folder(path, self.profile_name)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # the daemon's log is not a terminal
-        except ImportError as exc:
-            raise ModelLoadError(
-                "hf_transformers needs torch and transformers: pip install 'tsr-lsp[hf]'"
-            ) from exc
+        torch, auto_model, auto_tokenizer = _import_transformers()
         try:
             self.device = pick_device(self.profile.device)
             dtype = torch.float32 if self.device == "cpu" else "auto"
-            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(
-                str(path), local_files_only=True, dtype=dtype
-            )
+            self.tokenizer = auto_tokenizer.from_pretrained(str(path), local_files_only=True)
+            model = auto_model.from_pretrained(str(path), local_files_only=True, dtype=dtype)
             if self.profile.n_threads and self.device == "cpu":
                 torch.set_num_threads(self.profile.n_threads)
-            self.model = model.to(self.device).eval()  # type: ignore[arg-type]
+            self.model = model.to(self.device).eval()
         except Exception as exc:  # transformers raises OSError/ValueError/KeyError/...
             self.model = self.tokenizer = None
             raise ModelLoadError(
