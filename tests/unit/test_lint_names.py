@@ -220,3 +220,21 @@ def test_tokenizer_config_chat_template() -> None:
     assert result.analysis is not None and result.analysis.kind == "chat"
     spans = {d.code: src[d.start : d.end] for d in result.diagnostics}
     assert spans == {"JL020": "trimm", "JL010": "eos_tokn"}
+
+
+def test_typo_in_one_word_of_a_compound_context_name() -> None:
+    src = (
+        "timeout {{ nginx_keepalive_timeout }}\nrequests {{ nginx_keeplaive_requests }}\n"
+        "{% if nginx_keepalive_enabled %}on{% endif %}\n"
+    )
+    got = [(line, code, msg) for line, code, _, msg in diags(src)]
+    assert got == [
+        (
+            2,
+            "JL010",
+            "'nginx_keeplaive_requests' is not defined here; "
+            "did you mean 'nginx_keepalive_requests'?",
+        )
+    ]
+    # different words are different names, not typos
+    assert diags("{{ match_id }}\n{{ batch_size }}\n{{ page_title }}\n{{ page_titles }}") == []

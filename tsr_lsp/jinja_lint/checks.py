@@ -3,7 +3,7 @@ names, unused definitions, macro arity, the front matter's system prompt."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tsr_lsp.jinja_lint import knowledge as K
 from tsr_lsp.jinja_lint import recovery
@@ -276,6 +276,7 @@ def _generic_typos(a: Analyzer, unresolved: list[tuple[str, int]], base: Suggest
     counts = a.use_counts
     vocab = a.vocabulary
     pool = Suggester(set(base.words) | {n for n, _ in unresolved if counts.get(n, 0) > 1})
+    words: _Words | None = None
     for name, pos in unresolved:
         if counts.get(name, 0) > 1 or len(name) < 2:
             continue
@@ -291,6 +292,10 @@ def _generic_typos(a: Analyzer, unresolved: list[tuple[str, int]], base: Suggest
                 for h in vocab.near(name)
                 if vocab.others(h, a.abspath) >= 1 and not is_inflection(name, h)
             ][:3]
+        if not hints and "_" in name.strip("_"):
+            if words is None:
+                words = _Words(a, vocab)
+            hints = _part_typo(name, words)
         if not hints:
             continue
         a.add(
@@ -303,6 +308,58 @@ def _generic_typos(a: Analyzer, unresolved: list[tuple[str, int]], base: Suggest
             suggestions=hints,
             declare=False,
         )
+
+
+class _Words:
+    """The words (``_``-separated parts, 5+ letters) of the names a file and the project
+    use, each remembering which names it came from (so a name never vouches for itself)."""
+
+    def __init__(self, a: Analyzer, vocab: Any) -> None:
+        self.path = a.abspath
+        self.vocab = vocab
+        self.local: dict[str, set[str]] = {}
+        for n in set(a.use_counts) | a.def_names:
+            for w in n.split("_"):
+                if len(w) >= 5:
+                    self.local.setdefault(w, set()).add(n)
+        self.near_local = Suggester(self.local)
+
+    def known(self, word: str, besides: str) -> bool:
+        if self.local.get(word, set()) - {besides}:
+            return True
+        vocab = self.vocab
+        if vocab is None:
+            return False
+        return any(n != besides and vocab.others(n, self.path) > 0 for n in vocab.part_names(word))
+
+    def popularity(self, word: str) -> int:
+        """How many names use the word (this file's and the project's)."""
+        vocab_names = len(self.vocab.part_names(word)) if self.vocab is not None else 0
+        return len(self.local.get(word, ())) + vocab_names
+
+    def near(self, word: str) -> list[str]:
+        found = list(self.near_local(word, 1))
+        if self.vocab is not None:
+            found += self.vocab.part_suggester()(word, 1)
+        return found
+
+
+def _part_typo(name: str, words: _Words) -> list[str]:
+    """``nginx_keeplaive_requests``: one word of a compound name is a typo of a word
+    other names use (``keepalive`` in ``nginx_keepalive_timeout``)."""
+    parts = name.split("_")
+    for i, part in enumerate(parts):
+        if len(part) < 5 or words.known(part, name):
+            continue
+        for near in words.near(part):
+            if (
+                len(near) >= 5
+                and not is_inflection(part, near)
+                and words.known(near, name)
+                and words.popularity(near) > words.popularity(part)  # the rarer one is the typo
+            ):
+                return ["_".join([*parts[:i], near, *parts[i + 1 :]])]
+    return []
 
 
 def report_unused(a: Analyzer, scope: Scope, nested: bool) -> None:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from tsr_lsp.jinja_lint.expr import ParseError, Parser
 from tsr_lsp.jinja_lint.lexer import BLOCK, scan
-from tsr_lsp.jinja_lint.scopes import Signature
+from tsr_lsp.jinja_lint.scopes import Signature, Suggester
 
 SKIP_DIRS = frozenset(
     {
@@ -84,6 +84,8 @@ class Vocabulary:
         self.counts: dict[str, int] = {}
         self.owners: dict[str, set[str]] = {}
         self._near: dict[str, set[str]] | None = None
+        self._parts: dict[str, list[str]] | None = None
+        self._part_suggester: Suggester | None = None
 
     def add(self, path: str, names: set[str]) -> None:
         counts, owners = self.counts, self.owners
@@ -95,6 +97,30 @@ class Vocabulary:
             else:
                 owners.pop(name, None)
         self._near = None
+        self._parts = None
+
+    def _words(self) -> dict[str, list[str]]:
+        if self._parts is None:
+            parts: dict[str, list[str]] = {}
+            for n in self.counts:
+                for w in n.split("_"):
+                    if len(w) >= 5:
+                        names = parts.setdefault(w, [])
+                        if len(names) < 8:
+                            names.append(n)
+            self._parts = parts
+            self._part_suggester = Suggester(parts)
+        return self._parts
+
+    def part_names(self, word: str) -> list[str]:
+        """Some names (at most 8) containing ``word`` as an ``_``-separated part."""
+        return self._words().get(word, [])
+
+    def part_suggester(self) -> Suggester:
+        """Did-you-mean over the words (5+ letters) of every name the project uses."""
+        self._words()
+        assert self._part_suggester is not None
+        return self._part_suggester
 
     def others(self, name: str, path: str | None) -> int:
         """Files other than ``path`` that use ``name``."""

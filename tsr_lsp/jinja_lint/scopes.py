@@ -120,7 +120,8 @@ class Suggester:
     Results are memoised, so a name repeated 100 times costs one lookup."""
 
     def __init__(self, words: object) -> None:
-        self.words = sorted(set(words))  # type: ignore[call-overload]
+        self.word_set = set(words)  # type: ignore[call-overload]
+        self.words = sorted(self.word_set)
         self._index: dict[str, list[str]] | None = None
         self._memo: dict[tuple[str, int], list[str]] = {}
 
