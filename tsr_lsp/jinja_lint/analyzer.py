@@ -415,11 +415,14 @@ class Analyzer:
         checks.report_unused(self, scope, nested)
 
     # ================================================================ structure
-    def line_indent(self, offset: int) -> int | None:
-        """Indentation of the line at ``offset`` if the tag there starts the line."""
+    def line_indent(self, offset: int, anywhere: bool = False) -> int | None:
+        """Indentation of the line at ``offset`` if the tag there starts the line (or,
+        with ``anywhere``, of its line whatever comes first)."""
         lines = self.lines
         line = lines.line_of(offset)
         head = self.source[lines.starts[line] : offset]
+        if anywhere:
+            return len(head) - len(head.lstrip(" \t"))
         return len(head) if not head.strip(" \t") else None
 
 

@@ -28,12 +28,15 @@ def close(a: Analyzer, name: str, tag: Tag) -> None:
         frame = frames.pop()
         _check_end_args(a, frame, tag)
         a.pop(frame, tag.end)
-        opener_indent = a.line_indent(frame.start)
+        # an end tag on its own line, indented differently from the line that opened the
+        # block, may belong to an outer block (remembered in case one stays unclosed)
+        opener_indent = a.line_indent(frame.start, anywhere=True)
         closer_indent = a.line_indent(tag.start)
         if (
             opener_indent is not None
             and closer_indent is not None
             and opener_indent != closer_indent
+            and a.lines.line_of(frame.start) != a.lines.line_of(tag.start)
         ):
             a.suspicious.append((frame.tag, frame.start, tag.start, closer_indent))
         return
@@ -275,7 +278,9 @@ def _generic_typos(a: Analyzer, unresolved: list[tuple[str, int]], base: Suggest
     templates use while no other template uses this one."""
     counts = a.use_counts
     vocab = a.vocabulary
-    pool = Suggester(set(base.words) | {n for n, _ in unresolved if counts.get(n, 0) > 1})
+    pool = Suggester(
+        set(base.words) | {n for n, _ in unresolved if counts.get(n, 0) > 1} | K.FRAMEWORK_NAMES
+    )
     words: _Words | None = None
     for name, pos in unresolved:
         if counts.get(name, 0) > 1 or len(name) < 2:

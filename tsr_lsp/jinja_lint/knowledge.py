@@ -65,6 +65,76 @@ CHAT_GLOBALS: frozenset[str] = frozenset(
     }
 )
 
+# Names popular Jinja hosts put in the context (Flask, Django, Ansible, Salt, dbt, Home
+# Assistant, MkDocs, cookiecutter). Never reported as undefined anyway in generic templates;
+# listed so a misspelling of one ("get_flashed_mesages") is recognised as a typo.
+FRAMEWORK_NAMES: frozenset[str] = frozenset(
+    [
+        "url_for",
+        "get_flashed_messages",
+        "request",
+        "session",
+        "config",
+        "current_user",
+        "csrf_token",
+        "form",
+        "csrf_input",
+        "static",
+        "url",
+        "user",
+        "perms",
+        "messages",
+        "item",
+        "ansible_facts",
+        "hostvars",
+        "groups",
+        "group_names",
+        "inventory_hostname",
+        "inventory_hostname_short",
+        "play_hosts",
+        "ansible_hostname",
+        "ansible_host",
+        "lookup",
+        "query",
+        "omit",
+        "role_path",
+        "playbook_dir",
+        "ansible_managed",
+        "ansible_env",
+        "ansible_distribution",
+        "ansible_os_family",
+        "ansible_default_ipv4",
+        "salt",
+        "grains",
+        "pillar",
+        "opts",
+        "saltenv",
+        "ref",
+        "source",
+        "var",
+        "env_var",
+        "this",
+        "target",
+        "adapter",
+        "run_query",
+        "is_incremental",
+        "execute",
+        "statement",
+        "load_result",
+        "graph",
+        "states",
+        "is_state",
+        "state_attr",
+        "as_timestamp",
+        "utcnow",
+        "trigger",
+        "page",
+        "nav",
+        "base_url",
+        "cookiecutter",
+    ]
+)
+
 # Attribute names the sandbox refuses (beyond any name starting with "_").
 UNSAFE_ATTRIBUTES: frozenset[str] = frozenset(
     {
