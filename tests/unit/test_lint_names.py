@@ -238,3 +238,8 @@ def test_typo_in_one_word_of_a_compound_context_name() -> None:
     ]
     # different words are different names, not typos
     assert diags("{{ match_id }}\n{{ batch_size }}\n{{ page_title }}\n{{ page_titles }}") == []
+
+
+def test_loop_variable_named_after_its_iterable_is_not_a_typo() -> None:
+    src = "{% for scriptfile in script_files %}{{ js_tag(scriptfile) }}{% endfor %}"
+    assert diags(src) == []

@@ -108,6 +108,7 @@ class Analyzer:
         self.tags: list[Tag] = []
         self.unresolved: list[tuple[str, int]] = []
         self.suspicious: list[tuple[str, int, int, int]] = []  # closes whose indent differs
+        self.loop_pairs: set[tuple[str, str]] = set()  # (iterable, loop variable)
         self._vocabulary: Any = False
 
     @property

@@ -290,7 +290,11 @@ def _generic_typos(a: Analyzer, unresolved: list[tuple[str, int]], base: Suggest
         hints: list[str] = []
         if len(name) >= 3:
             limit = 2 if len(name) >= 8 else 1
-            hints = [h for h in pool(name, limit) if not is_inflection(name, h)]
+            hints = [
+                h
+                for h in pool(name, limit)
+                if not is_inflection(name, h) and (name, h) not in a.loop_pairs
+            ]
         if not hints and vocab is not None:
             hints = [
                 h

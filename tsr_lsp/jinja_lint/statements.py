@@ -49,6 +49,8 @@ def h_for(a: Analyzer, tag: Tag) -> None:
         frame = _push_scoped(a, "for", tag)
         for t in targets:
             a.define(t[1], "loop", t[2])
+            if it[0] == "name":  # {% for scriptfile in script_files %}: related, not a typo
+                a.loop_pairs.add((it[1], t[1]))
         _loop_bound(a, frame, it, tag)
         if p.skip_name("if"):
             p.expression()
