@@ -1,9 +1,11 @@
 """A local Hugging Face model folder through transformers, strictly offline.
 
 ``local_files_only=True`` (and HF_HUB_OFFLINE) means a missing file is an error, never a
-download. Chat prompts use the tokenizer's own chat template; tokens stream through a
-``TextIteratorStreamer`` while ``generate`` runs in a thread, and a stopping criterion
-checks ``cancel`` after every token. Device ``auto`` takes CUDA when torch sees it.
+download. Chat prompts use the tokenizer's own chat template. Text streams through a
+``TextStreamer`` (the base of ``TextIteratorStreamer``) whose pieces go to ``on_token`` in
+the generating thread itself: with an iterator and a second thread, generation can run
+several tokens ahead of the reader, so a cancel set on a piece would land late. A stopping
+criterion checks ``cancel`` after every token. Device ``auto`` takes CUDA when torch sees it.
 """
 
 from __future__ import annotations
@@ -201,13 +203,18 @@ class HfTransformersBackend:
     ) -> GenerationResult:
         self._require_loaded()
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
         class _Cancel(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
                 return is_cancelled(cancel)
 
         timer = StreamTimer(on_token)
+
+        class _Pieces(TextStreamer):
+            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                timer.add(text)
+
         ids = self.input_ids(request)
         if len(ids) >= self.capabilities.context_length:
             raise BackendError(
@@ -215,9 +222,6 @@ class HfTransformersBackend:
                 f"{self.capabilities.context_length}; send less context"
             )
         inputs = torch.tensor([ids], device=self.device)
-        streamer = TextIteratorStreamer(
-            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
-        )
         sample = request.temperature > 0
         kwargs: dict[str, Any] = {
             "input_ids": inputs,
@@ -225,7 +229,7 @@ class HfTransformersBackend:
             "max_new_tokens": request.max_tokens,
             "do_sample": sample,
             "repetition_penalty": request.repeat_penalty,
-            "streamer": streamer,
+            "streamer": _Pieces(self.tokenizer, skip_prompt=True, skip_special_tokens=True),
             "stopping_criteria": StoppingCriteriaList([_Cancel()]),
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         }
@@ -235,25 +239,14 @@ class HfTransformersBackend:
             kwargs.update(stop_strings=request.stop, tokenizer=self.tokenizer)
         if request.seed is not None:
             torch.manual_seed(request.seed)
-        out: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                with torch.inference_mode():
-                    out["ids"] = self.model.generate(**kwargs)
-            except BaseException as exc:  # surfaced in the caller's thread
-                out["error"] = exc
-                streamer.end()
-
-        worker = threading.Thread(target=run, name=f"hf-generate-{self.profile_name}")
-        worker.start()
-        for piece in streamer:
-            timer.add(piece)
-        worker.join()
-        if "error" in out:
-            exc = out["error"]
-            raise BackendError(f"transformers generation failed: {type(exc).__name__}: {exc}")
-        n = int(out["ids"].shape[-1]) - len(ids)
+        try:
+            with torch.inference_mode():
+                out_ids = self.model.generate(**kwargs)
+        except Exception as exc:
+            raise BackendError(
+                f"transformers generation failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        n = int(out_ids.shape[-1]) - len(ids)
         finish = "length" if n >= request.max_tokens else "stop"
         if is_cancelled(cancel):
             raise GenerationCancelled(timer.result("cancelled", len(ids), n))
