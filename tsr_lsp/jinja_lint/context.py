@@ -188,6 +188,13 @@ def _check_schema(source: str, ctx: FileContext, lines: LineIndex) -> None:
         if not isinstance(route, dict):
             warn("", "route", "'route' must be a table of routing hints", ERROR)
         else:
+            from tsr_lsp.config import CATEGORIES
+            from tsr_lsp.config import KINDS as REQUEST_KINDS
+
+            for key, allowed in (("category", CATEGORIES), ("kind", REQUEST_KINDS)):
+                value = route.get(key)
+                if value is not None and value not in allowed:
+                    warn("route", key, f"route {key} {value!r} is not one of {', '.join(allowed)}")
             for key in route:
                 if key not in ROUTE_KEYS:
                     warn(
