@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tsr_lsp.jinja_lint import lint_text
+from pathlib import Path
+
+from tsr_lsp.jinja_lint import FileIndex, lint_text
 from tsr_lsp.jinja_lint.assist import complete, hover
 from tsr_lsp.jinja_lint.fixes import Fix, fixes_for
 
@@ -111,3 +113,19 @@ def test_hover_texts() -> None:
     assert "1-based" in at("index")
     assert "render context" in at("ctx")
     assert "tag `for`" in at("for x")
+
+
+def test_template_names_and_imported_macros(tmp_path: Path) -> None:
+    (tmp_path / "partials").mkdir()
+    (tmp_path / "partials" / "head.html").write_text("<head>")
+    (tmp_path / "forms.html").write_text("{% macro field(name, label) %}{{ name }}{% endmacro %}")
+    src = "{% import 'forms.html' as forms %}{{ forms. }}{% include '' %}"
+    index = FileIndex([tmp_path])
+    a = lint_text(src, str(tmp_path / "page.html"), None, index).analysis
+    assert a is not None
+    names = {i.label for i in complete(a, src.index("'' %}") + 1, index)}
+    assert {"partials/head.html", "forms.html"} <= names
+    macros = {i.label: i.detail for i in complete(a, src.index("forms. }}") + 6, index)}
+    assert macros == {"field": "field(name, label)"}
+    found = hover(a, src.index("'forms.html'") + 2, index)
+    assert found is not None and "found" in found[0] and "not" not in found[0]
