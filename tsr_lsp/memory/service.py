@@ -39,6 +39,7 @@ class MemoryService:
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
         self._patterns: list[Pattern] | None = None
+        self._history: dict[tuple[str, int], tuple[int, HistoryFeatures]] = {}
 
     @property
     def conf(self) -> MemorySettings:
@@ -239,6 +240,17 @@ class MemoryService:
         ]
 
     def history(self, project: str, limit: int = 50) -> HistoryFeatures:
+        """Cached until the next write: the router asks on every decision (p50 < 1 ms)."""
+        store = self.store
+        key = (project, limit)
+        cached = self._history.get(key)
+        if cached is not None and cached[0] == store._generation:
+            return cached[1]
+        value = self._compute_history(project, limit)
+        self._history[key] = (store._generation, value)
+        return value
+
+    def _compute_history(self, project: str, limit: int) -> HistoryFeatures:
         recent = self.store.recent(project, limit, ["interaction"])
         cats = Counter(ep.category for ep in recent if ep.category)
         tries: Counter[str] = Counter()
