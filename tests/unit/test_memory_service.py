@@ -78,13 +78,16 @@ def test_feedback_becomes_a_pattern_and_moves_the_routing(home: Path) -> None:
     deadline = time.time() + 10
     while time.time() < deadline and not memory.patterns():
         time.sleep(0.05)  # background consolidation after new outcomes
-    statements = [p.statement for p in memory.consolidate()]
-    assert "for csv parsing tasks, temperature 0.3 accepted 4/4 vs 0.7 0/4" in statements
-    stats = memory.setting_stats("code")
-    assert {(s.topic, s.temperature, s.accepted, s.tries) for s in stats} >= {
-        ("csv parsing", 0.3, 4, 4),
-        ("csv parsing", 0.7, 0, 4),
-    }
+    patterns = memory.consolidate()
+    topic = next(p for p in patterns if p.topic == "csv parsing")
+    assert topic.statement.startswith("for csv parsing tasks, temperature 0.3")
+    by_temp: dict[float, list[int]] = {}
+    for s in memory.setting_stats("code"):  # the router may also have varied CoT
+        if s.topic == "csv parsing":
+            got = by_temp.setdefault(s.temperature, [0, 0])
+            got[0] += s.accepted
+            got[1] += s.tries
+    assert by_temp == {0.3: [4, 4], 0.7: [0, 4]}
     history = memory.history("/p")
     assert history.recent_categories == {"code": 8}
     assert history.acceptance_by_category == {"code": 0.5}

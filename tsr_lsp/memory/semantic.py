@@ -98,9 +98,10 @@ class Pattern:
         first, rest = ranked[0], ranked[1:3]
         text = f"for {what}, {first.label(vary)} accepted {first.accepted}/{first.tries}"
         if rest:
-            short = vary - {"temperature"} if vary != {"temperature"} else set()
+            # "vs 0.7 3/9" when only the temperature differs, else the full setting
             others = [
-                f"{s.label(short) if short else f'{s.temperature:g}'} {s.accepted}/{s.tries}"
+                f"{f'{s.temperature:g}' if vary == {'temperature'} else s.label(vary)} "
+                f"{s.accepted}/{s.tries}"
                 for s in rest
             ]
             text += " vs " + ", ".join(others)
