@@ -76,8 +76,10 @@ def test_train_then_eval_then_route_with_the_trained_weights(tmp_path: Path, hom
     assert set(report["per_category"]["code"]) == {"precision", "recall", "f1", "support"}
     assert 0 <= report["ece"] <= 1 and report["latency_p50_ms"] > 0
     assert "accuracy" in report["rules"]
-    text = cli("router", "eval", str(FIXTURE), "--weights", str(out))
+    png = tmp_path / "eval.png"
+    text = cli("router", "eval", str(FIXTURE), "--weights", str(out), "--plot", str(png))
     assert "confusion (rows = true" in text.stdout and "keyword baseline" in text.stdout
+    assert png.read_bytes().startswith(b"\x89PNG")
     cfg = home / "config" / "config.toml"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text(f'[router]\nweights = "{out}"\n', encoding="utf-8")

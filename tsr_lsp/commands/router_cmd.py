@@ -163,7 +163,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"trained on {report.train_size} rows (validation {report.val_size}), best epoch "
         f"{report.best_epoch}/{report.epochs_run}, validation accuracy "
-        f"{report.val_accuracy[0]:.3f} -> {max(report.val_accuracy):.3f}, {report.seconds:.1f} s"
+        f"{report.val_accuracy[0]:.3f} -> {report.val_accuracy_final:.3f} (ensemble of "
+        f"{weights.members}), {report.seconds:.1f} s"
     )
     print(f"saved {out} ({size_mb:.2f} MB)")
     print(f'use it: add  [router] weights = "{out}"  to {paths.user_config_file()}')

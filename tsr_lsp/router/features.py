@@ -18,7 +18,8 @@ from tsr_lsp.config import CATEGORIES, KINDS
 
 HEAD_CHARS = 1500
 TAIL_CHARS = 600
-EDGE_TOKENS = 6
+EDGE_TOKENS = 8
+EDGE_PREFIXES = frozenset(("s", "s0", "s01", "sb", "e", "eb"))
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]", re.UNICODE)
 _CODE_CHARS = frozenset("{}[]();=<>_/\\#*&|$`")
@@ -64,6 +65,14 @@ DENSE_NAMES: tuple[str, ...] = (
 DENSE_SIZE = len(DENSE_NAMES)
 
 
+_DIGIT = re.compile(r"\d")
+_UPPER = re.compile(r"[A-ZÀ-ÖØ-ÞА-Я]")
+
+
+def _count_code_chars(text: str) -> int:
+    return sum(map(text.count, _CODE_CHARS))
+
+
 def clip_text(text: str) -> str:
     """Head and tail of long inputs: instructions live there; cost stays bounded."""
     if len(text) <= HEAD_CHARS + TAIL_CHARS:
@@ -90,14 +99,19 @@ def sparse_features(text: str) -> list[str]:
         prev = tok
     if toks:
         seen["b:" + prev + " </s>"] = None
-    for i, tok in enumerate(toks[:EDGE_TOKENS]):
+    head, tail = toks[:EDGE_TOKENS], toks[-EDGE_TOKENS:]
+    for i, tok in enumerate(head):
         seen["s:" + tok] = None
         if i == 0:
             seen["s0:" + tok] = None
+        else:
+            seen["sb:" + head[i - 1] + " " + tok] = None
     if len(toks) > 1:
         seen["s01:" + toks[0] + " " + toks[1]] = None
-    for tok in toks[-EDGE_TOKENS:]:
+    for i, tok in enumerate(tail):
         seen["e:" + tok] = None
+        if i:
+            seen["eb:" + tail[i - 1] + " " + tok] = None
     for tok in dict.fromkeys(t for t in toks if len(t) > 3 and t.isalpha()):  # ordered
         padded = "<" + tok + ">"
         for n in (3, 4):
@@ -119,10 +133,10 @@ def dense_features(
     n = max(1, len(clipped))
     words = len(text.split())
     lines = text.count("\n") + 1
-    code_chars = sum(1 for ch in clipped if ch in _CODE_CHARS)
-    digits = sum(1 for ch in clipped if ch.isdigit())
-    upper = sum(1 for ch in clipped if ch.isupper())
-    non_ascii = sum(1 for ch in clipped if ord(ch) > 127)
+    code_chars = _count_code_chars(clipped)
+    digits = len(_DIGIT.findall(clipped))
+    upper = len(_UPPER.findall(clipped))
+    non_ascii = len(clipped) - len(clipped.encode("ascii", "ignore"))
     code_lines = len(_CODE_LINE.findall(clipped))
     stripped = text.rstrip()
     longest_para = max((len(p) for p in clipped.split("\n\n")), default=0)
@@ -149,7 +163,7 @@ def dense_features(
     vec.append(1.0 if lang and lang not in CODE_LANGUAGES and lang not in PROSE_LANGUAGES else 0.0)
     ctx = context[:4000]
     vec.append(math.log1p(len(context)) / 10.0)
-    vec.append(min(1.0, 8.0 * sum(1 for ch in ctx if ch in _CODE_CHARS) / max(1, len(ctx))))
+    vec.append(min(1.0, 8.0 * _count_code_chars(ctx) / max(1, len(ctx))))
     total = sum(recent.values()) if recent else 0
     vec.append(1.0 if total or acceptance else 0.0)
     vec.extend((recent.get(c, 0) / total if total and recent else 0.0) for c in CATEGORIES)
@@ -167,7 +181,29 @@ def history_vectors(
     return r, a
 
 
-def feature_ids(feats: Sequence[str], vocab: Mapping[str, int]) -> list[int]:
-    """Vocabulary ids of the known features (unknown ones carry no signal and are dropped)."""
+def is_edge(feat: str) -> bool:
+    return feat[: feat.index(":")] in EDGE_PREFIXES
+
+
+def feature_ids(feats: Sequence[str], vocab: Mapping[str, int]) -> tuple[list[int], list[bool]]:
+    """Vocabulary ids of the known features (unknown ones carry no signal and are dropped),
+    and which of them come from the opening / closing words."""
+    ids: list[int] = []
+    edge: list[bool] = []
     get = vocab.get
-    return [i for i in (get(f) for f in feats) if i is not None]
+    for f in feats:
+        i = get(f)
+        if i is not None:
+            ids.append(i)
+            edge.append(is_edge(f))
+    return ids, edge
+
+
+def bag_weights(edge: Sequence[bool]) -> list[float]:
+    """Each group sums to unit norm on its own: the few opening and closing words (where
+    instructions sit) weigh as much as the whole body, however long the pasted text is."""
+    n_edge = sum(1 for e in edge if e)
+    n_body = len(edge) - n_edge
+    we = 1.0 / math.sqrt(n_edge) if n_edge else 0.0
+    wb = 1.0 / math.sqrt(n_body) if n_body else 0.0
+    return [we if e else wb for e in edge]

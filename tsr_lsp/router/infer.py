@@ -27,6 +27,7 @@ from tsr_lsp.config import CATEGORIES
 from tsr_lsp.router.decision import Prediction, RouteRequest
 from tsr_lsp.router.features import (
     DENSE_NAMES,
+    bag_weights,
     dense_features,
     feature_ids,
     history_vectors,
@@ -59,6 +60,10 @@ class RouterWeights:
     @property
     def models(self) -> list[str]:
         return list(self.meta.get("models", []))
+
+    @property
+    def members(self) -> int:
+        return int(self.arrays["emb"].shape[0])
 
     def size_bytes(self) -> int:
         return sum(a.nbytes for a in self.arrays.values()) + sum(len(v) + 1 for v in self.vocab)
@@ -152,54 +157,78 @@ class RawOutput:
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max())
-    out: np.ndarray = z / z.sum()
+    """Row-wise softmax."""
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    out: np.ndarray = z / z.sum(axis=-1, keepdims=True)
     return out
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
+
+
+def _fused(weights: RouterWeights) -> tuple[np.ndarray, np.ndarray]:
+    """All four heads as one matrix per member (computed once per weights object)."""
+    cached = weights.__dict__.get("_heads")
+    if cached is None:
+        a = weights.arrays
+        w = np.concatenate([a["wc"], a["wd"], a["wt"], a["wm"]], axis=2)
+        b = np.concatenate([a["bc"], a["bd"], a["bt"], a["bm"]], axis=1)[:, None, :]
+        cached = (np.ascontiguousarray(w), np.ascontiguousarray(b))
+        weights.__dict__["_heads"] = cached
+    return cached
+
+
 def forward(
-    weights: RouterWeights, ids: list[int], dense: list[float]
+    weights: RouterWeights, ids: list[int], edge: list[bool], dense: list[float]
 ) -> tuple[np.ndarray, float, float, np.ndarray]:
-    """model.RouterNet in numpy: (category logits, difficulty, temperature, model logits)."""
+    """model.RouterNet in numpy for every ensemble member at once (leading axis M), averaged:
+    (category probabilities, difficulty, temperature, model probabilities)."""
     a = weights.arrays
+    emb = a["emb"]  # (M, V, H)
+    members, _, bag_dim = emb.shape
     if ids:
-        bag = a["emb"][ids].sum(axis=0) / np.float32(math.sqrt(len(ids)))
+        scale = np.asarray(bag_weights(edge), dtype=np.float32)
+        bag = np.matmul(scale, emb[:, ids])  # (M, H)
     else:
-        bag = np.zeros(a["emb"].shape[1], dtype=np.float32)
-    x = np.concatenate([bag, np.asarray(dense, dtype=np.float32)])
-    h = np.maximum(x @ a["w1"] + a["b1"], 0.0)
-    logits = h @ a["wc"] + a["bc"]
-    difficulty = 1.0 / (1.0 + math.exp(-float((h @ a["wd"] + a["bd"])[0])))
-    temp = TEMPERATURE_SCALE / (1.0 + math.exp(-float((h @ a["wt"] + a["bt"])[0])))
-    model_logits = h @ a["wm"] + a["bm"]
-    return logits, difficulty, temp, model_logits
+        bag = np.zeros((members, bag_dim), dtype=np.float32)
+    d = np.asarray(dense, dtype=np.float32)
+    x = np.concatenate([bag, np.broadcast_to(d, (members, d.shape[0]))], axis=1)[:, None, :]
+    h = np.maximum(np.matmul(x, a["w1"]) + a["b1"][:, None, :], 0.0)  # (M, 1, K)
+    w_heads, b_heads = _fused(weights)
+    out = (np.matmul(h, w_heads) + b_heads)[:, 0, :]  # (M, 8 + 1 + 1 + models)
+    n = len(CATEGORIES)
+    probs = _softmax(out[:, :n]).mean(axis=0)
+    difficulty = float(_sigmoid(out[:, n]).mean())
+    temp = float(_sigmoid(out[:, n + 1]).mean())
+    model_probs = _softmax(out[:, n + 2 :]).mean(axis=0)
+    return probs, difficulty, temp * TEMPERATURE_SCALE, model_probs
 
 
 def encode(
     weights: RouterWeights, request: RouteRequest, history: Any = None
-) -> tuple[list[int], list[float]]:
+) -> tuple[list[int], list[bool], list[float]]:
     recent, acceptance = history_vectors(
         getattr(history, "recent_categories", None),
         getattr(history, "acceptance_by_category", None),
     )
-    ids = feature_ids(sparse_features(request.text), weights.index)
+    ids, edge = feature_ids(sparse_features(request.text), weights.index)
     dense = dense_features(
         request.text, request.kind, request.language, request.context, recent, acceptance
     )
-    return ids, dense
+    return ids, edge, dense
 
 
 def run(weights: RouterWeights, request: RouteRequest, history: Any = None) -> RawOutput:
-    ids, dense = encode(weights, request, history)
-    logits, difficulty, temp, model_logits = forward(weights, ids, dense)
-    probs = _softmax(logits)
+    ids, edge, dense = encode(weights, request, history)
+    probs, difficulty, temp, model_probs = forward(weights, ids, edge, dense)
     trained = weights.meta.get("heads_trained", {})
     temperature = temp if trained.get("temperature", 0) > 0 else None
     model, model_prob = None, 0.0
     if trained.get("model", 0) > 0 and weights.models:
-        mp = _softmax(model_logits)
-        best = int(mp.argmax())
-        model, model_prob = weights.models[best], float(mp[best])
+        best = int(model_probs.argmax())
+        model, model_prob = weights.models[best], float(model_probs[best])
     return RawOutput(probs, difficulty, temperature, model, model_prob)
 
 

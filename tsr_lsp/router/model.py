@@ -13,7 +13,6 @@ weights train only the first two (the policy table fixes the rest).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -59,9 +58,9 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32, copy=True)
 
 
-def to_weights(net: RouterNet, vocab: list[str], meta: dict[str, Any]) -> RouterWeights:
-    arrays = {
-        "emb": _np(net.emb.weight)[: max(1, len(vocab))],
+def _member_arrays(net: RouterNet, vocab_size: int) -> dict[str, np.ndarray]:
+    return {
+        "emb": _np(net.emb.weight)[: max(1, vocab_size)],
         "w1": _np(net.fc.weight).T.copy(),
         "b1": _np(net.fc.bias),
         "wc": _np(net.cat.weight).T.copy(),
@@ -73,43 +72,54 @@ def to_weights(net: RouterNet, vocab: list[str], meta: dict[str, Any]) -> Router
         "wm": _np(net.model.weight).T.copy(),
         "bm": _np(net.model.bias),
     }
-    assert set(arrays) == set(ARRAY_NAMES)
-    meta = {**meta, "bag_dim": int(net.emb.weight.shape[1]), "hidden": int(net.fc.out_features)}
+
+
+def to_weights(nets: list[RouterNet], vocab: list[str], meta: dict[str, Any]) -> RouterWeights:
+    """Stack the ensemble members' arrays along a leading axis (what infer.forward expects)."""
+    per = [_member_arrays(net, len(vocab)) for net in nets]
+    arrays = {name: np.stack([m[name] for m in per]) for name in ARRAY_NAMES}
+    first = nets[0]
+    meta = {
+        **meta,
+        "members": len(nets),
+        "bag_dim": int(first.emb.weight.shape[1]),
+        "hidden": int(first.fc.out_features),
+    }
     return RouterWeights(list(vocab), arrays, meta)
 
 
 def from_weights(
     weights: RouterWeights, vocab_size: int | None = None, models: list[str] | None = None
-) -> RouterNet:
-    """A trainable copy of shipped/saved weights; new vocabulary rows and model classes start
-    at zero so fine-tuning begins exactly where the base model stands."""
+) -> list[RouterNet]:
+    """Trainable copies of saved weights, one per ensemble member; new vocabulary rows and
+    model classes start at zero so fine-tuning begins exactly where the base model stands."""
     a = weights.arrays
-    bag_dim = int(a["emb"].shape[1])
-    hidden = int(a["w1"].shape[1])
     old_models = weights.models
     models = models if models is not None else old_models
-    size = max(vocab_size or 0, a["emb"].shape[0])
-    net = RouterNet(size, bag_dim, hidden, max(1, len(models)))
-    with torch.no_grad():
-        net.emb.weight.zero_()
-        net.emb.weight[: a["emb"].shape[0]] = torch.from_numpy(a["emb"].copy())
-        net.fc.weight.copy_(torch.from_numpy(a["w1"].T.copy()))
-        net.fc.bias.copy_(torch.from_numpy(a["b1"].copy()))
-        net.cat.weight.copy_(torch.from_numpy(a["wc"].T.copy()))
-        net.cat.bias.copy_(torch.from_numpy(a["bc"].copy()))
-        net.diff.weight.copy_(torch.from_numpy(a["wd"].T.copy()))
-        net.diff.bias.copy_(torch.from_numpy(a["bd"].copy()))
-        net.temp.weight.copy_(torch.from_numpy(a["wt"].T.copy()))
-        net.temp.bias.copy_(torch.from_numpy(a["bt"].copy()))
-        net.model.weight.zero_()
-        net.model.bias.zero_()
-        for new_i, name in enumerate(models):
-            if name in old_models:
-                old_i = old_models.index(name)
-                net.model.weight[new_i] = torch.from_numpy(a["wm"][:, old_i].copy())
-                net.model.bias[new_i] = float(a["bm"][old_i])
-    return net
-
-
-def inverse_sqrt(n: int) -> float:
-    return 1.0 / math.sqrt(n) if n else 0.0
+    nets = []
+    for k in range(weights.members):
+        emb = a["emb"][k]
+        bag_dim = int(emb.shape[1])
+        hidden = int(a["w1"].shape[2])
+        size = max(vocab_size or 0, emb.shape[0])
+        net = RouterNet(size, bag_dim, hidden, max(1, len(models)))
+        with torch.no_grad():
+            net.emb.weight.zero_()
+            net.emb.weight[: emb.shape[0]] = torch.from_numpy(emb.copy())
+            for layer, w, b in (
+                (net.fc, "w1", "b1"),
+                (net.cat, "wc", "bc"),
+                (net.diff, "wd", "bd"),
+                (net.temp, "wt", "bt"),
+            ):
+                layer.weight.copy_(torch.from_numpy(a[w][k].T.copy()))
+                layer.bias.copy_(torch.from_numpy(a[b][k].copy()))
+            net.model.weight.zero_()
+            net.model.bias.zero_()
+            for new_i, name in enumerate(models):
+                if name in old_models:
+                    old_i = old_models.index(name)
+                    net.model.weight[new_i] = torch.from_numpy(a["wm"][k][:, old_i].copy())
+                    net.model.bias[new_i] = float(a["bm"][k][old_i])
+        nets.append(net)
+    return nets

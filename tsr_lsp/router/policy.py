@@ -37,6 +37,86 @@ def pick_profile(
     return None
 
 
+HEDGE_MIN_SCORE = 0.1  # runner-up categories below this probability are ignored
+HEDGE_MIN_GAIN = 0.05  # and hedging must raise the expected fit by at least this much
+
+
+def _tag_for(category: str, settings: Settings, available: set[str]) -> str | None:
+    pol = settings.router.policy.get(category)
+    if pol is None:
+        return None
+    for tag in pol.tags:
+        if any(tag in settings.models[n].tags for n in available if n in settings.models):
+            return tag
+    return None
+
+
+def hedge(
+    scores: dict[str, float],
+    category: str,
+    settings: Settings,
+    available: set[str],
+    model: str,
+    cot: int,
+    temperature: float,
+) -> tuple[str, int, float, str]:
+    """Settings that also suit the runner-up categories when the router is unsure.
+
+    Among the settings inside the predicted category's policy row (model carrying its tag,
+    CoT and temperature in its ranges), pick the one that maximises the probability-weighted
+    number of categories whose rows it also satisfies; keep the defaults unless that gains
+    at least HEDGE_MIN_GAIN. E.g. knowledge (0.6) vs reasoning (0.35): CoT 1 and temperature
+    0.5 suit both rows, so a misjudged puzzle still gets a reasoning step.
+    """
+    pol = settings.router.policy[category]
+    others = {c: p for c, p in scores.items() if c != category and p >= HEDGE_MIN_SCORE}
+    if not others:
+        return model, cot, temperature, ""
+    eps = 1e-9
+    rows = []  # (probability, tag, cot range, temperature range) per weighed category
+    temps = {temperature}
+    for c, p in [(category, scores.get(category, 0.0)), *others.items()]:
+        row = settings.router.policy.get(c)
+        tag = _tag_for(c, settings, available)
+        if row is None or tag is None:
+            continue
+        rows.append((p, tag, row.cot_min, row.cot_max, row.temperature_min, row.temperature_max))
+        temps |= {row.temperature, row.temperature_min, row.temperature_max}
+    own_tag = _tag_for(category, settings, available)
+    models = [
+        n for n in sorted(available) if n in settings.models and own_tag in settings.models[n].tags
+    ]
+    temps = {t for t in temps if pol.temperature_min - eps <= t <= pol.temperature_max + eps}
+
+    def fit(tags: list[str], k: int, t: float) -> float:
+        return sum(
+            p
+            for p, tag, c_lo, c_hi, t_lo, t_hi in rows
+            if tag in tags and c_lo <= k <= c_hi and t_lo - eps <= t <= t_hi + eps
+        )
+
+    base = fit(settings.models[model].tags, cot, temperature)
+    best = (base, 0.0, 0.0, 0.0, model, cot, temperature)
+    for m in models:
+        tags = settings.models[m].tags
+        extra_cost = settings.models[m].cost - settings.models[model].cost
+        for k in range(pol.cot_min, pol.cot_max + 1):
+            for t in sorted(temps):
+                cand = (fit(tags, k, t), -abs(k - cot), -abs(t - temperature), -extra_cost, m, k, t)
+                if cand[:4] > best[:4]:
+                    best = cand
+    if best[0] < base + HEDGE_MIN_GAIN:
+        return model, cot, temperature, ""
+    _, _, _, _, m, k, t = best
+    changed = [
+        *([f"model {m}"] if m != model else []),
+        *([f"CoT {k}"] if k != cot else []),
+        *([f"temperature {t:g}"] if abs(t - temperature) > 1e-9 else []),
+    ]
+    runners = ", ".join(f"{c} {p:.2f}" for c, p in sorted(others.items(), key=lambda x: -x[1]))
+    return m, k, t, f"unsure ({runners}): {', '.join(changed)} also suits that"
+
+
 def decide(
     prediction: Prediction,
     request: RouteRequest,
@@ -62,10 +142,16 @@ def decide(
         if abs(learned - temperature) >= 0.05:
             temperature = learned
             notes.append(f"temperature {learned:g} learned from training data")
+    model = pick_profile(settings.models, pol.tags, available)
+    if model is not None:
+        model, cot, temperature, why = hedge(
+            prediction.scores, category, settings, available, model, cot, temperature
+        )
+        if why:
+            notes.append(why)
     temperature, cot, why = adjust(feedback, category, request.text, pol, temperature, cot)
     if why:
         notes.append(why)
-    model = pick_profile(settings.models, pol.tags, available)
     if prediction.model and prediction.model in available and prediction.model != model:
         model = prediction.model
         notes.append(f"model '{model}' learned from training data")

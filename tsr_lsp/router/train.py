@@ -21,7 +21,14 @@ import numpy as np
 
 from tsr_lsp.config import CATEGORIES, KINDS
 from tsr_lsp.router.data import Example
-from tsr_lsp.router.features import DENSE_NAMES, DENSE_SIZE, dense_features, sparse_features
+from tsr_lsp.router.features import (
+    DENSE_NAMES,
+    DENSE_SIZE,
+    bag_weights,
+    dense_features,
+    is_edge,
+    sparse_features,
+)
 from tsr_lsp.router.infer import TEMPERATURE_SCALE, RouterWeights
 
 Progress = Callable[[str], None]
@@ -33,7 +40,9 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 128
     lr: float = 3e-3
-    bag_dim: int = 32
+    weight_decay: float = 0.01
+    bag_dim: int = 12
+    members: int = 3  # an ensemble of small networks: steadier on unseen wording
     hidden: int = 64
     min_df: int = 2
     max_vocab: int = 30_000
@@ -48,6 +57,7 @@ class TrainConfig:
 @dataclass
 class Encoded:
     ids: list[np.ndarray]
+    edge: list[np.ndarray]
     dense: np.ndarray
     cat: np.ndarray
     diff: np.ndarray
@@ -69,6 +79,8 @@ class TrainReport:
     vocab_size: int = 0
     val_accuracy: list[float] = field(default_factory=list)  # index 0 = before training
     val_loss: list[float] = field(default_factory=list)
+    val_accuracy_final: float = 0.0  # the whole ensemble, numpy path
+    member_best_epochs: list[int] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -97,6 +109,7 @@ def encode(examples: Sequence[Example], vocab: Sequence[str], models: Sequence[s
     model_index = {m: i for i, m in enumerate(models)}
     n = len(examples)
     ids: list[np.ndarray] = []
+    edges: list[np.ndarray] = []
     dense = np.zeros((n, DENSE_SIZE), dtype=np.float32)
     cat = np.zeros(n, dtype=np.int64)
     diff = np.zeros(n, dtype=np.float32)
@@ -108,8 +121,9 @@ def encode(examples: Sequence[Example], vocab: Sequence[str], models: Sequence[s
     weight = np.array([ex.weight for ex in examples], dtype=np.float32)
     plain = np.zeros(n, dtype=bool)
     for i, ex in enumerate(examples):
-        feats = sparse_features(ex.text)
-        ids.append(np.array([index[f] for f in feats if f in index], dtype=np.int64))
+        feats = [f for f in sparse_features(ex.text) if f in index]
+        ids.append(np.array([index[f] for f in feats], dtype=np.int64))
+        edges.append(np.array([is_edge(f) for f in feats], dtype=bool))
         dense[i] = dense_features(ex.text, ex.kind, ex.language, ex.context)
         cat[i] = CATEGORIES.index(ex.category)
         target = ex.difficulty_target()
@@ -122,7 +136,7 @@ def encode(examples: Sequence[Example], vocab: Sequence[str], models: Sequence[s
             model[i], model_mask[i] = model_index[ex.model], 1.0
         plain[i] = ex.kind == "chat" and not ex.language
     return Encoded(
-        ids, dense, cat, diff, diff_mask, temp, temp_mask, model, model_mask, weight, plain
+        ids, edges, dense, cat, diff, diff_mask, temp, temp_mask, model, model_mask, weight, plain
     )
 
 
@@ -217,13 +231,13 @@ def _batch(
     pos = 0
     dense = enc.dense[rows].copy()
     for j, r in enumerate(rows):
-        ids = enc.ids[r]
+        ids, edge = enc.ids[r], enc.edge[r]
         if rng is not None and dropout > 0 and len(ids) > 4:
             keep = rng.random(len(ids)) >= dropout
-            ids = ids[keep]
+            ids, edge = ids[keep], edge[keep]
         offsets.append(pos)
         ids_list.append(ids)
-        scales.append(np.full(len(ids), 1.0 / math.sqrt(len(ids)) if len(ids) else 0.0))
+        scales.append(np.asarray(bag_weights(edge.tolist()), dtype=np.float32))
         pos += len(ids)
         if rng is not None and augment and enc.plain[r]:
             _augment(dense[j], int(enc.cat[r]), rng)
@@ -285,6 +299,68 @@ def _evaluate(net: Any, enc: Encoded, weights: np.ndarray) -> tuple[float, float
     return correct / n, total_loss / max(total_w, 1e-9)
 
 
+def _fit(
+    net: Any,
+    enc: Encoded,
+    val: Encoded,
+    w_train: np.ndarray,
+    w_val: np.ndarray,
+    cfg: TrainConfig,
+    seed: int,
+    say: Progress,
+    label: str,
+) -> TrainReport:
+    """One member's training loop with early stopping; leaves the best epoch's weights."""
+    import torch
+
+    torch.manual_seed(seed)
+    optim = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(seed)
+    report = TrainReport()
+    acc, loss = _evaluate(net, val, w_val)
+    report.val_accuracy.append(round(acc, 4))
+    report.val_loss.append(round(loss, 4))
+    best_state = {k: v.clone() for k, v in net.state_dict().items()}
+    has_val = len(val.ids) > 0
+    best_loss, bad = loss if has_val else math.inf, 0
+    n = len(enc.ids)
+    batch_size = min(cfg.batch_size, max(16, n // 20))  # small sets: more updates/epoch
+    steps = max(1, math.ceil(n / batch_size))
+    for epoch in range(1, cfg.epochs + 1):
+        order = rng.permutation(n)
+        running = 0.0
+        for step in range(steps):
+            rows = order[step * batch_size : (step + 1) * batch_size]
+            batch = _batch(enc, rows, rng, cfg.feature_dropout, cfg.augment)
+            optim.zero_grad()
+            batch_loss, _ = _losses(net, enc, rows, w_train, batch)
+            batch_loss.backward()
+            optim.step()
+            running += float(batch_loss.detach())
+            if step % 20 == 0 or step == steps - 1:
+                done = int(20 * (step + 1) / steps)
+                say(
+                    f"\r{label}epoch {epoch:>3}/{cfg.epochs} [{'#' * done}{'.' * (20 - done)}] "
+                    f"loss {running / (step + 1):.4f}"
+                )
+        acc, loss = _evaluate(net, val, w_val)
+        report.val_accuracy.append(round(acc, 4))
+        report.val_loss.append(round(loss, 4))
+        report.epochs_run = epoch
+        say(f"  val loss {loss:.4f} acc {acc:.3f}\n")
+        if not has_val or loss < best_loss - 1e-4:
+            best_loss, bad, report.best_epoch = loss, 0, epoch
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                say(f"{label}early stop: no validation improvement for {cfg.patience} epochs\n")
+                break
+    net.load_state_dict(best_state)
+    net.eval()
+    return report
+
+
 def train(
     examples: Sequence[Example],
     config: TrainConfig | None = None,
@@ -293,15 +369,17 @@ def train(
     progress: Progress | None = None,
     meta: dict[str, Any] | None = None,
 ) -> tuple[RouterWeights, TrainReport]:
-    """Train (or fine-tune ``base``) and return the best weights by validation loss."""
+    """Train (or fine-tune ``base``) an ensemble; every member keeps its best epoch by
+    validation loss. The report's curve is the first member's; ``val_accuracy_final`` is the
+    whole ensemble's, measured with the numpy inference path."""
     import torch
 
+    from tsr_lsp.router.infer import TrainedRouter
     from tsr_lsp.router.model import RouterNet, from_weights, to_weights
 
     cfg = config or TrainConfig()
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    torch.manual_seed(cfg.seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # reproducible reductions; the machine is shared anyway
     try:
@@ -314,69 +392,38 @@ def train(
         base_models = base.models if base else []
         models = sorted(set(base_models) | {ex.model for ex in train_rows if ex.model}, key=str)
         models = [*base_models, *(m for m in models if m not in base_models)]
-        say(f"building features for {len(train_rows)} training rows ...")
+        say(f"building features for {len(train_rows)} training rows ...\n")
         vocab = build_vocab(train_rows, cfg.min_df, cfg.max_vocab, base.vocab if base else ())
         enc = encode(train_rows, vocab, models)
         val = encode(val_rows, vocab, models)
         w_train = balanced_weights(train_rows) if cfg.balance else enc.weight.astype(np.float32)
         w_val = balanced_weights(val_rows) if cfg.balance and val_rows else val.weight
         if base is not None:
-            net = from_weights(base, len(vocab), models)
+            nets = from_weights(base, len(vocab), models)
         else:
-            net = RouterNet(len(vocab), cfg.bag_dim, cfg.hidden, max(1, len(models)))
-        optim = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-        rng = np.random.default_rng(cfg.seed)
-        report = TrainReport(
-            train_size=len(train_rows), val_size=len(val_rows), vocab_size=len(vocab)
-        )
-        acc, loss = _evaluate(net, val, w_val)
-        report.val_accuracy.append(round(acc, 4))
-        report.val_loss.append(round(loss, 4))
-        best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        best_loss, bad = loss if val_rows else math.inf, 0
-        n = len(train_rows)
-        batch_size = min(cfg.batch_size, max(16, n // 20))  # small sets: more updates/epoch
-        steps = max(1, math.ceil(n / batch_size))
-        for epoch in range(1, cfg.epochs + 1):
-            order = rng.permutation(n)
-            running = 0.0
-            for step in range(steps):
-                rows = order[step * batch_size : (step + 1) * batch_size]
-                batch = _batch(enc, rows, rng, cfg.feature_dropout, cfg.augment)
-                optim.zero_grad()
-                batch_loss, _ = _losses(net, enc, rows, w_train, batch)
-                batch_loss.backward()
-                optim.step()
-                running += float(batch_loss.detach())
-                if step % 20 == 0 or step == steps - 1:
-                    done = int(20 * (step + 1) / steps)
-                    say(
-                        f"\repoch {epoch:>3}/{cfg.epochs} [{'#' * done}{'.' * (20 - done)}] "
-                        f"loss {running / (step + 1):.4f}"
-                    )
-            acc, loss = _evaluate(net, val, w_val)
-            report.val_accuracy.append(round(acc, 4))
-            report.val_loss.append(round(loss, 4))
-            report.epochs_run = epoch
-            say(f"  val loss {loss:.4f} acc {acc:.3f}\n")
-            if not val_rows or loss < best_loss - 1e-4:
-                best_loss, bad, report.best_epoch = loss, 0, epoch
-                best_state = {k: v.clone() for k, v in net.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    say(f"early stop: no validation improvement for {cfg.patience} epochs\n")
-                    break
-        net.load_state_dict(best_state)
-        net.eval()
+            nets = []
+            for k in range(cfg.members):
+                torch.manual_seed(cfg.seed + 1000 * k)
+                nets.append(RouterNet(len(vocab), cfg.bag_dim, cfg.hidden, max(1, len(models))))
+        reports = []
+        for k, net in enumerate(nets):
+            label = f"member {k + 1}/{len(nets)} " if len(nets) > 1 else ""
+            reports.append(
+                _fit(net, enc, val, w_train, w_val, cfg, cfg.seed + 1000 * k, say, label)
+            )
     finally:
         torch.set_num_threads(threads)
-    report.seconds = round(time.perf_counter() - started, 2)
+    report = reports[0]
+    report.train_size, report.val_size, report.vocab_size = (
+        len(train_rows),
+        len(val_rows),
+        len(vocab),
+    )
+    report.member_best_epochs = [r.best_epoch for r in reports]
+    base_heads = (base.meta if base else {}).get("heads_trained", {})
     heads = {
-        "temperature": int(enc.temp_mask.sum())
-        + int((base.meta if base else {}).get("heads_trained", {}).get("temperature", 0)),
-        "model": int(enc.model_mask.sum())
-        + int((base.meta if base else {}).get("heads_trained", {}).get("model", 0)),
+        "temperature": int(enc.temp_mask.sum()) + int(base_heads.get("temperature", 0)),
+        "model": int(enc.model_mask.sum()) + int(base_heads.get("model", 0)),
         "difficulty": int(enc.diff_mask.sum()),
     }
     full_meta = {
@@ -388,7 +435,19 @@ def train(
         "config": asdict(cfg),
         "train_rows": len(train_rows),
         "sources": dict(sorted(Counter(ex.source or "-" for ex in train_rows).items())),
-        "best_epoch": report.best_epoch,
+        "best_epochs": report.member_best_epochs,
         "base": (base.meta.get("name", "base") if base else "scratch"),
     }
-    return to_weights(net, vocab, full_meta), report
+    weights = to_weights(nets, vocab, full_meta)
+    if val_rows:
+        from tsr_lsp.router.decision import RouteRequest
+
+        router = TrainedRouter(weights, "validation")
+        hits = sum(
+            router.predict(RouteRequest(ex.text, ex.kind, ex.language, ex.context)).category
+            == ex.category
+            for ex in val_rows
+        )
+        report.val_accuracy_final = round(hits / len(val_rows), 4)
+    report.seconds = round(time.perf_counter() - started, 2)
+    return weights, report
