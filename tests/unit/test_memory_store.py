@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -202,3 +203,20 @@ def test_the_real_minilm_model_ranks_by_meaning(tmp_path: Path) -> None:
     )
     assert vecs.shape == (3, 384)
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.3
+
+
+def test_disk_cap_drops_oldest_unpinned_and_compacts(tmp_path: Path) -> None:
+    settings = MemorySettings(embeddings="off", max_disk_mb=1)
+    store = store_at(tmp_path / "m", settings=settings)
+    store.add([ep("/a", "pinned decision", kind="decision", ts=1.0)])
+    rng = random.Random(3)
+
+    def noise() -> str:  # incompressible words, so the index really grows
+        return " ".join(f"{rng.getrandbits(40):x}" for _ in range(100))
+
+    store.add([ep("/a", f"episode {i} {noise()}", ts=10.0 + i) for i in range(1500)])
+    assert store.disk_mb() > 1
+    dropped = store.enforce_disk_cap()
+    assert dropped > 0 and store.disk_mb() <= 1
+    texts = {" ".join(e.text.split()[:2]) for e in store.recent("/a", 2000)}
+    assert "pinned decision" in texts and "episode 1499" in texts and "episode 0" not in texts

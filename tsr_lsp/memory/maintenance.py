@@ -130,12 +130,15 @@ class StoreMaintenance:
 
         cap = self.settings.max_disk_mb
         dropped = 0
-        for _ in range(20):
-            if cap <= 0 or self.disk_mb() <= cap:
+        for _ in range(5):
+            size = self.disk_mb()
+            if cap <= 0 or size <= cap:
                 break
             with self._lock:
                 q = self._query(None, ["interaction", "turn"])
-                n = max(1, self.count(None, ["interaction", "turn"]) // 10)
+                # the share over the cap plus 10% headroom, so one compaction usually does
+                share = min(0.9, 1.0 - cap / size + 0.1)
+                n = max(1, int(self.count(None, ["interaction", "turn"]) * share))
                 searcher = self.searcher()
                 hits = searcher.search(q, n, order_by_field="ts", order=tantivy.Order.Asc).hits
                 if not hits:

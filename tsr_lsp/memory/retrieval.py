@@ -42,8 +42,8 @@ class RetrievalConfig:
     field_boosts: dict[str, float] = field(
         default_factory=lambda: {
             "text": 1.0,
-            "ctx_prev": 0.4,
-            "ctx_next": 0.4,
+            "ctx_prev": 0.25,
+            "ctx_next": 0.25,
             "response": 0.6,
             "when": 1.0,
         }
@@ -51,7 +51,7 @@ class RetrievalConfig:
     stopwords: bool = True  # drop stop and question words from the query
     speaker_terms: str = "boost"  # keep | drop | boost: a speaker's name in the query
     speaker_boost: float = 0.8  # x(1+b) for candidates said by a speaker the query names
-    neighbour: float = 0.5  # + a * the best neighbouring turn's score (same thread)
+    neighbour: float = 0.3  # + a * the best neighbouring turn's score (same thread)
     candidates: int = 200  # pool size fetched from Tantivy before reranking
     dense_candidates: int = 20  # + the nearest episodes by embedding that share no word
     prf_docs: int = 0  # pseudo relevance feedback: expand with terms of the top docs
@@ -60,7 +60,7 @@ class RetrievalConfig:
     recency: float = 0.0  # + r * top score * 2^(-age / half-life)
     recency_half_life_days: float = 30.0
     fusion: str = "score"  # score: normalised weighted sum | rrf: reciprocal rank fusion
-    dense_weight: float = 0.8  # + w * (z-scored embedding similarity, clipped at 0) / 3
+    dense_weight: float = 1.2  # + w * (z-scored embedding similarity, clipped at 0) / 3
     kind_boost: dict[str, float] = field(default_factory=lambda: {"fact": 1.2, "decision": 1.2})
 
 

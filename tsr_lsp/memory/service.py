@@ -23,6 +23,7 @@ from tsr_lsp.memory.store import PATTERN_KIND, EpisodeStore, MemoryError, h52
 log = logging.getLogger(__name__)
 
 EPISODE_KINDS = list(KINDS)
+MAINTAIN_EVERY = 200  # writes between retention / disk-cap checks
 
 
 def approx_tokens(text: str) -> int:
@@ -40,6 +41,7 @@ class MemoryService:
         self._timer_lock = threading.Lock()
         self._patterns: list[Pattern] | None = None
         self._history: dict[tuple[str, int], tuple[int, HistoryFeatures]] = {}
+        self._writes = 0
 
     @property
     def conf(self) -> MemorySettings:
@@ -57,13 +59,20 @@ class MemoryService:
                 )
                 for notice in store.notices:
                     log.warning("memory: %s", notice)
-                if not store.readonly:
-                    try:
-                        store.apply_retention()
-                    except MemoryError as exc:
-                        log.warning("memory: retention skipped: %s", exc)
                 self._store = store
+                self._maintain()
             return self._store
+
+    def _maintain(self) -> None:
+        """Retention by age and the disk cap: on open and every MAINTAIN_EVERY writes."""
+        store = self._store
+        if store is None or store.readonly:
+            return
+        try:
+            store.apply_retention()
+            store.enforce_disk_cap()
+        except MemoryError as exc:  # another process owns the writer: it maintains
+            log.info("memory: maintenance skipped: %s", exc)
 
     @property
     def opened(self) -> bool:
@@ -104,7 +113,11 @@ class MemoryService:
             ep.thread = session
             ep.seq = int(time.time() * 1000)
         try:
-            return self.store.add([ep])[0]
+            episode_id = self.store.add([ep])[0]
+            self._writes += 1
+            if self._writes % MAINTAIN_EVERY == 0:
+                self._maintain()
+            return episode_id
         except Exception as exc:  # memory must never break a generation
             log.warning("memory: could not record the episode: %s", exc)
             return None
