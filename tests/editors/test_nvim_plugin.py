@@ -40,13 +40,28 @@ def run_driver(nvim: str, tmp_path: Path, cmd: list[str]) -> dict:
         "TSR_FILE": str(source),
     }
     subprocess.run(
-        [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-c", f"luafile {ROOT / 'tests/editors/nvim_driver.lua'}"],
-        env=env, timeout=300, check=False, capture_output=True, cwd=project,
+        [
+            nvim,
+            "--headless",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "-c",
+            f"luafile {ROOT / 'tests/editors/nvim_driver.lua'}",
+        ],
+        env=env,
+        timeout=300,
+        check=False,
+        capture_output=True,
+        cwd=project,
     )
     return json.loads(out.read_text())
 
 
-def test_plugin_attaches_routes_asks_and_checks_health(nvim: str, tmp_path: Path, models_dir: Path) -> None:
+def test_plugin_attaches_routes_asks_and_checks_health(
+    nvim: str, tmp_path: Path, models_dir: Path
+) -> None:
     res = run_driver(nvim, tmp_path, [sys.executable, "-m", "tsr_lsp"])  # through the daemon
     assert res["errors"] == []
     assert res["attached"] is True

@@ -33,9 +33,13 @@ def compiled() -> Path:
 
 
 @pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "in-process"])
-def test_extension_protocol_code_against_the_real_server(compiled: Path, daemon: bool, models_dir: Path) -> None:
+def test_extension_protocol_code_against_the_real_server(
+    compiled: Path, daemon: bool, models_dir: Path
+) -> None:
     cmd = [sys.executable, "-m", "tsr_lsp"] + ([] if daemon else ["stdio", "--no-daemon"])
-    proc = subprocess.run(["node", str(compiled), *cmd], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["node", str(compiled), *cmd], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["ok"] is True and out["decision"].startswith("code")
