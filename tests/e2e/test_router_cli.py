@@ -103,3 +103,37 @@ def test_bad_training_data_fails_with_line_numbers(tmp_path: Path, home: Path) -
 async def test_tsr_route_uses_the_pretrained_network(client: LanguageClient, home: Any) -> None:
     decision = await request(client, "tsr/route", {"text": "Summarise this review: loved it"})
     assert decision["router"] == "pretrained" and decision["category"] == "analysis"
+
+
+def test_train_from_feedback_folds_stored_outcomes_into_weights(tmp_path: Path, home: Path) -> None:
+    """Outcomes stored by the real memory service become training rows for the router."""
+    import time
+
+    from tsr_lsp.config import Settings
+    from tsr_lsp.engine import Engine
+    from tsr_lsp.memory.service import MemoryService
+    from tsr_lsp.router.decision import RouteRequest
+
+    settings = Settings()
+    settings.memory.embeddings = "off"
+    engine = Engine(settings)
+    memory = MemoryService(settings, embedder=None)
+    try:
+        for topic in ("the sea", "autumn", "my cat", "trains", "old castles", "rain"):
+            request = RouteRequest(f"Write a short poem about {topic}", project=str(tmp_path))
+            decision = engine.route(request)
+            episode = memory.record_generation(
+                str(tmp_path), request, decision, "a poem", started=time.time()
+            )
+            assert episode is not None
+            memory.feedback(episode, "accepted")
+    finally:
+        memory.close()
+        engine.close()
+    out = tmp_path / "from-feedback.tsrw"
+    proc = cli(
+        "router", "train", "--from-feedback", "--epochs", "3", "--replay", "200", "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "feedback: 6 accepted/edited outcomes" in proc.stderr
+    assert out.is_file() and f"saved {out}" in proc.stdout
