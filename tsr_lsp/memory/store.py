@@ -508,30 +508,32 @@ class EpisodeStore(StoreMaintenance):
         import tantivy
 
         assert self.dense is not None
-        keys = self._keys(searcher, filters)
+        keys, mat = self._vectors_of(searcher, filters)
         have = set(searcher.fast_field_values("id_h", [a for _s, a in hits])) if hits else set()
-        near = [key for key in self.dense.nearest(qv, keys, n + len(have)) if key not in have][:n]
+        near = [k for k in self.dense.nearest(qv, keys, mat, n + len(have)) if k not in have][:n]
         if not near:
             return []
         q = tantivy.Query.term_set_query(self.schema, "id_h", near)
         q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), *filters])
         return [(0.0, addr) for _s, addr in searcher.search(q, len(near)).hits]
 
-    def _keys(self, searcher: Any, filters: list[Any]) -> Any:
-        """Vector keys of every episode passing ``filters`` (one project), cached until the
-        next commit."""
+    def _vectors_of(self, searcher: Any, filters: list[Any]) -> Any:
+        """Keys and vectors of every episode passing ``filters`` (one project), cached until
+        the next commit (vectors that arrive in between join at the next one)."""
         import numpy as np
         import tantivy
 
-        cache = self.__dict__.setdefault("_key_cache", {})
+        cache: dict[Any, Any] = self.__dict__.setdefault("_key_cache", {})
         token = (self._generation, repr(filters))
         if token not in cache:
+            for old in [t for t in cache if t[0] != self._generation][:] + list(cache)[:-3]:
+                cache.pop(old, None)  # stale generations, and at most 4 projects kept
             q = tantivy.Query.boolean_query(filters) if filters else tantivy.Query.all_query()
             total = searcher.search(q, 1, count=True).count
             addrs = [a for _s, a in searcher.search(q, max(1, total)).hits]
             values = searcher.fast_field_values("id_h", addrs) if addrs else []
-            cache.clear()
-            cache[token] = np.array([int(v or 0) for v in values], dtype=np.int64)
+            assert self.dense is not None
+            cache[token] = self.dense.matrix(np.array([int(v or 0) for v in values], np.int64))
         return cache[token]
 
     # ------------------------------------------------------------------ reading
