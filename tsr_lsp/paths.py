@@ -72,3 +72,21 @@ def shipped_templates_dir() -> Path:
         if candidate.is_dir():
             return candidate
     return here.parent / "templates"
+
+
+def shared_data_dir() -> Path:
+    """The public datasets (``../shared/data`` beside the repository).
+
+    ``TSR_LSP_SHARED_DATA`` wins; then ``shared/data`` beside the repository or any of its
+    parent folders (CI clones elsewhere); then this workplace's fixed location.
+    """
+    env = os.environ.get("TSR_LSP_SHARED_DATA")
+    if env:
+        return Path(env).expanduser()
+    repo = Path(__file__).resolve().parents[1]
+    for parent in repo.parents:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    fixed = Path("/work/shared/data")
+    return fixed if fixed.is_dir() else repo.parent / "shared" / "data"

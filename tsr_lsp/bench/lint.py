@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tsr_lsp import paths
 from tsr_lsp.bench.stats import median, percentile
 from tsr_lsp.jinja_lint import FileIndex, LintOptions, lint_text
 from tsr_lsp.jinja_lint.lexer import scan
@@ -26,17 +27,11 @@ CORPUS_OPTIONS = {"custom_tags": ["include_block"]}
 
 
 def corpus_dir() -> Path:
-    """$TSR_LSP_JINJA_CORPUS, else ``shared/data/jinja`` beside the repository (or beside
-    one of its parent folders, for clones nested deeper)."""
+    """$TSR_LSP_JINJA_CORPUS, else ``jinja/`` in the shared public data (paths.shared_data_dir)."""
     env = os.environ.get("TSR_LSP_JINJA_CORPUS")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[2]
-    for parent in repo.parents:
-        candidate = parent / "shared" / "data" / "jinja"
-        if candidate.is_dir():
-            return candidate
-    return repo.parent / "shared" / "data" / "jinja"
+    return paths.shared_data_dir() / "jinja"
 
 
 def corpus_files(root: Path) -> list[tuple[str, str]]:

@@ -376,7 +376,9 @@ def team_sources() -> list[Example]:
 
 
 def default_shared_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "router"
+    from tsr_lsp import paths
+
+    return paths.shared_data_dir() / "router"
 
 
 def build_corpus(shared: Path | None = None, seed: int = 0, team: bool = True) -> list[Example]:
