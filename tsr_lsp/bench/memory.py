@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,8 +39,12 @@ def _store(folder: Path, embeddings: bool = True, **kw: Any) -> EpisodeStore:
 def run_locomo(args: argparse.Namespace) -> dict[str, Any]:
     from tsr_lsp.bench.locomo import evaluate, ingest, load_locomo
 
-    ks = tuple(sorted({int(k) for k in str(args.k).split(",") if k.strip()}))
-    convs = load_locomo(args.locomo)
+    try:
+        ks = tuple(sorted({int(k) for k in str(args.k).split(",") if k.strip()}))
+        convs = load_locomo(args.locomo)
+    except ValueError as exc:  # a bad file or --k: one line naming the fix, no traceback
+        print(f"tsr-lsp: error: {exc} (--k takes e.g. 1,5,10)", file=sys.stderr)
+        raise SystemExit(2) from None
     with tempfile.TemporaryDirectory(prefix="tsr-bench-memory-") as tmp:
         store = _store(Path(tmp) / "memory")
         seconds = ingest(store, convs)

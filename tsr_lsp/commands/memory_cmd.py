@@ -103,13 +103,27 @@ def call(method: str, params: dict[str, Any]) -> Any:
 
 
 def _read_episodes(path: Path) -> list[dict[str, Any]]:
+    """A JSON list, or JSON lines (what `memory export` writes); errors name the line."""
     text = path.read_text()
     if text.lstrip().startswith("["):
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
     else:
-        data = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if not all(isinstance(d, dict) for d in data):
-        raise ValueError("every line must be one episode object")
+        data = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                data.append(json.loads(line))
+            except ValueError:
+                raise ValueError(
+                    f"{path} line {n}: not JSON; expected one episode object per line "
+                    "(the format `tsr-lsp memory export` writes)"
+                ) from None
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise ValueError(f"{path}: expected episode objects (see `tsr-lsp memory export`)")
     return data
 
 
