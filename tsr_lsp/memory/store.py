@@ -17,7 +17,6 @@ Layout of the memory directory::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,7 +24,6 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +37,18 @@ from tsr_lsp.memory.maintenance import (
     TOKENIZER,
     StoreMaintenance,
 )
-from tsr_lsp.memory.retrieval import (
-    DEFAULT_CONFIG,
-    STOPWORDS,
-    Candidate,
-    RetrievalConfig,
-    feedback_terms,
-    plan_query,
-    rerank,
-    session_words,
-    strip_speakers,
+from tsr_lsp.memory.retrieval import session_words, strip_speakers
+from tsr_lsp.memory.schema import (
+    KIND_CODES,
+    KIND_NAMES,
+    TEXT_FIELDS,
+    build_schema,
+    h52,
+    make_analyzer,
 )
+from tsr_lsp.memory.search import Hit, StoreSearch
 
 log = logging.getLogger(__name__)
-
-TEXT_FIELDS = ("text", "ctx_prev", "ctx_next", "response", "when")
-KIND_CODES = {"interaction": 1, "fact": 2, "decision": 3, "turn": 4, PATTERN_KIND: 5}
-KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 
 
 class MemoryError(Exception):
@@ -66,54 +59,7 @@ class MemoryBusyError(MemoryError):
     pass
 
 
-@dataclass
-class Hit:
-    episode: Episode
-    score: float
-
-
-def h52(value: str) -> int:
-    """A stable 52-bit hash (fits a float exactly; Tantivy's Python ints must stay small)."""
-    if not value:
-        return 0
-    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big") >> 12
-
-
-def build_schema() -> Any:
-    import tantivy
-
-    sb = tantivy.SchemaBuilder()
-    sb.add_text_field("id", stored=True, tokenizer_name="raw")
-    sb.add_integer_field("id_h", fast=True, indexed=True)  # h52(id): key of its vector
-    sb.add_text_field("project", fast=True, tokenizer_name="raw")
-    sb.add_text_field("kind", tokenizer_name="raw")
-    sb.add_text_field("outcome", tokenizer_name="raw")
-    sb.add_integer_field("kind_code", fast=True)
-    sb.add_integer_field("thread", fast=True, indexed=True)
-    sb.add_integer_field("seq", fast=True)
-    sb.add_integer_field("speaker", fast=True)
-    sb.add_integer_field("ts", fast=True, indexed=True)
-    sb.add_text_field("speaker_name", tokenizer_name=TOKENIZER)
-    for name in TEXT_FIELDS:
-        # contexts are stored so a neighbour can be re-indexed without refetching its thread
-        sb.add_text_field(name, stored=name.startswith("ctx_"), tokenizer_name=TOKENIZER)
-    sb.add_bytes_field("payload", stored=True, indexed=False)
-    return sb.build()
-
-
-def make_analyzer(stem: bool = True, stopwords: bool = True) -> Any:
-    import tantivy
-
-    b = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase())
-    b = b.filter(tantivy.Filter.remove_long(40))
-    if stopwords:
-        b = b.filter(tantivy.Filter.custom_stopword(sorted(STOPWORDS)))
-    if stem:
-        b = b.filter(tantivy.Filter.stemmer("english"))
-    return b.build()
-
-
-class EpisodeStore(StoreMaintenance):
+class EpisodeStore(StoreSearch, StoreMaintenance):
     def __init__(
         self,
         root: Path,
@@ -290,9 +236,23 @@ class EpisodeStore(StoreMaintenance):
         return self._writer
 
     def _commit(self) -> None:
-        self._writer.commit()
+        try:
+            self._writer.commit()
+        except Exception:
+            # a failed commit (disk full, a panicked indexing thread) poisons the writer:
+            # drop it, so the next write starts from the last good commit
+            self._drop_writer()
+            raise
         self._searcher = None
         self._generation += 1
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.rollback()
+            except Exception as exc:  # already broken; it is being dropped anyway
+                log.info("memory: rollback of a failed writer: %s", exc)
 
     def searcher(self) -> Any:
         with self._lock:
@@ -372,8 +332,13 @@ class EpisodeStore(StoreMaintenance):
                     prev[ep.id] = before.text
                     nxt[before.id] = ep.text
                 last[key] = ep
-            for ep in clean:
-                writer.add_document(self._document(ep, prev.get(ep.id, ""), nxt.get(ep.id, "")))
+            try:
+                for ep in clean:
+                    doc = self._document(ep, prev.get(ep.id, ""), nxt.get(ep.id, ""))
+                    writer.add_document(doc)
+            except Exception:
+                self._drop_writer()  # nothing of this batch was committed or acknowledged
+                raise
             self._commit()
             if bounded:
                 self._enforce_caps({ep.project for ep in clean})
@@ -396,145 +361,6 @@ class EpisodeStore(StoreMaintenance):
         if stored.id == ep.id or stored.seq > ep.seq:
             return None
         return stored, doc.get_first("ctx_prev") or ""
-
-    # ------------------------------------------------------------------ search
-    def _is_speaker(self, searcher: Any) -> Any:
-        def check(term: str) -> bool:
-            try:
-                return bool(searcher.doc_freq("speaker_name", term))
-            except ValueError:
-                return False
-
-        return check
-
-    def _filters(self, project: str | None, kinds: Sequence[str] | None) -> list[Any]:
-        import tantivy
-
-        out = []
-        if project is not None:
-            out.append(
-                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "project", project))
-            )
-        if kinds:
-            q = tantivy.Query.term_set_query(self.schema, "kind", list(kinds))
-            out.append((tantivy.Occur.Must, q))
-        return out
-
-    def _text_query(self, terms: dict[str, float], config: RetrievalConfig) -> Any:
-        import tantivy
-
-        should = []
-        for term, weight in terms.items():
-            for name, boost in config.field_boosts.items():
-                if boost > 0:
-                    q = tantivy.Query.term_query(self.schema, name, term)
-                    should.append(
-                        (tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * boost))
-                    )
-        return tantivy.Query.boolean_query(should)
-
-    def search(
-        self,
-        query: str,
-        project: str | None = None,
-        k: int = 10,
-        kinds: Sequence[str] | None = None,
-        config: RetrievalConfig = DEFAULT_CONFIG,
-    ) -> list[Hit]:
-        """The k best episodes for ``query`` (any raw user text), filtered by project."""
-        import tantivy
-
-        with self._lock:
-            searcher = self.searcher()
-        plan = plan_query(query, self.analyze, self._is_speaker(searcher), config)
-        if not plan.terms:
-            return []
-        filters = self._filters(project, kinds)
-        text_q = self._text_query(plan.terms, config)
-        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
-        hits = searcher.search(q, max(k, config.candidates)).hits
-        if config.prf_docs and hits:
-            docs = []
-            for score, addr in hits[: config.prf_docs]:
-                payload = json.loads(searcher.doc(addr)["payload"][0])
-                docs.append((score, self.analyze(payload.get("text", ""))))
-            extra = feedback_terms(docs, plan, config)
-            if extra:
-                text_q = self._text_query({**plan.terms, **extra}, config)
-                q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
-                hits = searcher.search(q, max(k, config.candidates)).hits
-        qv = None
-        if self.dense is not None and config.dense_weight:
-            qv = self.dense.query_vector(
-                strip_speakers(query, self._is_speaker(searcher), self.analyze)
-            )
-        if qv is not None and config.dense_candidates and self.dense is not None:
-            hits = hits + self._dense_only(searcher, qv, hits, filters, config.dense_candidates)
-        if not hits:
-            return []
-        addrs = [addr for _s, addr in hits]
-        columns = {
-            name: searcher.fast_field_values(name, addrs)
-            for name in ("thread", "seq", "speaker", "ts", "kind_code", "id_h")
-        }
-        dense: list[float | None] = [None] * len(hits)
-        if qv is not None and self.dense is not None:
-            dense = self.dense.similarities(qv, [int(v or 0) for v in columns["id_h"]])
-        cands = [
-            Candidate(
-                key=i,
-                score=score,
-                thread=int(columns["thread"][i] or 0),
-                seq=int(columns["seq"][i] or 0),
-                speaker=int(columns["speaker"][i] or 0),
-                ts_ms=int(columns["ts"][i] or 0),
-                kind=KIND_NAMES.get(int(columns["kind_code"][i] or 0), ""),
-                dense=dense[i],
-            )
-            for i, (score, _addr) in enumerate(hits)
-        ]
-        ranked = rerank(cands, plan, h52, int(time.time() * 1000), config)
-        out = []
-        for score, cand in ranked[:k]:
-            payload = json.loads(searcher.doc(addrs[cand.key])["payload"][0])
-            out.append(Hit(Episode.from_json(payload), score))
-        return out
-
-    def _dense_only(
-        self, searcher: Any, qv: Any, hits: list[Any], filters: list[Any], n: int
-    ) -> list[tuple[float, Any]]:
-        """Episodes close to the query in meaning that share no word with it: the nearest
-        vectors of the filtered set, minus the lexical candidates (lexical score 0)."""
-        import tantivy
-
-        assert self.dense is not None
-        keys, mat = self._vectors_of(searcher, filters)
-        have = set(searcher.fast_field_values("id_h", [a for _s, a in hits])) if hits else set()
-        near = [k for k in self.dense.nearest(qv, keys, mat, n + len(have)) if k not in have][:n]
-        if not near:
-            return []
-        q = tantivy.Query.term_set_query(self.schema, "id_h", near)
-        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), *filters])
-        return [(0.0, addr) for _s, addr in searcher.search(q, len(near)).hits]
-
-    def _vectors_of(self, searcher: Any, filters: list[Any]) -> Any:
-        """Keys and vectors of every episode passing ``filters`` (one project), cached until
-        the next commit (vectors that arrive in between join at the next one)."""
-        import numpy as np
-        import tantivy
-
-        cache: dict[Any, Any] = self.__dict__.setdefault("_key_cache", {})
-        token = (self._generation, repr(filters))
-        if token not in cache:
-            for old in [t for t in cache if t[0] != self._generation][:] + list(cache)[:-3]:
-                cache.pop(old, None)  # stale generations, and at most 4 projects kept
-            q = tantivy.Query.boolean_query(filters) if filters else tantivy.Query.all_query()
-            total = searcher.search(q, 1, count=True).count
-            addrs = [a for _s, a in searcher.search(q, max(1, total)).hits]
-            values = searcher.fast_field_values("id_h", addrs) if addrs else []
-            assert self.dense is not None
-            cache[token] = self.dense.matrix(np.array([int(v or 0) for v in values], np.int64))
-        return cache[token]
 
     # ------------------------------------------------------------------ reading
     def _episodes(self, q: Any, limit: int, order_by_ts: bool = False) -> list[Episode]:
@@ -649,3 +475,19 @@ class EpisodeStore(StoreMaintenance):
                     log.warning("memory: closing the writer failed: %s", exc)
                 self._writer = None
             self._searcher = None
+
+
+__all__ = [
+    "KIND_CODES",
+    "KIND_NAMES",
+    "PATTERN_KIND",
+    "SCHEMA_VERSION",
+    "TEXT_FIELDS",
+    "EpisodeStore",
+    "Hit",
+    "MemoryBusyError",
+    "MemoryError",
+    "build_schema",
+    "h52",
+    "make_analyzer",
+]

@@ -1,0 +1,184 @@
+"""Search over the store: analysed query -> Tantivy candidates (+ nearest vectors) -> hybrid
+rerank (retrieval.py). A mixin of EpisodeStore, kept apart so each file stays readable."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tsr_lsp.memory.episodic import Episode
+from tsr_lsp.memory.retrieval import (
+    DEFAULT_CONFIG,
+    Candidate,
+    RetrievalConfig,
+    feedback_terms,
+    plan_query,
+    rerank,
+    strip_speakers,
+)
+from tsr_lsp.memory.schema import KIND_NAMES, h52
+
+if TYPE_CHECKING:
+    import threading
+
+    from tsr_lsp.memory.embed import DenseIndex
+
+
+@dataclass
+class Hit:
+    episode: Episode
+    score: float
+
+
+class StoreSearch:
+    schema: Any
+    dense: DenseIndex | None
+    _lock: threading.RLock
+    _generation: int
+
+    if TYPE_CHECKING:  # provided by EpisodeStore
+
+        def searcher(self) -> Any: ...
+        def analyze(self, text: str) -> list[str]: ...
+
+    # ------------------------------------------------------------------ search
+    def _is_speaker(self, searcher: Any) -> Any:
+        def check(term: str) -> bool:
+            try:
+                return bool(searcher.doc_freq("speaker_name", term))
+            except ValueError:
+                return False
+
+        return check
+
+    def _filters(self, project: str | None, kinds: Sequence[str] | None) -> list[Any]:
+        import tantivy
+
+        out = []
+        if project is not None:
+            out.append(
+                (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "project", project))
+            )
+        if kinds:
+            q = tantivy.Query.term_set_query(self.schema, "kind", list(kinds))
+            out.append((tantivy.Occur.Must, q))
+        return out
+
+    def _text_query(self, terms: dict[str, float], config: RetrievalConfig) -> Any:
+        import tantivy
+
+        should = []
+        for term, weight in terms.items():
+            for name, boost in config.field_boosts.items():
+                if boost > 0:
+                    q = tantivy.Query.term_query(self.schema, name, term)
+                    should.append(
+                        (tantivy.Occur.Should, tantivy.Query.boost_query(q, weight * boost))
+                    )
+        return tantivy.Query.boolean_query(should)
+
+    def search(
+        self,
+        query: str,
+        project: str | None = None,
+        k: int = 10,
+        kinds: Sequence[str] | None = None,
+        config: RetrievalConfig = DEFAULT_CONFIG,
+    ) -> list[Hit]:
+        """The k best episodes for ``query`` (any raw user text), filtered by project."""
+        import tantivy
+
+        with self._lock:
+            searcher = self.searcher()
+        plan = plan_query(query, self.analyze, self._is_speaker(searcher), config)
+        if not plan.terms:
+            return []
+        filters = self._filters(project, kinds)
+        text_q = self._text_query(plan.terms, config)
+        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
+        hits = searcher.search(q, max(k, config.candidates)).hits
+        if config.prf_docs and hits:
+            docs = []
+            for score, addr in hits[: config.prf_docs]:
+                payload = json.loads(searcher.doc(addr)["payload"][0])
+                docs.append((score, self.analyze(payload.get("text", ""))))
+            extra = feedback_terms(docs, plan, config)
+            if extra:
+                text_q = self._text_query({**plan.terms, **extra}, config)
+                q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
+                hits = searcher.search(q, max(k, config.candidates)).hits
+        qv = None
+        if self.dense is not None and config.dense_weight:
+            qv = self.dense.query_vector(
+                strip_speakers(query, self._is_speaker(searcher), self.analyze)
+            )
+        if qv is not None and config.dense_candidates and self.dense is not None:
+            hits = hits + self._dense_only(searcher, qv, hits, filters, config.dense_candidates)
+        if not hits:
+            return []
+        addrs = [addr for _s, addr in hits]
+        columns = {
+            name: searcher.fast_field_values(name, addrs)
+            for name in ("thread", "seq", "speaker", "ts", "kind_code", "id_h")
+        }
+        dense: list[float | None] = [None] * len(hits)
+        if qv is not None and self.dense is not None:
+            dense = self.dense.similarities(qv, [int(v or 0) for v in columns["id_h"]])
+        cands = [
+            Candidate(
+                key=i,
+                score=score,
+                thread=int(columns["thread"][i] or 0),
+                seq=int(columns["seq"][i] or 0),
+                speaker=int(columns["speaker"][i] or 0),
+                ts_ms=int(columns["ts"][i] or 0),
+                kind=KIND_NAMES.get(int(columns["kind_code"][i] or 0), ""),
+                dense=dense[i],
+            )
+            for i, (score, _addr) in enumerate(hits)
+        ]
+        ranked = rerank(cands, plan, h52, int(time.time() * 1000), config)
+        out = []
+        for score, cand in ranked[:k]:
+            payload = json.loads(searcher.doc(addrs[cand.key])["payload"][0])
+            out.append(Hit(Episode.from_json(payload), score))
+        return out
+
+    def _dense_only(
+        self, searcher: Any, qv: Any, hits: list[Any], filters: list[Any], n: int
+    ) -> list[tuple[float, Any]]:
+        """Episodes close to the query in meaning that share no word with it: the nearest
+        vectors of the filtered set, minus the lexical candidates (lexical score 0)."""
+        import tantivy
+
+        assert self.dense is not None
+        keys, mat = self._vectors_of(searcher, filters)
+        have = set(searcher.fast_field_values("id_h", [a for _s, a in hits])) if hits else set()
+        near = [k for k in self.dense.nearest(qv, keys, mat, n + len(have)) if k not in have][:n]
+        if not near:
+            return []
+        q = tantivy.Query.term_set_query(self.schema, "id_h", near)
+        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), *filters])
+        return [(0.0, addr) for _s, addr in searcher.search(q, len(near)).hits]
+
+    def _vectors_of(self, searcher: Any, filters: list[Any]) -> Any:
+        """Keys and vectors of every episode passing ``filters`` (one project), cached until
+        the next commit (vectors that arrive in between join at the next one)."""
+        import numpy as np
+        import tantivy
+
+        cache: dict[Any, Any] = self.__dict__.setdefault("_key_cache", {})
+        token = (self._generation, repr(filters))
+        if token not in cache:
+            for old in [t for t in cache if t[0] != self._generation][:] + list(cache)[:-3]:
+                cache.pop(old, None)  # stale generations, and at most 4 projects kept
+            q = tantivy.Query.boolean_query(filters) if filters else tantivy.Query.all_query()
+            total = searcher.search(q, 1, count=True).count
+            addrs = [a for _s, a in searcher.search(q, max(1, total)).hits]
+            values = searcher.fast_field_values("id_h", addrs) if addrs else []
+            assert self.dense is not None
+            cache[token] = self.dense.matrix(np.array([int(v or 0) for v in values], np.int64))
+        return cache[token]
