@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     partialResultToken: token,
   });
   assert.strictEqual(result.decision.model, "general");
-  assert.ok(stream.header.startsWith("route: chat"), stream.header);
+  assert.ok(stream.header.startsWith("route: ") && stream.header.includes("-> general"), stream.header);
   assert.ok(result.text.trim().length > 0);
   assert.ok(stream.text.includes(result.text.trim()), `streamed ${JSON.stringify(stream.text)}`);
 
