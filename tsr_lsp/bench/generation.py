@@ -12,8 +12,10 @@ uses) and ``create_chat_completion`` with the same messages and ``sampling_kwarg
 from the decision the daemon reported (same top_p, temperature, max_tokens, seed, repeat
 penalty). Both sides are warmed first and run alternately on the same prompt sequence, so
 their KV caches see the same history; identical outputs prove the runs are comparable.
-Reported: medians per side, and the medians of the per-pair TTFT differences and tokens/s
-ratios (a pair runs back to back, so both sides of it see the same machine load).
+``TSR_BENCH_THREADS=N`` sets n_threads on both sides (the daemon gets it through the
+session's settings). Reported: medians per side, and the medians of the per-pair TTFT
+differences and tokens/s ratios (a pair runs back to back, so both sides of it see the same
+machine load).
 """
 
 from __future__ import annotations
@@ -118,8 +120,14 @@ async def _measure(runs: int, home: Path) -> dict[str, Any]:
 
     env = {"TSR_LSP_HOME": str(home), "TSR_LSP_MODELS_DIR": str(paths.models_dir())}
     settings = Settings()  # the daemon (fresh home, no user config) uses the same defaults
+    init: dict[str, Any] = {}
+    threads = int(os.environ.get("TSR_BENCH_THREADS") or 0)
+    if threads:  # e.g. 1 on a machine shared with other work: both sides get the same
+        init = {"models": {n: {"nThreads": threads} for n in ("general", "coder")}}
+        for n in ("general", "coder"):
+            settings.models[n].n_threads = threads
     client = TsrClient()
-    await client.start(server_command(), root=home, env=env)
+    await client.start(server_command(), root=home, env=env, initialization_options=init)
     metrics: dict[str, Any] = {}
     try:
         status = await client.request("tsr/status", {})
