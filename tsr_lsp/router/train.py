@@ -33,6 +33,7 @@ from tsr_lsp.router.infer import TEMPERATURE_SCALE, RouterWeights
 
 Progress = Callable[[str], None]
 CODE_KINDS = ("explain", "refactor", "fix", "tests")
+FINE_TUNE_NEW_FEATURES = 5_000
 
 
 @dataclass
@@ -93,14 +94,15 @@ class TrainReport:
 def build_vocab(
     examples: Sequence[Example], min_df: int, max_vocab: int, base: Sequence[str] = ()
 ) -> list[str]:
-    """Base vocabulary first (rows keep their meaning), then new features by frequency."""
+    """Base vocabulary first (rows keep their meaning), then new features by frequency: up
+    to ``max_vocab`` from scratch, up to FINE_TUNE_NEW_FEATURES more when fine-tuning."""
     df: Counter[str] = Counter()
     for ex in examples:
         df.update(sparse_features(ex.text))
     known = set(base)
     fresh = [(n, f) for f, n in df.items() if n >= min_df and f not in known]
     fresh.sort(key=lambda item: (-item[0], item[1]))
-    room = max(0, max_vocab - len(base)) if not base else max(0, 5_000)
+    room = FINE_TUNE_NEW_FEATURES if base else max_vocab
     return [*base, *(f for _, f in fresh[:room])]
 
 
