@@ -59,3 +59,9 @@ def test_cot_instruction_and_answer_split() -> None:
     assert reasoning.startswith("Step 1") and answer == "4"
     assert split_answer("just text", 2) == ("", "just text")
     assert split_answer("Answer: 4", 0) == ("", "Answer: 4")
+
+
+def test_code_cot_asks_for_the_code_as_the_answer() -> None:
+    text = cot_instruction(3, "code")
+    assert "at most 3" in text and "complete code in one fenced code block" in text
+    assert "final answer only" in cot_instruction(2, "math")

@@ -29,7 +29,7 @@ def build_messages(
     }
     variables.update(extra or {})
     system = template.render_system(variables)
-    cot = cot_instruction(decision.cot_steps)
+    cot = cot_instruction(decision.cot_steps, decision.category)
     if cot:
         system = f"{system}\n{cot}".strip()
     messages = [{"role": "system", "content": system}] if system else []
