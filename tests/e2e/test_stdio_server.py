@@ -52,7 +52,7 @@ async def test_generate_streams_a_real_answer(client: LanguageClient, models_dir
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
-        ({"text": ""}, "'text' must be a non-empty string"),
+        ({"text": ""}, "missing 'text'"),
         ({"text": "hi", "kind": "poetry"}, "unknown kind"),
         ({"text": "hi", "model": "gpu-box"}, "unknown model profile 'gpu-box'"),
         ({"text": "hi", "maxTokens": -3}, "maxTokens"),

@@ -73,16 +73,4 @@ def _parse_line(raw: bytes) -> RouteRequest:
         row = json.loads(line)
     except ValueError as exc:
         raise ValueError(f"invalid JSON ({exc})") from None
-    if not isinstance(row, dict):
-        raise ValueError('expected an object like {"text": "..."}')
-    text = row.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("missing 'text' (a non-empty string)")
-    kind = row.get("kind") or "chat"
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
-    language = row.get("language") or ""
-    context = row.get("context") or ""
-    if not isinstance(language, str) or not isinstance(context, str):
-        raise ValueError("'language' and 'context' must be strings")
-    return RouteRequest(text, kind, language, context)
+    return RouteRequest.from_dict(row)

@@ -14,6 +14,25 @@ class RouteRequest:
     context: str = ""
     project: str = ""
 
+    @classmethod
+    def from_dict(cls, row: Any, project: str = "") -> RouteRequest:
+        """Validate a JSON object (tsr/* params, a JSONL line); ValueError says what is wrong."""
+        from tsr_lsp.config import KINDS
+
+        if not isinstance(row, dict):
+            raise ValueError('expected an object like {"text": "..."}')
+        text = row.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("missing 'text' (a non-empty string)")
+        kind = row.get("kind") or "chat"
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        language = row.get("language") or ""
+        context = row.get("context") or ""
+        if not isinstance(language, str) or not isinstance(context, str):
+            raise ValueError("'language' and 'context' must be strings")
+        return cls(text, kind, language, context, project)
+
 
 @dataclass
 class Prediction:

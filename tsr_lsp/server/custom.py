@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from tsr_lsp.backends.base import BackendError
-from tsr_lsp.config import KINDS, UnknownProfileError
+from tsr_lsp.config import UnknownProfileError
 from tsr_lsp.engine import GenerateOptions
 from tsr_lsp.prompts.sandbox import RenderError
 from tsr_lsp.router.decision import RouteRequest
@@ -29,20 +29,11 @@ class UserError(JsonRpcException):
 
 
 def parse_route_request(params: Any, ls: TsrLanguageServer) -> RouteRequest:
-    if not isinstance(params, dict):
-        raise JsonRpcInvalidParams("params must be an object")
-    text = params.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise JsonRpcInvalidParams("'text' must be a non-empty string")
-    kind = params.get("kind") or "chat"
-    if kind not in KINDS:
-        raise JsonRpcInvalidParams(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
-    language = params.get("language") or ""
-    context = params.get("context") or ""
-    if not isinstance(language, str) or not isinstance(context, str):
-        raise JsonRpcInvalidParams("'language' and 'context' must be strings")
     root = ls.project_root()
-    return RouteRequest(text, kind, language, context, str(root) if root else "")
+    try:
+        return RouteRequest.from_dict(params, str(root) if root else "")
+    except ValueError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from None
 
 
 def parse_options(params: dict[str, Any]) -> GenerateOptions:
