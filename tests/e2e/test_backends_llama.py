@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import cancel_after
 from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
 from tsr_lsp.backends.llama_cpp import LlamaCppBackend
 from tsr_lsp.backends.pool import ModelPool
@@ -90,13 +91,7 @@ def test_kv_prefix_is_reused_and_prefill_warms_the_cache(coder: LlamaCppBackend)
 
 
 def test_cancel_stops_within_one_token(general: LlamaCppBackend) -> None:
-    cancel = threading.Event()
-    pieces: list[str] = []
-
-    def on_token(piece: str) -> None:
-        pieces.append(piece)
-        if len(pieces) == 3:
-            cancel.set()
+    cancel, pieces, on_token = cancel_after(3)
 
     req = GenerationRequest(
         messages=[{"role": "user", "content": "Write a long story about the sea."}],

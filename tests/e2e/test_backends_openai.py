@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import cancel_after
 from tests.unit.badservers import free_port
 from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
 from tsr_lsp.backends.openai_http import OpenAIHttpBackend
@@ -95,13 +95,7 @@ def test_completions_with_a_raw_prompt(remote: OpenAIHttpBackend) -> None:
 
 
 def test_cancel_mid_stream_stops_within_one_token(remote: OpenAIHttpBackend) -> None:
-    cancel = threading.Event()
-    pieces: list[str] = []
-
-    def on_token(piece: str) -> None:
-        pieces.append(piece)
-        if len(pieces) == 2:
-            cancel.set()
+    cancel, pieces, on_token = cancel_after(2)
 
     req = GenerationRequest(
         messages=[{"role": "user", "content": "Count from one to fifty in words."}],

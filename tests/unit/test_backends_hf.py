@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import cancel_after
 from tests.unit.hf_tiny import build_tiny_model
 from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
 from tsr_lsp.backends.hf_transformers import HfTransformersBackend
@@ -49,17 +49,11 @@ def test_chat_streams_in_order(loaded: HfTransformersBackend) -> None:
 
 
 def test_cancel_stops_within_one_token(loaded: HfTransformersBackend) -> None:
-    cancel = threading.Event()
-    pieces: list[str] = []
-
-    def on_token(piece: str) -> None:
-        pieces.append(piece)
-        if len(pieces) == 2:
-            cancel.set()
-
+    cancel, pieces, on_token = cancel_after(2)
     req = GenerationRequest(prompt="hello", max_tokens=60, temperature=1.0, repeat_penalty=1.0)
     with pytest.raises(GenerationCancelled) as err:
         loaded.generate(req, on_token=on_token, cancel=cancel)
+    assert len(pieces) <= 3  # stops within one token of the cancel
     assert err.value.result.completion_tokens <= 3 < 60
 
 

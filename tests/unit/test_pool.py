@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import cancel_after
 from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
 from tsr_lsp.backends.fake import FakeBackend
 from tsr_lsp.backends.pool import ModelPool
@@ -88,13 +89,7 @@ def test_cancel_while_queued_returns_at_once(home: Path) -> None:
 
 def test_cancel_mid_stream_stops_within_one_token(home: Path) -> None:
     pool = ModelPool(settings_with(a=fake(delay="0.01")))
-    cancel = threading.Event()
-    seen: list[str] = []
-
-    def on_token(piece: str) -> None:
-        seen.append(piece)
-        if len(seen) == 3:
-            cancel.set()
+    cancel, seen, on_token = cancel_after(3)
 
     with pytest.raises(GenerationCancelled) as err:
         pool.generate("a", ask("w " * 40, 40), on_token=on_token, cancel=cancel)
