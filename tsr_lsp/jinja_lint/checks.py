@@ -52,11 +52,20 @@ def close(a: Analyzer, name: str, tag: Tag) -> None:
             remove=[tag.start, tag.end],
         )
         return
+    _unwind_to(a, idx, tag, f"{_tag_label(name)} closes")
+    frame = frames.pop()
+    a.pop(frame, tag.end)
+
+
+def _unwind_to(a: Analyzer, idx: int, tag: Tag, action: str) -> None:
+    """``tag`` belongs to frame ``idx`` but inner blocks are still open: report the
+    innermost one (JL004, with a close-the-block fix) and close them all at ``tag``."""
+    frames = a.frames
     inner = frames[-1]
     a.add(
         "JL004",
         ERROR,
-        f"{_tag_label(name)} closes the {frames[idx].tag!r} from line "
+        f"{action} the {frames[idx].tag!r} from line "
         f"{a.lines.line_of(frames[idx].start) + 1}, but the {inner.tag!r} from line "
         f"{a.lines.line_of(inner.start) + 1} is still open (missing {_tag_label(inner.end_tag)})",
         tag.start,
@@ -68,8 +77,6 @@ def close(a: Analyzer, name: str, tag: Tag) -> None:
         frame = frames.pop()
         report_unclosed(a, frame, tag.start, tag)
         a.pop(frame, tag.start)
-    frame = frames.pop()
-    a.pop(frame, tag.end)
 
 
 def _check_end_args(a: Analyzer, frame: Frame, tag: Tag) -> None:
@@ -112,23 +119,7 @@ def middle(a: Analyzer, name: str, tag: Tag) -> Frame | None:
         )
         return None
     if idx != len(frames) - 1:
-        inner = frames[-1]
-        a.add(
-            "JL004",
-            ERROR,
-            f"{_tag_label(name)} belongs to the {frames[idx].tag!r} from line "
-            f"{a.lines.line_of(frames[idx].start) + 1}, but the {inner.tag!r} from line "
-            f"{a.lines.line_of(inner.start) + 1} is still open "
-            f"(missing {_tag_label(inner.end_tag)})",
-            tag.start,
-            tag.end,
-            end_tag=inner.end_tag,
-            insert_at=tag.start,
-        )
-        while len(frames) > idx + 1:
-            frame = frames.pop()
-            report_unclosed(a, frame, tag.start, tag)
-            a.pop(frame, tag.start)
+        _unwind_to(a, idx, tag, f"{_tag_label(name)} belongs to")
     frame = frames[-1]
     if frame.seen_else:
         what = "a second 'else'" if name == "else" else f"{name!r} after 'else'"
