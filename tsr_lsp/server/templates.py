@@ -324,10 +324,10 @@ def completion(ls: TsrLanguageServer, params: types.CompletionParams) -> Any:
     uri = params.text_document.uri
     if uri not in _state(ls).languages:
         return NOT_MINE
-    result = analyse(ls, uri)
-    if result is None or result.analysis is None:
+    at = _analysed_at(ls, uri, params.position)
+    if at is None:
         return None
-    offset = to_offset(ls, result.lines, params.position)
+    result, offset = at
     try:
         items = complete(result.analysis, offset, _state(ls).index)
     except Exception:  # never fail a keystroke over a linter bug
@@ -353,6 +353,14 @@ def completion(ls: TsrLanguageServer, params: types.CompletionParams) -> Any:
     return types.CompletionList(is_incomplete=False, items=out)
 
 
+def _analysed_at(ls: TsrLanguageServer, uri: str, position: types.Position) -> Any:
+    """(analysis result, offset of ``position``) for an open template, or None."""
+    result = analyse(ls, uri)
+    if result is None or result.analysis is None:
+        return None
+    return result, to_offset(ls, result.lines, position)
+
+
 def _snippets(ls: TsrLanguageServer) -> bool:
     td = ls.client_capabilities.text_document
     comp = td.completion if td is not None else None
@@ -366,13 +374,12 @@ def on_hover(ls: TsrLanguageServer, params: types.HoverParams) -> Any:
     uri = params.text_document.uri
     if uri not in _state(ls).languages:
         return NOT_MINE
-    result = analyse(ls, uri)
-    if result is None or result.analysis is None:
+    at = _analysed_at(ls, uri, params.position)
+    if at is None:
         return None
+    result, offset = at
     try:
-        found = hover(
-            result.analysis, to_offset(ls, result.lines, params.position), _state(ls).index
-        )
+        found = hover(result.analysis, offset, _state(ls).index)
     except Exception:
         log.exception("template hover failed in %s", uri)
         return None
