@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 
 models: $(STAMP)
 	$(BIN)/tsr-lsp models install-defaults
+	$(BIN)/tsr-lsp memory encoder
 
 demo: setup
 	$(BIN)/tsr-lsp ask --max-tokens 256 "Write a Python function that parses a CSV file into a list of dicts"

