@@ -305,11 +305,14 @@ class MemoryService:
 
     def stats(self) -> dict[str, Any]:
         out = self.store.stats()
-        out["embeddings"] = (
-            "off"
-            if self.store.dense is None
-            else (self.store.dense.failed or f"{len(self.store.dense.vectors)} vectors")
-        )
+        store = self.store
+        if store.dense is not None:
+            space = getattr(store.dense.embedder, "space", "custom")
+            out["embeddings"] = store.dense.failed or f"{space}: {len(store.dense.vectors)} vectors"
+        elif store._pending_encoder is not None:
+            out["embeddings"] = "lexical until the static encoder is built (in the background)"
+        else:
+            out["embeddings"] = "off"
         return out
 
     def close(self) -> None:
