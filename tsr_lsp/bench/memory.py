@@ -100,6 +100,8 @@ def ablation_steps() -> list[tuple[str, dict[str, bool], RetrievalConfig]]:
         neighbour=0.0,
         dense_weight=0.0,
         prf_docs=0,
+        thread_credit=0.0,
+        dense_candidates=0,
         kind_boost={},
     )
     raw = {"stem": False, "stopwords": False, "captions": False}
