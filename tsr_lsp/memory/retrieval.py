@@ -57,6 +57,7 @@ class RetrievalConfig:
     prf_docs: int = 3  # pseudo relevance feedback: expand with terms of the top docs
     prf_terms: int = 8
     prf_weight: float = 0.25
+    prf_fields: tuple[str, ...] = ("text",)  # where feedback terms are looked up
     recency: float = 0.0  # + r * top score * 2^(-age / half-life)
     recency_half_life_days: float = 30.0
     fusion: str = "score"  # score: normalised weighted sum | rrf: reciprocal rank fusion
@@ -215,13 +216,19 @@ def session_words(date_text: str) -> str:
     return " ".join(re.findall(r"[A-Za-z]+|\d{4}", date_text))
 
 
+_CAPITALISED = re.compile(r"[^A-Za-z0-9]*[A-Z]")
+
+
 def strip_speakers(
     text: str, is_speaker: Callable[[str], bool], analyze: Callable[[str], list[str]]
 ) -> str:
     """``text`` without the names of conversation speakers (and their 's): names dominate
     sentence embeddings of chat turns ("Wow, Caroline!") and drown the topic."""
     out = []
-    for word in re.findall(r"\S+", text):
+    for word in text.split():
+        if not _CAPITALISED.match(word):  # names are capitalised: skip the analysis
+            out.append(word)
+            continue
         core = re.sub(r"(?:'s|\u2019s)?[^A-Za-z0-9]*$", "", re.sub(r"^[^A-Za-z0-9]+", "", word))
         terms = analyze(core) if core else []
         if terms and len(terms) == 1 and core[:1].isupper() and is_speaker(terms[0]):

@@ -68,12 +68,23 @@ class StoreSearch:
             out.append((tantivy.Occur.Must, q))
         return out
 
-    def _text_query(self, terms: dict[str, float], config: RetrievalConfig) -> Any:
+    def _text_query(
+        self,
+        terms: dict[str, float],
+        config: RetrievalConfig,
+        extra: dict[str, float] | None = None,
+    ) -> Any:
+        """Each term in every boosted field; feedback terms (``extra``) in the fields listed
+        in `RetrievalConfig.prf_fields` only (elsewhere their weight would be negligible, and
+        their postings are what a search at scale spends its time on)."""
         import tantivy
 
         should = []
-        for term, weight in terms.items():
-            for name, boost in config.field_boosts.items():
+        weighted = [(t, w, config.field_boosts) for t, w in terms.items()]
+        prf_boosts = {f: b for f, b in config.field_boosts.items() if f in config.prf_fields}
+        weighted += [(t, w, prf_boosts) for t, w in (extra or {}).items()]
+        for term, weight, boosts in weighted:
+            for name, boost in boosts.items():
                 if boost > 0:
                     q = tantivy.Query.term_query(self.schema, name, term)
                     should.append(
@@ -99,9 +110,11 @@ class StoreSearch:
         if not plan.terms:
             return []
         filters = self._filters(project, kinds)
+        pool = max(k, config.candidates)
         text_q = self._text_query(plan.terms, config)
         q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
-        hits = searcher.search(q, max(k, config.candidates)).hits
+        # with feedback, the first search only has to find the feedback documents
+        hits = searcher.search(q, config.prf_docs or pool).hits
         if config.prf_docs and hits:
             docs = []
             for score, addr in hits[: config.prf_docs]:
@@ -109,9 +122,9 @@ class StoreSearch:
                 docs.append((score, self.analyze(payload.get("text", ""))))
             extra = feedback_terms(docs, plan, config)
             if extra:
-                text_q = self._text_query({**plan.terms, **extra}, config)
+                text_q = self._text_query(plan.terms, config, extra)
                 q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *filters])
-                hits = searcher.search(q, max(k, config.candidates)).hits
+            hits = searcher.search(q, pool).hits
         qv = None
         if self.dense is not None and config.dense_weight:
             qv = self.dense.query_vector(
