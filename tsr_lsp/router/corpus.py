@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tsr_lsp.router.data import Example, load_jsonl
+from tsr_lsp.router.features import hard_code_terms
 
 TEAM_DIR = Path(__file__).parent / "data"
 CAPS = {
@@ -94,6 +95,30 @@ _WRAPPERS = (
     "I need some help. ",
     "Hey, ",
 )
+
+
+_CODE_LINE = re.compile(
+    r"^\s*(?:def |class |import |#include|public |function |const |let |var |"
+    r"return\b|if \(|for \(|while \(|}|SELECT )|[;{]\s*$",
+    re.M,
+)
+
+
+def code_difficulty(text: str) -> float:
+    """Difficulty label of a code request (0..1; CoT = round(3 x difficulty)), by rule:
+    a common single-function or snippet task is easy (0.1 -> CoT 0); length, pasted code to
+    work on and design / concurrency / whole-system words (0.3 each, at most two) make it
+    harder (up to 1 -> CoT 3)."""
+    words = len(text.split())
+    d = 0.1
+    if words > 60:
+        d += 0.2
+    if words > 200:
+        d += 0.15
+    if "```" in text or len(_CODE_LINE.findall(text)) >= 3:
+        d += 0.15
+    d += 0.3 * min(2, hard_code_terms(text))
+    return round(min(1.0, d), 2)
 
 
 def _cluster_category(cluster: str) -> str | None:
@@ -206,10 +231,13 @@ def arena_v2(root: Path, rng: random.Random) -> list[Example]:
         sub = r.get("subcategory")
         text = r["prompt"].strip()
         if sub == "coding":
-            out.append(Example(text, "code", difficulty=0.8, source="arena_v2_code"))
+            out.append(
+                Example(text, "code", difficulty=code_difficulty(text), source="arena_v2_code")
+            )
         elif sub == "math":
             cat = "code" if _CODE_MARK.search(text) else "math"
-            out.append(Example(text, cat, difficulty=0.9, source="arena_v2_math"))
+            diff = code_difficulty(text) if cat == "code" else 0.9
+            out.append(Example(text, cat, difficulty=diff, source="arena_v2_math"))
         elif sub == "creative_writing":
             out.append(Example(text, "writing", source="arena_v2_writing"))
     return out
@@ -220,7 +248,9 @@ def arena_v01(root: Path, rng: random.Random) -> list[Example]:
     for r in _rows(root / "arena_hard_v01_questions.jsonl"):
         cat = _cluster_category(r.get("cluster", ""))
         if cat is not None:
-            diff = 0.8 if cat in ("code", "math", "reasoning") else None
+            diff = 0.8 if cat in ("math", "reasoning") else None
+            if cat == "code":
+                diff = code_difficulty(r["prompt"])
             out.append(Example(r["prompt"].strip(), cat, difficulty=diff, source="arena_v01"))
     return out
 
@@ -403,4 +433,7 @@ def build_corpus(shared: Path | None = None, seed: int = 0, team: bool = True) -
         out += builder(root, rng)
     if team:
         out += team_sources()
+    for ex in out:  # every code row gets a difficulty label (rule: code_difficulty)
+        if ex.category == "code" and ex.difficulty is None and ex.cot_steps is None:
+            ex.difficulty = code_difficulty(ex.text)
     return [ex for ex in out if ex.text.strip()]

@@ -5,7 +5,9 @@ type, so the text is reduced to signals that transfer: words and word pairs, sub
 character n-grams (summarise/summarize/summary share them), the words that open and close
 the request (instructions usually sit there, around pasted text), numbers collapsed to one
 token, and a few shape statistics (code punctuation, digits, answer choices, pasted blocks).
-Long inputs are cut to their head and tail so the cost per decision is bounded.
+Long inputs are cut to their head and tail so the cost per decision is bounded. Meaning
+features come from static word vectors distilled from MiniLM (static.py): two pooled vectors
+(all words, opening words) that let unseen wording land near trained wording.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import re
 from collections.abc import Mapping, Sequence
 
 from tsr_lsp.config import CATEGORIES, KINDS
+from tsr_lsp.router import static
 
-HEAD_CHARS = 1500
-TAIL_CHARS = 600
+HEAD_CHARS = 2000
+TAIL_CHARS = 500
+CONTEXT_CHARS = 4000
 EDGE_TOKENS = 8
+NGRAM_WORDS = 300  # character n-grams for at most this many distinct words (cost bound)
 EDGE_PREFIXES = frozenset(("s", "s0", "s01", "sb", "e", "eb"))
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*|[^\w\s]", re.UNICODE)
@@ -30,6 +35,21 @@ _CODE_LINE = re.compile(
     r"const |let |var |return\b|if \(|for \(|while \(|}|SELECT |<\w+[ >])|[;{]\s*$",
     re.M,
 )
+
+_HARD_CODE = re.compile(
+    r"\b(?:design|architect\w*|from scratch|concurren\w*|distributed|thread-safe|"
+    r"multi-?thread\w*|lock-free|scal(?:e|able|ability)|optimi[sz]e\w* (?:the )?performance|"
+    r"full(?:-stack| application| app)|framework|compiler|interpreter|engine|microservices?|"
+    r"end-to-end|production|memory leak|race condition|deadlock|refactor (?:the|this) "
+    r"(?:whole|entire)|migrat\w+|step-by-step plan|system)\b",
+    re.I,
+)
+
+
+def hard_code_terms(text: str) -> int:
+    """Distinct words of design, concurrency or whole-system scope (code difficulty signal)."""
+    return len({m.lower() for m in _HARD_CODE.findall(text)})
+
 
 _CODE = """python javascript typescript typescriptreact javascriptreact rust go java c cpp
 csharp lua ruby php kotlin swift scala sh bash shellscript sql html css r julia haskell zig
@@ -52,6 +72,7 @@ DENSE_NAMES: tuple[str, ...] = (
     "questions",
     "choice_lines",
     "pasted_block",
+    "hard_code_terms",
     *(f"kind_{k}" for k in KINDS),
     "lang_code",
     "lang_prose",
@@ -61,11 +82,11 @@ DENSE_NAMES: tuple[str, ...] = (
     "hist_present",
     *(f"hist_recent_{c}" for c in CATEGORIES),
     *(f"hist_accept_{c}" for c in CATEGORIES),
+    *static.FEATURE_NAMES,
 )
 DENSE_SIZE = len(DENSE_NAMES)
 
 
-_DIGIT = re.compile(r"\d")
 _UPPER = re.compile(r"[A-ZÀ-ÖØ-ÞА-Я]")
 
 
@@ -88,9 +109,10 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def sparse_features(text: str) -> list[str]:
-    """Deduplicated feature strings in first-seen order (order only matters for tests)."""
-    toks = tokens(clip_text(text))
+def sparse_features(text: str, toks: Sequence[str] | None = None) -> list[str]:
+    """Deduplicated feature strings in first-seen order (order only matters for tests);
+    ``toks`` = tokens(clip_text(text)) when the caller already has them."""
+    toks = list(toks) if toks is not None else tokens(clip_text(text))
     seen: dict[str, None] = {}
     prev = "<s>"
     for tok in toks:
@@ -112,7 +134,8 @@ def sparse_features(text: str) -> list[str]:
         seen["e:" + tok] = None
         if i:
             seen["eb:" + tail[i - 1] + " " + tok] = None
-    for tok in dict.fromkeys(t for t in toks if len(t) > 3 and t.isalpha()):  # ordered
+    words = dict.fromkeys(t for t in toks if len(t) > 3 and t.isalpha())  # ordered
+    for tok in list(words)[:NGRAM_WORDS]:
         padded = "<" + tok + ">"
         for n in (3, 4):
             for j in range(len(padded) - n + 1):
@@ -127,14 +150,17 @@ def dense_features(
     context: str = "",
     recent: Mapping[str, int] | None = None,
     acceptance: Mapping[str, float] | None = None,
+    toks: Sequence[str] | None = None,
 ) -> list[float]:
-    """Shape statistics, request kind, language group, context and history (DENSE_NAMES)."""
+    """Shape statistics, request kind, language group, context, history and static word
+    vectors (DENSE_NAMES). Only the clipped text is scanned (cost bounded for huge pastes);
+    ``toks`` = tokens(clip_text(text)) when the caller already has them."""
     clipped = clip_text(text)
     n = max(1, len(clipped))
-    words = len(text.split())
+    words = round(len(clipped.split()) * len(text) / n)  # estimated for clipped texts
     lines = text.count("\n") + 1
     code_chars = _count_code_chars(clipped)
-    digits = len(_DIGIT.findall(clipped))
+    digits = sum(map(clipped.count, "0123456789"))
     upper = len(_UPPER.findall(clipped))
     non_ascii = len(clipped) - len(clipped.encode("ascii", "ignore"))
     code_lines = len(_CODE_LINE.findall(clipped))
@@ -155,13 +181,14 @@ def dense_features(
         min(1.0, text.count("?") / 4.0),
         min(1.0, len(_CHOICE_LINE.findall(clipped)) / 4.0),
         1.0 if (words > 60 and longest_para > 250) or lines > 8 else 0.0,
+        min(1.0, hard_code_terms(clipped) / 2.0),
     ]
     vec.extend(1.0 if kind == k else 0.0 for k in KINDS)
     lang = language.lower()
     vec.append(1.0 if lang in CODE_LANGUAGES else 0.0)
     vec.append(1.0 if lang in PROSE_LANGUAGES else 0.0)
     vec.append(1.0 if lang and lang not in CODE_LANGUAGES and lang not in PROSE_LANGUAGES else 0.0)
-    ctx = context[:4000]
+    ctx = context[:CONTEXT_CHARS]
     vec.append(math.log1p(len(context)) / 10.0)
     vec.append(min(1.0, 8.0 * _count_code_chars(ctx) / max(1, len(ctx))))
     total = sum(recent.values()) if recent else 0
@@ -169,6 +196,7 @@ def dense_features(
     vec.extend((recent.get(c, 0) / total if total and recent else 0.0) for c in CATEGORIES)
     acc = acceptance or {}
     vec.extend((acc[c] - 0.5 if c in acc else 0.0) for c in CATEGORIES)
+    vec.extend(static.features(toks if toks is not None else tokens(clipped)))
     return vec
 
 

@@ -28,10 +28,12 @@ from tsr_lsp.router.decision import Prediction, RouteRequest
 from tsr_lsp.router.features import (
     DENSE_NAMES,
     bag_weights,
+    clip_text,
     dense_features,
     feature_ids,
     history_vectors,
     sparse_features,
+    tokens,
 )
 
 MAGIC = b"TSRW1\n"
@@ -213,9 +215,10 @@ def encode(
         getattr(history, "recent_categories", None),
         getattr(history, "acceptance_by_category", None),
     )
-    ids, edge = feature_ids(sparse_features(request.text), weights.index)
+    toks = tokens(clip_text(request.text))  # once: sparse and static features share them
+    ids, edge = feature_ids(sparse_features(request.text, toks), weights.index)
     dense = dense_features(
-        request.text, request.kind, request.language, request.context, recent, acceptance
+        request.text, request.kind, request.language, request.context, recent, acceptance, toks
     )
     return ids, edge, dense
 
@@ -247,10 +250,11 @@ class TrainedRouter:
         out = run(self.weights, request, history)
         scores = {c: float(p) for c, p in zip(CATEGORIES, out.probs, strict=True)}
         best = max(scores, key=lambda c: scores[c])
+        a, b = self.weights.meta.get("difficulty_calibration", {}).get(best, (1.0, 0.0))
         return Prediction(
             best,
             scores,
-            out.difficulty,
+            min(1.0, max(0.0, a * out.difficulty + b)),
             source=self.name,
             temperature=out.temperature,
             model=out.model if out.model_prob >= 0.5 else None,

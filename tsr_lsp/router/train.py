@@ -25,9 +25,11 @@ from tsr_lsp.router.features import (
     DENSE_NAMES,
     DENSE_SIZE,
     bag_weights,
+    clip_text,
     dense_features,
     is_edge,
     sparse_features,
+    tokens,
 )
 from tsr_lsp.router.infer import TEMPERATURE_SCALE, RouterWeights
 
@@ -50,7 +52,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     patience: int = 3
     seed: int = 0
-    feature_dropout: float = 0.2
+    feature_dropout: float = 0.4
+    bag_dropout: float = 0.0  # share of rows trained without their n-grams (static + shape only)
     augment: bool = True
     balance: bool = True
 
@@ -123,10 +126,11 @@ def encode(examples: Sequence[Example], vocab: Sequence[str], models: Sequence[s
     weight = np.array([ex.weight for ex in examples], dtype=np.float32)
     plain = np.zeros(n, dtype=bool)
     for i, ex in enumerate(examples):
-        feats = [f for f in sparse_features(ex.text) if f in index]
+        toks = tokens(clip_text(ex.text))
+        feats = [f for f in sparse_features(ex.text, toks) if f in index]
         ids.append(np.array([index[f] for f in feats], dtype=np.int64))
         edges.append(np.array([is_edge(f) for f in feats], dtype=bool))
-        dense[i] = dense_features(ex.text, ex.kind, ex.language, ex.context)
+        dense[i] = dense_features(ex.text, ex.kind, ex.language, ex.context, toks=toks)
         cat[i] = CATEGORIES.index(ex.category)
         target = ex.difficulty_target()
         if target is not None:
@@ -226,6 +230,7 @@ def _batch(
     rng: np.random.Generator | None,
     dropout: float,
     augment: bool,
+    bag_dropout: float = 0.0,
 ) -> tuple[Any, ...]:
     import torch
 
@@ -237,6 +242,8 @@ def _batch(
         if rng is not None and dropout > 0 and len(ids) > 4:
             keep = rng.random(len(ids)) >= dropout
             ids, edge = ids[keep], edge[keep]
+        if rng is not None and bag_dropout > 0 and rng.random() < bag_dropout:
+            ids, edge = ids[:0], edge[:0]
         offsets.append(pos)
         ids_list.append(ids)
         scales.append(np.asarray(bag_weights(edge.tolist()), dtype=np.float32))
@@ -266,7 +273,7 @@ def _losses(net: Any, enc: Encoded, rows: np.ndarray, weights: np.ndarray, batch
         d = F.binary_cross_entropy_with_logits(
             diff, torch.from_numpy(enc.diff[rows]), reduction="none"
         )
-        loss = loss + 0.5 * (d * dm).sum() / dm.sum()
+        loss = loss + 1.0 * (d * dm).sum() / dm.sum()
     tm = torch.from_numpy(enc.temp_mask[rows])
     if tm.sum() > 0:
         t = F.binary_cross_entropy_with_logits(
@@ -333,7 +340,7 @@ def _fit(
         running = 0.0
         for step in range(steps):
             rows = order[step * batch_size : (step + 1) * batch_size]
-            batch = _batch(enc, rows, rng, cfg.feature_dropout, cfg.augment)
+            batch = _batch(enc, rows, rng, cfg.feature_dropout, cfg.augment, cfg.bag_dropout)
             optim.zero_grad()
             batch_loss, _ = _losses(net, enc, rows, w_train, batch)
             batch_loss.backward()
@@ -361,6 +368,34 @@ def _fit(
     net.load_state_dict(best_state)
     net.eval()
     return report
+
+
+def calibrate_difficulty(weights: RouterWeights, rows: Sequence[Example]) -> dict[str, list[float]]:
+    """Per category, a linear map from the difficulty head's output to the labels' scale
+    (mean and spread matched on the training rows). The head shrinks towards the mean (a
+    hard request came out at 0.44 where its label said 0.7); the map stretches it back so CoT
+    follows the label rules. Categories with fewer than 20 labelled rows, a flat head or a
+    weak correlation (<= 0.2) keep the identity."""
+    from tsr_lsp.router.decision import RouteRequest
+    from tsr_lsp.router.infer import run
+
+    pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for ex in rows:
+        target = ex.difficulty_target()
+        if target is not None:
+            out = run(weights, RouteRequest(ex.text, ex.kind, ex.language, ex.context))
+            pairs[ex.category].append((out.difficulty, target))
+    table: dict[str, list[float]] = {}
+    for cat, items in sorted(pairs.items()):
+        x = np.array([p for p, _ in items], dtype=np.float64)
+        y = np.array([t for _, t in items], dtype=np.float64)
+        if len(items) < 20 or float(x.std()) < 1e-3:
+            continue
+        if float(y.std()) < 1e-3 or not float(np.corrcoef(x, y)[0, 1]) > 0.2:
+            continue
+        a = float(y.std() / x.std())  # match the labels' spread (least squares would shrink)
+        table[cat] = [round(a, 6), round(float(y.mean() - a * x.mean()), 6)]
+    return table
 
 
 def train(
@@ -441,6 +476,7 @@ def train(
         "base": (base.meta.get("name", "base") if base else "scratch"),
     }
     weights = to_weights(nets, vocab, full_meta)
+    weights.meta["difficulty_calibration"] = calibrate_difficulty(weights, train_rows)
     if val_rows:
         from tsr_lsp.router.decision import RouteRequest
 
