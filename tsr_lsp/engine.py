@@ -186,6 +186,9 @@ class Engine:
             max_tokens=decision.max_tokens,
             temperature=decision.temperature,
             top_p=decision.top_p,
+            # a repetition penalty also penalises newlines and indentation, which merges lines
+            # of code ("# open it with open(path) as f:"); prose keeps the mild default
+            repeat_penalty=1.0 if decision.category in ("code", "math") else 1.1,
             seed=options.seed,
         )
         cancelled = False
