@@ -28,12 +28,11 @@ from tsr_lsp.router.decision import Prediction, RouteRequest
 from tsr_lsp.router.features import (
     DENSE_NAMES,
     bag_weights,
-    clip_text,
     dense_features,
     feature_ids,
     history_vectors,
     sparse_features,
-    tokens,
+    text_tokens,
 )
 
 MAGIC = b"TSRW1\n"
@@ -215,7 +214,7 @@ def encode(
         getattr(history, "recent_categories", None),
         getattr(history, "acceptance_by_category", None),
     )
-    toks = tokens(clip_text(request.text))  # once: sparse and static features share them
+    toks = text_tokens(request.text)  # once: sparse and static features share them
     ids, edge = feature_ids(sparse_features(request.text, toks), weights.index)
     dense = dense_features(
         request.text, request.kind, request.language, request.context, recent, acceptance, toks

@@ -25,11 +25,10 @@ from tsr_lsp.router.features import (
     DENSE_NAMES,
     DENSE_SIZE,
     bag_weights,
-    clip_text,
     dense_features,
     is_edge,
     sparse_features,
-    tokens,
+    text_tokens,
 )
 from tsr_lsp.router.infer import TEMPERATURE_SCALE, RouterWeights
 
@@ -126,7 +125,7 @@ def encode(examples: Sequence[Example], vocab: Sequence[str], models: Sequence[s
     weight = np.array([ex.weight for ex in examples], dtype=np.float32)
     plain = np.zeros(n, dtype=bool)
     for i, ex in enumerate(examples):
-        toks = tokens(clip_text(ex.text))
+        toks = text_tokens(ex.text)
         feats = [f for f in sparse_features(ex.text, toks) if f in index]
         ids.append(np.array([index[f] for f in feats], dtype=np.int64))
         edges.append(np.array([is_edge(f) for f in feats], dtype=bool))
