@@ -37,7 +37,7 @@ def pick_profile(
     return None
 
 
-HEDGE_MIN_SCORE = 0.1  # runner-up categories below this probability are ignored
+HEDGE_MIN_SCORE = 0.05  # runner-up categories below this probability are ignored
 HEDGE_MIN_GAIN = 0.05  # and hedging must raise the expected fit by at least this much
 
 
@@ -73,14 +73,14 @@ def hedge(
     if not others:
         return model, cot, temperature, ""
     eps = 1e-9
-    rows = []  # (probability, tag, cot range, temperature range) per weighed category
+    rows = []  # (probability, tag, cot range, temperature range, category) per category
     temps = {temperature}
     for c, p in [(category, scores.get(category, 0.0)), *others.items()]:
         row = settings.router.policy.get(c)
         tag = _tag_for(c, settings, available)
         if row is None or tag is None:
             continue
-        rows.append((p, tag, row.cot_min, row.cot_max, row.temperature_min, row.temperature_max))
+        rows.append((p, tag, row.cot_min, row.cot_max, row.temperature_min, row.temperature_max, c))
         temps |= {row.temperature, row.temperature_min, row.temperature_max}
     own_tag = _tag_for(category, settings, available)
     models = [
@@ -88,12 +88,15 @@ def hedge(
     ]
     temps = {t for t in temps if pol.temperature_min - eps <= t <= pol.temperature_max + eps}
 
-    def fit(tags: list[str], k: int, t: float) -> float:
-        return sum(
-            p
-            for p, tag, c_lo, c_hi, t_lo, t_hi in rows
+    def served(tags: list[str], k: int, t: float) -> list[tuple[str, float]]:
+        return [
+            (c, p)
+            for p, tag, c_lo, c_hi, t_lo, t_hi, c in rows
             if tag in tags and c_lo <= k <= c_hi and t_lo - eps <= t <= t_hi + eps
-        )
+        ]
+
+    def fit(tags: list[str], k: int, t: float) -> float:
+        return sum(p for _, p in served(tags, k, t))
 
     base = fit(settings.models[model].tags, cot, temperature)
     best = (base, 0.0, 0.0, 0.0, model, cot, temperature)
@@ -113,7 +116,8 @@ def hedge(
         *([f"CoT {k}"] if k != cot else []),
         *([f"temperature {t:g}"] if abs(t - temperature) > 1e-9 else []),
     ]
-    runners = ", ".join(f"{c} {p:.2f}" for c, p in sorted(others.items(), key=lambda x: -x[1]))
+    helped = [(c, p) for c, p in served(settings.models[m].tags, k, t) if c in others]
+    runners = ", ".join(f"{c} {p:.2f}" for c, p in sorted(helped, key=lambda x: -x[1]))
     return m, k, t, f"unsure ({runners}): {', '.join(changed)} also suits that"
 
 
