@@ -84,6 +84,7 @@ PREVIOUS = RetrievalConfig(
     prf_docs=3,
     dense_candidates=20,
     thread_credit=0.0,
+    prf_fields=("text", "ctx_prev", "ctx_next", "response", "when"),
 )
 
 

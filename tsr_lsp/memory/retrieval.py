@@ -57,7 +57,9 @@ class RetrievalConfig:
     prf_docs: int = 3  # pseudo relevance feedback: expand with terms of the top docs
     prf_terms: int = 8
     prf_weight: float = 0.25
-    prf_fields: tuple[str, ...] = ("text",)  # where feedback terms are looked up
+    # where feedback terms are looked up: not in responses (their weight there would be
+    # ~0.15 and their long postings are what a search at scale spends its time on)
+    prf_fields: tuple[str, ...] = ("text", "ctx_prev", "ctx_next")
     recency: float = 0.0  # + r * top score * 2^(-age / half-life)
     recency_half_life_days: float = 30.0
     fusion: str = "score"  # score: normalised weighted sum | rrf: reciprocal rank fusion
