@@ -54,6 +54,7 @@ def _time(fn: Any, requests: list[RouteRequest], rounds: int) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tsr_lsp.router import static
     from tsr_lsp.router.evaluate import evaluate
     from tsr_lsp.router.loader import KeywordRouter, load_router, weights_path
 
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "loadavg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else -1.0,
             "load_ms": load_ms,
             "weights_mb": weights_path(settings.router.weights).stat().st_size / 1e6,
+            "static_vectors_mb": static.PATH.stat().st_size / 1e6 if static.PATH.is_file() else 0,
             "torch_imported": "torch" in sys.modules,
             "one_core": pinned,
         }
