@@ -150,7 +150,11 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         if folder is None or time.monotonic() < self._pending_check:
             return
         self._pending_check = time.monotonic() + 2.0
-        if table_ready(folder):
+        if not table_ready(folder):
+            return
+        with self._lock:  # searches run on several threads: attach once
+            if self._pending_encoder is None:
+                return
             self._pending_encoder = None
             try:
                 self._attach(StaticEncoder(folder))
