@@ -109,7 +109,7 @@ def plan_query(
     return QueryPlan({t: float(c) for t, c in terms.items()}, speakers, months)
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     key: int  # index into the store's candidate arrays
     score: float
