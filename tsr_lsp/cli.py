@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--cv", action="store_true", help="memory: leave-one-conversation-out tuning"
     )
+    bench.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        metavar="N",
+        help="memory --locomo: then add N synthetic episodes and measure again at that size",
+    )
     from tsr_lsp.commands.memory_cmd import add_parser as memory_parser
 
     memory_parser(sub)

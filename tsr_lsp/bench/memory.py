@@ -1,6 +1,6 @@
 """`tsr-lsp bench memory`: retrieval quality on LoCoMo, or scale (ingest, search, caps).
 
-    tsr-lsp bench memory --locomo FILE [--k 1,5,10] [--json] [--ablation] [--cv]
+    tsr-lsp bench memory --locomo FILE [--k 1,5,10] [--json] [--ablation] [--cv] [--scale N]
     tsr-lsp bench memory [--episodes 100000] [--json]
 
 Both go through `EpisodeStore`, the API the daemon uses, on a fresh store in a temp dir.
@@ -72,6 +72,8 @@ def run_locomo(args: argparse.Namespace) -> dict[str, Any]:
             out["ablation"] = ablation(store, Path(args.locomo), Path(tmp), ks)
         if getattr(args, "cv", False):
             out["cv"] = cross_validate(store, convs, ks)
+        if getattr(args, "scale", 0):  # last: it grows the store
+            out.update(_locomo_at_scale(store, convs, ks, int(args.scale)))
         store.close()
     return out
 
@@ -86,6 +88,37 @@ PREVIOUS = RetrievalConfig(
     thread_credit=0.0,
     prf_fields=("text", "ctx_prev", "ctx_next", "response", "when"),
 )
+
+
+def _locomo_at_scale(
+    store: EpisodeStore, convs: list[Any], ks: tuple[int, ...], n: int
+) -> dict[str, Any]:
+    """Recall and latency of the same questions once the store also holds ``n`` synthetic
+    episodes in 10 other projects: the default configuration, real questions, at scale, in
+    one run. (Recall may move a little: BM25 statistics are index-wide.)"""
+    from tsr_lsp.bench.locomo import evaluate
+    from tsr_lsp.bench.stats import percentile
+
+    episodes = synthetic_episodes(n, 10)
+    for i in range(0, n, 5000):
+        store.add(episodes[i : i + 5000])
+    del episodes
+    evaluate(store, convs, ks)  # warm-up (first reads of the grown index)
+    cpu: list[float] = []
+    for conv in convs:
+        for q in conv.questions:
+            c0 = time.thread_time()
+            store.search(q.text, project=conv.project, k=max(ks))
+            cpu.append((time.thread_time() - c0) * 1000)
+    r = evaluate(store, convs, ks)
+    return {
+        "scale_episodes": store.count(),
+        **{f"scale_recall@{k}": r[f"recall@{k}"] for k in ks},
+        "scale_search_p50_ms": r["search_p50_ms"],
+        "scale_search_p95_ms": r["search_p95_ms"],
+        "scale_search_cpu_p95_ms": percentile(cpu, 95),
+        "scale_per_conversation": r["per_conversation"],
+    }
 
 
 def ablation_steps() -> list[tuple[str, dict[str, bool], RetrievalConfig]]:
