@@ -26,16 +26,8 @@ PROMPT = (
 
 
 async def _diagnostics(client: LanguageClient, uri: str) -> list[types.Diagnostic]:
-    for _ in range(100):
-        if uri in client.diagnostics:
-            return list(client.diagnostics[uri])
-        try:
-            await asyncio.wait_for(
-                client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 10
-            )
-        except TimeoutError:
-            break
-    raise AssertionError(f"no diagnostics for {uri}")
+    """The first diagnostics published for ``uri`` (an empty list counts)."""
+    return await _settles(client, uri, lambda _: uri in client.diagnostics)
 
 
 async def _open(client: LanguageClient, path: Path, text: str, language: str = "jinja") -> str:
@@ -57,7 +49,7 @@ async def _settles(
 ) -> list[types.Diagnostic]:
     """Diagnostics for ``uri`` once they satisfy ``ok`` (later publications may replace
     earlier ones: the project index finishing, a debounced edit)."""
-    for _ in range(50):
+    for _ in range(100):
         if ok(list(client.diagnostics.get(uri, []))):
             return list(client.diagnostics[uri])
         try:

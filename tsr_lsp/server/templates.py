@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -321,18 +322,10 @@ def _create_target(ls: TsrLanguageServer, uri: str, name: str) -> Path | None:
 def completion(ls: TsrLanguageServer, params: types.CompletionParams) -> Any:
     from tsr_lsp.jinja_lint.assist import complete
 
-    uri = params.text_document.uri
-    if uri not in _state(ls).languages:
-        return NOT_MINE
-    at = _analysed_at(ls, uri, params.position)
-    if at is None:
-        return None
-    result, offset = at
-    try:
-        items = complete(result.analysis, offset, _state(ls).index)
-    except Exception:  # never fail a keystroke over a linter bug
-        log.exception("template completion failed at %s:%s", uri, offset)
-        return None
+    got = _assist(ls, params, "completion", complete)
+    if got is None or got is NOT_MINE:
+        return got
+    _, items = got
     snippets = _snippets(ls)
     out = []
     for item in items:
@@ -353,12 +346,27 @@ def completion(ls: TsrLanguageServer, params: types.CompletionParams) -> Any:
     return types.CompletionList(is_incomplete=False, items=out)
 
 
-def _analysed_at(ls: TsrLanguageServer, uri: str, position: types.Position) -> Any:
-    """(analysis result, offset of ``position``) for an open template, or None."""
+def _assist(
+    ls: TsrLanguageServer,
+    params: types.CompletionParams | types.HoverParams,
+    what: str,
+    call: Callable[[Any, int, Any], Any],
+) -> Any:
+    """``(analysis result, call(analysis, offset, index))`` at the cursor of an open
+    template; ``NOT_MINE`` for other documents, None when there is nothing to analyse or
+    ``call`` raised (never fail a keystroke over a linter bug)."""
+    uri = params.text_document.uri
+    if uri not in _state(ls).languages:
+        return NOT_MINE
     result = analyse(ls, uri)
     if result is None or result.analysis is None:
         return None
-    return result, to_offset(ls, result.lines, position)
+    offset = to_offset(ls, result.lines, params.position)
+    try:
+        return result, call(result.analysis, offset, _state(ls).index)
+    except Exception:
+        log.exception("template %s failed at %s:%s", what, uri, offset)
+        return None
 
 
 def _snippets(ls: TsrLanguageServer) -> bool:
@@ -371,18 +379,10 @@ def _snippets(ls: TsrLanguageServer) -> bool:
 def on_hover(ls: TsrLanguageServer, params: types.HoverParams) -> Any:
     from tsr_lsp.jinja_lint.assist import hover
 
-    uri = params.text_document.uri
-    if uri not in _state(ls).languages:
-        return NOT_MINE
-    at = _analysed_at(ls, uri, params.position)
-    if at is None:
-        return None
-    result, offset = at
-    try:
-        found = hover(result.analysis, offset, _state(ls).index)
-    except Exception:
-        log.exception("template hover failed in %s", uri)
-        return None
+    got = _assist(ls, params, "hover", hover)
+    if got is None or got is NOT_MINE:
+        return got
+    result, found = got
     if found is None:
         return None
     text, start, end = found
