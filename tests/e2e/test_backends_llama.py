@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cancel_after
-from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
+from tests.helpers import generate_cancelled
+from tsr_lsp.backends.base import GenerationRequest, ModelLoadError
 from tsr_lsp.backends.llama_cpp import LlamaCppBackend
 from tsr_lsp.backends.pool import ModelPool
 from tsr_lsp.config import ModelProfile, Settings, default_models
@@ -91,17 +91,14 @@ def test_kv_prefix_is_reused_and_prefill_warms_the_cache(coder: LlamaCppBackend)
 
 
 def test_cancel_stops_within_one_token(general: LlamaCppBackend) -> None:
-    cancel, pieces, on_token = cancel_after(3)
-
     req = GenerationRequest(
         messages=[{"role": "user", "content": "Write a long story about the sea."}],
         max_tokens=100,
         seed=1,
     )
-    with pytest.raises(GenerationCancelled) as err:
-        general.generate(req, on_token=on_token, cancel=cancel)
-    assert err.value.result.completion_tokens == len(pieces) == 3
-    assert err.value.result.finish_reason == "cancelled"
+    result, pieces = generate_cancelled(general, req, 3)
+    assert result.completion_tokens == len(pieces) == 3
+    assert result.finish_reason == "cancelled"
 
 
 def _general_pair(pin_first: bool) -> Settings:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import cancel_after
+from tests.helpers import generate_cancelled
 from tests.unit.badservers import free_port
-from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
+from tsr_lsp.backends.base import GenerationRequest, ModelLoadError
 from tsr_lsp.backends.openai_http import OpenAIHttpBackend
 from tsr_lsp.client import TsrClient, server_command
 from tsr_lsp.config import ModelProfile
@@ -95,17 +95,14 @@ def test_completions_with_a_raw_prompt(remote: OpenAIHttpBackend) -> None:
 
 
 def test_cancel_mid_stream_stops_within_one_token(remote: OpenAIHttpBackend) -> None:
-    cancel, pieces, on_token = cancel_after(2)
-
     req = GenerationRequest(
         messages=[{"role": "user", "content": "Count from one to fifty in words."}],
         max_tokens=120,
         seed=3,
     )
-    with pytest.raises(GenerationCancelled) as err:
-        remote.generate(req, on_token=on_token, cancel=cancel)
+    result, pieces = generate_cancelled(remote, req, 2)
     assert len(pieces) <= 3
-    assert err.value.result.text == "".join(pieces)
+    assert result.text == "".join(pieces)
 
 
 def test_wrong_key_is_a_clear_error(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

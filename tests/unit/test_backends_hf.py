@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cancel_after
+from tests.helpers import generate_cancelled
 from tests.unit.hf_tiny import build_tiny_model
-from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
+from tsr_lsp.backends.base import GenerationRequest, ModelLoadError
 from tsr_lsp.backends.hf_transformers import HfTransformersBackend
 from tsr_lsp.backends.pool import ModelPool
 from tsr_lsp.config import ModelProfile, Settings
@@ -49,12 +49,10 @@ def test_chat_streams_in_order(loaded: HfTransformersBackend) -> None:
 
 
 def test_cancel_stops_within_one_token(loaded: HfTransformersBackend) -> None:
-    cancel, pieces, on_token = cancel_after(2)
     req = GenerationRequest(prompt="hello", max_tokens=60, temperature=1.0, repeat_penalty=1.0)
-    with pytest.raises(GenerationCancelled) as err:
-        loaded.generate(req, on_token=on_token, cancel=cancel)
+    result, pieces = generate_cancelled(loaded, req, 2)
     assert len(pieces) <= 3  # stops within one token of the cancel
-    assert err.value.result.completion_tokens <= 3 < 60
+    assert result.completion_tokens <= 3 < 60
 
 
 def test_fim_prompt_is_prefix_suffix_middle_with_plain_user_text(
