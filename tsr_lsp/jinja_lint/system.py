@@ -85,25 +85,18 @@ def check_system_prompt(a: Analyzer) -> None:
                 suggestions=[],
                 declare=True,
             )
-    for name in sink.filters:
-        if name not in a.filters:
-            a.add(
-                "JL020",
-                ERROR,
-                f"'system' uses unknown filter {name!r}",
-                start,
-                start + 6,
-                name=name,
-                suggestions=suggest(name, a.filters),
-            )
-    for name in sink.tests:
-        if name not in a.tests:
-            a.add(
-                "JL021",
-                ERROR,
-                f"'system' uses unknown test {name!r}",
-                start,
-                start + 6,
-                name=name,
-                suggestions=suggest(name, a.tests),
-            )
+    for code, kind, used, known in (
+        ("JL020", "filter", sink.filters, a.filters),
+        ("JL021", "test", sink.tests, a.tests),
+    ):
+        for name in used:
+            if name not in known:
+                a.add(
+                    code,
+                    ERROR,
+                    f"'system' uses unknown {kind} {name!r}",
+                    start,
+                    start + 6,
+                    name=name,
+                    suggestions=suggest(name, known),
+                )
