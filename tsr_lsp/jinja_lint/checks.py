@@ -225,16 +225,24 @@ def report_undefined(a: Analyzer) -> None:
             message = f"{name!r} is not declared in the front matter"
             if hints:
                 message += f"; did you mean {hints[0]!r}?"
-        a.add(
-            "JL010",
-            severity,
-            message,
-            pos,
-            pos + len(name),
-            name=name,
-            suggestions=hints,
-            declare=a.kind == PROMPT,
-        )
+        _undefined(a, name, pos, severity, message, hints, declare=a.kind == PROMPT)
+
+
+def _undefined(
+    a: Analyzer, name: str, pos: int, severity: str, message: str, hints: list[str], declare: bool
+) -> None:
+    """JL010 on ``name``; the quick fixes read its name, suggestions and whether to
+    offer declaring it in the front matter."""
+    a.add(
+        "JL010",
+        severity,
+        message,
+        pos,
+        pos + len(name),
+        name=name,
+        suggestions=hints,
+        declare=declare,
+    )
 
 
 _SPECIALS = frozenset({"loop", "caller", "varargs", "kwargs", "super"})
@@ -250,17 +258,11 @@ def _guarded_typos(a: Analyzer, pool: Suggester) -> None:
         seen.add(name)
         hints = [h for h in pool(name, 1) if not is_inflection(name, h)]
         if hints:
-            a.add(
-                "JL010",
-                WARNING,
+            message = (
                 f"{name!r} is not defined (so 'is defined' is always false); "
-                f"did you mean {hints[0]!r}?",
-                pos,
-                pos + len(name),
-                name=name,
-                suggestions=hints,
-                declare=False,
+                f"did you mean {hints[0]!r}?"
             )
+            _undefined(a, name, pos, WARNING, message, hints, declare=False)
 
 
 def _generic_typos(a: Analyzer, unresolved: list[tuple[str, int]], base: Suggester) -> None:
@@ -298,16 +300,8 @@ def _generic_typos(a: Analyzer, unresolved: list[tuple[str, int]], base: Suggest
             hints = _part_typo(name, words)
         if not hints:
             continue
-        a.add(
-            "JL010",
-            WARNING,
-            f"{name!r} is not defined here; did you mean {hints[0]!r}?",
-            pos,
-            pos + len(name),
-            name=name,
-            suggestions=hints,
-            declare=False,
-        )
+        message = f"{name!r} is not defined here; did you mean {hints[0]!r}?"
+        _undefined(a, name, pos, WARNING, message, hints, declare=False)
 
 
 class _Words:
