@@ -12,6 +12,11 @@ from typing import Protocol
 OUTCOMES = ("accepted", "rejected", "edited")
 
 
+def acceptance(accepted: int, edited: int, tries: int) -> float:
+    """Share of good outcomes, an edit counting half; 0.5 when nothing is known."""
+    return (accepted + 0.5 * edited) / tries if tries else 0.5
+
+
 @dataclass(frozen=True)
 class SettingStats:
     """How one (category, model, temperature, cot_steps) setting fared with users."""
@@ -29,9 +34,7 @@ class SettingStats:
     @property
     def acceptance(self) -> float:
         """Share of good outcomes, an edit counting half; 0.5 when nothing is known."""
-        if self.tries == 0:
-            return 0.5
-        return (self.accepted + 0.5 * self.edited) / self.tries
+        return acceptance(self.accepted, self.edited, self.tries)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tsr_lsp.memory.api import SettingStats
+from tsr_lsp.memory.api import SettingStats, acceptance
 from tsr_lsp.memory.episodic import Episode
 from tsr_lsp.memory.retrieval import STOPWORDS
 
@@ -133,7 +133,7 @@ class Pattern:
 
 
 def _acceptance(s: Setting) -> float:
-    return (s.accepted + 0.5 * s.edited) / s.tries if s.tries else 0.5
+    return acceptance(s.accepted, s.edited, s.tries)
 
 
 def _settings(episodes: Iterable[Episode]) -> list[Setting]:
