@@ -108,6 +108,18 @@ def chat_chunk(text: str, finish: str | None = None) -> dict[str, Any]:
     return {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
 
 
+def one_chunk_then_silence(text: str) -> Handler:
+    """A chat stream that sends ``text`` and then nothing until teardown."""
+
+    def handler(rec: Recorder, h: BaseHTTPRequestHandler) -> None:
+        if models_ok(h):
+            return
+        send_sse(h, [chat_chunk(text)], done=False)
+        rec.release.wait(30)
+
+    return handler
+
+
 def models_ok(h: BaseHTTPRequestHandler) -> bool:
     """Answer GET /models like an OpenAI server; True when it was that request."""
     if h.command == "GET" and h.path.endswith("/models"):

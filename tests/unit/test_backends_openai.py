@@ -15,6 +15,7 @@ from tests.unit.badservers import (
     chat_chunk,
     free_port,
     models_ok,
+    one_chunk_then_silence,
     send_json,
     send_sse,
     serve,
@@ -86,13 +87,7 @@ def test_server_that_never_answers_fails_within_the_timeout() -> None:
 
 
 def test_stream_that_stalls_midway_fails_within_the_timeout() -> None:
-    def handler(rec: Recorder, h: BaseHTTPRequestHandler) -> None:
-        if models_ok(h):
-            return
-        send_sse(h, [chat_chunk("Hello")], done=False)
-        rec.release.wait(30)
-
-    with serve(handler) as (url, _rec):
+    with serve(one_chunk_then_silence("Hello")) as (url, _rec):
         b = backend(url)
         b.load()
         pieces: list[str] = []
@@ -163,13 +158,7 @@ def test_api_key_comes_from_the_env_and_never_shows(
 
 
 def test_cancel_while_the_server_is_silent_returns_promptly() -> None:
-    def handler(rec: Recorder, h: BaseHTTPRequestHandler) -> None:
-        if models_ok(h):
-            return
-        send_sse(h, [chat_chunk("one")], done=False)
-        rec.release.wait(30)
-
-    with serve(handler) as (url, _rec):
+    with serve(one_chunk_then_silence("one")) as (url, _rec):
         b = backend(url, timeout_s=20.0)
         b.load()
         cancel = threading.Event()
