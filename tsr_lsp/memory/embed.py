@@ -44,6 +44,27 @@ def find_model_dir(setting: str = "") -> Path | None:
     return None
 
 
+def load_minilm(model_dir: Path, threads: int = 1, quiet: bool = False) -> tuple[Any, Any]:
+    """(tokenizer, model in eval mode) of a MiniLM folder, loaded offline (a missing file
+    is an error, never a download) with ``threads`` torch intra-op threads. Shared by the
+    full encoder and the two static-table builds (one thread: the same inputs give the
+    same bytes)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    return tokenizer, model
+
+
 class Embedder:
     """Mean-pooled, L2-normalised MiniLM sentence vectors (float32)."""
 
@@ -58,21 +79,10 @@ class Embedder:
         self._tokenizer: Any = None
 
     def _load(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        import torch
-
         # One intra-op thread: on a small shared CPU a short query embeds fastest this way
         # (measured 10 ms vs 46 ms with 2 threads beside llama.cpp), and background
         # embedding then takes at most one core from generation.
-        torch.set_num_threads(1)
-        self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-        self._model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).eval()
+        self._tokenizer, self._model = load_minilm(self.model_dir, threads=1, quiet=True)
 
     def embed(self, texts: list[str], batch: int = 32) -> np.ndarray:
         import torch

