@@ -365,43 +365,18 @@ def report_unused(a: Analyzer, scope: Scope, nested: bool) -> None:
             continue
         k = d.kind
         if k == "declared":
-            a.add(
-                "JL011",
-                WARNING,
-                f"variable {d.name!r} is declared but never used",
-                d.pos,
-                d.pos + len(d.name),
-                name=d.name,
-            )
+            code, message = "JL011", f"variable {d.name!r} is declared but never used"
         elif k == "set" and (nested or top_ok) and not (generic and a.has_include):
-            a.add(
-                "JL012",
-                WARNING,
-                f"{d.name!r} is set but never used",
-                d.pos,
-                d.pos + len(d.name),
-                name=d.name,
-            )
+            code, message = "JL012", f"{d.name!r} is set but never used"
         elif k == "macro" and (
             nested or not generic or ((a.has_output or a.extends) and not a.has_include)
         ):
-            a.add(
-                "JL013",
-                WARNING,
-                f"macro {d.name!r} is never called",
-                d.pos,
-                d.pos + len(d.name),
-                name=d.name,
-            )
+            code, message = "JL013", f"macro {d.name!r} is never called"
         elif k in ("import", "from") and not a.has_include:
-            a.add(
-                "JL014",
-                WARNING,
-                f"{d.name!r} is imported but never used",
-                d.pos,
-                d.pos + len(d.name),
-                name=d.name,
-            )
+            code, message = "JL014", f"{d.name!r} is imported but never used"
+        else:
+            continue
+        a.add(code, WARNING, message, d.pos, d.pos + len(d.name), name=d.name)
 
 
 # ==================================================================== macro arity
