@@ -37,8 +37,8 @@ def pick_profile(
     return None
 
 
-HEDGE_MIN_SCORE = 0.05  # runner-up categories below this probability are ignored
-HEDGE_MIN_GAIN = 0.05  # and hedging must raise the expected fit by at least this much
+HEDGE_MIN_SCORE = 0.02  # runner-up categories below this probability are ignored
+HEDGE_MIN_GAIN = 0.02  # and hedging must raise the expected fit by at least this much
 
 
 def _tag_for(category: str, settings: Settings, available: set[str]) -> str | None:
