@@ -78,18 +78,6 @@ def run_locomo(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-# the defaults before the static encoder (full MiniLM for queries and documents)
-PREVIOUS = RetrievalConfig(
-    neighbour=0.3,
-    speaker_boost=0.8,
-    dense_weight=0.8,
-    prf_docs=3,
-    dense_candidates=20,
-    thread_credit=0.0,
-    prf_fields=("text", "ctx_prev", "ctx_next", "response", "when"),
-)
-
-
 def _locomo_at_scale(
     store: EpisodeStore, convs: list[Any], ks: tuple[int, ...], n: int
 ) -> dict[str, Any]:
