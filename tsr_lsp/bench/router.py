@@ -4,9 +4,9 @@ the same run. Under load a decision that loses the CPU waits a whole scheduler t
 so p99 on a busy machine measures the machine; ``intrinsic_*`` takes each request's fastest
 round to show what the router itself costs, and ``loadavg_1min`` says how busy it was.
 
-Requests: the held-out probe set (tsr_lsp/router/data/heldout/probe.jsonl, never trained
+Requests: the development set (tsr_lsp/router/data/dev/dev.jsonl, never trained
 on) plus the team's prompts, plus a few very long pasted inputs (20k characters) that bound
-the worst case. Accuracy and within-policy share are reported on the probe set only.
+the worst case. Accuracy and within-policy share are reported on the development set only.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from tsr_lsp.router.decision import RouteRequest
 from tsr_lsp.router.policy import decide
 
 DATA = Path(__file__).resolve().parents[1] / "router" / "data"
-PROBE = DATA / "heldout" / "probe.jsonl"
+DEV = DATA / "dev" / "dev.jsonl"
 
 
 def _requests() -> tuple[list[RouteRequest], list[Example]]:
-    probe = load_jsonl(PROBE) if PROBE.is_file() else []
-    rows = list(probe)
+    dev = load_jsonl(DEV) if DEV.is_file() else []
+    rows = list(dev)
     for path in sorted(DATA.glob("*.jsonl")):
         rows += load_jsonl(path)
     requests = [RouteRequest(ex.text, ex.kind, ex.language) for ex in rows]
@@ -40,7 +40,7 @@ def _requests() -> tuple[list[RouteRequest], list[Example]]:
         RouteRequest("def f(x):\n    return x * 2\n" * 700, "explain", "python"),
         RouteRequest(long_text, "chat", "markdown", context=long_text),
     ]
-    return requests, probe
+    return requests, dev
 
 
 def _time(fn: Any, requests: list[RouteRequest], rounds: int) -> list[float]:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if router.name != "pretrained":
             raise RuntimeError("shipped weights missing: tsr_lsp/router/pretrained/router.tsrw")
         rules = KeywordRouter()
-        requests, probe = _requests()
+        requests, dev = _requests()
 
         def trained(req: RouteRequest) -> Any:
             return decide(router.predict(req), req, settings, available)
@@ -108,12 +108,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "torch_imported": "torch" in sys.modules,
             "one_core": pinned,
         }
-        if probe:
-            res = evaluate(router.predict, probe, settings)
-            base = evaluate(rules.predict, probe, settings)
+        if dev:
+            res = evaluate(router.predict, dev, settings)
+            base = evaluate(rules.predict, dev, settings)
             metrics.update(
                 {
-                    "probe_examples": len(probe),
+                    "dev_examples": len(dev),
                     "accuracy_ratio": res.accuracy,
                     "within_policy_ratio": res.within_policy,
                     "rules_accuracy_ratio": base.accuracy,

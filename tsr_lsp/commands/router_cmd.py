@@ -62,6 +62,12 @@ def add_arguments(sub: Any) -> None:
     bd.add_argument("--seed", type=int, default=0)
     bd.add_argument("--no-team", action="store_true", help="leave out the team's own prompts")
 
+    ov = rsub.add_parser(
+        "overlap", help="find rows that copy or mirror public test items (contamination check)"
+    )
+    ov.add_argument("files", nargs="*", type=Path, help="JSONL files (default: shipped data)")
+    ov.add_argument("--json", action="store_true")
+
 
 def run(args: argparse.Namespace) -> int:
     from tsr_lsp.config import load_settings
@@ -71,7 +77,13 @@ def run(args: argparse.Namespace) -> int:
     settings, warnings = load_settings(Path.cwd())
     for warning in warnings:
         print(f"tsr-lsp: warning: {warning}", file=sys.stderr)
-    action = {"train": _train, "eval": _eval, "loso": _loso, "build-data": _build}
+    action = {
+        "train": _train,
+        "eval": _eval,
+        "loso": _loso,
+        "build-data": _build,
+        "overlap": _overlap,
+    }
     try:
         return action[args.router_command](args, settings)
     except (DataError, WeightsError, FileNotFoundError, ValueError, RuntimeError) as exc:
@@ -234,4 +246,45 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     counts = Counter(ex.category for ex in examples)
     print(f"wrote {len(examples)} examples to {args.out}")
     print(", ".join(f"{cat} {n}" for cat, n in sorted(counts.items())))
+    return 0
+
+
+def _overlap(args: argparse.Namespace, settings: Settings) -> int:
+    from tsr_lsp.router.overlap import jsonl_rows, load_index, scan_rows, shipped_files
+
+    sets, reviewed = load_index()
+    files = args.files or shipped_files()
+    rows = jsonl_rows(files)
+    found = scan_rows(rows, sets, reviewed)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "rows": len(rows),
+                    "public_sets": {s.name: s.items for s in sets},
+                    "findings": [
+                        {
+                            "where": f.where,
+                            "kind": f.hit.kind,
+                            "public": f.hit.public,
+                            "detail": f.hit.detail,
+                            "key": f.key,
+                        }
+                        for f in found
+                    ],
+                }
+            )
+        )
+        return 1 if found else 0
+    names = ", ".join(f"{s.name} ({s.items})" for s in sets)
+    print(f"checked {len(rows)} rows of {len(files)} files against {names}")
+    for f in found:
+        print(f"{f.where}: {f.hit.kind} of {f.hit.public} ({f.hit.detail}): {f.text[:80]!r}")
+    if found:
+        print(
+            f"{len(found)} finding(s): drop copies; drop mirrors, or add a row judged unrelated "
+            "to tsr_lsp/router/data/public_tests/reviewed.tsv (key<TAB>why)"
+        )
+        return 1
+    print("no copies or unreviewed mirrors")
     return 0
