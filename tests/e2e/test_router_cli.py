@@ -72,7 +72,8 @@ def test_train_then_eval_then_route_with_the_trained_weights(tmp_path: Path, hom
     ev = cli("router", "eval", str(FIXTURE), "--weights", str(out), "--json")
     assert ev.returncode == 0, ev.stderr
     report = json.loads(ev.stdout)
-    assert report["router"] == "trained:mine.tsrw" and report["n"] == 192
+    rows = len(FIXTURE.read_text().splitlines())
+    assert report["router"] == "trained:mine.tsrw" and report["n"] == rows
     assert set(report["per_category"]["code"]) == {"precision", "recall", "f1", "support"}
     assert 0 <= report["ece"] <= 1 and report["latency_p50_ms"] > 0
     assert "accuracy" in report["rules"]
