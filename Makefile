@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup models demo test lint unit e2e system-deps vscode clean
+.PHONY: setup models demo test lint unit e2e system-deps nvim-new vscode clean
 
 setup: $(STAMP) models
 
@@ -33,6 +33,9 @@ demo: setup
 system-deps:
 	bash scripts/system-deps.sh
 
+nvim-new: $(STAMP)   # Neovim 0.11 beside Debian's 0.7.2, for the editor tests
+	VENV=$(VENV) bash scripts/nvim-new.sh
+
 vscode:
 	cd editors/vscode && npm ci --no-audit --no-fund && npm run compile
 
@@ -43,10 +46,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-e2e: setup system-deps vscode
+e2e: setup system-deps nvim-new vscode
 	$(BIN)/pytest -q tests/e2e tests/editors
 
-test: setup system-deps vscode
+test: setup system-deps nvim-new vscode
 	$(BIN)/ruff check tsr_lsp tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q tests/unit

@@ -1,6 +1,14 @@
--- Drives the tsr Neovim plugin headless and writes what happened to $TSR_NVIM_OUT (JSON).
+-- Drives the tsr Neovim plugin headless, as a user would, and writes what happened to
+-- $TSR_NVIM_OUT (JSON). $TSR_SCENARIO picks the steps. Steps run in a coroutine that yields
+-- back to Neovim's main loop between keys, so typed keys go through insert mode for real
+-- (TextChangedI, mappings, timers, LSP replies) rather than being faked.
 local out_path = os.getenv("TSR_NVIM_OUT")
-local results = { errors = {} }
+local scenario = os.getenv("TSR_SCENARIO") or "basic"
+local results = { errors = {}, notifications = {}, scenario = scenario }
+
+vim.notify = function(msg, level)
+  table.insert(results.notifications, { msg = msg, level = level })
+end
 
 local function finish()
   local fh = assert(io.open(out_path, "w"))
@@ -9,24 +17,100 @@ local function finish()
   vim.cmd("qall!")
 end
 
-results.notifications = {}
-vim.notify = function(msg, level)
-  table.insert(results.notifications, { msg = msg, level = level })
+local co
+local function resume()
+  local ok, err = coroutine.resume(co)
+  if not ok then
+    table.insert(results.errors, debug.traceback(co, tostring(err)))
+  end
+  if coroutine.status(co) == "dead" then
+    finish()
+  end
 end
 
-local ok, err = pcall(function()
-  vim.opt.runtimepath:append(os.getenv("TSR_PLUGIN_DIR"))
-  local tsr = require("tsr")
-  tsr.setup({ cmd = vim.fn.json_decode(os.getenv("TSR_CMD")), settings = { completion = { maxTokens = 16 } } })
-  vim.cmd("filetype on")
-  vim.cmd("edit " .. os.getenv("TSR_FILE"))
-  vim.wait(30000, function()
-    local c = tsr.client()
+local function sleep(ms)
+  vim.defer_fn(resume, ms)
+  coroutine.yield()
+end
+
+--- Wait (yielding to the main loop) until pred() is true; false on timeout.
+local function wait_until(pred, timeout_ms)
+  local deadline = vim.loop.now() + timeout_ms
+  while vim.loop.now() < deadline do
+    local ok, value = pcall(pred)
+    if ok and value then
+      return true
+    end
+    sleep(50)
+  end
+  return false
+end
+
+--- Type keys as a user would (through mappings), then let the main loop run.
+local function type_keys(keys, pause_ms)
+  vim.api.nvim_input(keys)
+  sleep(pause_ms or 30)
+end
+
+--- A request from the driver itself; waits for the reply.
+local function request(client, method, params)
+  local done, res, e = false, nil, nil
+  local compat = require("tsr.compat")
+  compat.request(client, method, params, function(err, result)
+    res, e, done = result, err, true
+  end, 0)
+  wait_until(function()
+    return done
+  end, 60000)
+  return res, e
+end
+
+local tsr
+
+local function open_and_attach(path)
+  vim.cmd("edit " .. path)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local attached = wait_until(function()
+    local c = tsr.client(bufnr)
     return (c ~= nil and c.initialized == true) or #results.notifications > 0
-  end, 50)
-  local c = tsr.client()
-  results.attached = c ~= nil and c.initialized == true
-  if not results.attached then
+  end, 30000)
+  local c = tsr.client(bufnr)
+  return attached and c ~= nil and c.initialized == true, bufnr, c
+end
+
+local function extmarks(bufnr)
+  local marks = vim.api.nvim_buf_get_extmarks(bufnr, require("tsr.inline").namespace, 0, -1, { details = true })
+  local out = {}
+  for _, m in ipairs(marks) do
+    local d = m[4]
+    local text = {}
+    for _, chunk in ipairs(d.virt_text or {}) do
+      table.insert(text, chunk[1])
+    end
+    local lines = {}
+    for _, vl in ipairs(d.virt_lines or {}) do
+      local parts = {}
+      for _, chunk in ipairs(vl) do
+        table.insert(parts, chunk[1])
+      end
+      table.insert(lines, table.concat(parts))
+    end
+    table.insert(out, { row = m[2], col = m[3], text = table.concat(text), lines = lines, pos = d.virt_text_pos })
+  end
+  return out
+end
+
+local function buffer_text(bufnr)
+  return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n")
+end
+
+local scenarios = {}
+
+-- Attach, status, route, a streamed ask, :checkhealth.
+function scenarios.basic()
+  local attached, bufnr, c = open_and_attach(os.getenv("TSR_FILE"))
+  results.attached = attached
+  if not attached then
     return
   end
   local done = {}
@@ -40,12 +124,134 @@ local ok, err = pcall(function()
     results.ask_buffer = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
     done.ask = true
   end)
-  vim.wait(120000, function() return done.status and done.route and done.ask end, 50)
-  -- :checkhealth output, captured from its buffer
+  wait_until(function() return done.status and done.route and done.ask end, 120000)
   vim.cmd("checkhealth tsr")
-  results.health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
-end)
-if not ok then
-  table.insert(results.errors, tostring(err))
+  results.health = buffer_text(0)
+  results.capabilities = {
+    inline = c.server_capabilities.inlineCompletionProvider ~= nil,
+    code_action = c.server_capabilities.codeActionProvider ~= nil,
+  }
+  results.bufnr = bufnr
 end
-finish()
+
+-- A template file gets a filetype, attaches, gets diagnostics, and a quick fix applies
+-- through the ordinary vim.lsp.buf.code_action().
+function scenarios.template()
+  local attached, bufnr = open_and_attach(os.getenv("TSR_FILE"))
+  results.filetype = vim.bo[bufnr].filetype
+  results.attached = attached
+  if not attached then
+    return
+  end
+  wait_until(function() return #vim.diagnostic.get(bufnr) > 0 end, 30000)
+  results.diagnostics = {}
+  for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+    table.insert(results.diagnostics, { lnum = d.lnum, col = d.col, message = d.message, code = d.code })
+  end
+  local want = os.getenv("TSR_FIX_TITLE")
+  if want and #results.diagnostics > 0 then
+    local d = vim.diagnostic.get(bufnr)[1]
+    vim.api.nvim_win_set_cursor(0, { d.lnum + 1, d.col })
+    local titles = {}
+    vim.ui.select = function(items, opts, on_choice)
+      for _, it in ipairs(items) do
+        local action = it[2] or it.action
+        table.insert(titles, action.title)
+      end
+      for _, it in ipairs(items) do
+        local action = it[2] or it.action
+        if action.title:find(want, 1, true) then
+          return on_choice(it)
+        end
+      end
+      on_choice(nil)
+    end
+    vim.lsp.buf.code_action()
+    local before = buffer_text(bufnr)
+    wait_until(function() return buffer_text(bufnr) ~= before end, 30000)
+    results.action_titles = titles
+    results.fixed = buffer_text(bufnr)
+  end
+  vim.cmd("checkhealth tsr")
+  results.health = buffer_text(0)
+end
+
+-- Type in insert mode; ghost text appears as an extmark; the accept key inserts it and its
+-- command reaches the server; a partial accept and a dismiss are reported too.
+function scenarios.inline()
+  local attached, bufnr, client = open_and_attach(os.getenv("TSR_FILE"))
+  results.attached = attached
+  if not attached then
+    return
+  end
+  results.capability = client.server_capabilities.inlineCompletionProvider ~= nil
+  -- record the notifications and commands the plugin sends
+  results.sent = {}
+  local compat = require("tsr.compat")
+  local orig_notify, orig_request = compat.notify, compat.request
+  compat.notify = function(cl, method, params)
+    if method:match("^tsr/inline") then
+      table.insert(results.sent, { method = method, params = params })
+    end
+    return orig_notify(cl, method, params)
+  end
+  compat.request = function(cl, method, params, handler, b)
+    if method == "workspace/executeCommand" then
+      table.insert(results.sent, { method = method, params = params })
+    end
+    return orig_request(cl, method, params, handler, b)
+  end
+  local row = tonumber(os.getenv("TSR_ROW"))
+  local typed = os.getenv("TSR_TYPE")
+  vim.api.nvim_win_set_cursor(0, { row, 0 })
+  type_keys("A")
+  type_keys(typed, 50)
+  local t0 = vim.loop.now()
+  results.ghost_seen = wait_until(function() return #extmarks(bufnr) > 0 end, tonumber(os.getenv("TSR_GHOST_WAIT") or "120000"))
+  results.ghost_ms = vim.loop.now() - t0
+  results.ghost = extmarks(bufnr)
+  results.state = require("tsr.inline").debug_state(bufnr)
+  results.before_accept = buffer_text(bufnr)
+  if results.ghost_seen then
+    local keys = os.getenv("TSR_KEYS") or "<M-l>"
+    for key in keys:gmatch("[^,]+") do
+      type_keys(key, 200)
+      results["after_" .. key] = buffer_text(bufnr)
+    end
+  end
+  results.after_accept = buffer_text(bufnr)
+  results.mode = vim.api.nvim_get_mode().mode
+  type_keys("<Esc>", 100)
+  -- what the server remembered
+  sleep(500)
+  local stats = request(client, "tsr/memory/stats", {})
+  results.memory_stats = stats
+  local query = os.getenv("TSR_MEMORY_QUERY")
+  if query then
+    results.memory = request(client, "tsr/memory/search", { query = query, k = 20 })
+  end
+end
+
+-- Pure Lua units (ghost text logic, position conversion) under this Neovim.
+function scenarios.units()
+  local ok, err = pcall(dofile, os.getenv("TSR_UNITS"))
+  results.units_ok = ok
+  results.units_error = not ok and tostring(err) or nil
+end
+
+co = coroutine.create(function()
+  vim.opt.runtimepath:append(os.getenv("TSR_PLUGIN_DIR"))
+  tsr = require("tsr")
+  local settings = vim.fn.json_decode(os.getenv("TSR_SETTINGS") or "{}")
+  if vim.tbl_isempty(settings) then
+    settings = { completion = { maxTokens = 16 } }
+  end
+  tsr.setup({
+    cmd = vim.fn.json_decode(os.getenv("TSR_CMD")),
+    settings = settings,
+    inline = { debounce_ms = 100 },
+  })
+  vim.cmd("filetype on")
+  scenarios[scenario]()
+end)
+vim.schedule(resume)

