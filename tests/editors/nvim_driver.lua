@@ -75,7 +75,8 @@ local function open_and_attach(path)
     return (c ~= nil and c.initialized == true) or #results.notifications > 0
   end, 30000)
   local c = tsr.client(bufnr)
-  return attached and c ~= nil and c.initialized == true, bufnr, c
+  results.attached = attached and c ~= nil and c.initialized == true
+  return results.attached, bufnr, c
 end
 
 local function extmarks(bufnr)
@@ -109,7 +110,6 @@ local scenarios = {}
 -- Attach, status, route, a streamed ask, :checkhealth.
 function scenarios.basic()
   local attached, bufnr, c = open_and_attach(os.getenv("TSR_FILE"))
-  results.attached = attached
   if not attached then
     return
   end
@@ -139,7 +139,6 @@ end
 function scenarios.template()
   local attached, bufnr = open_and_attach(os.getenv("TSR_FILE"))
   results.filetype = vim.bo[bufnr].filetype
-  results.attached = attached
   if not attached then
     return
   end
@@ -180,7 +179,6 @@ end
 -- command reaches the server; a partial accept and a dismiss are reported too.
 function scenarios.inline()
   local attached, bufnr, client = open_and_attach(os.getenv("TSR_FILE"))
-  results.attached = attached
   if not attached then
     return
   end

@@ -89,6 +89,9 @@ function M.next_line(rest)
   return rest:sub(1, i - 1)
 end
 
+--- What "accept word" and "accept line" take of the rest.
+M.take = { word = M.next_word, line = M.next_line }
+
 --- The item left after `piece` (the start of `rest`, as `remaining` returned it) was
 --- inserted at the cursor; `line` and `col` are the cursor's line and column afterwards (a
 --- later line when `piece` holds a line break).

@@ -302,12 +302,12 @@ end
 -- changes are not allowed while an expression is evaluated), else type the key itself.
 local function map_keys()
   local keys = M.config.inline.keys
-  local actions = {
-    accept = "accept",
-    accept_word = "accept_word",
-    accept_line = "accept_line",
-    dismiss = "dismiss",
-    next = "next",
+  local actions = { -- key name -> backend function and its argument
+    accept = { "accept" },
+    accept_word = { "accept_part", "word" },
+    accept_line = { "accept_part", "line" },
+    dismiss = { "dismiss" },
+    next = { "next" },
   }
   for name, action in pairs(actions) do
     local lhs = keys[name]
@@ -317,7 +317,7 @@ local function map_keys()
         local backend = M.inline_backend()
         if backend.visible(bufnr) then
           vim.schedule(function()
-            backend[action](bufnr)
+            backend[action[1]](bufnr, action[2])
           end)
           return ""
         end

@@ -335,14 +335,23 @@ local function remember_position(s, row, col)
   s.last_key, s.last_tick = tick .. ":" .. row .. ":" .. col, tick
 end
 
-local function insert_at_cursor(s, text)
-  local row, col = cursor()
+--- Replace bytes start_col..end_col of `row` with `text` and put the cursor after it.
+function M.put(bufnr, row, start_col, end_col, text)
   local lines = ghost.lines(text)
-  api.nvim_buf_set_text(s.bufnr, row, col, row, col, lines)
+  api.nvim_buf_set_text(bufnr, row, start_col, row, end_col, lines)
   local new_row = row + #lines - 1
-  local new_col = (#lines == 1 and col or 0) + #lines[#lines]
+  local new_col = (#lines == 1 and start_col or 0) + #lines[#lines]
   api.nvim_win_set_cursor(0, { new_row + 1, new_col })
   return new_row, new_col
+end
+
+-- The buffer's state when it has an item to act on.
+local function active(bufnr)
+  local s = states[bufnr or api.nvim_get_current_buf()]
+  if s and s.item then
+    return s
+  end
+  return nil
 end
 
 --- Whether ghost text is showing in the current buffer (what the keys check first).
@@ -351,28 +360,31 @@ function M.visible(bufnr)
   return s ~= nil and s.item ~= nil and s.drawn == true
 end
 
+-- The item to act on, with what remains of it at the cursor (nil when there is none).
+local function at_cursor(bufnr)
+  local s = active(bufnr)
+  if not s then
+    return nil
+  end
+  local row, col = cursor()
+  local r = ghost.remaining(s.item, current_line(s.bufnr, row), col)
+  if not r then
+    clear(s, "typed")
+    return nil
+  end
+  return s, r, row, col
+end
+
 --- Accept the whole item: replace its range with its text, run its command.
 function M.accept(bufnr)
-  local s = states[bufnr or api.nvim_get_current_buf()]
-  if not (s and s.item) then
+  local s, r, row = at_cursor(bufnr)
+  if not s then
     return false
   end
   local item = s.item
-  local row, col = cursor()
-  local line = current_line(s.bufnr, row)
-  local r = ghost.remaining(item, line, col)
-  if not r then
-    clear(s, "typed")
-    return false
-  end
   hide(s)
   s.item, s.items = nil, nil
-  local lines = ghost.lines(r.typed .. r.rest)
-  api.nvim_buf_set_text(s.bufnr, row, #item.head, row, r.middle_end, lines)
-  local new_row = row + #lines - 1
-  local new_col = (#lines == 1 and #item.head or 0) + #lines[#lines]
-  api.nvim_win_set_cursor(0, { new_row + 1, new_col })
-  remember_position(s, new_row, new_col)
+  remember_position(s, M.put(s.bufnr, row, #item.head, r.middle_end, r.typed .. r.rest))
   local client = vim.lsp.get_client_by_id(item.client_id)
   if client then
     run_command(client, item.command, s.bufnr)
@@ -380,23 +392,18 @@ function M.accept(bufnr)
   return true
 end
 
-local function accept_part(bufnr, take)
-  local s = states[bufnr or api.nvim_get_current_buf()]
-  if not (s and s.item) then
+--- Accept the next "word" or "line" of the item (ghost.take).
+function M.accept_part(bufnr, unit)
+  local s, r, row, col = at_cursor(bufnr)
+  if not s then
     return false
   end
   local item = s.item
-  local row, col = cursor()
-  local r = ghost.remaining(item, current_line(s.bufnr, row), col)
-  if not r then
-    clear(s, "typed")
-    return false
-  end
-  local piece = take(r.rest)
+  local piece = ghost.take[unit](r.rest)
   if piece == "" or piece == r.rest then
     return M.accept(bufnr)
   end
-  local new_row, new_col = insert_at_cursor(s, piece)
+  local new_row, new_col = M.put(s.bufnr, row, col, col, piece)
   local left = r.rest:sub(#piece + 1)
   local client = vim.lsp.get_client_by_id(item.client_id)
   local enc = client and compat.encoding(client) or "utf-16"
@@ -410,17 +417,9 @@ local function accept_part(bufnr, take)
   return true
 end
 
-function M.accept_word(bufnr)
-  return accept_part(bufnr, ghost.next_word)
-end
-
-function M.accept_line(bufnr)
-  return accept_part(bufnr, ghost.next_line)
-end
-
 function M.dismiss(bufnr)
-  local s = states[bufnr or api.nvim_get_current_buf()]
-  if not (s and s.item) then
+  local s = active(bufnr)
+  if not s then
     return false
   end
   cancel_request(s)
@@ -430,7 +429,7 @@ end
 
 --- Show the next item of an invoked request (up to 3 come back).
 function M.next(bufnr)
-  local s = states[bufnr or api.nvim_get_current_buf()]
+  local s = active(bufnr)
   if not (s and s.items and #s.items > 1) then
     return false
   end

@@ -74,8 +74,8 @@ function M.accept(bufnr)
   return vim.lsp.inline_completion.get({ bufnr = bufnr })
 end
 
--- Accept part of the current item: insert the next word / line of what is not yet typed.
-local function accept_part(bufnr, take)
+-- Accept the next "word" / "line" of the current item (of what is not yet typed).
+function M.accept_part(bufnr, unit)
   local raw = first_item(bufnr)
   local l = last[bufnr]
   return vim.lsp.inline_completion.get({
@@ -88,21 +88,15 @@ local function accept_part(bufnr, take)
       local start = item.range and item.range.start.col or col
       local typed = line:sub(start + 1, col)
       local rest = text:sub(1, #typed) == typed and text:sub(#typed + 1) or text
-      local piece = take(rest)
+      local piece = ghost.take[unit](rest)
+      inline.put(bufnr, row, col, col, piece)
+      local client = vim.lsp.get_client_by_id(item.client_id)
       if piece == rest then
-        local client = vim.lsp.get_client_by_id(item.client_id)
-        local lines = ghost.lines(rest)
-        api.nvim_buf_set_text(bufnr, row, col, row, col, lines)
-        api.nvim_win_set_cursor(0, { row + #lines, (#lines == 1 and col or 0) + #lines[#lines] })
         if client and item.command then
           client:exec_cmd(item.command, { bufnr = bufnr })
         end
         return
       end
-      local lines = ghost.lines(piece)
-      api.nvim_buf_set_text(bufnr, row, col, row, col, lines)
-      api.nvim_win_set_cursor(0, { row + #lines, (#lines == 1 and col or 0) + #lines[#lines] })
-      local client = vim.lsp.get_client_by_id(item.client_id)
       local accepted = typed .. piece
       notify(bufnr, item.client_id, "partial", raw or {}, {
         acceptedLength = compat.lsp_len(accepted, client and compat.encoding(client) or "utf-16"),
@@ -112,14 +106,6 @@ local function accept_part(bufnr, take)
       end
     end,
   })
-end
-
-function M.accept_word(bufnr)
-  return accept_part(bufnr, ghost.next_word)
-end
-
-function M.accept_line(bufnr)
-  return accept_part(bufnr, ghost.next_line)
 end
 
 function M.dismiss(bufnr)
