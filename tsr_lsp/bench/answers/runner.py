@@ -1,0 +1,243 @@
+"""Send suite tasks through the real language server and grade the answers.
+
+`SuiteRunner` starts ``tsr-lsp stdio --no-daemon`` (the real server, spoken to by the real
+LSP client in tsr_lsp/client.py) in an isolated ``TSR_LSP_HOME``: its own config and
+memory, the shared default models. Each task is one ``tsr/generate`` with the task's
+generation budget and a fixed seed, either with ``model`` forced to a profile or routed.
+Latency is what the client sees (request sent -> reply received); the model is loaded by
+`warm` before timing starts, so latencies compare generation, not loading.
+
+Memory is off unless asked for (one task's episode must not leak into the next task's
+prompt); the memory measurements (bench answers: memory_harm, memory_help) switch it on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsr_lsp import paths
+from tsr_lsp.bench.answers.tasks import Task, grade
+
+SEED = 1234
+ROUTED = "routed"
+
+
+@dataclass
+class TaskResult:
+    task_id: str
+    category: str
+    split: str
+    profile: str  # the profile that was forced, or "routed"
+    model: str  # the profile that answered (the router's pick when routed)
+    score: float
+    latency_ms: float
+    completion_tokens: int
+    prompt_tokens: int
+    text: str = ""
+    decision: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # the server's error message when the request failed (score 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _config_toml(memory: bool, record: bool) -> str:
+    lines = ["[memory]", f"enabled = {str(memory).lower()}"]
+    if memory:
+        lines.append(f"record_interactions = {str(record).lower()}")
+        lines.append('embeddings = "auto"')
+    return "\n".join(lines) + "\n"
+
+
+class SuiteRunner:
+    """One real server session for a run of the suite (async context manager).
+
+    ``memory``: give the server a (fresh, empty) memory; ``record``: store every generation
+    as an episode, as a user's server does. ``initialization_options`` reach the session
+    like an editor's (e.g. extra model profiles: ``{"models": {"big": {...}}}``). ``home``
+    keeps the server's files somewhere you choose (default: a temporary folder, removed on
+    exit)."""
+
+    def __init__(
+        self,
+        *,
+        memory: bool = False,
+        record: bool = False,
+        initialization_options: dict[str, Any] | None = None,
+        home: Path | None = None,
+        seed: int = SEED,
+        timeout_s: float = 600.0,
+    ):
+        self.memory = memory
+        self.record = record
+        self.init_options = initialization_options or {}
+        self.seed = seed
+        self.timeout_s = timeout_s
+        self._own_home = home is None
+        self.home = Path(home) if home else Path(tempfile.mkdtemp(prefix="tsr-answers-"))
+        self.project = self.home / "project"
+        self.client: Any = None
+        self._warm: set[str] = set()
+
+    async def __aenter__(self) -> SuiteRunner:
+        from tsr_lsp.client import TsrClient, server_command
+
+        config = self.home / "config" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(_config_toml(self.memory, self.record))
+        self.project.mkdir(parents=True, exist_ok=True)
+        env = {"TSR_LSP_HOME": str(self.home), "TSR_LSP_MODELS_DIR": str(paths.models_dir())}
+        self.client = TsrClient()
+        await self.client.start(
+            server_command(no_daemon=True),
+            root=self.project,
+            env=env,
+            initialization_options=self.init_options,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.client is not None:
+            await self.client.stop()
+            self.client = None
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    @property
+    def project_id(self) -> str:
+        """The project name memory files episodes under (the workspace root)."""
+        return str(self.project.resolve())
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        return await asyncio.wait_for(self.client.request(method, params), self.timeout_s)
+
+    async def warm(self, profile: str | None) -> None:
+        """Load a profile's model (not timed). Routed runs warm every profile they meet."""
+        if profile is None or profile in self._warm:
+            return
+        await self.request(
+            "tsr/generate", {"text": "Hi", "model": profile, "maxTokens": 1, "raw": True}
+        )
+        self._warm.add(profile)
+
+    async def generate(
+        self, text: str, *, profile: str | None = None, max_tokens: int = 256, kind: str = "ask"
+    ) -> tuple[dict[str, Any], float]:
+        """One tsr/generate as an editor sends it; the reply and the client-side latency."""
+        await self.warm(profile)
+        params: dict[str, Any] = {
+            "text": text,
+            "kind": kind,
+            "maxTokens": max_tokens,
+            "seed": self.seed,
+        }
+        if profile:
+            params["model"] = profile
+        else:  # routed: load the model the router will pick before timing
+            decision = await self.request("tsr/route", {"text": text, "kind": kind})
+            await self.warm(decision.get("model"))
+        start = time.perf_counter()
+        reply = await self.request("tsr/generate", params)
+        return reply, (time.perf_counter() - start) * 1000
+
+    async def run(self, task: Task, profile: str | None = None) -> TaskResult:
+        """Send one task (``profile`` forced, or None for the router's choice) and grade it.
+        A request the server rejects scores 0 with its error kept, so one bad profile does
+        not stop a run."""
+        from pygls.exceptions import JsonRpcException
+
+        label = profile or ROUTED
+        try:
+            reply, latency = await self.generate(
+                task.prompt, profile=profile, max_tokens=task.max_tokens, kind=task.kind
+            )
+        except (JsonRpcException, TimeoutError) as exc:
+            message = getattr(exc, "message", "") or str(exc) or type(exc).__name__
+            return TaskResult(
+                task.id,
+                task.category,
+                task.split,
+                label,
+                profile or "",
+                0.0,
+                0.0,
+                0,
+                0,
+                error=message,
+            )
+        text = str(reply.get("text", ""))
+        decision = reply.get("decision", {})
+        usage = reply.get("usage", {})
+        return TaskResult(
+            task_id=task.id,
+            category=task.category,
+            split=task.split,
+            profile=label,
+            model=str(decision.get("model", profile or "")),
+            score=grade(task, text),
+            latency_ms=round(latency, 1),
+            completion_tokens=int(usage.get("completionTokens", 0)),
+            prompt_tokens=int(usage.get("promptTokens", 0)),
+            text=text,
+            decision={
+                k: decision.get(k)
+                for k in ("category", "model", "cot_steps", "temperature", "confidence")
+            },
+        )
+
+
+Progress = Callable[[int, int, TaskResult], None]
+
+
+def stderr_progress(done: int, total: int, result: TaskResult) -> None:
+    """One line per task on stderr: long runs show they are alive."""
+    print(
+        f"[{done}/{total}] {result.profile:<8} {result.task_id:<22} score {result.score:.2f} "
+        f"{result.latency_ms:7.0f} ms {result.error[:60]}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def run_tasks_async(
+    tasks: Sequence[Task],
+    profiles: Sequence[str | None],
+    *,
+    progress: Progress | None = None,
+    runner: SuiteRunner | None = None,
+) -> list[TaskResult]:
+    """Every task with every profile (None = routed), profile by profile."""
+    total = len(tasks) * len(profiles)
+    results: list[TaskResult] = []
+
+    async def go(r: SuiteRunner) -> None:
+        for profile in profiles:
+            for task in tasks:
+                result = await r.run(task, profile)
+                results.append(result)
+                if progress:
+                    progress(len(results), total, result)
+
+    if runner is not None:
+        await go(runner)
+    else:
+        async with SuiteRunner() as own:
+            await go(own)
+    return results
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    profiles: Sequence[str | None],
+    progress: Progress | None = None,
+) -> list[TaskResult]:
+    """Synchronous wrapper: one isolated server for the whole run."""
+    return asyncio.run(run_tasks_async(tasks, profiles, progress=progress))

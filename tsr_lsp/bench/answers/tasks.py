@@ -1,0 +1,333 @@
+"""The answer-quality suite: gradable tasks per router category, in two disjoint splits.
+
+- ``calibration``: the router may learn from outcomes on these (`tsr-lsp router
+  calibrate`); never quoted as a result.
+- ``report``: the numbers in docs/ANSWERS.md come from these; nothing trains on them.
+
+Each public source is shuffled with a fixed seed; the report split takes the first items,
+calibration the next ones, so the two never share an item. Items whose text shares an
+8-word run with the router's training corpus are skipped (the router must not have seen a
+report prompt). The team's own tasks (generated.py) draw the two splits from disjoint word
+pools. Public data is read from ../shared/data at run time; only a 47-task MBPP subset is
+vendored (data/, CC BY 4.0), because no PyPI package ships MBPP. docs/ANSWERS.md lists every
+source and licence.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsr_lsp import paths
+from tsr_lsp.bench.answers import generated
+from tsr_lsp.bench.answers.graders import GRADERS
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("calibration", "report")
+CATEGORIES = (
+    "code",
+    "math",
+    "reasoning",
+    "writing",
+    "extraction",
+    "analysis",
+    "knowledge",
+    "chat",
+)
+# generation budget per category: the same for every profile and for routing, so
+# latencies compare like for like (room for the policy's chain of thought where it has one)
+MAX_TOKENS = {
+    "code": 384,
+    "math": 384,
+    "reasoning": 256,
+    "writing": 256,
+    "extraction": 160,
+    "analysis": 128,
+    "knowledge": 192,
+    "chat": 96,
+}
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass
+class Task:
+    """One gradable request. ``expected`` is the grader's data (tests, answer, options and
+    gold, fields, label, instruction checks); ``source`` names the dataset and licence."""
+
+    id: str
+    category: str
+    prompt: str
+    grader: str
+    expected: dict[str, Any]
+    split: str
+    source: str
+    max_tokens: int = 256
+    kind: str = "ask"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Task:
+        return cls(**raw)
+
+
+def grade(task: Task, text: str) -> float:
+    """The answer's score in 0..1 (1 = right)."""
+    return float(GRADERS[task.grader](text, task.expected))
+
+
+# ------------------------------------------------------------------ public sources
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _options(question: str, choices: list[str]) -> str:
+    lines = [f"{'ABCDEFGH'[i]}. {c}" for i, c in enumerate(choices)]
+    return f"{question}\n" + "\n".join(lines) + "\nAnswer with the letter of the correct option."
+
+
+def _strip_scaffold(query: str) -> str:
+    q = re.sub(r"^\s*(?:Question|Q)\s*:\s*", "", query.strip())
+    return re.sub(r"\s*(?:Answer|A)\s*:\s*$", "", q).strip()
+
+
+def mbpp(_shared: Path) -> list[Task]:
+    out = []
+    for r in _rows(DATA_DIR / "mbpp_sanitized_subset.jsonl"):
+        tests = list(r["test_list"])
+        prompt = f"{r['prompt']} Your code should pass this test:\n{tests[0]}"
+        out.append(
+            Task(
+                id=f"mbpp/{r['task_id']}",
+                category="code",
+                prompt=prompt,
+                grader="code_tests",
+                expected={"tests": tests, "setup": "\n".join(r["test_imports"])},
+                split="",
+                source="MBPP sanitized (google-research/google-research mbpp/, CC BY 4.0)",
+                meta={"reference": r["code"]},
+            )
+        )
+    return out
+
+
+def gsm8k(shared: Path) -> list[Task]:
+    out = []
+    for i, r in enumerate(_rows(shared / "router" / "gsm8k_train.jsonl")):
+        answer = r["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
+        out.append(
+            Task(
+                id=f"gsm8k_train/{i}",
+                category="math",
+                prompt=f"{r['question'].strip()}\nGive the final answer as a number.",
+                grader="numeric",
+                expected={"answer": float(answer)},
+                split="",
+                source="GSM8K train split (openai/grade-school-math, MIT)",
+            )
+        )
+    return out
+
+
+def arc(shared: Path) -> list[Task]:
+    out = []
+    for name in ("arc_easy", "arc_challenge"):
+        path = shared / "router" / "foundry" / "world_knowledge" / f"{name}.jsonl"
+        for i, r in enumerate(_rows(path)):
+            question = _strip_scaffold(r["query"])
+            out.append(
+                Task(
+                    id=f"{name}/{i}",
+                    category="knowledge",
+                    prompt=_options(question, r["choices"]),
+                    grader="choice",
+                    expected={"choices": r["choices"], "gold": int(r["gold"])},
+                    split="",
+                    source="ARC (AI2, CC BY-SA 4.0) via mosaicml/llm-foundry local_data",
+                )
+            )
+    return out
+
+
+def strategyqa(shared: Path) -> list[Task]:
+    path = shared / "router" / "foundry" / "commonsense_reasoning" / "bigbench_strategy_qa.jsonl"
+    out = []
+    for i, r in enumerate(_rows(path)):
+        label = str(r["choices"][int(r["gold"])]).lower()
+        out.append(
+            Task(
+                id=f"strategyqa/{i}",
+                category="reasoning",
+                prompt=f"{_strip_scaffold(r['query'])} Answer yes or no, then explain briefly.",
+                grader="label",
+                expected={"labels": ["yes", "no"], "label": label},
+                split="",
+                source="StrategyQA (BIG-bench, Apache-2.0) via mosaicml/llm-foundry local_data",
+            )
+        )
+    return out
+
+
+def commonsense_qa(shared: Path) -> list[Task]:
+    path = shared / "router" / "foundry" / "commonsense_reasoning" / "commonsense_qa.jsonl"
+    out = []
+    for i, r in enumerate(_rows(path)):
+        m = re.match(r"\s*Question:\s*(.*?)\nChoices:\n(.*?)\nAnswer:", r["query"], re.S)
+        if not m:
+            continue
+        choices = [re.sub(r"^[A-E]\.\s*", "", c) for c in m.group(2).splitlines() if c.strip()]
+        out.append(
+            Task(
+                id=f"commonsense_qa/{i}",
+                category="reasoning",
+                prompt=_options(m.group(1).strip(), choices),
+                grader="choice",
+                expected={"choices": choices, "gold": int(r["gold"])},
+                split="",
+                source="CommonsenseQA (MIT) via mosaicml/llm-foundry local_data",
+            )
+        )
+    return out
+
+
+def pii(shared: Path) -> list[Task]:
+    path = shared / "router" / "foundry" / "safety" / "enterprise_pii_classification.jsonl"
+    out = []
+    for i, r in enumerate(_rows(path)):
+        m = re.search(r"Passage:\s*'''\s*(.*?)\s*'''", r["query"], re.S)
+        if not m:
+            continue
+        label = str(r["choices"][int(r["gold"])]).lower()
+        prompt = (
+            "Does the passage below contain sensitive information? Answer yes or no.\n\n"
+            f"Passage: {m.group(1)}"
+        )
+        out.append(
+            Task(
+                id=f"pii/{i}",
+                category="analysis",
+                prompt=prompt,
+                grader="label",
+                expected={"labels": ["yes", "no"], "label": label},
+                split="",
+                source="Enterprise PII classification via mosaicml/llm-foundry local_data "
+                "(repo Apache-2.0)",
+            )
+        )
+    return out
+
+
+PUBLIC_SOURCES = {
+    "code": (mbpp,),
+    "math": (gsm8k,),
+    "knowledge": (arc,),
+    "reasoning": (strategyqa, commonsense_qa),
+    "analysis": (pii,),
+}
+
+
+# ------------------------------------------------------------------ the team's own tasks
+def _team_tasks(category: str, split: str, n: int) -> list[Task]:
+    source = "written for tsr-lsp (generated.py), Apache-2.0"
+    if category == "extraction":
+        return [
+            Task(
+                it["id"], category, it["prompt"], "fields", {"fields": it["fields"]}, split, source
+            )
+            for it in generated.extraction_items(split, n)
+        ]
+    items = (generated.writing_items if category == "writing" else generated.chat_items)(split, n)
+    return [
+        Task(
+            it["id"],
+            category,
+            it["prompt"],
+            "instructions",
+            {"checks": it["checks"]},
+            split,
+            source,
+        )
+        for it in items
+    ]
+
+
+# ------------------------------------------------------------------ selection
+@functools.lru_cache(maxsize=2)
+def router_corpus_index(shared: Path) -> frozenset[tuple[str, ...]]:
+    """8-word shingles of the router's training corpus (empty when it cannot be built)."""
+    from tsr_lsp.overlap import shingle_index
+
+    try:
+        from tsr_lsp.router.corpus import build_corpus
+
+        return frozenset(shingle_index(ex.text for ex in build_corpus(shared / "router")))
+    except Exception as exc:  # the suite still runs; say why the check is off
+        log.warning("answers: router corpus unavailable, overlap check skipped: %s", exc)
+        return frozenset()
+
+
+def _select(
+    pool: list[Task], split: str, n: int, seed: str, banned: frozenset[tuple[str, ...]]
+) -> list[Task]:
+    """Report = the first n clean items of a seeded shuffle, calibration = the next n."""
+    from tsr_lsp.overlap import overlaps
+
+    order = list(pool)
+    random.Random(f"tsr-answers:{seed}").shuffle(order)
+    clean: list[Task] = []
+    for task in order:
+        if banned and overlaps(task.prompt, banned):
+            continue
+        clean.append(task)
+        if len(clean) >= 2 * n:
+            break
+    chosen = clean[:n] if split == "report" else clean[n : 2 * n]
+    for task in chosen:
+        task.split = split
+    return chosen
+
+
+def load_tasks(
+    split: str = "report",
+    categories: Iterable[str] | None = None,
+    per_category: int = 20,
+    shared: Path | None = None,
+    exclude_router_corpus: bool = True,
+) -> list[Task]:
+    """The suite's tasks for one split, ``per_category`` per category (fewer where a source
+    is small), in a fixed order: category by category."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} (one of {', '.join(SPLITS)})")
+    wanted = list(categories or CATEGORIES)
+    unknown = [c for c in wanted if c not in CATEGORIES]
+    if unknown:
+        raise ValueError(f"unknown categories {unknown} (one of {', '.join(CATEGORIES)})")
+    shared = shared or paths.shared_data_dir()
+    banned = router_corpus_index(shared) if exclude_router_corpus else frozenset()
+    tasks: list[Task] = []
+    for category in wanted:
+        if category not in PUBLIC_SOURCES:
+            chosen = _team_tasks(category, split, per_category)
+        else:
+            loaders = PUBLIC_SOURCES[category]
+            chosen = []
+            for j, loader in enumerate(loaders):
+                share = per_category // len(loaders) + (j < per_category % len(loaders))
+                chosen += _select(loader(shared), split, share, loader.__name__, banned)
+        for task in chosen:
+            task.max_tokens = MAX_TOKENS[category]
+        tasks += chosen
+    return tasks
