@@ -28,20 +28,12 @@ from typing import Any
 from tsr_lsp import paths
 from tsr_lsp.bench.answers import generated
 from tsr_lsp.bench.answers.graders import GRADERS
+from tsr_lsp.config import CATEGORIES
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("calibration", "report")
-CATEGORIES = (
-    "code",
-    "math",
-    "reasoning",
-    "writing",
-    "extraction",
-    "analysis",
-    "knowledge",
-    "chat",
-)
+__all__ = ["CATEGORIES", "SPLITS", "Task", "grade", "load_tasks"]
 # generation budget per category: the same for every profile and for routing, so
 # latencies compare like for like (room for the policy's chain of thought where it has one)
 MAX_TOKENS = {
@@ -142,91 +134,79 @@ def gsm8k(shared: Path) -> list[Task]:
     return out
 
 
+def _foundry(shared: Path, group: str, name: str) -> Iterator[dict[str, Any]]:
+    return _rows(shared / "router" / "foundry" / group / f"{name}.jsonl")
+
+
+FOUNDRY = "via mosaicml/llm-foundry local_data"
+
+
+def _choice_task(
+    task_id: str, category: str, question: str, choices: list[str], gold: int, source: str
+) -> Task:
+    expected = {"choices": choices, "gold": int(gold)}
+    return Task(task_id, category, _options(question, choices), "choice", expected, "", source)
+
+
+def _yes_no_task(task_id: str, category: str, prompt: str, label: str, source: str) -> Task:
+    expected = {"labels": ["yes", "no"], "label": label.lower()}
+    return Task(task_id, category, prompt, "label", expected, "", source)
+
+
 def arc(shared: Path) -> list[Task]:
+    source = f"ARC (AI2, CC BY-SA 4.0) {FOUNDRY}"
+    return [
+        _choice_task(
+            f"{name}/{i}", "knowledge", _strip_scaffold(r["query"]), r["choices"], r["gold"], source
+        )
+        for name in ("arc_easy", "arc_challenge")
+        for i, r in enumerate(_foundry(shared, "world_knowledge", name))
+    ]
+
+
+def strategyqa(shared: Path) -> list[Task]:
+    source = f"StrategyQA (BIG-bench, Apache-2.0) {FOUNDRY}"
+    rows = _foundry(shared, "commonsense_reasoning", "bigbench_strategy_qa")
+    return [
+        _yes_no_task(
+            f"strategyqa/{i}",
+            "reasoning",
+            f"{_strip_scaffold(r['query'])} Answer yes or no, then explain briefly.",
+            str(r["choices"][int(r["gold"])]),
+            source,
+        )
+        for i, r in enumerate(rows)
+    ]
+
+
+def commonsense_qa(shared: Path) -> list[Task]:
     out = []
-    for name in ("arc_easy", "arc_challenge"):
-        path = shared / "router" / "foundry" / "world_knowledge" / f"{name}.jsonl"
-        for i, r in enumerate(_rows(path)):
-            question = _strip_scaffold(r["query"])
+    for i, r in enumerate(_foundry(shared, "commonsense_reasoning", "commonsense_qa")):
+        m = re.match(r"\s*Question:\s*(.*?)\nChoices:\n(.*?)\nAnswer:", r["query"], re.S)
+        if m:
+            choices = [re.sub(r"^[A-E]\.\s*", "", c) for c in m.group(2).splitlines() if c]
+            source = f"CommonsenseQA (MIT) {FOUNDRY}"
+            question = m.group(1).strip()
             out.append(
-                Task(
-                    id=f"{name}/{i}",
-                    category="knowledge",
-                    prompt=_options(question, r["choices"]),
-                    grader="choice",
-                    expected={"choices": r["choices"], "gold": int(r["gold"])},
-                    split="",
-                    source="ARC (AI2, CC BY-SA 4.0) via mosaicml/llm-foundry local_data",
+                _choice_task(
+                    f"commonsense_qa/{i}", "reasoning", question, choices, r["gold"], source
                 )
             )
     return out
 
 
-def strategyqa(shared: Path) -> list[Task]:
-    path = shared / "router" / "foundry" / "commonsense_reasoning" / "bigbench_strategy_qa.jsonl"
-    out = []
-    for i, r in enumerate(_rows(path)):
-        label = str(r["choices"][int(r["gold"])]).lower()
-        out.append(
-            Task(
-                id=f"strategyqa/{i}",
-                category="reasoning",
-                prompt=f"{_strip_scaffold(r['query'])} Answer yes or no, then explain briefly.",
-                grader="label",
-                expected={"labels": ["yes", "no"], "label": label},
-                split="",
-                source="StrategyQA (BIG-bench, Apache-2.0) via mosaicml/llm-foundry local_data",
-            )
-        )
-    return out
-
-
-def commonsense_qa(shared: Path) -> list[Task]:
-    path = shared / "router" / "foundry" / "commonsense_reasoning" / "commonsense_qa.jsonl"
-    out = []
-    for i, r in enumerate(_rows(path)):
-        m = re.match(r"\s*Question:\s*(.*?)\nChoices:\n(.*?)\nAnswer:", r["query"], re.S)
-        if not m:
-            continue
-        choices = [re.sub(r"^[A-E]\.\s*", "", c) for c in m.group(2).splitlines() if c.strip()]
-        out.append(
-            Task(
-                id=f"commonsense_qa/{i}",
-                category="reasoning",
-                prompt=_options(m.group(1).strip(), choices),
-                grader="choice",
-                expected={"choices": choices, "gold": int(r["gold"])},
-                split="",
-                source="CommonsenseQA (MIT) via mosaicml/llm-foundry local_data",
-            )
-        )
-    return out
-
-
 def pii(shared: Path) -> list[Task]:
-    path = shared / "router" / "foundry" / "safety" / "enterprise_pii_classification.jsonl"
+    source = f"Enterprise PII classification {FOUNDRY} (repo Apache-2.0)"
     out = []
-    for i, r in enumerate(_rows(path)):
+    for i, r in enumerate(_foundry(shared, "safety", "enterprise_pii_classification")):
         m = re.search(r"Passage:\s*'''\s*(.*?)\s*'''", r["query"], re.S)
-        if not m:
-            continue
-        label = str(r["choices"][int(r["gold"])]).lower()
-        prompt = (
-            "Does the passage below contain sensitive information? Answer yes or no.\n\n"
-            f"Passage: {m.group(1)}"
-        )
-        out.append(
-            Task(
-                id=f"pii/{i}",
-                category="analysis",
-                prompt=prompt,
-                grader="label",
-                expected={"labels": ["yes", "no"], "label": label},
-                split="",
-                source="Enterprise PII classification via mosaicml/llm-foundry local_data "
-                "(repo Apache-2.0)",
+        if m:
+            prompt = (
+                "Does the passage below contain sensitive information? Answer yes or no.\n\n"
+                f"Passage: {m.group(1)}"
             )
-        )
+            label = str(r["choices"][int(r["gold"])])
+            out.append(_yes_no_task(f"pii/{i}", "analysis", prompt, label, source))
     return out
 
 
