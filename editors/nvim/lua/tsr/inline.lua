@@ -13,11 +13,11 @@ local api = vim.api
 local ns = api.nvim_create_namespace("tsr_inline")
 local METHOD = "textDocument/inlineCompletion"
 
--- Notifications the plugin sends (docs/PROTOCOL.md).
+-- Notifications the plugin sends (docs/PROTOCOL.md, "Acceptance events").
 M.events = {
-  shown = "tsr/inline/shown",
-  partial = "tsr/inline/partiallyAccepted",
-  dismissed = "tsr/inline/dismissed",
+  shown = "tsr/inline/didShow",
+  partial = "tsr/inline/didPartiallyAccept",
+  dismissed = "tsr/inline/didDismiss",
 }
 
 M.config = {
@@ -62,23 +62,23 @@ local function in_insert_mode()
 end
 
 -- ------------------------------------------------------------------ events to the server
-local function item_params(s, extra)
-  local item = s.item
-  local params = {
-    textDocument = { uri = vim.uri_from_bufnr(s.bufnr) },
-    item = item.raw,
-  }
+--- Tell the server what happened to a raw LSP item: the events carry the `{id, index}` of
+--- the item's command arguments (an item without them is not the server's to learn from).
+function M.event(client, event, raw, extra)
+  local args = raw and raw.command and raw.command.arguments and raw.command.arguments[1]
+  if not (client and type(args) == "table" and args.id) then
+    return
+  end
+  local params = { id = args.id, index = args.index or 0 }
   for k, v in pairs(extra or {}) do
     params[k] = v
   end
-  return params
+  compat.notify(client, M.events[event], params)
 end
 
 local function send(s, event, extra)
-  local client = s.item and vim.lsp.get_client_by_id(s.item.client_id)
-  if client then
-    compat.notify(client, M.events[event], item_params(s, extra))
-  end
+  local item = s.item
+  M.event(item and vim.lsp.get_client_by_id(item.client_id), event, item and item.raw, extra)
 end
 
 local function run_command(client, command, bufnr)
@@ -156,8 +156,8 @@ end
 -- ------------------------------------------------------------------ item lifecycle
 local function clear(s, reason)
   hide(s)
-  if s.item and reason then
-    send(s, "dismissed", { reason = reason })
+  if s.item and s.item.shown and reason then -- reason only for the log: the event has none
+    send(s, "dismissed")
   end
   s.item = nil
   s.items = nil
@@ -226,6 +226,7 @@ local function show(s, client, raw_items, req)
         end_col = compat.byte_col(req.line, raw.range["end"].character, enc)
       end
       local item = ghost.item(text, req.line, start_col, end_col)
+      item.prefix = math.max(req.col - start_col, 0) -- bytes of the line prefix in `text`
       item.row = req.row
       item.raw = raw
       item.client_id = client.id
@@ -405,13 +406,12 @@ function M.accept_part(bufnr, unit)
   end
   local new_row, new_col = M.put(s.bufnr, row, col, col, piece)
   local left = r.rest:sub(#piece + 1)
-  local client = vim.lsp.get_client_by_id(item.client_id)
-  local enc = client and compat.encoding(client) or "utf-16"
   s.item = ghost.advance(item, r.rest, piece, current_line(s.bufnr, new_row), new_col)
   s.item.row, s.item.raw, s.item.client_id = new_row, item.raw, item.client_id
-  s.item.command, s.item.shown = item.command, true
-  local accepted = item.full:sub(1, ghost.accepted(item, left))
-  send(s, "partial", { acceptedLength = compat.lsp_len(accepted, enc) })
+  s.item.command, s.item.shown, s.item.prefix = item.command, true, item.prefix
+  -- characters of the suggestion (after the line prefix) in the buffer so far
+  local accepted = item.full:sub(item.prefix + 1, ghost.accepted(item, left))
+  send(s, "partial", { acceptedLength = compat.lsp_len(accepted, "utf-32") })
   remember_position(s, new_row, new_col)
   refresh(s)
   return true

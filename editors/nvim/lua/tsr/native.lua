@@ -16,16 +16,8 @@ function M.available()
   return compat.has("0.12") and ic ~= nil and ic.enable ~= nil and ic.get ~= nil
 end
 
-local function notify(bufnr, client_id, event, item, extra)
-  local client = vim.lsp.get_client_by_id(client_id)
-  if not client then
-    return
-  end
-  local params = { textDocument = { uri = vim.uri_from_bufnr(bufnr) }, item = item }
-  for k, v in pairs(extra or {}) do
-    params[k] = v
-  end
-  compat.notify(client, inline.events[event], params)
+local function notify(client_id, event, raw, extra)
+  inline.event(vim.lsp.get_client_by_id(client_id), event, raw, extra)
 end
 
 local function native_namespace()
@@ -47,11 +39,17 @@ local function observe(client, bufnr)
         inner(err, result, ctx, ...)
         local items = result and (result.items or result) or {}
         local target = buf or bufnr
-        last[target] = { client_id = client.id, items = items }
+        local pos = params.position
+        local line = api.nvim_buf_get_lines(target, pos.line, pos.line + 1, false)[1] or ""
+        last[target] = {
+          client_id = client.id,
+          items = items,
+          prefix = compat.byte_col(line, pos.character, compat.encoding(client)),
+        }
         vim.schedule(function()
           local native = native_namespace()
           if #items > 0 and native and #api.nvim_buf_get_extmarks(target, native, 0, -1, {}) > 0 then
-            notify(target, client.id, "shown", items[1])
+            notify(client.id, "shown", items[1])
           end
         end)
       end
@@ -97,13 +95,10 @@ function M.accept_part(bufnr, unit)
         end
         return
       end
-      local accepted = typed .. piece
-      notify(bufnr, item.client_id, "partial", raw or {}, {
-        acceptedLength = compat.lsp_len(accepted, client and compat.encoding(client) or "utf-16"),
-      })
-      if l then
-        l.partial = true
-      end
+      -- characters of the suggestion (after the line prefix the request saw) inserted so far
+      local prefix = l and l.prefix or #typed
+      local accepted = (typed .. piece):sub(prefix + 1)
+      notify(item.client_id, "partial", raw, { acceptedLength = compat.lsp_len(accepted, "utf-32") })
     end,
   })
 end
@@ -113,7 +108,7 @@ function M.dismiss(bufnr)
   return vim.lsp.inline_completion.get({
     bufnr = bufnr,
     on_accept = function(item)
-      notify(bufnr, item.client_id, "dismissed", raw or {}, { reason = "dismissed" })
+      notify(item.client_id, "dismissed", raw)
     end,
   })
 end
