@@ -178,7 +178,7 @@ class Engine:
         else:
             if self.memory is not None:
                 memory_vars = self.memory.prompt_memory(
-                    request.project, request.text, decision.category
+                    request.project, request.text, decision.category, options.session
                 )
             messages = build_messages(decision, request, project_root, {"memory": memory_vars})
         gen_request = GenerationRequest(

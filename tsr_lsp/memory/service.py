@@ -151,38 +151,62 @@ class MemoryService:
         hits = store.search(query, project=project, k=k, kinds=list(kinds or EPISODE_KINDS))
         return [{**h.episode.to_json(), "score": round(h.score, 4)} for h in hits]
 
-    def prompt_memory(self, project: str, query: str, category: str = "") -> dict[str, Any]:
-        """``memory`` for templates: relevant episodes and patterns within the token budget."""
+    def prompt_memory(
+        self, project: str, query: str, category: str = "", session: str = ""
+    ) -> dict[str, Any]:
+        """``memory`` for templates: the episodes the request points at (relevance gate,
+        memory/relevance.py) and patterns, within the token budget. Turns of the request's
+        own Ask ``session`` are the conversation itself: the latest two always pass."""
+        from tsr_lsp.memory.relevance import GateSettings, select_relevant
+
         empty: dict[str, Any] = {"episodes": [], "patterns": []}
         if not self.conf.enabled:
             return empty
         try:
-            hits = self.store.search(query, project=project, k=self.conf.prompt_episodes * 2)
+            hits = [h.episode for h in self.store.search(query, project=project, k=20)]
+            own = [ep for ep in self.store.recent(project, 20) if session and ep.thread == session]
             patterns = self.patterns()
         except Exception as exc:
             log.warning("memory: retrieval failed, answering without memory: %s", exc)
             return empty
         budget = self.conf.prompt_token_budget
         episodes: list[dict[str, Any]] = []
-        for hit in hits:
-            item = hit.episode.to_prompt()
-            cost = approx_tokens(item["summary"])
-            if len(episodes) >= self.conf.prompt_episodes or cost > budget:
-                break
-            budget -= cost
-            episodes.append(item)
-        chosen: list[dict[str, Any]] = []
+        for ep in own[:2]:
+            cost = approx_tokens(ep.summary)
+            if cost <= budget and len(episodes) < self.conf.prompt_episodes:
+                budget -= cost
+                episodes.append(ep.to_prompt())
+        taken = {e["id"] for e in episodes}
+        gate = GateSettings(
+            threshold=self.conf.prompt_min_relevance,
+            back_reference_threshold=self.conf.prompt_min_relevance_followup,
+        )
+        chosen = select_relevant(
+            query,
+            [ep for ep in hits if ep.id not in taken],
+            text_of=lambda ep: (ep.text, ep.response),
+            cost_of=lambda ep: approx_tokens(ep.summary),
+            max_items=self.conf.prompt_episodes - len(episodes),
+            token_budget=budget,
+            gate=gate,
+        )
+        for _score, ep in chosen:
+            budget -= approx_tokens(ep.summary)
+            episodes.append(ep.to_prompt())
+        patterns_out: list[dict[str, Any]] = []
         best = match_topic(patterns, category, query) if category else None
         ordered = ([best] if best else []) + [p for p in patterns if p is not best]
         for p in ordered:
-            if len(chosen) >= self.conf.prompt_patterns or (category and p.category != category):
+            if len(patterns_out) >= self.conf.prompt_patterns or (
+                category and p.category != category
+            ):
                 continue
             cost = approx_tokens(p.statement)
             if cost > budget:
                 break
             budget -= cost
-            chosen.append({"id": p.key, "statement": p.statement, "category": p.category})
-        return {"episodes": episodes, "patterns": chosen}
+            patterns_out.append({"id": p.key, "statement": p.statement, "category": p.category})
+        return {"episodes": episodes, "patterns": patterns_out}
 
     # ------------------------------------------------------------------ semantic
     def consolidate(self) -> list[Pattern]:
