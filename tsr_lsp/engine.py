@@ -83,6 +83,7 @@ class Engine:
         self._router: Any = None
         self._router_lock = threading.Lock()
         self._memory: Any = None
+        self._outcomes: Any = None
 
     @property
     def memory(self) -> Any:
@@ -105,6 +106,20 @@ class Engine:
 
                 self._router = load_router(self.settings)
             return self._router
+
+    def success_table(self, settings: Settings) -> Any:
+        """Graded outcomes the policy picks models by (None: no calibration evidence);
+        unreadable evidence never blocks routing."""
+        from tsr_lsp.router.success import OutcomeCache
+
+        with self._router_lock:
+            if self._outcomes is None:
+                self._outcomes = OutcomeCache()
+            try:
+                return self._outcomes.table(settings.router.outcomes)
+            except Exception as exc:  # a damaged outcomes file: route by the policy table
+                log.warning("router outcomes unavailable: %s", exc)
+                return None
 
     def available_profiles(self, settings: Settings | None = None) -> set[str]:
         settings = settings or self.settings
@@ -143,7 +158,9 @@ class Engine:
             memory = None
         prediction = self.predict(request, safe_history(memory, request.project), settings)
         stats = safe_stats(memory, prediction.category, request.text)
-        return decide(prediction, request, settings, self.available_profiles(settings), stats)
+        available = self.available_profiles(settings)
+        table = self.success_table(settings)
+        return decide(prediction, request, settings, available, stats, table)
 
     # ------------------------------------------------------------------ generation
     def generate(

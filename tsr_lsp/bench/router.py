@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from tsr_lsp.router import static
     from tsr_lsp.router.evaluate import evaluate
     from tsr_lsp.router.loader import KeywordRouter, load_router, weights_path
+    from tsr_lsp.router.success import SHIPPED, OutcomeCache
 
     rounds = args.runs or 3
     pinned = False
@@ -74,12 +75,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise RuntimeError("shipped weights missing: tsr_lsp/router/pretrained/router.tsrw")
         rules = KeywordRouter()
         requests, dev = _requests()
+        # graded outcomes as the daemon uses them (shipped calibration; not the user's file)
+        table = OutcomeCache().table(str(SHIPPED))
 
         def trained(req: RouteRequest) -> Any:
-            return decide(router.predict(req), req, settings, available)
+            return decide(router.predict(req), req, settings, available, (), table)
 
         def keyword(req: RouteRequest) -> Any:
-            return decide(rules.predict(req), req, settings, available)
+            return decide(rules.predict(req), req, settings, available, (), table)
 
         _time(trained, requests[:200], 1)  # warm: caches, branch predictors, allocator
         _time(keyword, requests[:200], 1)
@@ -106,6 +109,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "weights_mb": weights_path(settings.router.weights).stat().st_size / 1e6,
             "static_vectors_mb": static.PATH.stat().st_size / 1e6 if static.PATH.is_file() else 0,
             "torch_imported": "torch" in sys.modules,
+            "calibrated_tasks": len(table) if table is not None else 0,
             "one_core": pinned,
         }
         if dev:

@@ -62,6 +62,16 @@ def add_arguments(sub: Any) -> None:
     bd.add_argument("--seed", type=int, default=0)
     bd.add_argument("--no-team", action="store_true", help="leave out the team's own prompts")
 
+    ca = rsub.add_parser(
+        "calibrate",
+        help="grade profiles on the answer suite's calibration tasks; routing then follows",
+    )
+    ca.add_argument("--profiles", default="", help="comma-separated (default: every profile)")
+    ca.add_argument("--budget-min", type=float, default=None, help="stop after N minutes")
+    ca.add_argument("--per-category", type=int, default=10, help="tasks per category")
+    ca.add_argument("--out", type=Path, help="outcomes JSONL (default: the user's data dir)")
+    ca.add_argument("--json", action="store_true", help="print one JSON summary object")
+
     ov = rsub.add_parser(
         "overlap", help="find rows that copy or mirror public test items (contamination check)"
     )
@@ -83,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         "loso": _loso,
         "build-data": _build,
         "overlap": _overlap,
+        "calibrate": _calibrate,
     }
     try:
         return action[args.router_command](args, settings)
@@ -287,4 +298,83 @@ def _overlap(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     print("no copies or unreviewed mirrors")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    from collections import Counter
+    from dataclasses import asdict
+
+    from tsr_lsp.router.calibrate import Graded, calibrate, progress_bar, summary
+    from tsr_lsp.router.success import (
+        SuccessTable,
+        choose,
+        fingerprint,
+        load_outcomes,
+        meaning_vector,
+        outcome_files,
+        user_outcomes_path,
+    )
+
+    try:
+        from tsr_lsp.bench.answers import SuiteRunner, load_tasks
+    except ImportError as exc:
+        raise RuntimeError(f"the answer suite is not available ({exc})") from None
+    names = [n for n in args.profiles.split(",") if n] or sorted(settings.models)
+    for name in names:
+        settings.profile(name)  # unknown names: an error that lists the configured ones
+    profiles = {n: fingerprint(settings.models[n]) for n in names}
+    tasks = load_tasks("calibration", per_category=args.per_category)
+    out = args.out or user_outcomes_path()
+    budget = args.budget_min * 60 if args.budget_min is not None else None
+    # the suite's server runs in a private home: hand it the profiles being calibrated
+    init = {"models": {n: asdict(settings.models[n]) for n in names}}
+    _say(f"calibrating {', '.join(names)} on {len(tasks)} tasks -> {out}\n")
+
+    async def main() -> Any:
+        async with SuiteRunner(initialization_options=init) as runner:
+
+            async def run_one(task: Any, name: str) -> Graded:
+                r = await runner.run(task, name)
+                return Graded(r.score, r.latency_ms, r.error)
+
+            return await calibrate(tasks, profiles, run_one, out, budget, progress_bar(_say))
+
+    report = asyncio.run(main())
+    files = outcome_files(settings.router.outcomes if not args.out else str(out))
+    outcomes = load_outcomes(files)
+    table = SuccessTable(outcomes, meaning_vector)
+    current = {n: fingerprint(p) for n, p in settings.models.items()}
+    costs = {n: p.cost for n, p in settings.models.items()}
+    routed: Counter[str] = Counter()
+    for task in tasks:
+        est = table.predict(meaning_vector(task.prompt), task.category, current)
+        pick = choose(est, costs, settings.router.quality)
+        routed[pick[0] if pick else "policy table"] += 1
+    result = {
+        "ran": report.ran,
+        "skipped_done": report.skipped,
+        "errors": report.errors,
+        "stopped_by_budget": report.stopped_by_budget,
+        "remaining": len(report.remaining),
+        "seconds": round(report.seconds, 1),
+        "outcomes_file": str(out),
+        "success": summary(outcomes, current),
+        "calibration_tasks_routed_to": dict(routed),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"graded {report.ran} answers ({report.skipped} already done, {report.errors} errors) "
+        f"in {report.seconds / 60:.1f} min"
+    )
+    if report.stopped_by_budget:
+        print(f"budget reached: {len(report.remaining)} left; run the same command to go on")
+    for prof, cats in result["success"].items():
+        cells = ", ".join(f"{c} {v['mean']:.2f} ({v['n']})" for c, v in cats.items())
+        print(f"  {prof}: {cells}")
+    split = ", ".join(f"{n} {k}" for n, k in routed.most_common())
+    print(f"the router now sends these calibration tasks to: {split}")
     return 0

@@ -44,6 +44,7 @@ class Prediction:
     source: str = "rules"
     temperature: float | None = None  # a trained temperature head's value, if any
     model: str | None = None  # a profile learned from training data overrides, if any
+    meaning: list[float] | None = None  # the router's meaning features (success predictor)
 
     @property
     def confidence(self) -> float:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from tsr_lsp.config import CATEGORIES
+from tsr_lsp.router import static
 from tsr_lsp.router.decision import Prediction, RouteRequest
 from tsr_lsp.router.features import (
     DENSE_NAMES,
@@ -155,6 +156,7 @@ class RawOutput:
     temperature: float | None
     model: str | None
     model_prob: float
+    meaning: list[float] = field(default_factory=list)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -225,13 +227,14 @@ def encode(
 def run(weights: RouterWeights, request: RouteRequest, history: Any = None) -> RawOutput:
     ids, edge, dense = encode(weights, request, history)
     probs, difficulty, temp, model_probs = forward(weights, ids, edge, dense)
+    meaning = dense[-len(static.FEATURE_NAMES) :]
     trained = weights.meta.get("heads_trained", {})
     temperature = temp if trained.get("temperature", 0) > 0 else None
     model, model_prob = None, 0.0
     if trained.get("model", 0) > 0 and weights.models:
         best = int(model_probs.argmax())
         model, model_prob = weights.models[best], float(model_probs[best])
-    return RawOutput(probs, difficulty, temperature, model, model_prob)
+    return RawOutput(probs, difficulty, temperature, model, model_prob, meaning)
 
 
 class TrainedRouter:
@@ -257,4 +260,5 @@ class TrainedRouter:
             source=self.name,
             temperature=out.temperature,
             model=out.model if out.model_prob >= 0.5 else None,
+            meaning=out.meaning,
         )

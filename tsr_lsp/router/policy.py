@@ -12,6 +12,7 @@ from tsr_lsp.config import ModelProfile, Settings
 from tsr_lsp.memory.api import SettingStats
 from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
 from tsr_lsp.router.feedback import adjust
+from tsr_lsp.router.success import SuccessTable, choose, fingerprint, meaning_vector
 
 KIND_TEMPLATES = {
     "explain": "explain",
@@ -83,8 +84,15 @@ def hedge(
         rows.append((p, tag, row.cot_min, row.cot_max, row.temperature_min, row.temperature_max, c))
         temps |= {row.temperature, row.temperature_min, row.temperature_max}
     own_tag = _tag_for(category, settings, available)
+    # a runner-up category never moves the request to a costlier model on its own (a 2%
+    # "code" runner-up once sent a knowledge question to the coder); outcomes may (below)
+    cost = settings.models[model].cost
     models = [
-        n for n in sorted(available) if n in settings.models and own_tag in settings.models[n].tags
+        n
+        for n in sorted(available)
+        if n in settings.models
+        and own_tag in settings.models[n].tags
+        and settings.models[n].cost <= cost
     ]
     temps = {t for t in temps if pol.temperature_min - eps <= t <= pol.temperature_max + eps}
 
@@ -121,16 +129,42 @@ def hedge(
     return m, k, t, f"unsure ({runners}): {', '.join(changed)} also suits that"
 
 
+def by_outcomes(
+    prediction: Prediction,
+    request: RouteRequest,
+    settings: Settings,
+    available: set[str],
+    table: SuccessTable | None,
+    current: str,
+) -> tuple[str, str] | None:
+    """The profile graded outcomes favour for this request (cheapest within router.quality
+    of the best predicted success) and the evidence; None without evidence to compare,
+    including when the row's own profile was never calibrated."""
+    if table is None or not len(table):
+        return None
+    profiles = {
+        n: fingerprint(settings.models[n]) for n in sorted(available) if n in settings.models
+    }
+    vec = prediction.meaning if prediction.meaning else meaning_vector(request.text)
+    estimates = table.predict(vec, prediction.category, profiles)
+    if current not in estimates:
+        return None
+    costs = {n: settings.models[n].cost for n in estimates}
+    return choose(estimates, costs, settings.router.quality)
+
+
 def decide(
     prediction: Prediction,
     request: RouteRequest,
     settings: Settings,
     available: set[str],
     feedback: Iterable[SettingStats] = (),
+    success: SuccessTable | None = None,
 ) -> Decision:
     """Prediction -> Decision inside the category's policy row. A trained temperature head
     and user feedback statistics may move temperature and CoT, never outside the row's
-    ranges; a learned model override applies only to an available profile."""
+    ranges; graded outcomes (``success``) pick the model; a learned model override applies
+    only to an available profile."""
     if request.kind == "inline_completion":
         return _inline(prediction, settings, available)
     category = prediction.category
@@ -153,6 +187,10 @@ def decide(
         )
         if why:
             notes.append(why)
+        evidence = by_outcomes(prediction, request, settings, available, success, model)
+        if evidence is not None:
+            model = evidence[0]
+            notes.append(evidence[1])
     temperature, cot, why = adjust(feedback, category, request.text, pol, temperature, cot)
     if why:
         notes.append(why)

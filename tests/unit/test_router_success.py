@@ -1,0 +1,159 @@
+"""The success predictor (graded outcomes -> which profile to use) and the policy's use of
+it: cheapest profile within router.quality of the best, evidence named, stale outcomes of
+another model ignored, and no costlier model chosen because of a runner-up category."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tsr_lsp.config import Settings
+from tsr_lsp.router.decision import Prediction, RouteRequest
+from tsr_lsp.router.policy import decide
+from tsr_lsp.router.success import (
+    Estimate,
+    Outcome,
+    OutcomeCache,
+    SuccessTable,
+    choose,
+    fingerprint,
+    load_outcomes,
+)
+
+DIM = 64
+
+
+def vec(text: str) -> list[float]:
+    """A toy meaning vector: hashed bag of words (deterministic, no model files)."""
+    out = [0.0] * DIM
+    for w in text.lower().split():
+        out[int(hashlib.md5(w.encode()).hexdigest(), 16) % DIM] += 1.0
+    return out
+
+
+CODE = [f"write a python function that sorts list number {i} quickly" for i in range(20)]
+CHAT = [f"hello there my friend how are you doing today {i}" for i in range(20)]
+
+
+def outcomes(settings: Settings, general_code: float = 0.0) -> list[Outcome]:
+    fp = {n: fingerprint(p) for n, p in settings.models.items()}
+    rows = []
+    for i, text in enumerate(CODE):
+        rows.append(Outcome(f"c{i}", "code", "coder", 1.0 if i % 5 else 0.0, text, fp["coder"]))
+        rows.append(Outcome(f"c{i}", "code", "general", general_code, text, fp["general"]))
+    for i, text in enumerate(CHAT):
+        rows.append(Outcome(f"h{i}", "chat", "coder", 1.0, text, fp["coder"]))
+        rows.append(
+            Outcome(f"h{i}", "chat", "general", 1.0 if i else 0.0, text, fp["general"])
+        )
+    return rows
+
+
+def prediction(category: str, text: str, runner: str = "", p: float = 0.0) -> Prediction:
+    scores = {category: 1.0 - p, **({runner: p} if runner else {})}
+    return Prediction(category, scores, 0.0, "test", meaning=vec(text))
+
+
+def test_similar_tasks_predict_each_profiles_success() -> None:
+    settings = Settings()
+    table = SuccessTable(outcomes(settings), vec)
+    fps = {n: fingerprint(p) for n, p in settings.models.items()}
+    est = table.predict(vec(CODE[3]), "code", fps)
+    assert est["coder"].success > 0.7 > 0.2 > est["general"].success
+    assert est["coder"].tasks >= 20
+    chat = table.predict(vec("hello there my friend how are you doing"), "chat", fps)
+    assert chat["general"].success > 0.8 and chat["coder"].success > 0.8
+
+
+def test_outcomes_of_another_model_do_not_count() -> None:
+    settings = Settings()
+    table = SuccessTable(outcomes(settings), vec)
+    est = table.predict(vec(CODE[0]), "code", {"coder": "file:bigger.gguf", "general": "x"})
+    assert est == {}
+
+
+def test_cheapest_profile_within_quality_of_the_best() -> None:
+    costs = {"coder": 3.0, "general": 1.0}
+    est = {"coder": Estimate("coder", 0.92, 24), "general": Estimate("general", 0.90, 24)}
+    pick, why = choose(est, costs, 0.95) or ("", "")
+    assert pick == "general"
+    assert why == (
+        "general predicted 0.90 vs coder 0.92 on 24 similar calibrated tasks "
+        "(cheaper, within quality 0.95)"
+    )
+    assert (choose(est, costs, 1.0) or ("",))[0] == "coder"
+    est["coder"] = Estimate("coder", 0.71, 24)
+    est["general"] = Estimate("general", 0.42, 30)
+    assert choose(est, costs, 0.95) == (
+        "coder",
+        "coder predicted 0.71 vs general 0.42 on 24 similar calibrated tasks",
+    )
+    assert choose({"coder": est["coder"]}, costs, 0.95) is None  # nothing to compare
+
+
+def test_policy_follows_the_evidence_and_says_so() -> None:
+    settings = Settings()
+    table = SuccessTable(outcomes(settings), vec)
+    available = set(settings.models)
+    # misjudged as writing (whose row says general): outcomes of similar tasks say coder
+    text = "write a python function that sorts list number 7 quickly"
+    d = decide(prediction("writing", text), RouteRequest(text), settings, available, (), table)
+    assert d.model == "coder"
+    assert "coder predicted" in d.explanation and "similar calibrated tasks" in d.explanation
+    # small talk: general fails 1 in 20, coder never; within quality 0.9 the cheaper answers
+    settings.router.quality = 0.9
+    hi = "hello there my friend how are you doing today"
+    d = decide(prediction("chat", hi), RouteRequest(hi), settings, available, (), table)
+    assert d.model == "general" and "general predicted" in d.explanation
+    # quality 1.0: the best predicted profile whatever it costs
+    settings.router.quality = 1.0
+    d = decide(prediction("chat", hi), RouteRequest(hi), settings, available, (), table)
+    assert d.model == "coder"
+
+
+def test_without_evidence_the_policy_table_decides() -> None:
+    settings = Settings()
+    text = "What is the capital of France?"
+    d = decide(prediction("knowledge", text), RouteRequest(text), settings, set(settings.models))
+    assert d.model == "general" and "predicted" not in d.explanation
+
+
+def test_a_runner_up_category_never_switches_to_a_costlier_model() -> None:
+    settings = Settings()
+    text = "What is the capital of France?"
+    for p in (0.02, 0.1, 0.3):
+        pred = prediction("knowledge", text, runner="code", p=p)
+        d = decide(pred, RouteRequest(text), settings, set(settings.models))
+        assert d.model == "general", d.explanation
+        assert "model coder" not in d.explanation
+
+
+def test_bad_outcome_lines_are_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "outcomes.jsonl"
+    good = Outcome("t1", "code", "coder", 1.0, "write code").to_json()
+    path.write_text(json.dumps(good) + "\nnot json\n" + json.dumps({**good, "score": 7}) + "\n{}\n")
+    rows = load_outcomes([path, tmp_path / "missing.jsonl"])
+    assert [r.task for r in rows] == ["t1"]
+    assert "3 unreadable outcome lines" in caplog.text
+
+
+def test_outcome_cache_rebuilds_when_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tsr_lsp.router import success
+
+    path = tmp_path / "mine.jsonl"
+    monkeypatch.setattr(success, "SHIPPED", tmp_path / "none.jsonl")
+    cache = OutcomeCache()
+    assert cache.table(str(path)) is None
+    path.write_text(json.dumps(Outcome("t1", "code", "coder", 1.0, "x").to_json()) + "\n")
+    first = cache.table(str(path))
+    assert first is not None and len(first) == 1
+    assert cache.table(str(path)) is first
+    with path.open("a") as fh:
+        fh.write(json.dumps(Outcome("t2", "code", "coder", 0.0, "y").to_json()) + "\n")
+    assert len(cache.table(str(path)) or []) == 2
+    assert cache.table("off") is None

@@ -1,0 +1,157 @@
+"""`tsr-lsp router calibrate`: grade a model on the answer suite's calibration split so the
+router learns which requests it is good at (docs/ROUTER.md, "Routing learned from outcomes").
+
+Every (task, profile) result is appended to an outcomes JSONL as soon as it is graded, so
+an interrupted run loses at most the task in flight, and a rerun skips what is done
+(matched by task id, profile name and the profile's model fingerprint: pointing a profile
+at another model calibrates it afresh). A time budget stops the run between tasks; tasks are
+taken round-robin across categories so a short budget still covers every category. The
+"retraining" is immediate: the success predictor indexes the outcomes file (success.py), and
+a running daemon reloads it on its next request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tsr_lsp.router.success import Outcome, load_outcomes
+
+
+class TaskLike(Protocol):
+    id: str
+    category: str
+    prompt: str
+
+
+@dataclass
+class Graded:
+    """What running one task with one profile gave: a 0..1 score (error = score 0)."""
+
+    score: float
+    latency_ms: float = 0.0
+    error: str = ""
+
+
+RunOne = Callable[[Any, str], Awaitable[Graded]]
+Progress = Callable[[int, int, str, str, Graded, float], None]
+
+
+@dataclass
+class CalibrationReport:
+    planned: int = 0
+    skipped: int = 0  # already in the outcomes file
+    ran: int = 0
+    errors: int = 0
+    stopped_by_budget: bool = False
+    seconds: float = 0.0
+    remaining: list[tuple[str, str]] = field(default_factory=list)
+
+
+def round_robin(tasks: Sequence[Any]) -> list[Any]:
+    """Interleave categories (code, math, ..., code, math, ...) keeping each one's order."""
+    by_cat: dict[str, list[Any]] = {}
+    for t in tasks:
+        by_cat.setdefault(t.category, []).append(t)
+    out: list[Any] = []
+    queues = list(by_cat.values())
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
+
+
+def done_keys(path: Path) -> set[tuple[str, str, str]]:
+    return {(o.task, o.profile, o.fingerprint) for o in load_outcomes([path])}
+
+
+def append(path: Path, outcome: Outcome) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
+        fh.flush()
+
+
+async def calibrate(
+    tasks: Sequence[Any],
+    profiles: dict[str, str],
+    run_one: RunOne,
+    out: Path,
+    budget_s: float | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> CalibrationReport:
+    """Run every task not yet graded for each profile (name -> model fingerprint), appending
+    each result to ``out``; stop starting new tasks once ``budget_s`` has passed."""
+    report = CalibrationReport()
+    done = done_keys(out)
+    plan = [
+        (task, name)
+        for task in round_robin(tasks)
+        for name in profiles
+        if (task.id, name, profiles[name]) not in done
+    ]
+    report.planned = len(plan)
+    report.skipped = len(tasks) * len(profiles) - len(plan)
+    started = clock()
+    for i, (task, name) in enumerate(plan):
+        elapsed = clock() - started
+        if budget_s is not None and elapsed >= budget_s:
+            report.stopped_by_budget = True
+            report.remaining = [(t.id, n) for t, n in plan[i:]]
+            break
+        graded = await run_one(task, name)
+        if graded.error:
+            report.errors += 1
+        append(
+            out,
+            Outcome(
+                task.id,
+                task.category,
+                name,
+                min(1.0, max(0.0, graded.score)),
+                task.prompt,
+                profiles[name],
+                graded.latency_ms,
+            ),
+        )
+        report.ran += 1
+        if progress is not None:
+            progress(i + 1, len(plan), task.id, name, graded, clock() - started)
+    report.seconds = clock() - started
+    return report
+
+
+def progress_bar(write: Callable[[str], None]) -> Progress:
+    """A one-line bar with the last result and the time left at the current pace."""
+
+    def show(done: int, total: int, task: str, profile: str, g: Graded, elapsed: float) -> None:
+        width = 24
+        filled = int(width * done / max(1, total))
+        eta = elapsed / done * (total - done)
+        status = f"error: {g.error[:30]}" if g.error else f"score {g.score:.2f}"
+        write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {profile:<10} "
+            f"{task[:24]:<24} {status:<14} {g.latency_ms / 1000:5.1f} s  ~{eta / 60:.0f} min left"
+            + ("\n" if done == total else "")
+        )
+
+    return show
+
+
+def summary(outcomes: Sequence[Outcome], profiles: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Mean score and task count per profile and category (what `calibrate` prints)."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for o in outcomes:
+        if profiles.get(o.profile) == o.fingerprint:
+            table.setdefault(o.profile, {}).setdefault(o.category, []).append(o.score)
+    return {
+        p: {c: {"mean": sum(v) / len(v), "n": len(v)} for c, v in sorted(cats.items())}
+        for p, cats in sorted(table.items())
+    }
