@@ -36,8 +36,8 @@ system-deps:
 nvim-new: $(STAMP)   # Neovim 0.11 beside Debian's 0.7.2, for the editor tests
 	VENV=$(VENV) bash scripts/nvim-new.sh
 
-vscode:
-	cd editors/vscode && npm ci --no-audit --no-fund && npm run compile
+vscode:   # the VS Code extension: type check + node tests build (out/), bundle (dist/), .vsix
+	cd editors/vscode && npm ci --no-audit --no-fund && npm run compile && npm run bundle && npm run package
 
 lint: $(STAMP)
 	$(BIN)/ruff check tsr_lsp tests

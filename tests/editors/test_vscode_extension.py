@@ -1,9 +1,6 @@
-"""The VS Code extension's TypeScript compiles, and its protocol code talks to the real
-server through vscode-languageserver-protocol (the stack vscode-languageclient runs on).
-
-VS Code itself cannot be downloaded on these machines (no marketplace/CDN access), so the
-extension host is the one part not exercised here.
-"""
+"""The VS Code extension: its TypeScript type-checks, its pure parts pass their node tests,
+its protocol code talks to the real server through vscode-languageserver-protocol (the stack
+vscode-languageclient runs on), and `make vscode` packages a .vsix with the bundle in it."""
 
 from __future__ import annotations
 
@@ -12,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,25 +18,50 @@ EXT = Path(__file__).resolve().parents[2] / "editors" / "vscode"
 
 
 @pytest.fixture(scope="module")
-def compiled() -> Path:
+def built() -> Path:
     if shutil.which("node") is None:
         pytest.fail("node is required for the VS Code extension tests")
-    script = EXT / "out" / "test" / "protocol.test.js"
-    if not script.exists():
+    if not (EXT / "out" / "e2e" / "protocol.js").exists() or not (EXT / "tsr-lsp.vsix").exists():
         if os.environ.get("CI"):
             pytest.fail("editors/vscode is not built: `make vscode` should have run")
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=EXT, check=True)
-        subprocess.run(["npm", "run", "compile"], cwd=EXT, check=True)
-    return script
+        subprocess.run(["make", "-C", str(EXT.parents[1]), "vscode"], check=True)
+    return EXT
+
+
+def test_pure_parts_pass_their_node_tests(built: Path) -> None:
+    proc = subprocess.run(
+        ["node", "--test", "out/test/"], cwd=built, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-1000:]
+    assert "# fail 0" in proc.stdout and "# pass 0" not in proc.stdout
+
+
+def test_vsix_holds_the_bundle_manifest_and_license(built: Path) -> None:
+    with zipfile.ZipFile(built / "tsr-lsp.vsix") as vsix:
+        names = set(vsix.namelist())
+        manifest = json.loads(vsix.read("extension/package.json"))
+        bundle = vsix.read("extension/dist/extension.js").decode()
+    assert {"extension/dist/extension.js", "extension/LICENSE.txt"} <= names
+    assert not any(n.startswith(("extension/node_modules/", "extension/src/")) for n in names)
+    assert manifest["main"] == "./dist/extension.js"
+    assert manifest["license"] == "Apache-2.0"
+    commands = {c["command"] for c in manifest["contributes"]["commands"]}
+    menu = {m["command"] for m in manifest["contributes"]["menus"]["tsr.context"]}
+    assert {"tsr.action.explain", "tsr.action.tests", "tsr.ask"} <= menu <= commands
+    # vscode-languageclient is bundled in (11.x registers inline completion itself)
+    assert "textDocument/inlineCompletion" in bundle and 'require("vscode")' in bundle
 
 
 @pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "in-process"])
 def test_extension_protocol_code_against_the_real_server(
-    compiled: Path, daemon: bool, models_dir: Path
+    built: Path, daemon: bool, models_dir: Path
 ) -> None:
     cmd = [sys.executable, "-m", "tsr_lsp"] + ([] if daemon else ["stdio", "--no-daemon"])
     proc = subprocess.run(
-        ["node", str(compiled), *cmd], capture_output=True, text=True, timeout=300
+        ["node", str(built / "out" / "e2e" / "protocol.js"), *cmd],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

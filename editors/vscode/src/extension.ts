@@ -1,19 +1,75 @@
-// VS Code front end for tsr-lsp: starts the language server (which joins the shared daemon)
-// and adds Ask / Route / Status commands. Everything else comes from standard LSP.
+// VS Code front end for tsr-lsp: starts the language server (which joins the shared daemon).
+// Inline completion comes from vscode-languageclient 11 (accept word / line are VS Code's);
+// this file adds what the server learns from (shown / partial / dismissed, inferred by
+// inline.ts), the AI actions in the editor context menu (actions.ts), a status bar item with
+// the last route decision and the acceptance rate (status.ts), and Ask / Route / Status.
 import * as vscode from "vscode";
-import { LanguageClient, LanguageClientOptions, ProgressType, ServerOptions } from "vscode-languageclient/node";
-import { AnswerStream, describeStatus, GenerateResult, PartialValue } from "./stream";
+import {
+  LanguageClient,
+  LanguageClientOptions,
+  ProgressType,
+  ServerOptions,
+} from "vscode-languageclient/node";
+import { AI_ACTIONS, AiAction, runAction } from "./actions";
+import { InlineTracker, itemRef, TrackedItem } from "./inline";
+import { InlineStats, statusView } from "./status";
+import { AnswerStream, Decision, describeStatus, GenerateResult, PartialValue } from "./stream";
 
 let client: LanguageClient | undefined;
 let tokens = 0;
+let lastDecision: Decision | undefined;
+let lastStats: InlineStats | undefined;
+let statusItem: vscode.StatusBarItem | undefined;
+let statsTimer: ReturnType<typeof setTimeout> | undefined;
+
+const tracker = new InlineTracker((method, params) => {
+  client?.sendNotification(method, params).catch(() => undefined);
+  refreshStatsSoon();
+});
 
 function settingsSection(): Record<string, unknown> {
   const cfg = vscode.workspace.getConfiguration("tsr");
   return {
     router: { minConfidence: cfg.get("router.minConfidence") },
-    completion: { maxTokens: cfg.get("completion.maxTokens") },
+    completion: { enabled: cfg.get("completion.enabled"), maxTokens: cfg.get("completion.maxTokens") },
     memory: { enabled: cfg.get("memory.enabled") },
   };
+}
+
+function showStatus(): void {
+  if (!statusItem) {
+    return;
+  }
+  const view = statusView(lastDecision, lastStats);
+  statusItem.text = view.text;
+  statusItem.tooltip = view.tooltip;
+  statusItem.show();
+}
+
+function noteDecision(decision: Decision | undefined): void {
+  if (decision) {
+    lastDecision = decision;
+    showStatus();
+  }
+}
+
+async function refreshStats(): Promise<void> {
+  if (!client?.isRunning()) {
+    return;
+  }
+  try {
+    lastStats = await client.sendRequest<InlineStats>("tsr/inline/stats", {});
+    showStatus();
+  } catch {
+    // an older server without tsr/inline/stats: the item shows the route only
+  }
+}
+
+function refreshStatsSoon(): void {
+  if (statsTimer) {
+    clearTimeout(statsTimer);
+  }
+  statsTimer = setTimeout(() => void refreshStats(), 1500);
 }
 
 async function start(context: vscode.ExtensionContext): Promise<void> {
@@ -27,10 +83,73 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
     initializationOptions: settingsSection(),
     synchronize: { configurationSection: "tsr" },
     outputChannelName: "tsr-lsp",
+    middleware: {
+      provideInlineCompletionItems: async (document, position, ctx, token, next) => {
+        const result = await next(document, position, ctx, token);
+        const items = (Array.isArray(result) ? result : result?.items ?? []) as TrackedItem[];
+        if (!token.isCancellationRequested) {
+          const line = document.lineAt(position.line).text;
+          const uri = document.uri.toString();
+          tracker.onItems(uri, position.line, position.character, line, document.lineCount, items);
+        }
+        return result;
+      },
+      executeCommand: async (command, args, next) => {
+        if (command === "tsr.inline.accepted") {
+          tracker.onAccepted(itemRef({ insertText: "", command: { command, arguments: args } }));
+          refreshStatsSoon();
+        }
+        return next(command, args);
+      },
+    },
   };
   client = new LanguageClient("tsr-lsp", "tsr-lsp", serverOptions, clientOptions);
   context.subscriptions.push(client);
   await client.start();
+  void refreshStats();
+}
+
+function selectionRange(editor: vscode.TextEditor): vscode.Range {
+  const sel = editor.selection;
+  return sel.isEmpty ? editor.document.lineAt(sel.active.line).range : new vscode.Range(sel.start, sel.end);
+}
+
+async function aiAction(which: AiAction): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || !client) {
+    return;
+  }
+  const c = client;
+  const range = selectionRange(editor);
+  const diagnostics = vscode.languages
+    .getDiagnostics(editor.document.uri)
+    .filter((d) => d.range.intersection(range) !== undefined)
+    .map((d) => c.code2ProtocolConverter.asDiagnostic(d));
+  const action = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `tsr-lsp: ${which.title}`, cancellable: false },
+    () =>
+      runAction(
+        (method, params) => c.sendRequest(method, params),
+        c.code2ProtocolConverter.asUri(editor.document.uri),
+        c.code2ProtocolConverter.asRange(range),
+        diagnostics,
+        which,
+      ),
+  );
+  if (!action) {
+    vscode.window.showInformationMessage(`tsr-lsp: no "${which.title}" for this selection`);
+    return;
+  }
+  if (action.edit) {
+    type LspEdit = Parameters<typeof c.protocol2CodeConverter.asWorkspaceEdit>[0];
+    const edit = await c.protocol2CodeConverter.asWorkspaceEdit(action.edit as LspEdit);
+    if (edit) {
+      await vscode.workspace.applyEdit(edit);
+    }
+  }
+  if (action.command) {
+    await vscode.commands.executeCommand(action.command.command, ...(action.command.arguments ?? []));
+  }
 }
 
 async function ask(): Promise<void> {
@@ -45,6 +164,9 @@ async function ask(): Promise<void> {
   const view = await vscode.window.showTextDocument(doc, vscode.ViewColumn.Beside, true);
   const disposable = client.onProgress(new ProgressType<PartialValue>(), token, async (value) => {
     const piece = stream.push(value);
+    if (value.event === "decision") {
+      noteDecision(value);
+    }
     const edit = value.event === "decision" ? `<!-- ${stream.header} -->\n\n` : piece;
     if (edit) {
       const end = doc.lineAt(doc.lineCount - 1).range.end;
@@ -52,12 +174,14 @@ async function ask(): Promise<void> {
     }
   });
   try {
-    await client.sendRequest<GenerateResult>("tsr/generate", {
+    const result = await client.sendRequest<GenerateResult>("tsr/generate", {
       text,
       language: editor?.document.languageId ?? "",
       context: editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : "",
+      file: editor?.document.uri.scheme === "file" ? editor.document.uri.fsPath : undefined,
       partialResultToken: token,
     });
+    noteDecision(result.decision);
   } catch (err) {
     vscode.window.showErrorMessage(`tsr-lsp: ${(err as Error).message}`);
   } finally {
@@ -66,12 +190,17 @@ async function ask(): Promise<void> {
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusItem.command = "tsr.status";
+  context.subscriptions.push(statusItem);
+  showStatus();
   context.subscriptions.push(
     vscode.commands.registerCommand("tsr.ask", ask),
     vscode.commands.registerCommand("tsr.route", async () => {
       const text = await vscode.window.showInputBox({ prompt: "Text to route" });
       if (text && client) {
-        const decision = await client.sendRequest<{ explanation: string }>("tsr/route", { text });
+        const decision = await client.sendRequest<Decision>("tsr/route", { text });
+        noteDecision(decision);
         vscode.window.showInformationMessage(decision.explanation);
       }
     }),
@@ -83,7 +212,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("tsr.restart", async () => {
       await client?.restart();
     }),
+    ...AI_ACTIONS.map((a) => vscode.commands.registerCommand(a.command, () => aiAction(a))),
+    vscode.workspace.onDidChangeTextDocument((e) => {
+      if (e.contentChanges.length === 0) {
+        return;
+      }
+      const doc = e.document;
+      tracker.onEdit(
+        doc.uri.toString(),
+        e.contentChanges.map((c) => c.text),
+        (n) => (n < doc.lineCount ? doc.lineAt(n).text : undefined),
+        doc.lineCount,
+      );
+    }),
+    vscode.window.onDidChangeTextEditorSelection((e) => {
+      tracker.onMoved(e.textEditor.document.uri.toString(), e.selections[0].active.line);
+    }),
+    vscode.window.onDidChangeActiveTextEditor(() => tracker.dismiss()),
   );
+  const timer = setInterval(() => void refreshStats(), 60_000);
+  context.subscriptions.push({ dispose: () => clearInterval(timer) });
   try {
     await start(context);
   } catch (err) {
@@ -94,5 +242,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 }
 
 export async function deactivate(): Promise<void> {
+  tracker.dismiss();
   await client?.stop();
 }

@@ -1,6 +1,6 @@
 // Speaks to the real tsr-lsp server through the same JSON-RPC stack vscode-languageclient
 // uses (vscode-languageserver-protocol over stdio), streaming tsr/generate through the
-// extension's own AnswerStream. Usage: node out/test/protocol.test.js <server cmd...>
+// extension's own AnswerStream. Usage: node out/e2e/protocol.js <server cmd...>
 import * as assert from "assert";
 import { spawn } from "child_process";
 import * as path from "path";
@@ -42,7 +42,9 @@ async function main(): Promise<void> {
 
   const stream = new AnswerStream();
   const token = "vscode-test-1";
-  connection.onProgress(new ProgressType<PartialValue>(), token, (v) => stream.push(v));
+  connection.onProgress(new ProgressType<PartialValue>(), token, (v) => {
+    stream.push(v);
+  });
   const result = await connection.sendRequest<GenerateResult>("tsr/generate", {
     text: "Say hello to my friend Anna in one sentence",
     maxTokens: 12,
