@@ -1,0 +1,168 @@
+"""The pure parts of inline completion: cursor, skip rules, prompt window, cache, ring."""
+
+from __future__ import annotations
+
+from tsr_lsp.completion.cache import Entry, SuggestionCache, make_key
+from tsr_lsp.completion.chunks import ChunkRing, pick, similarity
+from tsr_lsp.completion.context import (
+    ANCHOR_LINES,
+    Chunk,
+    Cursor,
+    build_prompt,
+    file_prompt,
+    locate,
+    skip_reason,
+    wants_multiline,
+)
+
+SOURCE = "\n".join(f"line_{i} = {i}" for i in range(400)) + "\n"
+
+
+def cursor(text: str) -> Cursor:
+    offset = text.index("|")
+    text = text.replace("|", "")
+    line = text.count("\n", 0, offset)
+    col = offset - (text.rfind("\n", 0, offset) + 1)
+    cur = locate(text, line, col)
+    assert cur is not None
+    return cur
+
+
+def test_locate_splits_the_line_and_rejects_positions_past_the_end() -> None:
+    cur = locate("a = 1\nb = foo(x)\n", 1, 8)
+    assert cur is not None
+    assert (cur.line_prefix, cur.line_suffix, cur.before, cur.after) == (
+        "b = foo(",
+        "x)",
+        ("a = 1",),
+        ("",),
+    )
+    assert locate("a\n", 5, 0) is None
+    assert locate("a\n", -1, 0) is None
+    clamped = locate("abc\n", 0, 99)
+    assert clamped is not None and clamped.line_prefix == "abc"
+
+
+def test_locate_keeps_virtual_indentation_on_an_empty_line() -> None:
+    cur = locate("def f():\n\n", 1, 4)
+    assert cur is not None and cur.line_prefix == "    " and cur.indent == "    "
+
+
+def test_skip_rules() -> None:
+    assert skip_reason(cursor("valu|e = 1")) == "mid-word"
+    assert skip_reason(cursor("valu|e = 1"), invoked=True) == "mid-word"
+    assert skip_reason(cursor("x = |compute(a, b)")) == "text right of the cursor"
+    assert skip_reason(cursor("x = |compute(a, b)"), invoked=True) is None
+    assert skip_reason(cursor("x = foo(|)")) is None
+    assert skip_reason(cursor("x = foo(|):")) is None
+    assert skip_reason(cursor("x = |y")) == "a word right of the cursor"
+    assert skip_reason(cursor("    |")) is None
+
+
+def test_multiline_only_at_the_end_of_a_line_and_in_a_new_block() -> None:
+    assert wants_multiline(cursor("def f():\n    |"))
+    assert not wants_multiline(cursor("def f():\n    x = 1\n    |"))
+    assert not wants_multiline(cursor("x = foo(|)"))
+    assert not wants_multiline(cursor("x = |"))
+    assert wants_multiline(cursor("x = |"), "always")
+    assert not wants_multiline(cursor("def f():\n    |"), "never")
+    assert wants_multiline(cursor("if x:\n    pass\nelse:\n    |"))
+
+
+def test_prompt_window_is_anchored_and_within_budget() -> None:
+    lines = SOURCE.split("\n")
+    starts = set()
+    for line in range(200, 200 + ANCHOR_LINES):
+        cur = locate(SOURCE, line, 0)
+        assert cur is not None
+        prompt = build_prompt(cur, prefix_tokens=300, suffix_tokens=60)
+        assert prompt.first_line % ANCHOR_LINES == 0
+        assert len(prompt.prefix) / 3.2 <= 300
+        assert prompt.prefix.endswith(lines[line - 1] + "\n")
+        starts.add(prompt.first_line)
+    # while the cursor moves down 16 lines the window start moves at most once
+    assert len(starts) <= 2
+
+
+def test_prompt_suffix_is_the_rest_of_the_line_then_lines_below() -> None:
+    cur = cursor("a = 1\nb = foo(|)\nc = 3\nd = 4\n")
+    prompt = build_prompt(cur, prefix_tokens=100, suffix_tokens=100)
+    assert prompt.prefix == "a = 1\nb = foo("
+    assert prompt.suffix == ")\nc = 3\nd = 4\n"
+    small = build_prompt(cur, prefix_tokens=100, suffix_tokens=4)
+    assert small.suffix == ")\nc = 3\n"
+
+
+def test_healing_leaves_trailing_spaces_out_of_the_prompt() -> None:
+    cur = cursor("def f():\n    |\n")
+    prompt = build_prompt(cur, prefix_tokens=100, suffix_tokens=10)
+    assert prompt.prefix == "def f():\n" and prompt.healed == "    "
+    raw = build_prompt(cur, prefix_tokens=100, suffix_tokens=10, heal=False)
+    assert raw.prefix == "def f():\n    " and raw.healed == ""
+
+
+def test_prompt_text_uses_the_repo_format_with_chunks() -> None:
+    cur = cursor("x = |\n")
+    chunks = [Chunk("a.py", "A = 1\n" * 5), Chunk("b.py", "B = 2\n" * 5)]
+    prompt = build_prompt(
+        cur,
+        prefix_tokens=50,
+        suffix_tokens=10,
+        path="main.py",
+        repo="proj",
+        chunks=chunks,
+        chunk_tokens=1000,
+    )
+    text = prompt.text()
+    assert text.startswith("<|repo_name|>proj\n<|file_sep|>a.py\n")
+    assert text.index("b.py") < text.index("<|file_sep|>main.py\n<|fim_prefix|>x =<|fim_suffix|>")
+    assert text.endswith("<|fim_middle|>")
+    few = build_prompt(cur, prefix_tokens=50, suffix_tokens=10, chunks=chunks, chunk_tokens=15)
+    assert [c.path for c in few.chunks] == ["b.py"]  # the most recent chunk that fits
+
+
+def test_file_prompt_is_a_prefix_of_later_prompts_in_a_short_file() -> None:
+    text = "import os\n\n\ndef f(a):\n    return a\n\n\ndef g(b):\n    \n    return b\n"
+    warm = file_prompt(text.split("\n"), prefix_tokens=500)
+    cur = locate(text, 8, 4)
+    assert cur is not None
+    later = build_prompt(cur, prefix_tokens=500, suffix_tokens=50)
+    assert later.prefix.startswith(warm.prefix[: len(later.prefix)]) or warm.prefix.startswith(
+        later.prefix
+    )
+    assert later.first_line == warm.first_line == 0
+
+
+def test_cache_exact_hit_and_type_through() -> None:
+    cache = SuggestionCache(capacity=3)
+    cur = cursor("def f(a):\n    |\n")
+    key = make_key(cur, "coder")
+    cache.put(key, Entry(("return a + 1",), "c1"))
+    assert cache.lookup(key) == (Entry(("return a + 1",), "c1"), 0)
+    typed = make_key(cursor("def f(a):\n    ret|\n"), "coder")
+    hit = cache.lookup(typed)
+    assert hit is not None and hit[0].texts == ("urn a + 1",) and hit[1] == 3
+    assert cache.lookup(make_key(cursor("def f(a):\n    x|\n"), "coder")) is None
+    assert cache.lookup(make_key(cursor("def f(a):\n    return a + 1|\n"), "coder")) is None
+    assert cache.lookup(make_key(cur, "other-model")) is None
+    for i in range(3):
+        cache.put(make_key(cursor(f"v{i} = |"), ""), Entry(("1",)))
+    assert len(cache) == 3 and cache.lookup(key) is None  # evicted, least recently used
+
+
+def test_chunk_ring_evicts_similar_and_oldest() -> None:
+    ring = ChunkRing(size=3)
+    body = "\n".join(f"x{i} = {i}" for i in range(10))
+    assert ring.add("a.py", body)
+    assert not ring.add("a.py", body)  # the same chunk again
+    assert ring.add("b.py", body + "\ny = 1")  # nearly the same: replaces a.py's
+    assert [c.path for c in ring.chunks] == ["b.py"]
+    assert not ring.add("c.py", "x\n\n")  # too small
+    for name in ("c", "d", "e"):
+        ring.add(f"{name}.py", "\n".join(f"{name}{i} = {i}" for i in range(10)))
+    assert [c.path for c in ring.chunks] == ["c.py", "d.py", "e.py"]
+    assert [c.path for c in ring.for_file("d.py")] == ["c.py", "e.py"]
+    ring.forget("c.py")
+    assert [c.path for c in ring.chunks] == ["d.py", "e.py"]
+    assert similarity("a\nb", "a\nb") == 1.0
+    assert pick([str(i) for i in range(100)], 50, 10).split("\n")[0] == "45"
