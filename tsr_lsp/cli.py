@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--runs", type=int, default=0, help="repetitions (0: the benchmark's default)"
     )
+    bench.add_argument(
+        "--quick", action="store_true", help="corruption, redaction: the short CI version"
+    )
     bench.add_argument("--locomo", type=Path, help="memory: a LoCoMo-format JSON file")
     bench.add_argument("--k", default="1,5,10", help="memory: recall cut-offs, e.g. 1,5,10")
     bench.add_argument(

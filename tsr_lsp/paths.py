@@ -8,7 +8,9 @@ files, so isolated test homes can still share the large default models.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -90,3 +92,97 @@ def shared_data_dir() -> Path:
             return candidate
     fixed = Path("/work/shared/data")
     return fixed if fixed.is_dir() else repo.parent / "shared" / "data"
+
+
+# ---------------------------------------------------------------------- private files
+# Everything tsr-lsp keeps (config it writes, data, memory, logs) is the user's alone,
+# whatever the umask: folders 0700, files 0600 (docs/MEMORY.md, Privacy).
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+_user_umask: int | None = None
+
+
+def make_umask_private() -> None:
+    """Add 077 to the process umask (what the CLI and the daemon do first), so files that
+    libraries create for us (Tantivy segments, rotated logs) are private too. The user's own
+    umask is kept for files made in their projects (`user_file_mode`)."""
+    global _user_umask
+    old = os.umask(0o077)
+    if _user_umask is None:
+        _user_umask = old
+    os.umask(old | 0o077)
+
+
+def user_file_mode() -> int:
+    """The mode a new file in the user's project gets under their own umask."""
+    if _user_umask is None:
+        return 0o666 & ~current_umask()
+    return 0o666 & ~_user_umask
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux /proc), else set-and-restore."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created (with parents) and made 0700 if it is ours and looser."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    _tighten(path, PRIVATE_DIR)
+    return path
+
+
+def _tighten(path: Path, mode: int) -> bool:
+    """Drop group/other permissions of ``path`` (ours, not a symlink); True if it had any."""
+    try:
+        st = os.lstat(path)
+        if st.st_uid == os.getuid() and not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+            os.chmod(path, mode)
+            return True
+    except OSError:
+        pass
+    return False
+
+
+def private_file(path: Path, mode: str = "wb") -> Any:
+    """Open ``path`` for writing ("wb", "ab", "w", "a") as a 0600 file, even if it existed
+    with a looser mode; text modes are UTF-8."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+    flags |= os.O_APPEND if mode.startswith("a") else os.O_TRUNC
+    fd = os.open(path, flags, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    except OSError:
+        pass
+    if "b" in mode:
+        return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding="utf-8")
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write ``path`` atomically as a 0600 file (a temporary file renamed over it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with private_file(tmp, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
+def secure_tree(root: Path) -> int:
+    """Make every folder under ``root`` 0700 and every file 0600 (ours only); returns how
+    many were looser. For files other libraries created (Tantivy) and for installations made
+    before tsr-lsp kept its files private."""
+    fixed = int(_tighten(root, PRIVATE_DIR))
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs:
+            fixed += _tighten(Path(dirpath, name), PRIVATE_DIR)
+        for name in files:
+            fixed += _tighten(Path(dirpath, name), PRIVATE_FILE)
+    return fixed

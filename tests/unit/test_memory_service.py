@@ -126,6 +126,6 @@ def test_export_import_and_forget(home: Path, tmp_path: Path) -> None:
     assert {e["text"] for e in dump} == {"fact a", "fact b"}
     assert memory.forget(project="/a") == 1
     assert {e["text"] for e in memory.export(None)} == {"fact b"}
-    assert memory.import_(dump) == 1  # "fact b" is already there
+    assert memory.import_(dump) == {"imported": 1, "existing": 1, "rejected": []}
     assert memory.forget(everything=True) == 2
     assert memory.export(None) == []

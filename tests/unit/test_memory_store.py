@@ -124,17 +124,33 @@ def test_index_of_a_killed_writer_opens_cleanly(tmp_path: Path) -> None:
     assert store.notices == []
 
 
-def test_corrupted_index_is_moved_aside_once(tmp_path: Path) -> None:
+def test_corrupted_index_is_rebuilt_from_the_journal_once(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "m")
+    store.add([ep("/a", "kept by the journal")])
+    store.close()
+    (tmp_path / "m" / "index" / "meta.json").write_text("{ not json")
+    fresh = store_at(tmp_path / "m")
+    assert any("rebuilt it from the journal: 1 episodes" in n for n in fresh.notices)
+    assert [e.text for e in fresh.recent("/a")] == ["kept by the journal"]
+    fresh.add([ep("/a", "new life")])
+    fresh.close()
+    again = store_at(tmp_path / "m")  # no crash loop: the rebuilt index opens normally
+    assert again.notices == []
+    assert {e.text for e in again.recent("/a")} == {"kept by the journal", "new life"}
+
+
+def test_corrupted_index_without_a_journal_is_moved_aside_once(tmp_path: Path) -> None:
     store = store_at(tmp_path / "m")
     store.add([ep("/a", "soon lost")])
     store.close()
+    (tmp_path / "m" / "journal.log").unlink()
     (tmp_path / "m" / "index" / "meta.json").write_text("{ not json")
     fresh = store_at(tmp_path / "m")
     assert any("moved it to" in n for n in fresh.notices)
     assert len(list((tmp_path / "m").glob("corrupt-*"))) == 1
     fresh.add([ep("/a", "new life")])
     fresh.close()
-    again = store_at(tmp_path / "m")  # no crash loop: the fresh index opens normally
+    again = store_at(tmp_path / "m")
     assert again.notices == [] and [e.text for e in again.recent("/a")] == ["new life"]
 
 
@@ -143,7 +159,8 @@ def test_older_schema_is_migrated_keeping_every_episode(tmp_path: Path) -> None:
     store.add([ep("/a", "from the old days", outcome="accepted", category="code")])
     store.close()
     meta = tmp_path / "m" / "STORE.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 0}))
+    old = {k: v for k, v in json.loads(meta.read_text()).items() if k != "crc"}
+    meta.write_text(json.dumps({**old, "schema_version": 0}))  # as an older tsr-lsp wrote it
     migrated = store_at(tmp_path / "m")
     assert any("migrated from schema 0" in n for n in migrated.notices)
     assert json.loads(meta.read_text())["schema_version"] == SCHEMA_VERSION

@@ -18,6 +18,7 @@ BENCHMARKS = {
     "generation": "tsr_lsp.bench.generation:run",
     "memory": "tsr_lsp.bench.memory:run",
     "lint": "tsr_lsp.bench.lint:run",
+    "corruption": "tsr_lsp.bench.corruption:run",
 }
 
 

@@ -1,4 +1,4 @@
-"""`tsr-lsp memory stats|search|forget|export|import|consolidate`.
+"""`tsr-lsp memory stats|search|forget|export|import|check|consolidate|encoder`.
 
 Tantivy allows one writer per index across processes and the daemon owns it, so while a
 daemon runs every command goes through it (tsr/memory/* over a real LSP client); without a
@@ -32,8 +32,18 @@ def add_parser(sub: Any) -> None:
     ex = msub.add_parser("export", help="episodes as JSON lines")
     ex.add_argument("--project", help="only this project; default: all")
     ex.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    im = msub.add_parser("import", help="add episodes from an export (JSON lines)")
+    im = msub.add_parser(
+        "import",
+        help="add episodes from an export (JSON lines); bad records are rejected with their "
+        "line number and the rest imported",
+    )
     im.add_argument("file", type=Path)
+    im.add_argument("--atomic", action="store_true", help="import nothing if any record is invalid")
+    ck = msub.add_parser(
+        "check", help="check index, journal, vectors and file modes (--repair fixes them)"
+    )
+    ck.add_argument("--repair", action="store_true", help="rebuild what is damaged")
+    ck.add_argument("--json", action="store_true")
     msub.add_parser("consolidate", help="rebuild the patterns from the outcomes now")
     en = msub.add_parser(
         "encoder", help="build (once) the static sentence encoder that memory search uses"
@@ -92,7 +102,11 @@ def _local(method: str, params: dict[str, Any]) -> Any:
         if method == "tsr/memory/export":
             return {"episodes": memory.export(params.get("project"))}
         if method == "tsr/memory/import":
-            return {"imported": memory.import_(params["episodes"])}
+            return memory.import_(
+                params["episodes"], params.get("lines"), bool(params.get("atomic"))
+            )
+        if method == "tsr/memory/check":
+            return memory.check(bool(params.get("repair")))
         if method == "tsr/memory/consolidate":
             return {"patterns": [p.to_json() for p in memory.consolidate()]}
         raise ValueError(method)
@@ -106,29 +120,65 @@ def call(method: str, params: dict[str, Any]) -> Any:
     return _local(method, params)
 
 
-def _read_episodes(path: Path) -> list[dict[str, Any]]:
-    """A JSON list, or JSON lines (what `memory export` writes); errors name the line."""
+def _read_episodes(path: Path) -> tuple[list[Any], list[int]]:
+    """Records of a JSON list or of JSON lines (what `memory export` writes), and the line
+    each starts on. A line that is not JSON is an error naming it: nothing is imported."""
     text = path.read_text()
     if text.lstrip().startswith("["):
         try:
             data = json.loads(text)
         except ValueError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: expected episode objects (see `tsr-lsp memory export`)")
+        return data, list(range(1, len(data) + 1))
+    records: list[Any] = []
+    lines: list[int] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise ValueError(
+                f"{path} line {n}: not JSON; expected one episode object per line "
+                "(the format `tsr-lsp memory export` writes)"
+            ) from None
+        lines.append(n)
+    return records, lines
+
+
+def _import(path: Path, atomic: bool) -> int:
+    episodes, lines = _read_episodes(path)
+    params = {"episodes": episodes, "lines": lines, "atomic": atomic}
+    out = call("tsr/memory/import", params)
+    print(f"imported {out['imported']} new episodes ({out['existing']} already there)")
+    for bad in out["rejected"]:
+        print(f"tsr-lsp: error: {path} line {bad['line']}: {bad['error']}", file=sys.stderr)
+    if out["rejected"]:
+        print(
+            f"tsr-lsp: {len(out['rejected'])} records rejected; fix them and import the file "
+            "again (episodes already stored are skipped)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _check(repair: bool, as_json: bool) -> int:
+    out = call("tsr/memory/check", {"repair": repair})
+    if as_json:
+        print(json.dumps(out))
     else:
-        data = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data.append(json.loads(line))
-            except ValueError:
-                raise ValueError(
-                    f"{path} line {n}: not JSON; expected one episode object per line "
-                    "(the format `tsr-lsp memory export` writes)"
-                ) from None
-    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
-        raise ValueError(f"{path}: expected episode objects (see `tsr-lsp memory export`)")
-    return data
+        print(f"memory at {out['path']}: {'ok' if out['ok'] else 'problems found'}")
+        print(f"  index {out['indexEpisodes']} episodes, journal {out['journalEpisodes']}")
+        for problem in out["problems"]:
+            print(f"  problem: {problem}")
+        for fixed in out["repaired"]:
+            print(f"  repaired: {fixed}")
+        if out["problems"] and not repair:
+            print("  run `tsr-lsp memory check --repair` to fix them")
+    return 0 if out["ok"] or out["repaired"] else 1
 
 
 def _encoder(rebuild: bool) -> int:
@@ -204,9 +254,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 sys.stdout.write(lines)
         elif cmd == "import":
-            episodes = _read_episodes(args.file)
-            n = call("tsr/memory/import", {"episodes": episodes})["imported"]
-            print(f"imported {n} new episodes ({len(episodes) - n} already there)")
+            return _import(args.file, args.atomic)
+        elif cmd == "check":
+            return _check(args.repair, args.json)
         elif cmd == "consolidate":
             for p in call("tsr/memory/consolidate", {})["patterns"]:
                 print(p["statement"])

@@ -16,11 +16,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tsr_lsp.paths import private_file, write_private
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,7 @@ class VectorFile:
         self._sorted_rows = np.zeros(0, dtype=np.int64)
         self._tail: dict[int, int] = {}
         self._distinct = 0
+        self.damaged = 0  # records dropped on load (not finite, or a torn last record)
         self._load()
 
     @staticmethod
@@ -157,12 +161,23 @@ class VectorFile:
         return rec.tobytes()
 
     def _load(self) -> None:
+        """Derived data: what cannot be read is dropped (and recomputed by the backfill)."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return
+        except OSError as exc:  # a folder where the file belongs, unreadable ...
+            log.warning("memory: vectors at %s unreadable (%s); recomputing them", self.path, exc)
+            self.damaged = 1
+            return
         n = len(raw) // self.record  # a torn last record (crash mid-append) is ignored
+        self.damaged = int(len(raw) % self.record != 0)
         rec = np.frombuffer(raw[: n * self.record], dtype=np.uint8).reshape(n, self.record)
+        scale = rec[:, 2 * ID_BYTES : self.HEADER].copy().view("<f4").reshape(n)
+        good = np.isfinite(scale) & (scale > 0) & (scale <= 1.0)
+        if not good.all():  # a unit vector's scale is at most 1/127: anything else is damage
+            self.damaged += int((~good).sum())
+            rec, n = rec[good], int(good.sum())
         self._keys = rec[:, :ID_BYTES].copy().view("<i8").reshape(n).astype(np.int64)
         self._projects = rec[:, ID_BYTES : 2 * ID_BYTES].copy().view("<i8").reshape(n)
         self._projects = self._projects.astype(np.int64)
@@ -184,6 +199,10 @@ class VectorFile:
     def __len__(self) -> int:
         """Episodes with a vector (distinct keys)."""
         return self._distinct
+
+    def keys(self) -> np.ndarray:
+        with self._lock:
+            return self._sorted_keys.copy() if not self._tail else np.unique(self._keys[: self._n])
 
     def rows_of(self, keys: np.ndarray) -> np.ndarray:
         """Row of each key, -1 where there is no vector."""
@@ -210,7 +229,7 @@ class VectorFile:
         fresh = len(np.unique(keys[self.rows_of(keys) < 0]))
         with self._lock:
             self._distinct += fresh
-            with self.path.open("ab") as fh:
+            with private_file(self.path, "ab") as fh:
                 fh.write(self._encode(keys, proj, codes, scale))
             start, end = self._n, self._n + len(keys)
             if end > len(self._keys):  # grow by doubling: appends stay O(1)
@@ -267,9 +286,10 @@ class VectorFile:
         with self._lock:
             keys, rows = keys[rows >= 0], rows[rows >= 0]
             proj, codes, scale = self._projects[rows], self._codes[rows], self._scale[rows]
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_bytes(self._encode(keys, proj, codes, scale))
-            os.replace(tmp, self.path)
+            if self.path.is_dir() and not self.path.is_symlink():  # damage: make room
+                shutil.rmtree(self.path)
+            write_private(self.path, self._encode(keys, proj, codes, scale))
+            self.damaged = 0
             self._keys, self._projects = keys.copy(), proj.copy()
             self._codes, self._scale = codes.copy(), scale.copy()
             self._n = len(keys)

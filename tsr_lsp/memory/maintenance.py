@@ -13,20 +13,38 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tsr_lsp.config import MemorySettings
 from tsr_lsp.memory.episodic import PINNED_KINDS, Episode
+from tsr_lsp.paths import private_dir, write_private
 
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Callable
+
+    from tsr_lsp.memory.journal import Journal
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 TOKENIZER = "tsr_en"
 PATTERN_KIND = "pattern"
 MIN_HEAP_MB = 15  # Tantivy refuses less than 15 MB per indexing thread
+
+
+def _clean(ep: Episode) -> Episode:
+    """An episode fit to be re-indexed: healed if malformed, checked, redacted again (so a
+    rebuild also applies today's redaction to what an older tsr-lsp stored)."""
+    from tsr_lsp.memory.validate import heal_record, sanitized
+
+    healed, _repaired = heal_record(ep.to_json())
+    try:
+        return sanitized(healed)
+    except ValueError:  # an id that now looks like a secret: a fresh one
+        healed.id = Episode(project="", text="").id
+        return sanitized(healed)
 
 
 def dir_size_mb(path: Path) -> float:
@@ -52,6 +70,8 @@ class StoreMaintenance:
     _writer: Any
     _searcher: Any
     _generation: int
+    journal: Journal
+    recoveries: int
 
     if TYPE_CHECKING:  # provided by EpisodeStore
 
@@ -66,8 +86,10 @@ class StoreMaintenance:
             kinds: Sequence[str] | None = None,
             outcome: bool = False,
         ) -> Any: ...
-        def _get_writer(self) -> Any: ...
-        def _commit(self) -> None: ...
+        def _drop_writer(self) -> None: ...
+        def delete_ids(self, ids: Sequence[str]) -> None: ...
+        def _read(self, what: str, fn: Callable[[], T]) -> T: ...
+        def _reconcile(self, indexed: dict[str, Episode] | None, data: Any = None) -> int: ...
         def iter_all(self, project: str | None = None, batch: int = 5000) -> Iterator[Episode]: ...
         def projects(self) -> dict[str, int]: ...
         def _document(self, ep: Episode, prev: str, nxt: str) -> Any: ...
@@ -75,28 +97,23 @@ class StoreMaintenance:
         def _after_rebuild(self, episodes: list[Episode]) -> None: ...
 
     # ------------------------------------------------------------------ bounds
-    def _enforce_caps(self, projects: Iterable[str]) -> None:
+    def _oldest_ids(self, q: Any, n: int) -> list[str]:
         import tantivy
 
+        def read() -> list[str]:
+            searcher = self.searcher()
+            hits = searcher.search(q, n, order_by_field="ts", order=tantivy.Order.Asc).hits
+            return [searcher.doc(addr)["id"][0] for _s, addr in hits]
+
+        return self._read("finding the oldest episodes", read)
+
+    def _enforce_caps(self, projects: Iterable[str]) -> None:
         cap = self.settings.max_episodes_per_project
         evictable = ["interaction", "turn"]
         for project in projects:
             excess = self.count(project, evictable) - cap
             if cap > 0 and excess > 0:
-                oldest = (
-                    self.searcher()
-                    .search(
-                        self._query(project, evictable),
-                        excess,
-                        order_by_field="ts",
-                        order=tantivy.Order.Asc,
-                    )
-                    .hits
-                )
-                searcher = self.searcher()
-                for _s, addr in oldest:
-                    self._writer.delete_documents_by_term("id", searcher.doc(addr)["id"][0])
-                self._commit()
+                self.delete_ids(self._oldest_ids(self._query(project, evictable), excess))
                 log.info("memory: evicted %d oldest episodes of %s (cap %d)", excess, project, cap)
 
     def apply_retention(self, now: float | None = None) -> int:
@@ -115,20 +132,19 @@ class StoreMaintenance:
             q = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, old), (tantivy.Occur.MustNot, keep)]
             )
-            n = int(self.searcher().search(q, 1, count=True).count)
+            n = self._read(
+                "counting old episodes", lambda: self.searcher().search(q, 1, count=True).count
+            )
             if n:
-                self._get_writer().delete_documents_by_query(q)
-                self._commit()
-            return n
+                self.delete_ids(self._oldest_ids(q, int(n)))
+            return int(n)
 
     def disk_mb(self) -> float:
         vectors = sum(f.stat().st_size for f in self.root.glob("vectors*") if f.is_file())
-        return dir_size_mb(self.index_dir) + vectors / 1e6
+        return dir_size_mb(self.index_dir) + (vectors + self.journal.size()) / 1e6
 
     def enforce_disk_cap(self) -> int:
         """Drop the oldest unpinned episodes until the index fits max_disk_mb; compacts."""
-        import tantivy
-
         cap = self.settings.max_disk_mb
         dropped = 0
         for _ in range(5):
@@ -140,38 +156,36 @@ class StoreMaintenance:
                 # the share over the cap plus 10% headroom, so one compaction usually does
                 share = min(0.9, 1.0 - cap / size + 0.1)
                 n = max(1, int(self.count(None, ["interaction", "turn"]) * share))
-                searcher = self.searcher()
-                hits = searcher.search(q, n, order_by_field="ts", order=tantivy.Order.Asc).hits
-                if not hits:
+                ids = self._oldest_ids(q, n)
+                if not ids:
                     break
-                writer = self._get_writer()
-                for _s, addr in hits:
-                    writer.delete_documents_by_term("id", searcher.doc(addr)["id"][0])
-                self._commit()
-                dropped += len(hits)
+                self.delete_ids(ids)
+                dropped += len(ids)
             self.compact()
         return dropped
 
     # ------------------------------------------------------------------ rebuild
     def compact(self) -> None:
-        """Rewrite the index with only live documents: reclaims the disk of deletions."""
+        """Rewrite index and journal with only live episodes: reclaims the disk of deletions
+        (forgotten text leaves both)."""
         with self._lock:
-            self._rebuild(list(self.iter_all()))
+            self._reconcile({ep.id: ep for ep in self.iter_all()})
 
     def _rebuild(self, episodes: list[Episode]) -> None:
-        """Write ``episodes`` into index.new, then swap it in. Crash-safe: a finished
-        rebuild carries a READY marker and is promoted on the next open; an unfinished one
-        is discarded and the old index stays."""
+        """Write ``episodes`` (checked and redacted again) into index.new, then swap it in.
+        Crash-safe: a finished rebuild carries a READY marker and is promoted on the next
+        open; an unfinished one is discarded and the old index stays."""
         import tantivy
 
         new, old = self.root / "index.new", self.root / "index.old"
         shutil.rmtree(new, ignore_errors=True)
-        new.mkdir(parents=True)
+        private_dir(new)
         idx = tantivy.Index(self.schema, path=str(new), reuse=False)
         idx.register_tokenizer(TOKENIZER, self.analyzer)
         heap = max(MIN_HEAP_MB, self.settings.writer_heap_mb) * 1_000_000
         writer = idx.writer(heap_size=heap, num_threads=1)
-        ordered = sorted(episodes, key=lambda e: (e.project, e.thread, e.seq, e.ts))
+        clean = [_clean(ep) for ep in episodes]
+        ordered = sorted(clean, key=lambda e: (e.project, e.thread, e.seq, e.ts))
         keys = [(e.project, e.thread) if e.thread else None for e in ordered]
         for i, ep in enumerate(ordered):
             key = keys[i]
@@ -182,21 +196,24 @@ class StoreMaintenance:
         writer.wait_merging_threads()
         del writer, idx
         self._write_meta(new)
-        (new / "READY").write_text("1")
-        if self._writer is not None:
-            self._writer.rollback()
-        self._writer = None
+        write_private(new / "READY", "1")
+        self._drop_writer()
         self._searcher = None
         self._generation += 1
         self.index = None
-        os.replace(self.index_dir, old)
+        if self.index_dir.exists() or self.index_dir.is_symlink():
+            os.replace(self.index_dir, old)
         os.replace(new, self.index_dir)
         (self.index_dir / "READY").unlink(missing_ok=True)
         os.replace(self.index_dir / "STORE.json", self.root / "STORE.json")
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
         self.index = tantivy.Index.open(str(self.index_dir))
         self.index.register_tokenizer(TOKENIZER, self.analyzer)
-        self._after_rebuild(episodes)
+        episodes[:] = clean
+        self._after_rebuild(clean)
 
     def _migrate(self, version: int) -> None:
         """Re-index every stored payload into the current schema (payloads carry all data,
@@ -204,6 +221,11 @@ class StoreMaintenance:
         log.warning("memory: migrating %s from schema %d to %d", self.root, version, SCHEMA_VERSION)
         episodes = [self._upgrade(ep, version) for ep in self.iter_all()]
         self._rebuild(episodes)
+        self.journal.rewrite(
+            (ep.to_json() for ep in episodes if ep.kind != PATTERN_KIND),
+            [ep.to_json() for ep in episodes if ep.kind == PATTERN_KIND],
+        )
+        self.journal.write_pos()
         self.notices.append(f"memory migrated from schema {version} to {SCHEMA_VERSION}")
 
     @staticmethod
@@ -220,6 +242,8 @@ class StoreMaintenance:
             "projects": self.projects(),
             "diskMb": round(self.disk_mb(), 3),
             "readonly": self.readonly,
+            "journalMb": round(self.journal.size() / 1e6, 3),
+            "recoveries": self.recoveries,
             "caps": {
                 "maxEpisodesPerProject": self.settings.max_episodes_per_project,
                 "maxDiskMb": self.settings.max_disk_mb,

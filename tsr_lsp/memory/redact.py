@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
 # (kind, pattern, group to replace: 0 = whole match). Order matters: specific before generic.
 _PATTERNS: list[tuple[str, re.Pattern[str], int]] = [
@@ -78,3 +79,14 @@ def redact_all(values: Iterable[str]) -> list[str]:
 def find_secrets(text: str) -> list[str]:
     """The kinds of secret found in ``text`` (for tests and `memory stats`)."""
     return [kind for kind, pattern, _ in _PATTERNS if pattern.search(text or "")]
+
+
+def redact_json(value: Any) -> Any:
+    """``value`` (JSON data) with every string redacted, at any depth; keys are kept."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_json(v) for v in value]
+    return value

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tsr_lsp.memory.episodic import Episode
 from tsr_lsp.memory.retrieval import (
@@ -20,11 +20,14 @@ from tsr_lsp.memory.retrieval import (
     strip_speakers,
 )
 from tsr_lsp.memory.schema import KIND_NAMES, h52
+from tsr_lsp.memory.validate import read_payload
 
 if TYPE_CHECKING:
     import threading
 
     from tsr_lsp.memory.embed import DenseIndex
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +47,7 @@ class StoreSearch:
         def searcher(self) -> Any: ...
         def _poll_encoder(self) -> None: ...
         def analyze(self, text: str) -> list[str]: ...
+        def _read(self, what: str, fn: Callable[[], T]) -> T: ...
 
     # ------------------------------------------------------------------ search
     def _is_speaker(self, searcher: Any) -> Any:
@@ -100,7 +104,13 @@ class StoreSearch:
         kinds: Sequence[str] | None = None,
         config: RetrievalConfig = DEFAULT_CONFIG,
     ) -> list[Hit]:
-        """The k best episodes for ``query`` (any raw user text), filtered by project."""
+        """The k best episodes for ``query`` (any raw user text), filtered by project;
+        guarded like every read (recovery.py)."""
+        return self._read("searching", lambda: self._search(query, project, k, kinds, config))
+
+    def _search(
+        self, query: str, project: str | None, k: int, kinds: Any, config: RetrievalConfig
+    ) -> list[Hit]:
         import tantivy
 
         self._poll_encoder()
@@ -161,8 +171,7 @@ class StoreSearch:
         ranked = rerank(cands, plan, h52, int(time.time() * 1000), config)
         out = []
         for score, cand in ranked[:k]:
-            payload = json.loads(searcher.doc(addrs[cand.key])["payload"][0])
-            out.append(Hit(Episode.from_json(payload), score))
+            out.append(Hit(read_payload(searcher.doc(addrs[cand.key])["payload"][0]), score))
         return out
 
     def _dense_only(

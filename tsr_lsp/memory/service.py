@@ -11,14 +11,16 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tsr_lsp.config import MemorySettings, Settings
 from tsr_lsp.memory.api import OUTCOMES, FeedbackExample, HistoryFeatures, SettingStats
 from tsr_lsp.memory.episodic import KINDS, Episode, summarize_response
+from tsr_lsp.memory.recovery import NOT_DAMAGE, describe
 from tsr_lsp.memory.semantic import Pattern, consolidate, match_topic
 from tsr_lsp.memory.store import PATTERN_KIND, EpisodeStore, MemoryError, h52
+from tsr_lsp.memory.validate import check_import
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +53,21 @@ class MemoryService:
     def store(self) -> EpisodeStore:
         with self._open_lock:
             if self._store is None:
-                store = EpisodeStore(
-                    self.settings.memory_path(),
-                    self.conf,
-                    readonly=self.readonly,
-                    embedder=self._embedder,
-                )
+                try:
+                    store = EpisodeStore(
+                        self.settings.memory_path(),
+                        self.conf,
+                        readonly=self.readonly,
+                        embedder=self._embedder,
+                    )
+                except (MemoryError, OSError):
+                    raise
+                except NOT_DAMAGE:
+                    raise
+                except BaseException as exc:  # a panic opening the index, say
+                    raise MemoryError(f"memory could not be opened: {describe(exc)}") from None
                 for notice in store.notices:
-                    log.warning("memory: %s", notice)
+                    log.warning("memory: %s", notice.removeprefix("memory: "))
                 self._store = store
                 self._maintain()
             return self._store
@@ -314,18 +323,40 @@ class MemoryService:
     def export(self, project: str | None = None) -> list[dict[str, Any]]:
         return [ep.to_json() for ep in self.store.iter_all(project) if ep.kind != PATTERN_KIND]
 
-    def import_(self, records: Iterable[dict[str, Any]]) -> int:
-        episodes = [Episode.from_json(r) for r in records]
-        for ep in episodes:
-            if ep.kind == PATTERN_KIND:
-                raise ValueError("patterns are rebuilt from episodes; do not import them")
-        existing = {ep.id for ep in self.store.iter_all()}
-        fresh = [ep for ep in episodes if ep.id not in existing]
+    def import_(
+        self,
+        records: Sequence[Any],
+        lines: Sequence[int] | None = None,
+        atomic: bool = False,
+    ) -> dict[str, Any]:
+        """Every record is checked field by field before anything is stored. A bad record
+        is rejected with its line number and the rest are imported (``atomic``: nothing is
+        imported when any record is bad). Ids already stored are skipped, so an import can
+        be repeated after fixing the rejected lines."""
+        checked = check_import(records, lines)
+        if atomic and checked.rejected:
+            raise ValueError(
+                f"nothing imported: {len(checked.rejected)} of {len(records)} records are "
+                f"invalid ({checked.summary()})"
+            )
+        existing = self.store.existing_ids([ep.id for ep in checked.valid])
+        fresh = [ep for ep in checked.valid if ep.id not in existing]
         for i in range(0, len(fresh), 5000):
             self.store.add(fresh[i : i + 5000])
         if any(ep.outcome for ep in fresh):
             self.consolidate()
-        return len(fresh)
+        return {
+            "imported": len(fresh),
+            "existing": len(checked.valid) - len(fresh),
+            "rejected": [{"line": n, "error": msg} for n, msg in checked.rejected],
+        }
+
+    def check(self, repair: bool = False) -> dict[str, Any]:
+        """`tsr-lsp memory check [--repair]`: index, journal, payloads, vectors, modes."""
+        report = self.store.check(repair)
+        if report["repaired"]:
+            self._patterns = None
+        return report
 
     def stats(self) -> dict[str, Any]:
         out = self.store.stats()

@@ -9,10 +9,14 @@ parser: queries are built from analysed terms (see retrieval.py).
 
 Layout of the memory directory::
 
-    STORE.json     {"schema_version": 1, "analyzer": {...}}   (written last, atomically)
-    index/         the live Tantivy index
-    index.new/     a rebuild in progress (migration, compaction, import); promoted on open
-    corrupt-*/     indexes that failed to open, moved aside with a log message
+    STORE.json     {"schema_version": 1, "analyzer": {...}, "crc": ...}  (atomic, checksummed)
+    journal.log    every acknowledged change, fsync'd before the index is written (journal.py)
+    journal.pos    how far the index holds the journal
+    index/         the live Tantivy index, derived from the journal
+    index.new/     a rebuild in progress (migration, compaction, recovery); promoted on open
+    corrupt-*/     an index that failed to open while there was no journal to rebuild from
+
+Folders are 0700 and files 0600 whatever the umask (paths.private_dir, secure_tree).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +36,21 @@ import numpy as np
 
 from tsr_lsp.config import MemorySettings
 from tsr_lsp.memory.embed import DenseIndex, Embedder, find_model_dir
-from tsr_lsp.memory.episodic import Episode, sanitized
+from tsr_lsp.memory.episodic import Episode
+from tsr_lsp.memory.journal import Journal, encode_put
 from tsr_lsp.memory.maintenance import (
     MIN_HEAP_MB,
     PATTERN_KIND,
     SCHEMA_VERSION,
     TOKENIZER,
     StoreMaintenance,
+)
+from tsr_lsp.memory.recovery import (
+    NOT_DAMAGE,
+    MemoryBusyError,
+    MemoryError,
+    StoreRecovery,
+    describe,
 )
 from tsr_lsp.memory.retrieval import session_words, strip_speakers
 from tsr_lsp.memory.schema import (
@@ -56,19 +69,13 @@ from tsr_lsp.memory.static import (
     encoder_dir,
     table_ready,
 )
+from tsr_lsp.memory.validate import read_payload, sanitized
+from tsr_lsp.paths import current_umask, private_dir, secure_tree
 
 log = logging.getLogger(__name__)
 
 
-class MemoryError(Exception):
-    """Memory cannot do what was asked; the message says why and how to fix it."""
-
-
-class MemoryBusyError(MemoryError):
-    pass
-
-
-class EpisodeStore(StoreSearch, StoreMaintenance):
+class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
     def __init__(
         self,
         root: Path,
@@ -91,6 +98,14 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         self._searcher: Any = None
         self._generation = 0  # bumped on every commit/refresh: invalidates caches
         self.dense: DenseIndex | None = None
+        self.index: Any = None
+        self.journal = Journal(self.root)
+        self._failures = 0  # consecutive failed reads (recovery.py)
+        self._recovered_at = -1e9
+        self.recoveries = 0
+        self._meta_damaged = False
+        # libraries (Tantivy) create files under the process umask: sweep when it is loose
+        self._sweep_modes = bool(current_umask() & 0o077)
         self._pending_encoder: Path | None = None  # a static encoder table being built
         self._pending_check = 0.0
         self._open()
@@ -179,6 +194,10 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         except Exception as exc:  # a background nicety: never take the store down
             log.warning("memory: vector backfill failed: %s", exc)
 
+    def _backfill_later(self) -> None:
+        if self.dense is not None and not self.readonly:
+            threading.Thread(target=self._backfill, daemon=True).start()
+
     def _embed_text(self, ep: Episode) -> str:
         text = f"{ep.text} {ep.response}".strip()
         return strip_speakers(text, self._is_speaker(self.searcher()), self.analyze)
@@ -188,23 +207,8 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
     def index_dir(self) -> Path:
         return self.root / "index"
 
-    def _meta(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.root / "STORE.json").read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    def _write_meta(self, folder: Path) -> None:
-        meta = {"schema_version": SCHEMA_VERSION, "analyzer": self.analyzer_options}
-        tmp = folder / "STORE.json.tmp"
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, folder / "STORE.json")
-
     def _open(self) -> None:
-        import tantivy
-
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         self._finish_rebuild()
         self.schema = build_schema()
         meta = self._meta()
@@ -218,21 +222,28 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
                 f"memory at {self.root} has schema {version}, newer than this tsr-lsp "
                 f"({SCHEMA_VERSION}); opened read-only: upgrade tsr-lsp to write to it"
             )
-        try:
-            if self.index_dir.exists():
-                self.index = tantivy.Index.open(str(self.index_dir))
-                self.index.register_tokenizer(TOKENIZER, self.analyzer)
-                self._health_check()
-            else:
-                self._create()
-                return
-        except Exception as exc:  # Tantivy reports corruption as ValueError / OSError
-            if self.readonly:
-                raise MemoryError(f"memory index {self.index_dir} cannot be read: {exc}") from exc
-            self._move_aside(exc)
-            self._create()
+        if self._sweep_modes and not self.readonly:
+            secure_tree(self.root)  # also heals installations from before private modes
+        damage: BaseException | None = None
+        if self.index_dir.exists():
+            try:
+                self._open_index()
+            except NOT_DAMAGE:
+                raise
+            except BaseException as exc:  # corruption: ValueError, OSError or a panic
+                if self.readonly:
+                    raise MemoryError(
+                        f"memory index {self.index_dir} cannot be read: {describe(exc)}"
+                    ) from None
+                damage = exc
+        if self.index is None:
+            self._open_damaged(damage)
             return
-        if version < SCHEMA_VERSION and not self.readonly:
+        if self.readonly:
+            return
+        if self._meta_damaged:
+            self._write_meta(self.root)
+        if version < SCHEMA_VERSION:
             try:
                 self._migrate(version)
             except Exception as exc:  # keep the data; never move a readable index aside
@@ -241,32 +252,71 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
                     f"memory at {self.root} could not be migrated to schema "
                     f"{SCHEMA_VERSION} ({exc}); opened read-only"
                 )
+                return
+        try:
+            self._sync_journal(self.count(), self.iter_all)
+        except MemoryBusyError as exc:  # another process writes: it keeps the journal
+            log.info("memory: journal left to the writer: %s", exc)
+
+    def _open_index(self) -> None:
+        import tantivy
+
+        index = tantivy.Index.open(str(self.index_dir))
+        index.register_tokenizer(TOKENIZER, self.analyzer)
+        self.index = index
+        try:
+            self._health_check()
+        except BaseException:
+            self.index = None
+            raise
+
+    def _open_damaged(self, damage: BaseException | None) -> None:
+        """No usable index (missing, or damaged): rebuild it from the journal, or start an
+        empty one when there is nothing to rebuild from."""
+        data = self.journal.fold() if self.journal.exists() else None
+        if data is not None and (data.episodes or data.patterns) and not self.readonly:
+            n = self._reconcile(None, data)
+            what = f"could not be opened ({describe(damage)})" if damage else "was missing"
+            msg = f"memory index {self.index_dir} {what}; rebuilt it from the journal: {n} episodes"
+            log.error("%s", msg)
+            self.notices.append(msg)
+            self.recoveries += 1
+            return
+        if damage is not None:
+            self._move_aside(damage)
+        self._create()
+        if not self.readonly:
+            self.journal.write_pos()
 
     def _create(self) -> None:
         import tantivy
 
-        self.index_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.index_dir)
         self.index = tantivy.Index(self.schema, path=str(self.index_dir), reuse=False)
         self.index.register_tokenizer(TOKENIZER, self.analyzer)
         self._write_meta(self.root)
 
     def _health_check(self) -> None:
-        """Touch the meta, the postings and a stored document: corruption shows up here."""
+        """Touch the meta, the postings, a fast field and stored documents: most corruption
+        shows up here (the rest when it is read: see recovery.py)."""
         import tantivy
 
         self.index.reload()
         searcher = self.index.searcher()
-        hits = searcher.search(tantivy.Query.all_query(), 1).hits
+        everything = tantivy.Query.all_query()
+        hits = searcher.search(everything, 1).hits
+        hits += searcher.search(everything, 1, order_by_field="ts").hits
         for _score, addr in hits:
-            searcher.doc(addr)
+            read_payload(searcher.doc(addr)["payload"][0])
 
     def _move_aside(self, exc: BaseException) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.root / f"corrupt-{stamp}-{os.getpid()}"
         shutil.move(str(self.index_dir), str(target))
         msg = (
-            f"memory index {self.index_dir} could not be opened ({exc}); moved it to "
-            f"{target} and started a fresh one (delete that folder once you no longer need it)"
+            f"memory index {self.index_dir} could not be opened ({describe(exc)}) and there "
+            f"was no journal to rebuild it from; moved it to {target} and started a fresh "
+            "one (delete that folder once you no longer need it)"
         )
         log.error("%s", msg)
         self.notices.append(msg)
@@ -280,8 +330,10 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
             if (self.index_dir / "STORE.json").exists():
                 os.replace(self.index_dir / "STORE.json", self.root / "STORE.json")
         for leftover in (new, old):
-            if leftover.exists():
+            if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover.exists() or leftover.is_symlink():
+                leftover.unlink()
 
     # ------------------------------------------------------------------ writer
     def _get_writer(self) -> Any:
@@ -303,24 +355,53 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
                 raise
         return self._writer
 
+    def _change(
+        self,
+        records: Sequence[dict[str, Any] | bytes],
+        apply: Callable[[Any], None],
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
+        """One acknowledged change: ``prepare`` (reads, building documents: a failure here
+        changes nothing), then the journal append (fsync'd: from here the change is safe),
+        then ``apply(writer)`` and the commit. A failure after the journal append rolls back,
+        releases the writer and rebuilds the index from the journal, which holds the change;
+        the caller only sees an error when that rebuild fails too."""
+        with self._lock:
+            writer = self._get_writer()
+            if prepare is not None:
+                prepare()
+            self.journal.append(records)
+            try:
+                apply(writer)
+                self._commit()
+            except NOT_DAMAGE:
+                self._drop_writer()
+                raise
+            except BaseException as exc:
+                self._drop_writer()
+                self.recover(f"writing the index failed: {describe(exc)}")
+                return
+            self.journal.write_pos()
+            if self._sweep_modes:
+                secure_tree(self.index_dir)
+
     def _commit(self) -> None:
-        try:
-            self._writer.commit()
-        except Exception:
-            # a failed commit (disk full, a panicked indexing thread) poisons the writer:
-            # drop it, so the next write starts from the last good commit
-            self._drop_writer()
-            raise
+        self._writer.commit()
         self._searcher = None
         self._generation += 1
 
     def _drop_writer(self) -> None:
+        """Roll back and release the writer now: the directory lock goes with the Rust
+        object, which a traceback could otherwise keep alive (later writes would then see
+        "being written by another process")."""
         writer, self._writer = self._writer, None
-        if writer is not None:
+        if writer is None:
+            return
+        for step in (writer.rollback, writer.wait_merging_threads):
             try:
-                writer.rollback()
-            except Exception as exc:  # already broken; it is being dropped anyway
-                log.info("memory: rollback of a failed writer: %s", exc)
+                step()
+            except BaseException as exc:  # already broken; it is being dropped anyway
+                log.info("memory: dropping a failed writer: %s", exc)
 
     def searcher(self) -> Any:
         with self._lock:
@@ -344,7 +425,11 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         terms = self.analyze(name)
         return h52(terms[0]) if terms else 0
 
-    def _document(self, ep: Episode, prev: str, nxt: str) -> Any:
+    @staticmethod
+    def payload(ep: Episode) -> bytes:
+        return json.dumps(ep.to_json(), separators=(",", ":")).encode()
+
+    def _document(self, ep: Episode, prev: str, nxt: str, payload: bytes | None = None) -> Any:
         import tantivy
 
         doc = tantivy.Document()
@@ -369,52 +454,106 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         doc.add_text(
             "when", session_words(when or time.strftime("%A %d %B %Y", time.gmtime(ep.ts)))
         )
-        doc.add_bytes("payload", json.dumps(ep.to_json(), separators=(",", ":")).encode())
+        doc.add_bytes("payload", payload if payload is not None else self.payload(ep))
         return doc
 
     def add(self, episodes: Sequence[Episode], *, bounded: bool = True) -> list[str]:
-        """Store episodes (redacted) and commit before returning. Turns of one thread are
-        indexed with their neighbours' text, so a question about a reply finds the turn that
-        prompted it (and vice versa); the stored turn before a new one is re-indexed."""
-        clean = [sanitized(ep) for ep in episodes]
+        """Store episodes (checked field by field, redacted) and commit before returning.
+        Turns of one thread are indexed with their neighbours' text, so a question about a
+        reply finds the turn that prompted it (and vice versa); the stored turn before a new
+        one is re-indexed."""
+        clean = [sanitized(ep) for ep in episodes]  # ValueError: nothing stored
         if not clean:
             return []
-        with self._lock:
-            writer = self._get_writer()
-            prev: dict[str, str] = {}
-            nxt: dict[str, str] = {}
-            last: dict[tuple[str, str], Episode] = {}
-            for ep in clean:
-                if not ep.thread:
-                    continue
-                key = (ep.project, ep.thread)
-                before = last.get(key)
-                if before is None:
-                    stored = self._last_in_thread(ep)
-                    if stored is not None:
-                        old, old_prev = stored
-                        writer.delete_documents_by_term("id", old.id)
-                        writer.add_document(self._document(old, old_prev, ep.text))
-                        prev[ep.id] = old.text
-                else:
-                    prev[ep.id] = before.text
-                    nxt[before.id] = ep.text
-                last[key] = ep
-            try:
-                for ep in clean:
-                    doc = self._document(ep, prev.get(ep.id, ""), nxt.get(ep.id, ""))
-                    writer.add_document(doc)
-            except Exception:
-                self._drop_writer()  # nothing of this batch was committed or acknowledged
-                raise
-            self._commit()
-            if bounded:
-                self._enforce_caps({ep.project for ep in clean})
+        payloads = [self.payload(ep) for ep in clean]
+        docs: list[tuple[str | None, Any]] = []
+
+        def prepare() -> None:
+            docs.extend(self._add_documents(clean, payloads))
+
+        def apply(writer: Any) -> None:
+            for old_id, doc in docs:
+                if old_id is not None:
+                    writer.delete_documents_by_term("id", old_id)
+                writer.add_document(doc)
+
+        self._change([encode_put(p) for p in payloads], apply, prepare)
+        if bounded:
+            self._enforce_caps({ep.project for ep in clean})
         if self.dense is not None:
             self.dense.enqueue(
                 [(h52(ep.id), h52(ep.project), self._embed_text(ep)) for ep in clean]
             )
         return [ep.id for ep in clean]
+
+    def _add_documents(
+        self, clean: list[Episode], payloads: list[bytes]
+    ) -> list[tuple[str | None, Any]]:
+        """(id to delete first or None, document) for a batch: the episodes (replacing any
+        stored version) and re-indexed thread neighbours."""
+        prev: dict[str, str] = {}
+        nxt: dict[str, str] = {}
+        last: dict[tuple[str, str], Episode] = {}
+        out: list[tuple[str | None, Any]] = []
+        for ep in clean:
+            if not ep.thread:
+                continue
+            key = (ep.project, ep.thread)
+            before = last.get(key)
+            if before is None:
+                stored = self._read("reading a thread", partial(self._last_in_thread, ep))
+                if stored is not None:
+                    old, old_prev = stored
+                    out.append((old.id, self._document(old, old_prev, ep.text)))
+                    prev[ep.id] = old.text
+            else:
+                prev[ep.id] = before.text
+                nxt[before.id] = ep.text
+            last[key] = ep
+        for ep, payload in zip(clean, payloads, strict=True):
+            doc = self._document(ep, prev.get(ep.id, ""), nxt.get(ep.id, ""), payload)
+            out.append((ep.id, doc))
+        return out
+
+    def _replay(self, tail: bytes) -> None:
+        """Apply journal records the index does not hold yet (a crash came between the
+        journal append and the commit). Every record is idempotent."""
+        from tsr_lsp.memory.journal import scan
+        from tsr_lsp.memory.validate import heal_record
+
+        n = 0
+        with self._lock:
+            writer = self._get_writer()
+            for _number, _end, record in scan(tail):
+                if record is None:
+                    continue
+                try:
+                    self._apply_record(writer, record, heal_record)
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    continue
+                n += 1
+            self._commit()
+            self.journal.write_pos()
+        if n:
+            self.notices.append(f"memory: replayed {n} journal records the index had missed")
+
+    def _apply_record(self, writer: Any, record: dict[str, Any], heal: Any) -> None:
+        op = record["op"]
+        if op == "put":
+            ep = heal(record["ep"])[0]
+            writer.delete_documents_by_term("id", ep.id)
+            writer.add_document(self._document(ep, "", ""))
+        elif op == "del":
+            if "project" in record:
+                writer.delete_documents_by_term("project", str(record["project"]))
+            for key in record.get("ids") or ():
+                writer.delete_documents_by_term("id", str(key))
+        elif op == "clear":
+            writer.delete_all_documents()
+        elif op == "pat":
+            writer.delete_documents_by_term("kind", PATTERN_KIND)
+            for raw in record["eps"]:
+                writer.add_document(self._document(heal(raw)[0], "", ""))
 
     def _last_in_thread(self, ep: Episode) -> tuple[Episode, str] | None:
         """The stored turn just before ``ep`` in its thread, with that turn's own context."""
@@ -427,17 +566,20 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         if not hits:
             return None
         doc = searcher.doc(hits[0][1])
-        stored = Episode.from_json(json.loads(doc["payload"][0]))
+        stored = read_payload(doc["payload"][0])
         if stored.id == ep.id or stored.seq > ep.seq:
             return None
         return stored, doc.get_first("ctx_prev") or ""
 
     # ------------------------------------------------------------------ reading
     def _episodes(self, q: Any, limit: int, order_by_ts: bool = False) -> list[Episode]:
-        searcher = self.searcher()
-        kwargs: dict[str, Any] = {"order_by_field": "ts"} if order_by_ts else {}
-        hits = searcher.search(q, limit, **kwargs).hits
-        return [Episode.from_json(json.loads(searcher.doc(a)["payload"][0])) for _s, a in hits]
+        def read() -> list[Episode]:
+            searcher = self.searcher()
+            kwargs: dict[str, Any] = {"order_by_field": "ts"} if order_by_ts else {}
+            hits = searcher.search(q, limit, **kwargs).hits
+            return [read_payload(searcher.doc(a)["payload"][0]) for _s, a in hits]
+
+        return self._read("reading episodes", read)
 
     def _query(
         self, project: str | None = None, kinds: Sequence[str] | None = None, outcome: bool = False
@@ -460,6 +602,23 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         found = self._episodes(tantivy.Query.term_query(self.schema, "id", episode_id), 1)
         return found[0] if found else None
 
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are stored (imports skip them)."""
+        import tantivy
+
+        found: set[str] = set()
+        for i in range(0, len(ids), 1024):
+            chunk = list(ids[i : i + 1024])
+
+            def read(chunk: list[str] = chunk) -> set[str]:
+                searcher = self.searcher()
+                q = tantivy.Query.term_set_query(self.schema, "id", chunk)
+                hits = searcher.search(q, len(chunk)).hits
+                return {searcher.doc(addr)["id"][0] for _s, addr in hits}
+
+            found |= self._read("looking up ids", read)
+        return found
+
     def recent(
         self,
         project: str | None = None,
@@ -471,15 +630,22 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         return self._episodes(self._query(project, kinds, with_outcome), limit, order_by_ts=True)
 
     def count(self, project: str | None = None, kinds: Sequence[str] | None = None) -> int:
-        return int(self.searcher().search(self._query(project, kinds), 1, count=True).count)
+        q = self._query(project, kinds)
+        return self._read(
+            "counting episodes", lambda: int(self.searcher().search(q, 1, count=True).count)
+        )
 
     def iter_all(self, project: str | None = None, batch: int = 5000) -> Iterator[Episode]:
-        searcher = self.searcher()
         q = self._query(project)
-        total = searcher.search(q, 1, count=True).count
+        searcher = self._read("listing episodes", self.searcher)
+        total = self._read("listing episodes", lambda: searcher.search(q, 1, count=True).count)
         for offset in range(0, total, batch):
-            for _s, addr in searcher.search(q, batch, offset=offset, order_by_field="ts").hits:
-                yield Episode.from_json(json.loads(searcher.doc(addr)["payload"][0]))
+
+            def page(offset: int = offset) -> list[Episode]:
+                hits = searcher.search(q, batch, offset=offset, order_by_field="ts").hits
+                return [read_payload(searcher.doc(addr)["payload"][0]) for _s, addr in hits]
+
+            yield from self._read("listing episodes", page)
 
     def projects(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -493,46 +659,72 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
         """Replace a stored episode (same id), keeping its neighbour context."""
         import tantivy
 
-        with self._lock:
-            writer = self._get_writer()
-            searcher = self.searcher()
-            hits = searcher.search(tantivy.Query.term_query(self.schema, "id", ep.id), 1).hits
-            prev = nxt = ""
-            if hits:
+        clean = sanitized(ep)
+        docs: list[Any] = []
+
+        def prepare() -> None:
+            def read() -> tuple[str, str]:
+                searcher = self.searcher()
+                q = tantivy.Query.term_query(self.schema, "id", clean.id)
+                hits = searcher.search(q, 1).hits
+                if not hits:
+                    return "", ""
                 doc = searcher.doc(hits[0][1])
-                prev, nxt = doc.get_first("ctx_prev") or "", doc.get_first("ctx_next") or ""
-            writer.delete_documents_by_term("id", ep.id)
-            writer.add_document(self._document(sanitized(ep), prev, nxt))
-            self._commit()
+                return doc.get_first("ctx_prev") or "", doc.get_first("ctx_next") or ""
+
+            prev, nxt = self._read("reading an episode", read)
+            docs.append(self._document(clean, prev, nxt))
+
+        def apply(writer: Any) -> None:
+            writer.delete_documents_by_term("id", clean.id)
+            writer.add_document(docs[0])
+
+        self._change([{"op": "put", "ep": clean.to_json()}], apply, prepare)
 
     def delete(
         self, *, project: str | None = None, ids: Iterable[str] = (), everything: bool = False
     ) -> int:
         """Forget episodes; returns how many went. Deleted text leaves the disk at the next
         compaction (`compact`), which `forget` runs right away."""
+        ids = [str(i) for i in ids]
+        records: list[dict[str, Any]] = []
+        if everything:
+            records.append({"op": "clear"})
+        if project is not None:
+            records.append({"op": "del", "project": project})
+        if ids:
+            records.append({"op": "del", "ids": ids})
+
+        def apply(writer: Any) -> None:
+            for record in records:
+                self._apply_record(writer, record, None)
+
         with self._lock:
             before = self.count()
-            writer = self._get_writer()
-            if everything:
-                writer.delete_all_documents()
-            if project is not None:
-                writer.delete_documents_by_term("project", project)
-            for episode_id in ids:
-                writer.delete_documents_by_term("id", episode_id)
-            self._commit()
+            self._change(records, apply)
             return before - self.count()
 
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        """Evictions (caps, retention, disk cap): journaled like a forget."""
+        if ids:
+            self.delete(ids=ids)
+
     def replace_patterns(self, patterns: Sequence[Episode]) -> None:
-        with self._lock:
-            writer = self._get_writer()
+        clean = [sanitized(ep) for ep in patterns]
+        docs = [self._document(ep, "", "") for ep in clean]
+
+        def apply(writer: Any) -> None:
             writer.delete_documents_by_term("kind", PATTERN_KIND)
-            for ep in patterns:
-                writer.add_document(self._document(sanitized(ep), "", ""))
-            self._commit()
+            for doc in docs:
+                writer.add_document(doc)
+
+        self._change([{"op": "pat", "eps": [ep.to_json() for ep in clean]}], apply)
 
     def _after_rebuild(self, episodes: list[Episode]) -> None:
         if self.dense is not None:
             self.dense.vectors.rewrite({h52(ep.id) for ep in episodes})
+        if self._sweep_modes:
+            secure_tree(self.root)
 
     def close(self) -> None:
         if self.dense is not None:
@@ -545,6 +737,7 @@ class EpisodeStore(StoreSearch, StoreMaintenance):
                     log.warning("memory: closing the writer failed: %s", exc)
                 self._writer = None
             self._searcher = None
+        self.journal.close()
 
 
 __all__ = [

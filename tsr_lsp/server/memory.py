@@ -119,11 +119,28 @@ def register(server: TsrLanguageServer) -> None:
 
     @server.feature("tsr/memory/import")
     async def import_(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        episodes = _dict(params).get("episodes")
-        if not isinstance(episodes, list) or not all(isinstance(e, dict) for e in episodes):
+        p = _dict(params)
+        episodes, lines, atomic = p.get("episodes"), p.get("lines"), p.get("atomic", False)
+        if not isinstance(episodes, list):
             raise JsonRpcInvalidParams("'episodes' must be a list of episode objects")
+        if lines is not None and not (
+            isinstance(lines, list)
+            and len(lines) == len(episodes)
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in lines)
+        ):
+            raise JsonRpcInvalidParams("'lines' must list one line number per episode")
+        if not isinstance(atomic, bool):
+            raise JsonRpcInvalidParams("'atomic' must be true or false")
         memory = _service(ls)
-        return {"imported": await _run(ls, lambda: memory.import_(episodes))}
+        return await _run(ls, lambda: memory.import_(episodes, lines, atomic))
+
+    @server.feature("tsr/memory/check")
+    async def check(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
+        repair = _dict(params).get("repair", False)
+        if not isinstance(repair, bool):
+            raise JsonRpcInvalidParams("'repair' must be true or false")
+        memory = _service(ls)
+        return await _run(ls, lambda: memory.check(repair))
 
     @server.feature("tsr/memory/stats")
     async def stats(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
