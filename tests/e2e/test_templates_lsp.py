@@ -133,6 +133,13 @@ async def test_quick_fixes(client: LanguageClient, tmp_path: Path) -> None:
         "{% for x in items %}\n  {% if x %}\n    {{ x }}\n  {% endif %}\n{% endfor %}\n"
     )
 
+    # a half-typed closer is completed, not doubled ('Hello {{ name }} }' was the bug)
+    uri3 = await _open(client, tmp_path / "greet.j2", "Hello {{ name }\n")
+    lost = next(d for d in await _diagnostics(client, uri3) if d.code == "JL002")
+    (add,) = await _actions(client, uri3, lost)
+    assert add.title == "Add the missing '}}'"
+    assert _apply("Hello {{ name }\n", add.edit.changes[uri3]) == "Hello {{ name }}\n"
+
 
 async def test_create_missing_template(client: LanguageClient, tmp_path: Path) -> None:
     (tmp_path / "partials").mkdir()

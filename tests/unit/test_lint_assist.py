@@ -6,7 +6,8 @@ from pathlib import Path
 
 from tsr_lsp.jinja_lint import FileIndex, lint_text
 from tsr_lsp.jinja_lint.assist import complete, hover
-from tsr_lsp.jinja_lint.fixes import Fix, fixes_for
+from tsr_lsp.jinja_lint.fixes import Fix
+from tsr_lsp.jinja_lint.verify import verified_fixes
 
 FRONT = (
     '{#---\nname = "t"\n[variables]\ntext = { type = "str", description = "the input" }\n---#}\n'
@@ -24,7 +25,7 @@ def fixes(src: str, code: str) -> dict[str, str]:
     out = {}
     for d in result.diagnostics:
         if d.code == code:
-            for fix in fixes_for(src, d, result.lines):
+            for fix in verified_fixes(src, result, d):
                 out[fix.title] = apply(src, fix) if fix.edits else f"create:{fix.create}"
     return out
 
@@ -66,7 +67,7 @@ def test_close_block_remove_orphan_add_delimiter() -> None:
     assert closed == "{% if a %}\n  {% for x in y %}\n    {{ x }}\n  {% endfor %}\n{% endif %}\n"
     assert fixes("a\n{% endif %}\nb", "JL005") == {"Remove this tag": "a\nb"}
     assert fixes("<p>{{ name </p>\n{{ x }}", "JL002") == {
-        "Add the missing '}}'": "<p>{{ name }} </p>\n{{ x }}"
+        "Add the missing '}}'": "<p>{{ name }}</p>\n{{ x }}"
     }
 
 

@@ -72,6 +72,7 @@ def _unwind_to(a: Analyzer, idx: int, tag: Tag, action: str) -> None:
         tag.end,
         end_tag=inner.end_tag,
         insert_at=tag.start,
+        opener=inner.start,
     )
     while len(frames) > idx + 1:
         frame = frames.pop()
@@ -152,6 +153,7 @@ def report_unclosed(a: Analyzer, frame: Frame, stop: int, closing: Tag | None) -
         frame.start,
         end,
         end_tag=frame.end_tag,
+        opener=frame.start,
         insert_at=lines.offset(guess, 0)
         if guess is not None
         else (closing.start if closing else len(a.source)),
@@ -179,6 +181,7 @@ def report_unclosed(a: Analyzer, frame: Frame, stop: int, closing: Tag | None) -
                 inner_start,
                 inner_start + 2,
                 end_tag=frame.end_tag,
+                opener=frame.start,
                 insert_at=closer,
             )
     at_tag = closing is not None and guess == stop_line  # JL004 already sits on that line
@@ -192,6 +195,7 @@ def report_unclosed(a: Analyzer, frame: Frame, stop: int, closing: Tag | None) -
             start,
             max(lines.line_end(guess), start + 1),
             end_tag=frame.end_tag,
+            opener=frame.start,
             insert_at=start,
             indent=lines.line_text(open_line)[
                 : len(lines.line_text(open_line)) - len(lines.line_text(open_line).lstrip())

@@ -42,11 +42,8 @@ def fixes_for(source: str, d: Diagnostic, lines: LineIndex | None = None) -> lis
             out.append(fix)
     elif code in ("JL003", "JL004") and data.get("end_tag") and "insert_at" in data:
         out.append(_close_block(source, d, lines))
-    elif code == "JL002" and data.get("closer") and "insert_at" in data:
-        at = int(data["insert_at"])
-        out.append(
-            Fix(f"Add the missing '{data['closer']}'", [(at, at, f" {data['closer']}")], True)
-        )
+    elif code == "JL002" and data.get("closer"):
+        out.extend(_add_closer(source, d, lines))
     elif code == "JL005" and data.get("remove"):
         start, end = data["remove"]
         out.append(Fix("Remove this tag", [_line_aware_delete(source, lines, start, end)]))
@@ -102,7 +99,7 @@ def declare_variable(source: str, name: str, vtype: str = "str") -> Fix | None:
 
 def _close_block(source: str, d: Diagnostic, lines: LineIndex) -> Fix:
     at = int(d.data["insert_at"])
-    tag = "{% " + str(d.data["end_tag"]) + " %}"
+    tag = _end_tag_like(source, d.data.get("opener"), str(d.data["end_tag"]))
     line = lines.line_of(at)
     at_line_start = lines.starts[line] == at and at < len(source)
     if at_line_start or (at == len(source) and source.endswith("\n")):
@@ -115,6 +112,63 @@ def _close_block(source: str, d: Diagnostic, lines: LineIndex) -> Fix:
     return Fix(
         f"Close the '{label}' block with {tag}", [(at, at, text)], preferred=d.severity != "info"
     )
+
+
+# what is left of a half-typed closer where it belongs: "}" of "}}", "%" of "%}", "#" of "#}"
+_FRAGMENT = {"}}": r"(-?)\}(?!\})", "%}": r"([-+]?)[%}](?!\})", "#}": r"(-?)#(?!\})"}
+
+
+def _add_closer(source: str, d: Diagnostic, lines: LineIndex) -> list[Fix]:
+    """Candidates, best first (the fix check keeps the first that passes): complete what
+    is left of a half-typed closer (the linter's ``half_closer``, else one just after or
+    just before where the closer belongs, or at the end of the opener's line:
+    ``{{ name }`` -> ``{{ name }}``, ``{% else %`` -> ``{% else %}``); else insert it."""
+    closer = str(d.data["closer"])
+    line_end = lines.line_end(lines.line_of(d.start))
+    inner = d.start + 2
+    # an unclosed comment has no insert_at: the end of its first line
+    at = int(d.data.get("insert_at", len(source[:line_end].rstrip(" \t"))))
+    fragment = _FRAGMENT[closer]
+    title = f"Add the missing '{closer}'"
+    spans: list[tuple[int, int]] = []
+    if "half_closer" in d.data:
+        spans.append(tuple(d.data["half_closer"]))
+    after = re.compile(r"[ \t]*" + fragment).match(source, at, line_end)
+    if after is not None:
+        spans.append((after.start(1), after.end()))
+    before = re.compile(fragment + r"[ \t]*\Z").search(source, inner, max(at, inner))
+    if before is not None:
+        spans.append((before.start(), before.end(1) + 1))
+    last = re.compile(fragment + r"[ \t]*\Z").search(source, max(at, inner), line_end)
+    if last is not None:
+        spans.append((last.start(), last.end(1) + 1))
+    out = [Fix(title, [(a, b, _complete(source[a:b], closer))], True) for a, b in spans]
+    gap = at + 1 if at < line_end and source[at] in " \t" else at  # '{{ x </p>': after the space
+    space = "" if gap > 0 and source[gap - 1] in " \t" else " "
+    out.append(Fix(title, [(gap, gap, space + closer)], True))
+    return out
+
+
+def _complete(fragment: str, closer: str) -> str:
+    """``-}`` -> ``-}}``, ``%`` -> ``%}``, ``}`` (of ``%}``) -> ``%}``, ``#`` -> ``#}``:
+    the author's whitespace control and spacing stay."""
+    if fragment.endswith(closer[0]):
+        return fragment + closer[1:]
+    return fragment[:-1] + closer
+
+
+def _end_tag_like(source: str, opener: int | None, end_tag: str) -> str:
+    """``{% endfor %}`` with the opener's whitespace control mirrored, as authors write
+    pairs: the inner side strips alike (``{% macro m() -%}`` -> ``{%- endmacro %}``),
+    and so does the outer side."""
+    inner = outer = ""
+    if opener is not None and source.startswith("{%", opener):
+        mark = source[opener + 2 : opener + 3]
+        outer = mark if mark and mark in "-+" else ""
+        close = source.find("%}", opener)
+        if close > 0 and source[close - 1] in "-+" and "\n" not in source[opener:close]:
+            inner = source[close - 1]
+    return "{%" + inner + " " + end_tag + " " + outer + "%}"
 
 
 def _delete_line(lines: LineIndex, offset: int) -> Edit:

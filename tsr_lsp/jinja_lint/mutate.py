@@ -9,17 +9,18 @@ diagnostic on the right line that the clean file did not have. Deterministic for
 from __future__ import annotations
 
 import random
+import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tsr_lsp.jinja_lint import knowledge as K
 from tsr_lsp.jinja_lint.analyzer import Analyzer, call_target
-from tsr_lsp.jinja_lint.api import lint_text
+from tsr_lsp.jinja_lint.api import LintResult, lint_text
 from tsr_lsp.jinja_lint.expr import Node
 from tsr_lsp.jinja_lint.index import TemplateIndex
 from tsr_lsp.jinja_lint.lexer import BLOCK, VAR, scan
-from tsr_lsp.jinja_lint.model import LineIndex, LintOptions
+from tsr_lsp.jinja_lint.model import SEVERITY_RANK, LineIndex, LintOptions
 from tsr_lsp.jinja_lint.scopes import Scope, Signature
 
 FAULTS = (
@@ -356,3 +357,205 @@ def evaluate(
             else:
                 report.misses.append((m.fault, path, m.note))
     return report
+
+
+# ------------------------------------------------------------------ faults for quick fixes
+# Faults whose repair is a quick fix that the detection suite above does not exercise:
+# a half-typed closer, a stray end tag, unused definitions, a missing include target.
+FIX_FAULTS = (
+    "half_closed",
+    "orphan_end_tag",
+    "unused_set",
+    "unused_macro",
+    "unused_import",
+    "unused_input",
+    "missing_include",
+)
+
+
+def fix_mutants(
+    source: str,
+    rng: random.Random,
+    per_fault: int = 2,
+    options: LintOptions | None = None,
+    index: TemplateIndex | None = None,
+    path: str | None = None,
+) -> Iterator[Mutant]:
+    """Single faults for the quick-fix suite (tests/unit/test_lint_fix_corpus.py); like
+    :func:`mutants`, deterministic for a seed, each on a clean file."""
+    options = options or LintOptions()
+    rec = _Recorder(source, options, index, path)
+    rec.run()
+    lines = rec.lines
+    tags = [t for t in scan(source) if t.start >= rec.ctx.body_start]
+    taken = set(rec.use_counts) | rec.def_names | rec.globals | K.ALL_TAG_NAMES
+    taken |= {t[1] for tag in tags for t in tag.tokens if t[0] == "name"}
+
+    def pick(items: list, k: int = per_fault) -> list:
+        return rng.sample(items, min(k, len(items)))
+
+    def fresh(stem: str) -> str:
+        n = 0
+        while f"{stem}{n}" in taken or f"{stem}{n}" in source:
+            n += 1
+        return f"{stem}{n}"
+
+    closed = [t for t in tags if t.kind in (VAR, BLOCK) and t.closed and t.error is None]
+    for tag in pick(closed):
+        cut = tag.end - 1 if rng.random() < 0.5 else tag.end - 2  # '}}' -> '}', '%}' -> '}'
+        yield Mutant(
+            "half_closed",
+            source[:cut] + source[cut + 1 :],
+            (lines.line_of(tag.start),),
+            source[tag.start : tag.end][:40],
+        )
+    ends = [t for t in tags if t.kind == BLOCK and t.closed and t.name.startswith("end")]
+    for tag in pick(ends):
+        copy = source[tag.start : tag.end]
+        yield Mutant(
+            "orphan_end_tag",
+            source[: tag.end] + copy + source[tag.end :],
+            (lines.line_of(tag.end),),
+            copy,
+        )
+    # definitions go at the start of a body line, alone on it
+    body_line = lines.line_of(rec.ctx.body_start) + (1 if rec.ctx.front_start >= 0 else 0)
+    starts = [lines.starts[i] for i in range(body_line, lines.line_count)]
+    starts = [s for s in starts if s >= rec.ctx.body_start and _outside_tags(s, tags)]
+    known = sorted(n for n in (index.names() if index is not None else []) if "/" in n)
+    target = rng.choice(known) if known else None  # an existing template to import
+    inserts = {
+        "unused_set": lambda name: f"{{% set {name} = 1 %}}\n",
+        "unused_macro": lambda name: f"{{% macro {name}() %}}x{{% endmacro %}}\n",
+        "unused_import": lambda name: f"{{% import '{target}' as {name} %}}\n",
+        "missing_include": lambda name: f"{{% include '{name}.html' %}}\n",
+    }
+    for fault, make in inserts.items():
+        if fault == "unused_import" and target is None:
+            continue
+        for at in pick(starts, 1):
+            text = make(fresh("tmp_" if fault != "missing_include" else "missing_"))
+            yield Mutant(fault, source[:at] + text + source[at:], (lines.line_of(at),), text)
+    if rec.ctx.front_start >= 0:
+        table = re.search(r"^\[variables\][ \t]*\n", source[: rec.ctx.body_start], re.M)
+        if table is not None:
+            text = f'{fresh("unused_")} = "str"\n'
+            at = table.end()
+            yield Mutant(
+                "unused_input", source[:at] + text + source[at:], (lines.line_of(at),), text
+            )
+
+
+def _outside_tags(offset: int, tags: list) -> bool:
+    return not any(t.start < offset < t.end for t in tags)
+
+
+@dataclass
+class FixReport:
+    """Per fix kind (the title without its names): fixes the linter proposed, fixes that
+    passed the check (offered), and offered fixes that broke Jinja2 parsing anyway."""
+
+    proposed: dict[str, int]
+    offered: dict[str, int]
+    broke_parse: list[tuple[str, str, str]]  # (kind, path, fixed text head)
+    rejected: list[tuple[str, str, str]]  # (kind, path, reason)
+    faults: dict[str, int]  # mutants per fault with at least one new diagnostic
+    repaired: dict[str, int]  # ... whose new diagnostics the offered fixes all removed
+    restored: dict[str, int]  # ... giving back the clean text (blank lines aside)
+
+    def rate(self, kind: str) -> float:
+        return self.offered.get(kind, 0) / self.proposed[kind] if self.proposed.get(kind) else 1.0
+
+
+def fix_kind(title: str) -> str:
+    """``Change to 'upper'`` -> ``Change to``; ``Close the 'for' block with {% endfor %}``
+    -> ``Close the block with``."""
+    return " ".join(re.sub(r"'[^']*'|\{%.*?%\}", "", title).split())
+
+
+def evaluate_fixes(
+    files: list[tuple[str, str]],
+    options: LintOptions,
+    index: TemplateIndex | None,
+    seed: int = 6,
+    per_fault: int = 2,
+    rounds: int = 3,
+) -> FixReport:
+    """Inject faults, then repair each mutant with the offered quick fixes as a user would
+    (the first offered fix of the first new diagnostic, errors first, up to ``rounds``
+    times), checking every offered fix against Jinja2 on the way."""
+    from tsr_lsp.jinja_lint.verify import apply_edits, checked_fixes, parse_error
+
+    rng = random.Random(seed)
+    report = FixReport({}, {}, [], [], {}, {}, {})
+    for path, text in files:
+        clean = lint_text(text, path, options, index)
+        clean_keys = sorted((d.code, d.message) for d in clean.diagnostics)
+        clean_parses = parse_error(text, path, options) is None
+        faults = [
+            *mutants(text, rng, per_fault, options, index, path),
+            *fix_mutants(text, rng, per_fault, options, index, path),
+        ]
+        for m in faults:
+            current = m.source
+            result = lint_text(current, path, options, index)
+            touched = False
+            for _ in range(rounds):
+                new = _new_diagnostics(result.diagnostics, clean_keys)
+                if not new:
+                    break
+                touched = True
+                chosen: tuple[str, LintResult] | None = None
+                for d in sorted(new, key=lambda d: SEVERITY_RANK.get(d.severity, 3)):
+                    for checked in checked_fixes(current, result, d, path, options, index):
+                        kind = fix_kind(checked.title)
+                        report.proposed[kind] = report.proposed.get(kind, 0) + 1
+                        fix = checked.fix
+                        if fix is None:
+                            report.rejected.append((kind, path, "; ".join(checked.reasons)))
+                            continue
+                        report.offered[kind] = report.offered.get(kind, 0) + 1
+                        if checked.after is None:  # a file to create: no text changes
+                            continue
+                        fixed = apply_edits(current, fix.edits)
+                        new_errors = [
+                            x
+                            for x in _new_diagnostics(checked.after.diagnostics, clean_keys)
+                            if x.severity == "error"
+                        ]
+                        if clean_parses and not new_errors and parse_error(fixed, path, options):
+                            report.broke_parse.append((kind, path, fixed[:200]))
+                        if chosen is None:
+                            chosen = fixed, checked.after
+                    if chosen is not None:
+                        break
+                if chosen is None:
+                    break
+                current, result = chosen
+            if not touched:
+                continue
+            report.faults[m.fault] = report.faults.get(m.fault, 0) + 1
+            if not _new_diagnostics(result.diagnostics, clean_keys):
+                report.repaired[m.fault] = report.repaired.get(m.fault, 0) + 1
+                if _code_lines(current) == _code_lines(text):
+                    report.restored[m.fault] = report.restored.get(m.fault, 0) + 1
+    return report
+
+
+def _code_lines(text: str) -> list[str]:
+    """The text without blank lines and trailing blanks: a repair that puts a lost end
+    tag on a new line next to the blank line its deletion left is still the original."""
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+def _new_diagnostics(diags: list, clean_keys: list[tuple[str, str]]) -> list:
+    """Diagnostics beyond the clean file's (matched by code and message, as a multiset)."""
+    left = list(clean_keys)
+    out = []
+    for d in diags:
+        key = (d.code, d.message)
+        if key in left:
+            left.remove(key)
+        else:
+            out.append(d)
+    return out

@@ -64,7 +64,32 @@ def unclosed_tag(a: Analyzer, tag: Tag) -> None:
         tag.start + 2,
         closer=closer,
         insert_at=close_point(a, tag),
+        **_half_closer(tag),
     )
+
+
+def _half_closer(tag: Tag) -> dict[str, list[int]]:
+    """``half_closer``: the span of what is left of the closer (``}`` of ``}}``, ``%`` or
+    ``}`` of ``%}``, with a ``-`` before it), the first such token outside brackets:
+    ``{{ f(\n  x\n) }`` lost its ``}`` on the last line, not after ``f``."""
+    depth = 0
+    prev: tuple[str, str, int] | None = None
+    ends = "}" if tag.kind == VAR else "}%"
+    for tok in tag.tokens:
+        kind, value, pos = tok
+        if kind == "op" and value in "([{" and value:
+            depth += 1
+        elif kind == "op" and value in ")]" and value:
+            depth = max(depth - 1, 0)
+        elif kind == "op" and value in ends and value and depth == 0:
+            start = pos
+            if prev is not None and prev[1] in ("-", "+") and prev[2] == pos - 1:
+                start -= 1
+            return {"half_closer": [start, pos + 1]}
+        elif kind == "op" and value == "}":
+            depth = max(depth - 1, 0)
+        prev = tok
+    return {}
 
 
 def close_point(a: Analyzer, tag: Tag) -> int:

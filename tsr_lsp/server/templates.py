@@ -240,7 +240,8 @@ def did_close(ls: TsrLanguageServer, params: types.DidCloseTextDocumentParams) -
 
 
 def code_actions(ls: TsrLanguageServer, params: types.CodeActionParams) -> Any:
-    from tsr_lsp.jinja_lint.fixes import fixes_for
+    from tsr_lsp.jinja_lint.settings import options_from
+    from tsr_lsp.jinja_lint.verify import verified_fixes
 
     uri = params.text_document.uri
     if uri not in _state(ls).languages:
@@ -253,12 +254,15 @@ def code_actions(ls: TsrLanguageServer, params: types.CodeActionParams) -> Any:
     end = to_offset(ls, lines, params.range.end)
     source = lines.text
     resource_ops = _can_create_files(ls)
+    options = options_from(ls.session.settings.lint)
+    path = to_fs_path(uri)
     actions: list[types.CodeAction] = []
     for d in result.diagnostics:
         if d.end < start or d.start > end:
             continue
         lsp_diag = to_lsp(ls, lines, d)
-        for fix in fixes_for(source, d, lines):
+        # only fixes after which the template parses and nothing else changes
+        for fix in verified_fixes(source, result, d, path, options, _index(ls)):
             action = types.CodeAction(
                 title=fix.title,
                 kind=types.CodeActionKind.QuickFix,
