@@ -94,6 +94,18 @@ def misspell(word: str, rng: random.Random, taken: set[str] | frozenset[str]) ->
     return None
 
 
+def _survey(
+    source: str, options: LintOptions | None, index: TemplateIndex | None, path: str | None
+) -> tuple[_Recorder, list, set[str]]:
+    """The clean file's analysis, its body tags, and every name it already uses."""
+    rec = _Recorder(source, options or LintOptions(), index, path)
+    rec.run()
+    tags = [t for t in scan(source) if t.start >= rec.ctx.body_start]
+    taken = set(rec.use_counts) | rec.def_names | rec.globals | K.ALL_TAG_NAMES
+    taken |= {t[1] for tag in tags for t in tag.tokens if t[0] == "name"}
+    return rec, tags, taken
+
+
 def mutants(
     source: str,
     rng: random.Random,
@@ -102,13 +114,8 @@ def mutants(
     index: TemplateIndex | None = None,
     path: str | None = None,
 ) -> Iterator[Mutant]:
-    options = options or LintOptions()
-    rec = _Recorder(source, options, index, path)
-    rec.run()
+    rec, tags, taken = _survey(source, options, index, path)
     lines = rec.lines
-    tags = [t for t in scan(source) if t.start >= rec.ctx.body_start]
-    taken = set(rec.use_counts) | rec.def_names | rec.globals | K.ALL_TAG_NAMES
-    taken |= {t[1] for tag in tags for t in tag.tokens if t[0] == "name"}
     filters = rec.filters | taken
     tests = rec.tests | taken
 
@@ -383,13 +390,8 @@ def fix_mutants(
 ) -> Iterator[Mutant]:
     """Single faults for the quick-fix suite (tests/unit/test_lint_fix_corpus.py); like
     :func:`mutants`, deterministic for a seed, each on a clean file."""
-    options = options or LintOptions()
-    rec = _Recorder(source, options, index, path)
-    rec.run()
+    rec, tags, taken = _survey(source, options, index, path)
     lines = rec.lines
-    tags = [t for t in scan(source) if t.start >= rec.ctx.body_start]
-    taken = set(rec.use_counts) | rec.def_names | rec.globals | K.ALL_TAG_NAMES
-    taken |= {t[1] for tag in tags for t in tag.tokens if t[0] == "name"}
 
     def pick(items: list, k: int = per_fault) -> list:
         return rng.sample(items, min(k, len(items)))
