@@ -46,6 +46,8 @@ class GenerateOptions:
     file: str = ""  # the document the request is about (kept in the episode)
     session: str = ""  # an Ask session id: its turns are neighbours in memory
     debug: bool = False  # return the rendered prompt messages (what memory put in them)
+    template: str = ""  # render this template instead of the decision's (AI actions)
+    variables: dict[str, Any] = field(default_factory=dict)  # template variables to set
 
 
 @dataclass
@@ -187,6 +189,8 @@ class Engine:
             decision.temperature = options.temperature
         if options.raw:
             decision.cot_steps = 0
+        if options.template:
+            decision.template = options.template
         emit("decision", decision.to_json())
         started = time.time()
         memory_vars: dict[str, Any] = {"episodes": [], "patterns": []}
@@ -197,7 +201,8 @@ class Engine:
                 memory_vars = self.memory.prompt_memory(
                     request.project, request.text, decision.category, options.session
                 )
-            messages = build_messages(decision, request, project_root, {"memory": memory_vars})
+            extra = {"memory": memory_vars, **options.variables}
+            messages = build_messages(decision, request, project_root, extra)
         gen_request = GenerationRequest(
             messages=messages,
             max_tokens=decision.max_tokens,

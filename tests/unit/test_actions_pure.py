@@ -1,0 +1,196 @@
+"""AI code actions, the pure part (tsr_lsp/actions): targets, cleaning, edits, outcomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tsr_lsp.actions import catalog, document, outcome
+from tsr_lsp.actions.clean import extract_code, fenced_blocks, python_error, reindent
+from tsr_lsp.actions.edits import (
+    PlanError,
+    apply_line_edits,
+    format_docstring,
+    plan_docstring,
+    plan_replace,
+    plan_tests,
+)
+from tsr_lsp.actions.target import (
+    file_for_tests,
+    find_target,
+    importable_names,
+    module_name,
+)
+
+MODULE = """import csv
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+class Stats:
+    @staticmethod
+    def spread(xs):
+        lo = min(xs)
+        return max(xs) - lo
+"""
+
+
+def test_kinds_filter_like_lsp_and_fix_titles_are_short() -> None:
+    assert catalog.FIX.matches(["quickfix"]) and not catalog.FIX.matches(["refactor"])
+    assert catalog.DOCSTRING.matches(["refactor.rewrite"]) and catalog.TESTS.matches(None)
+    assert not catalog.EXPLAIN.matches(["refactor"]) and catalog.EXPLAIN.matches(["tsr"])
+    assert catalog.fix_title("undefined name 'x'\nmore") == "Fix with AI: undefined name 'x'"
+    long = catalog.fix_title("y" * 200)
+    assert long.startswith("Fix with AI: y") and long.endswith("…") and len(long) < 80
+
+
+def test_targets_widen_to_lines_and_find_the_enclosing_definition() -> None:
+    # an empty selection inside a method: the method, with its decorator
+    t = find_target(MODULE, "python", 11, 4, 11, 4)
+    assert t is not None and (t.what, t.name) == ("function", "spread")
+    assert t.text.startswith("    @staticmethod\n") and t.indent == "    "
+    t = find_target(MODULE, "python", 4, 0, 4, 0)
+    assert t is not None and t.name == "mean" and t.text.endswith("len(xs)\n")
+    # a selection ending at column 0 of the next line stops before it
+    t = find_target(MODULE, "python", 3, 2, 5, 0)
+    assert t is not None and (t.start, t.end, t.what, t.name) == (3, 5, "function", "mean")
+    assert find_target(MODULE, "python", 0, 0, 0, 3).what == "selection"  # type: ignore[union-attr]
+    # other languages: header + deeper lines + closing brace
+    js = "function f(a) {\n  if (a) {\n    return 1;\n  }\n  return 2;\n}\nf(1);\n"
+    t = find_target(js, "javascript", 2, 0, 2, 0)
+    assert t is not None and t.text == "  if (a) {\n    return 1;\n  }\n"
+    t = find_target(js, "javascript", 0, 3, 0, 3)
+    assert t is not None and t.text == js[: js.index("f(1)")]
+    assert find_target("", "python", 0, 0, 0, 0) is None
+    assert find_target("\n\n", "python", 5, 0, 9, 9) is None  # past the end, blank
+
+
+def test_module_names_and_test_files() -> None:
+    assert module_name("/p/src/pkg/mod.py", "/p") == "pkg.mod"
+    assert module_name("/p/pkg/__init__.py", "/p") == "pkg"
+    assert module_name("/elsewhere/tool.py", "/p") == "tool"
+    assert file_for_tests("/p/pkg/mod.py", "python") == "test_mod.py"
+    assert file_for_tests("/p/web/app.ts", "typescript") == "app.test.ts"
+    assert file_for_tests("/p/main.go", "go") == "main_test.go"
+    t = find_target(MODULE, "python", 11, 0, 11, 0)
+    assert t is not None and importable_names(MODULE, t) == ["Stats"]
+
+
+def test_code_is_extracted_from_chat_answers() -> None:
+    answer = (
+        "Sure! Here is the refactored code:\n\n```python\ndef f(x):\n    return x * 2\n```\n\n"
+        "This version is shorter.\n"
+    )
+    assert extract_code(answer, "python") == "def f(x):\n    return x * 2"
+    cut = "```py\ndef f():\n    return 1\n"  # the token limit cut the fence
+    assert extract_code(cut, "python") == "def f():\n    return 1"
+    two = "```bash\npip install x\n```\n```python\nimport x\n```"
+    assert extract_code(two, "python") == "import x"
+    prefer = "```python\ndef f(): pass\n```\n```python\ndef test_f(): f()\n```"
+    assert extract_code(prefer, "python", lambda c: "def test" in c) == "def test_f(): f()"
+    bare = "Here is the code:\ndef f(x):\n    return x\nThis returns x.\n<|im_end|>"
+    assert extract_code(bare, "python") == "def f(x):\n    return x"
+    assert fenced_blocks("no fences") == []
+    assert reindent("def g():\n    pass", "    ") == "    def g():\n        pass\n"
+    assert python_error("def f(:\n").startswith("line 1")
+
+
+def test_replace_takes_only_the_definition_and_refuses_broken_python() -> None:
+    t = find_target(MODULE, "python", 4, 0, 4, 0)
+    assert t is not None
+    answer = (
+        "```python\ndef mean(xs):\n    if not xs:\n        return 0.0\n    return sum(xs) / len(xs)"
+        "\n\nprint(mean([1, 2]))\n```"
+    )
+    edit = plan_replace(MODULE, t, answer, "python", "refactor")
+    out = apply_line_edits(MODULE, [edit])
+    assert "if not xs:" in out and "print(" not in out and python_error(out) == ""
+    # a method keeps its indentation
+    m = find_target(MODULE, "python", 11, 0, 11, 0)
+    assert m is not None
+    fixed = "```python\n@staticmethod\ndef spread(xs):\n    return max(xs) - min(xs)\n```"
+    out = apply_line_edits(MODULE, [plan_replace(MODULE, m, fixed, "python", "fix")])
+    assert "    @staticmethod\n    def spread(xs):\n        return max(xs) - min(xs)\n" in out
+    with pytest.raises(PlanError, match="does not parse as Python"):
+        plan_replace(MODULE, t, "```python\ndef mean(xs)\n    return 1\n```", "python", "refactor")
+    with pytest.raises(PlanError, match="no change"):
+        plan_replace(MODULE, t, f"```python\n{t.text}```", "python", "refactor")
+    with pytest.raises(PlanError, match="held no code"):
+        plan_replace(MODULE, t, "I cannot help with that.", "python", "fix")
+
+
+def test_docstrings_are_inserted_or_replaced_without_touching_code() -> None:
+    t = find_target(MODULE, "python", 4, 0, 4, 0)
+    assert t is not None
+    answer = (
+        '```python\ndef mean(values):\n    """Return the arithmetic mean of xs."""\n'
+        "    return sum(values)/len(values)\n```"
+    )
+    out = apply_line_edits(MODULE, [plan_docstring(MODULE, t, answer, "python")])
+    assert (
+        'def mean(xs):\n    """Return the arithmetic mean of xs."""\n    return sum(xs) / len(xs)'
+        in out
+    )
+    again = find_target(out, "python", 4, 0, 4, 0)
+    assert again is not None
+    longer = '```python\ndef mean(xs):\n    """Mean of xs.\n\n    Raises ZeroDivisionError."""\n```'
+    out2 = apply_line_edits(out, [plan_docstring(out, again, longer, "python")])
+    assert out2.count('"""') == 2 and '    Raises ZeroDivisionError.\n    """\n' in out2
+    assert format_docstring("one", "  ") == '  """one"""\n'
+    with pytest.raises(PlanError, match="no docstring"):
+        plan_docstring(MODULE, t, "```python\ndef mean(xs): pass\n```", "python")
+    js = "function add(a, b) {\n  return a + b;\n}\n"
+    jt = find_target(js, "javascript", 0, 0, 0, 0)
+    assert jt is not None
+    doc = "```js\n/**\n * Add two numbers.\n */\nfunction add(a, b) {\n  return a + b;\n}\n```"
+    assert apply_line_edits(js, [plan_docstring(js, jt, doc, "javascript")]).startswith(
+        "/**\n * Add two numbers.\n */\nfunction add"
+    )
+
+
+def test_tests_import_the_real_module_and_never_clash() -> None:
+    answer = (
+        "```python\nfrom solution import mean\nimport unittest\n\ndef mean(xs):\n    return 0\n\n"
+        "def test_mean():\n    assert mean([1, 3]) == 2\n\ndef test_empty():\n"
+        "    with pytest.raises(ZeroDivisionError):\n        mean([])\n```"
+    )
+    plan = plan_tests(answer, "python", "pkg.stats", ["mean"], None)
+    assert not plan.append and plan.text == plan.full
+    assert plan.full.startswith("import pytest\nfrom pkg.stats import mean\n\n\n")
+    assert "solution" not in plan.full and "return 0" not in plan.full
+    existing = "from pkg.stats import mean\n\n\ndef test_mean():\n    assert mean([2]) == 2\n"
+    more = plan_tests(answer, "python", "pkg.stats", ["mean"], existing)
+    assert more.append and more.full == existing + more.text
+    assert more.text.startswith("\n\nimport pytest\n") and "from pkg.stats" not in more.text
+    assert "def test_mean_2():" in more.text and python_error(more.full) == ""
+    with pytest.raises(PlanError, match="no tests"):
+        plan_tests("```python\nprint(1)\n```", "python", "m", [], None)
+
+
+def test_outcome_of_an_applied_edit_follows_the_text() -> None:
+    a = outcome.Applied("file:///x.py", "ep1", old="return 1\n", new="return 2  # fixed\n")
+    assert outcome.update(a, "def f():\n    return 2  # fixed\n") is None  # still accepted
+    assert outcome.update(a, "def f():\n    return 2 + 0  # by hand\n") == outcome.EDITED
+    assert outcome.update(a, "def f():\n    return 1\n") == outcome.REJECTED  # undone
+    assert outcome.update(a, "def f():\n    return 1\n") is None  # no change, no write
+    ins = outcome.Applied("u", "ep2", old="", new='    """Long enough docstring."""\n')
+    assert outcome.judge(ins, "def f():\n    pass\n") == outcome.REJECTED
+
+
+def test_markdown_document_shows_route_question_code_answer() -> None:
+    t = find_target(MODULE, "python", 4, 0, 4, 0)
+    assert t is not None
+    md = document.markdown(
+        "Explain with AI",
+        "/p/stats.py",
+        t,
+        "python",
+        "It averages.",
+        "code (0.93) -> coder",
+        "Why?",
+    )
+    assert md.startswith("# Explain with AI: `stats.py:4-5`")
+    assert "*code (0.93) -> coder*" in md and "> Why?" in md
+    assert "```python\ndef mean(xs):" in md and md.rstrip().endswith("It averages.")
+    assert document.file_name("explain", "/p/my stats.py", 0).endswith("-explain-my_stats.md")
