@@ -226,13 +226,19 @@ def _snake(key: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
 
 
-def _camel(key: str) -> str:
+def camel(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(part.title() for part in rest)
 
 
-def _strict_converter() -> cattrs.Converter:
-    """cattrs with strict primitives: "yes" is not a bool and 1.5 is not an int."""
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def strict_converter() -> cattrs.Converter:
+    """cattrs with strict primitives: "yes" is not a bool, 1.5 is not an int, and a string
+    is not a list (cattrs would split it into characters)."""
     conv = cattrs.Converter()
 
     def check(kind: type, accept: tuple[type, ...]) -> None:
@@ -240,7 +246,7 @@ def _strict_converter() -> cattrs.Converter:
             if isinstance(value, bool) and kind is not bool:
                 raise TypeError(f"expected {kind.__name__}, got a boolean")
             if not isinstance(value, accept):
-                raise TypeError(f"expected {kind.__name__}, got {value!r}")
+                raise TypeError(f"expected {kind.__name__}, got {_short(value)}")
             return kind(value)
 
         conv.register_structure_hook(kind, hook)
@@ -249,16 +255,31 @@ def _strict_converter() -> cattrs.Converter:
     check(int, (int,))
     check(float, (int, float))
     check(str, (str,))
+
+    def is_list(hint: Any) -> bool:
+        return typing.get_origin(hint) is list
+
+    def list_hook_factory(hint: Any) -> Any:
+        (item,) = typing.get_args(hint) or (Any,)
+
+        def hook(value: Any, _: type) -> Any:
+            if not isinstance(value, list):
+                raise TypeError(f"expected a list, got {_short(value)}")
+            return [conv.structure(v, item) for v in value]
+
+        return hook
+
+    conv.register_structure_hook_factory(is_list, list_hook_factory)
     return conv
 
 
-_converter = _strict_converter()
+_converter = strict_converter()
 _wire = cattrs.Converter()
 
 
 def _camel_case_hook(cls: Any) -> Any:
     renames: dict[str, Any] = {
-        f.name: override(rename=_camel(f.name)) for f in dataclasses.fields(cls)
+        f.name: override(rename=camel(f.name)) for f in dataclasses.fields(cls)
     }
     return make_dict_unstructure_fn(cls, _wire, **renames)
 

@@ -108,3 +108,14 @@ def test_huge_and_binary_documents_do_not_break_the_server(server: subprocess.Po
             ).encode(),
         )
     still_serving(server)
+
+
+def test_requests_after_shutdown_are_invalid(server: subprocess.Popen[bytes]) -> None:
+    assert server.stdin is not None and server.stdout is not None
+    wire.send(server.stdin, {"jsonrpc": "2.0", "id": 40, "method": "shutdown"})
+    assert wire.wait_response(server.stdout, 40)["result"] is None
+    wire.send(server.stdin, {"jsonrpc": "2.0", "id": 41, "method": "tsr/status", "params": {}})
+    error = wire.wait_response(server.stdout, 41)["error"]
+    assert error["code"] == -32600 and "shutting down" in error["message"]
+    wire.send(server.stdin, {"jsonrpc": "2.0", "method": "exit"})
+    assert server.wait(timeout=10) == 0

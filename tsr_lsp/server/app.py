@@ -1,7 +1,8 @@
 """The language server: one instance per editor connection, all sharing one Engine.
 
-Per-connection state (the client's settings, its workspace root) lives on the server
-instance; everything expensive (models, router, memory) lives on the Engine.
+``FEATURES`` is the one ordered list of what the server does; the Dispatcher
+(server/dispatch.py) calls them in this order. Per-connection state lives on the features
+and the session; everything expensive (models, router, memory) lives on the Engine.
 """
 
 from __future__ import annotations
@@ -10,28 +11,97 @@ import asyncio
 import logging
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import FeatureRequestError, JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
-from pygls.uris import to_fs_path
 
 from tsr_lsp import __version__
 from tsr_lsp.config import Settings, load_settings
 from tsr_lsp.engine import Engine
+from tsr_lsp.server.custom import CustomRequests
+from tsr_lsp.server.dispatch import Dispatcher, FeatureError
+from tsr_lsp.server.feature import CancelToken, LanguageFeature
+from tsr_lsp.server.lifecycle import Lifecycle, Session
+from tsr_lsp.server.memory import MemoryRequests
+from tsr_lsp.server.templates import Templates
 
 log = logging.getLogger(__name__)
 
+# Order matters: Lifecycle builds the session's settings first; for a request hook the
+# first feature that does not answer NOT_MINE wins (code actions are concatenated).
+FEATURES: list[type[LanguageFeature]] = [
+    Lifecycle,
+    Templates,
+    CustomRequests,
+    MemoryRequests,
+]
+
+INVALID_REQUEST = -32600
+
 
 class TsrProtocol(LanguageServerProtocol):
-    """Like pygls's protocol, but `exit` ends only this connection when run by the daemon."""
+    """pygls's protocol plus: per-request cancel tokens, InvalidRequest after shutdown,
+    executeCommand through the Dispatcher, and ``exit`` that ends only this connection
+    when run by the daemon."""
 
     _server: TsrLanguageServer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tokens: dict[Any, CancelToken] = {}
+
+    # -- cancellation -------------------------------------------------------------
+    def begin_request(self) -> CancelToken:
+        """A token for the request being handled (its id comes from pygls's context)."""
+        token = CancelToken(self.msg_id)
+        if token.request_id is not None:
+            self.tokens[token.request_id] = token
+        return token
+
+    def end_request(self, token: CancelToken) -> None:
+        if self.tokens.get(token.request_id) is token:
+            del self.tokens[token.request_id]
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        token = self.tokens.get(msg_id)
+        if token is not None:
+            token.set()  # work in threads stops at its next check
+        super()._handle_cancel_notification(msg_id)
+
+    def cancel_all(self) -> None:
+        """The connection is gone: stop everything it started."""
+        for token in list(self.tokens.values()):
+            token.set()
+        for future in list(self._request_futures.values()):
+            future.cancel()
+
+    # -- messages -------------------------------------------------------------------
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None)
+        if self._shutdown and method not in (None, types.EXIT) and msg_id is not None:
+            from pygls.protocol.json_rpc import ResponseError
+
+            error = ResponseError(
+                code=INVALID_REQUEST,
+                message=f"{method}: the server is shutting down; only 'exit' is accepted",
+            )
+            self._send_response(msg_id, error=error)
+            return
+        super().handle_message(message)
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    async def lsp_workspace__execute_command(  # type: ignore[override]
+        self, params: types.ExecuteCommandParams
+    ) -> Any:
+        """A coroutine (pygls's is a generator), so $/cancelRequest cancels the command's
+        own task; the Dispatcher structures the arguments by the command's params class."""
+        return await self._server.dispatcher.execute_command(params)
 
     @lsp_method(types.EXIT)
     def lsp_exit(self, *args: Any) -> Any:
@@ -44,16 +114,17 @@ class TsrProtocol(LanguageServerProtocol):
             self.writer.close()  # StreamWriterAdapter.close is synchronous
 
 
-@dataclass
-class Session:
-    settings: Settings
-    root: Path | None = None
-    warnings: list[str] = field(default_factory=list)
-    init_options: dict[str, Any] = field(default_factory=dict)
-
-
 class TsrLanguageServer(LanguageServer):
-    def __init__(self, engine_factory: Callable[[], Engine], *, in_daemon: bool = False):
+    protocol: TsrProtocol
+
+    def __init__(
+        self,
+        engine_factory: Callable[[], Engine],
+        *,
+        in_daemon: bool = False,
+        daemon_info: Callable[[], dict[str, Any]] | None = None,
+        features: Iterable[type[LanguageFeature]] = FEATURES,
+    ):
         from tsr_lsp.server.transport import plain_converter
 
         super().__init__(
@@ -66,17 +137,11 @@ class TsrLanguageServer(LanguageServer):
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
         self.in_daemon = in_daemon
+        self.daemon_info = daemon_info
         self.connection_closed = threading.Event()
-        self.session = Session(Settings())
-        from tsr_lsp.server import custom, lifecycle
-        from tsr_lsp.server import memory as memory_requests
-
-        lifecycle.register(self)
-        custom.register(self)
-        from tsr_lsp.server import templates
-
-        templates.register(self)
-        memory_requests.register(self)
+        self.session = Session()
+        self._reported: set[tuple[str, str]] = set()
+        self.dispatcher = Dispatcher(self, features)
 
     @property
     def engine(self) -> Engine:
@@ -84,59 +149,61 @@ class TsrLanguageServer(LanguageServer):
             self._engine = self._engine_factory()
         return self._engine
 
-    def project_root(self) -> Path | None:
-        return self.session.root
-
-    def reload_settings(self, workspace_config: dict[str, Any] | None = None) -> list[str]:
-        layers: list[tuple[str, Any]] = []
-        if self.session.init_options:
-            layers.append(("initializationOptions", self.session.init_options))
-        if workspace_config:
-            layers.append(("workspace/configuration", workspace_config))
-        settings, warnings = load_settings(self.session.root, *layers)
-        self.session.settings = settings
-        self.session.warnings = warnings
-        return warnings
-
     def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"tsr-lsp: {message}"))
 
-
-def root_from_params(params: types.InitializeParams) -> Path | None:
-    if params.workspace_folders:
-        return Path(to_fs_path(params.workspace_folders[0].uri) or ".")
-    if params.root_uri:
-        path = to_fs_path(params.root_uri)
-        return Path(path) if path else None
-    if params.root_path:
-        return Path(params.root_path)
-    return None
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """The one error path: a feature's bug is logged with its name and traceback; the
+        user sees the first failure of each feature and method outside of a reply."""
+        if isinstance(error, FeatureError):
+            log.error("%s", error, exc_info=error.__cause__)
+        elif isinstance(error, JsonRpcException) and source is FeatureRequestError:
+            log.info("request failed: %s", error.message)  # the reply carries it
+            return
+        else:
+            log.error("%s", error, exc_info=error)
+        if source is FeatureRequestError:
+            return
+        key = (getattr(error, "feature", ""), getattr(error, "method", ""))
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self.tell(f"{error} (further errors of this kind go to the log)", types.MessageType.Error)
 
 
 def make_engine_factory(settings: Settings | None = None) -> Callable[[], Engine]:
     """One Engine per process, built on first use from the user-level settings."""
-    holder: dict[str, Engine] = {}
-    lock = threading.Lock()
+    return EngineHolder(settings).get
 
-    def factory() -> Engine:
-        with lock:
-            if "engine" not in holder:
-                base = settings
+
+class EngineHolder:
+    """Builds the process's one Engine on first use (initialize stays fast)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> Engine:
+        with self.lock:
+            if self.engine is None:
+                base = self.settings
                 if base is None:
                     base, warnings = load_settings(None)
                     for warning in warnings:
                         log.warning("%s", warning)
-                holder["engine"] = Engine(base)
-            return holder["engine"]
-
-    return factory
+                self.engine = Engine(base)
+            return self.engine
 
 
-def serve_stdio(engine_factory: Callable[[], Engine] | None = None) -> int:
+def serve_stdio(
+    engine_factory: Callable[[], Engine] | None = None,
+    features: Iterable[type[LanguageFeature]] = FEATURES,
+) -> int:
     """Serve one editor over stdin/stdout in this process."""
     from tsr_lsp.server.transport import StdoutWriter, read_messages, stdin_reader
 
-    server = TsrLanguageServer(engine_factory or make_engine_factory())
+    server = TsrLanguageServer(engine_factory or make_engine_factory(), features=features)
     stdout = sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must never corrupt the protocol stream
     server.protocol.set_writer(StdoutWriter(stdout))
@@ -150,6 +217,7 @@ def serve_stdio(engine_factory: Callable[[], Engine] | None = None) -> int:
     except (KeyboardInterrupt, BrokenPipeError):
         pass
     finally:
+        server.protocol.cancel_all()
         if server._engine is not None:
             server._engine.close()
     return 0

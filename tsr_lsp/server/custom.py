@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException
 
 from tsr_lsp.backends.base import BackendError
 from tsr_lsp.config import UnknownProfileError
 from tsr_lsp.engine import GenerateOptions
 from tsr_lsp.prompts.sandbox import RenderError
 from tsr_lsp.router.decision import RouteRequest
+from tsr_lsp.server.feature import CancelToken, LanguageFeature, request
 from tsr_lsp.server.streaming import PartialResults
 from tsr_lsp.server.work_progress import WorkProgress
 
-if TYPE_CHECKING:
-    from tsr_lsp.server.app import TsrLanguageServer
-
 USER_ERROR = -32001
+MAX_TOKENS = 32768
 
 
 class UserError(JsonRpcException):
@@ -28,59 +28,85 @@ class UserError(JsonRpcException):
     CODE = USER_ERROR
 
 
-def parse_route_request(params: Any, ls: TsrLanguageServer) -> RouteRequest:
-    root = ls.project_root()
-    try:
-        return RouteRequest.from_dict(params, str(root) if root else "")
-    except ValueError as exc:
-        raise JsonRpcInvalidParams(str(exc)) from None
+@dataclass
+class RouteParams:
+    text: str
+    kind: str | None = None
+    language: str | None = None
+    context: str | None = None
+
+    def __post_init__(self) -> None:
+        self.request("")  # ValueError (a -32602) names what is wrong
+
+    def request(self, project: str) -> RouteRequest:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(RouteParams)}
+        return RouteRequest.from_dict(fields, project)
 
 
-def parse_options(params: dict[str, Any]) -> GenerateOptions:
-    def typed(key: str, kind: type | tuple[type, ...]) -> Any:
-        value = params.get(key)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            raise JsonRpcInvalidParams(f"'{key}' has the wrong type")
-        return value
+@dataclass
+class GenerateParams(RouteParams):
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    raw: bool = False
+    file: str | None = None
+    session: str | None = None
+    debug: bool = False
+    partial_result_token: Any = None
+    work_done_token: Any = None
 
-    max_tokens = typed("maxTokens", int)
-    if max_tokens is not None and not 1 <= max_tokens <= 32768:
-        raise JsonRpcInvalidParams("'maxTokens' must be within 1..32768")
-    return GenerateOptions(
-        model=typed("model", str),
-        max_tokens=max_tokens,
-        temperature=typed("temperature", (int, float)),
-        seed=typed("seed", int),
-        raw=bool(params.get("raw", False)),
-        file=typed("file", str) or "",
-        session=typed("session", str) or "",
-        debug=bool(params.get("debug", False)),
-    )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_tokens is not None and not 1 <= self.max_tokens <= MAX_TOKENS:
+            raise ValueError(f"'maxTokens' must be within 1..{MAX_TOKENS}")
+
+    def options(self) -> GenerateOptions:
+        return GenerateOptions(
+            model=self.model,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            seed=self.seed,
+            raw=self.raw,
+            file=self.file or "",
+            session=self.session or "",
+            debug=self.debug,
+        )
 
 
-def register(server: TsrLanguageServer) -> None:
-    @server.feature("tsr/route")
-    def route(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        request = parse_route_request(params, ls)
-        return ls.engine.route(request, ls.session.settings).to_json()
+@dataclass
+class NoParams:
+    """Requests without parameters (any object is accepted)."""
 
-    @server.feature("tsr/status")
-    def status(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        out = ls.engine.status(ls.session.settings)
-        out["project"] = str(ls.project_root()) if ls.project_root() else None
-        out["settingsWarnings"] = ls.session.warnings
-        out["daemon"] = ls.in_daemon
+
+class CustomRequests(LanguageFeature):
+    name = "custom"
+
+    def project(self) -> str:
+        return str(self.root) if self.root else ""
+
+    @request("tsr/route", RouteParams)
+    def route(self, params: RouteParams, token: CancelToken) -> dict[str, Any]:
+        return self.engine.route(params.request(self.project()), self.settings).to_json()
+
+    @request("tsr/status", NoParams)
+    def status(self, params: NoParams, token: CancelToken) -> dict[str, Any]:
+        out = self.engine.status(self.settings)
+        out["project"] = str(self.root) if self.root else None
+        out["settingsWarnings"] = self.server.session.warnings
+        out["daemon"] = self.server.in_daemon
+        if self.server.daemon_info is not None:
+            out["daemonInfo"] = self.server.daemon_info()
         return out
 
-    @server.feature("tsr/generate")
-    async def generate(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        request = parse_route_request(params, ls)
-        options = parse_options(params)
-        token = params.get("partialResultToken")
+    @request("tsr/generate", GenerateParams)
+    async def generate(self, params: GenerateParams, token: CancelToken) -> dict[str, Any]:
+        route = params.request(self.project())
+        options = params.options()
         loop = asyncio.get_running_loop()
-        cancel = threading.Event()
-        loading = WorkProgress(ls, loop, params.get("workDoneToken"))
-        partials = PartialResults(ls, loop, token)
+        loading = WorkProgress(self.server, loop, params.work_done_token)
+        partials = PartialResults(self.server, loop, params.partial_result_token)
+        settings, root = self.settings, self.root
 
         def on_event(kind: str, payload: dict[str, Any]) -> None:
             if kind == "loading":  # model loading: work-done progress in the editor
@@ -89,27 +115,27 @@ def register(server: TsrLanguageServer) -> None:
                 else:
                     loading.end(payload["message"])
             elif kind == "unavailable" and payload.get("firstReport"):
-                loop.call_soon_threadsafe(ls.tell, payload["reason"])
+                loop.call_soon_threadsafe(self.server.tell, payload["reason"])
             partials.send(kind, payload)
 
         def work() -> dict[str, Any]:
-            outcome = ls.engine.generate(
-                request,
-                settings=ls.session.settings,
-                project_root=ls.project_root(),
+            outcome = self.engine.generate(
+                route,
+                settings=settings,
+                project_root=root,
                 options=options,
                 on_event=on_event,
-                cancel=cancel,
+                cancel=token,
             )
             return outcome.to_json()
 
-        future = loop.run_in_executor(ls.thread_pool, work)
+        future = loop.run_in_executor(self.server.thread_pool, work)
         try:
             result = await asyncio.shield(future)
             partials.flush()  # coalesced text goes out before the response
             return result
         except asyncio.CancelledError:
-            cancel.set()  # the model stops at its next token; the slot frees for the queue
+            token.set()  # the model stops at its next token; the slot frees for the queue
             raise
         except (BackendError, UnknownProfileError, RenderError) as exc:
             raise UserError(str(exc)) from exc

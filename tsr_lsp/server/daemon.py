@@ -129,8 +129,7 @@ class Daemon:
 
         self.connections += 1
         self.total_connections += 1
-        server = TsrLanguageServer(self.engine_factory, in_daemon=True)
-        server.daemon_info = self.info  # type: ignore[attr-defined]
+        server = TsrLanguageServer(self.engine_factory, in_daemon=True, daemon_info=self.info)
         server.protocol.set_writer(StreamWriterAdapter(writer))
         try:
             await read_messages(reader, server.protocol, server.connection_closed)
@@ -139,8 +138,7 @@ class Daemon:
         finally:
             self.connections -= 1
             self.last_activity = time.monotonic()
-            for future in list(server.protocol._request_futures.values()):
-                future.cancel()  # stops generations the vanished editor was waiting for
+            server.protocol.cancel_all()  # stops generations the vanished editor awaited
             if server._thread_pool is not None:
                 server._thread_pool.shutdown(wait=False, cancel_futures=True)
             with contextlib.suppress(Exception):

@@ -1,91 +1,267 @@
-"""Several feature modules on one LSP method.
+"""The one place that owns every LSP method and fans out to the features.
 
-pygls allows one handler per method, but document notifications (didOpen, didChange, ...)
-and requests like completion, hover and codeAction concern several feature groups (the
-template linter, AI actions, inline completion). Each module registers here instead:
-
-- ``on_notification(server, method, fn)``: every listener is called, in order.
-- ``on_request(server, method, fn, options)``: handlers are asked in order; a handler
-  returns ``NOT_MINE`` for documents it does not serve. For ``textDocument/codeAction`` the
-  lists of all handlers are concatenated. Options are merged (completion trigger characters).
+pygls allows one handler per method; several features care about didOpen, completion or
+codeAction. The Dispatcher registers each method once (a bound method, no closures),
+calls the features in ``FEATURES`` order and isolates each call: a feature's bug is
+reported through the server's ``report_server_error`` with the feature's name and never
+silences the other features. Requests get a ``CancelToken`` that ``$/cancelRequest`` sets.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
+import attrs
 from lsprotocol import types
+from pygls.exceptions import (
+    FeatureNotificationError,
+    FeatureRequestError,
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+)
+
+from tsr_lsp.server.feature import (
+    NOT_MINE,
+    CancelToken,
+    Declared,
+    LanguageFeature,
+    declared,
+    structure_arguments,
+    structure_params,
+)
+
+if TYPE_CHECKING:
+    from tsr_lsp.server.app import TsrLanguageServer
 
 log = logging.getLogger(__name__)
-NOT_MINE: Any = object()
-_MERGED = (types.TEXT_DOCUMENT_CODE_ACTION,)
+
+# standard methods -> the LanguageFeature hook that serves them
+NOTIFICATION_HOOKS = {
+    types.INITIALIZED: "initialized",
+    types.TEXT_DOCUMENT_DID_OPEN: "document_open",
+    types.TEXT_DOCUMENT_DID_CHANGE: "document_change",
+    types.TEXT_DOCUMENT_DID_SAVE: "document_save",
+    types.TEXT_DOCUMENT_DID_CLOSE: "document_close",
+}
+REQUEST_HOOKS = {
+    types.TEXT_DOCUMENT_COMPLETION: "completion",
+    types.TEXT_DOCUMENT_HOVER: "hover",
+    types.TEXT_DOCUMENT_CODE_ACTION: "code_action",
+    types.CODE_ACTION_RESOLVE: "code_action_resolve",
+    types.TEXT_DOCUMENT_INLINE_COMPLETION: "inline_completion",
+}
+_HOOKED = {*NOTIFICATION_HOOKS, *REQUEST_HOOKS, types.INITIALIZE, types.SHUTDOWN}
+MERGED = frozenset({types.TEXT_DOCUMENT_CODE_ACTION})  # every feature's items, concatenated
+_LIST_OPTIONS = ("trigger_characters", "all_commit_characters", "code_action_kinds")
+_FLAG_OPTIONS = ("resolve_provider", "work_done_progress")
 
 
-def _registry(server: Any) -> dict[str, list[Callable[..., Any]]]:
-    reg = getattr(server, "_tsr_dispatch", None)
-    if reg is None:
-        reg = {}
-        server._tsr_dispatch = reg
-    return reg
+class FeatureError(JsonRpcInternalError):
+    """A feature raised something that is not a JSON-RPC error: a bug, named."""
+
+    def __init__(self, feature: str, method: str, error: BaseException) -> None:
+        super().__init__(f"{feature} failed on {method}: {type(error).__name__}: {error}")
+        self.feature = feature
+        self.method = method
+        self.__cause__ = error
 
 
-async def _call(fn: Callable[..., Any], ls: Any, params: Any) -> Any:
-    result = fn(ls, params)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+@attrs.define
+class Handler:
+    feature: LanguageFeature
+    fn: Callable[..., Any]
+    declared: Declared
 
 
-def on_notification(server: Any, method: str, fn: Callable[..., Any]) -> None:
-    reg = _registry(server)
-    if method not in reg:
-        reg[method] = []
-        listeners = reg[method]
+def overrides(feature: LanguageFeature, hook: str) -> bool:
+    return getattr(type(feature), hook) is not getattr(LanguageFeature, hook)
 
-        @server.feature(method)
-        async def fan_out(ls: Any, params: Any) -> None:
-            for listener in list(listeners):
+
+def merge_options(options: Iterable[Any]) -> Any:
+    """Several features' options for one method as one: lists joined, flags or'ed."""
+    merged: Any = None
+    for opt in options:
+        if merged is None:
+            merged = attrs.evolve(opt)
+            continue
+        for name in _LIST_OPTIONS:
+            new = getattr(opt, name, None)
+            if new:
+                old = list(getattr(merged, name, None) or [])
+                setattr(merged, name, old + [x for x in new if x not in old])
+        for name in _FLAG_OPTIONS:
+            if getattr(opt, name, None):
+                setattr(merged, name, True)
+    return merged
+
+
+class Dispatcher:
+    def __init__(
+        self, server: TsrLanguageServer, feature_classes: Iterable[type[LanguageFeature]]
+    ) -> None:
+        self.server = server
+        self.features = [cls(server) for cls in feature_classes]
+        self.requests: dict[str, Handler] = {}
+        self.notifications: dict[str, Handler] = {}
+        self.commands: dict[str, Handler] = {}
+        self._collect()
+        self._register()
+
+    def feature(self, cls: type[LanguageFeature]) -> Any:
+        """This connection's instance of a feature class (tests, cross-feature calls)."""
+        return next(f for f in self.features if isinstance(f, cls))
+
+    # ------------------------------------------------------------------ registration
+    def _collect(self) -> None:
+        tables = {"request": self.requests, "notification": self.notifications}
+        tables["command"] = self.commands
+        for feature in self.features:
+            for name in dir(type(feature)):
+                mark = declared(getattr(type(feature), name, None))
+                if mark is None:
+                    continue
+                table = tables[mark.kind]
+                if mark.name in table or mark.name in _HOOKED:
+                    raise ValueError(
+                        f"{feature.feature_name()}: {mark.kind} {mark.name!r} is already served"
+                    )
+                table[mark.name] = Handler(feature, getattr(feature, name), mark)
+
+    def _register(self) -> None:
+        fm = self.server.protocol.fm  # pygls tags handlers: partials, not bound methods
+        fm.feature(types.INITIALIZE)(functools.partial(self.on_initialize))
+        fm.feature(types.SHUTDOWN)(functools.partial(self.on_shutdown))
+        for method, hook in NOTIFICATION_HOOKS.items():
+            if any(overrides(f, hook) for f in self.features):
+                fm.feature(method)(functools.partial(self.on_standard_notification, method))
+        for method, hook in REQUEST_HOOKS.items():
+            serving = [f for f in self.features if overrides(f, hook)]
+            if serving:
+                options = merge_options(f.options[method] for f in serving if method in f.options)
+                fm.feature(method, options)(functools.partial(self.on_standard_request, method))
+        for method in self.requests:
+            fm.feature(method)(functools.partial(self.on_request, method))
+        for method in self.notifications:
+            fm.feature(method)(functools.partial(self.on_notification, method))
+        for name in self.commands:
+            # executeCommand itself is TsrProtocol's; pygls lists these names in
+            # executeCommandProvider (clients refuse to run commands not listed there)
+            fm.command(name)(functools.partial(self.unreachable_command, name))
+
+    # ------------------------------------------------------------------ calling
+    async def _call(
+        self, feature: LanguageFeature, method: str, fn: Callable[..., Any], *args: Any
+    ) -> Any:
+        """One feature's hook: JSON-RPC errors and cancellation pass through, any other
+        exception becomes a FeatureError naming the feature."""
+        try:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        except (JsonRpcException, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise FeatureError(feature.feature_name(), method, exc) from exc
+
+    async def _fan_out(self, method: str, hook: str, *args: Any) -> None:
+        for feature in self.features:
+            if overrides(feature, hook):
                 try:
-                    await _call(listener, ls, params)
-                except Exception:  # one feature's bug must not silence the others
-                    log.exception("%s listener %s failed", method, listener.__name__)
+                    await self._call(feature, method, getattr(feature, hook), *args)
+                except FeatureError as exc:
+                    self.server.report_server_error(exc, FeatureNotificationError)
 
-    reg[method].append(fn)
+    def _begin(self) -> CancelToken:
+        return self.server.protocol.begin_request()
 
+    def _end(self, token: CancelToken) -> None:
+        self.server.protocol.end_request(token)
 
-def on_request(server: Any, method: str, fn: Callable[..., Any], options: Any = None) -> None:
-    reg = _registry(server)
-    if method not in reg:
-        reg[method] = []
-        handlers = reg[method]
+    # ------------------------------------------------------------------ pygls handlers
+    async def on_initialize(self, params: types.InitializeParams) -> None:
+        for feature in self.features:
+            if overrides(feature, "initialize"):
+                await self._call(feature, types.INITIALIZE, feature.initialize, params)
 
-        @server.feature(method, options)
-        async def route(ls: Any, params: Any) -> Any:
-            merged: list[Any] = []
-            for handler in list(handlers):
-                result = await _call(handler, ls, params)
+    async def on_shutdown(self, params: Any) -> None:
+        await self._fan_out(types.SHUTDOWN, "shutdown", params)
+
+    async def configuration_changed(self) -> None:
+        """Tell every feature the session's settings were reloaded."""
+        await self._fan_out("configuration", "configuration_changed", self.server.session.settings)
+
+    async def on_standard_notification(self, method: str, params: Any) -> None:
+        await self._fan_out(method, NOTIFICATION_HOOKS[method], params)
+
+    async def on_standard_request(self, method: str, params: Any) -> Any:
+        hook = REQUEST_HOOKS[method]
+        token = self._begin()
+        merged: list[Any] = []
+        try:
+            for feature in self.features:
+                if not overrides(feature, hook):
+                    continue
+                try:
+                    result = await self._call(
+                        feature, method, getattr(feature, hook), params, token
+                    )
+                except FeatureError as exc:
+                    if method not in MERGED:
+                        raise
+                    self.server.report_server_error(exc, FeatureRequestError)
+                    continue
                 if result is NOT_MINE:
                     continue
-                if method not in _MERGED:
+                if method not in MERGED:
                     return result
                 merged.extend(result or [])
-            return merged if method in _MERGED else None
+            return merged if method in MERGED else None
+        finally:
+            self._end(token)
 
-    elif options is not None:
-        _merge_options(server, method, options)
-    reg[method].append(fn)
+    async def on_request(self, method: str, params: Any) -> Any:
+        handler = self.requests[method]
+        value = self._structure(handler, params)
+        token = self._begin()
+        try:
+            return await self._call(handler.feature, method, handler.fn, value, token)
+        finally:
+            self._end(token)
 
+    async def on_notification(self, method: str, params: Any) -> None:
+        handler = self.notifications[method]
+        try:
+            value = self._structure(handler, params)
+            await self._call(handler.feature, method, handler.fn, value)
+        except JsonRpcInvalidParams as exc:
+            log.warning("%s: %s", method, exc.message)  # notifications have no reply
+        except FeatureError as exc:
+            self.server.report_server_error(exc, FeatureNotificationError)
 
-def _merge_options(server: Any, method: str, options: Any) -> None:
-    current = server.protocol.fm.feature_options.get(method)
-    if current is None:
-        server.protocol.fm.feature_options[method] = options
-        return
-    for attr in ("trigger_characters", "code_action_kinds", "retrigger_characters"):
-        new = getattr(options, attr, None)
-        if new:
-            old = list(getattr(current, attr, None) or [])
-            setattr(current, attr, old + [c for c in new if c not in old])
+    async def execute_command(self, params: types.ExecuteCommandParams) -> Any:
+        handler = self.commands.get(params.command)
+        if handler is None:
+            raise JsonRpcInvalidParams(f"unknown command {params.command!r}")
+        args = list(params.arguments or [])
+        cls = handler.declared.params
+        value = structure_arguments(args, cls) if cls is not None else args
+        token = self._begin()
+        try:
+            return await self._call(handler.feature, params.command, handler.fn, value, token)
+        finally:
+            self._end(token)
+
+    def unreachable_command(self, name: str, *args: Any) -> None:
+        raise RuntimeError(f"{name} runs through TsrProtocol's executeCommand")
+
+    @staticmethod
+    def _structure(handler: Handler, params: Any) -> Any:
+        cls = handler.declared.params
+        return structure_params(params, cls) if cls is not None else params

@@ -3,171 +3,181 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pygls.exceptions import JsonRpcInvalidParams
 
 from tsr_lsp.memory.api import OUTCOMES
-from tsr_lsp.server.custom import UserError
+from tsr_lsp.server.custom import NoParams, UserError
+from tsr_lsp.server.feature import CancelToken, LanguageFeature, command, request
 
 if TYPE_CHECKING:  # the store (Tantivy, numpy) is imported on first use, not at initialize
     from tsr_lsp.memory.service import MemoryService
-    from tsr_lsp.server.app import TsrLanguageServer
 
 T = TypeVar("T")
 REMEMBER = "tsr.memory.remember"
 
 
-def _service(ls: TsrLanguageServer) -> MemoryService:
-    memory = ls.engine.memory
-    if memory is None:
-        raise UserError("memory is disabled (memory.enabled = false in the settings)")
-    return memory
+@dataclass
+class FeedbackParams:
+    episode_id: str
+    outcome: str
+    edited_text: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.episode_id:
+            raise ValueError("'episodeId' must be the id a tsr/generate returned")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"'outcome' must be one of {', '.join(OUTCOMES)}")
 
 
-def _project(ls: TsrLanguageServer, params: dict[str, Any]) -> str:
-    value = params.get("project")
-    if value is None:
-        root = ls.project_root()
-        return str(root) if root else ""
-    if not isinstance(value, str):
-        raise JsonRpcInvalidParams("'project' must be a string (a workspace root path)")
-    return value
+@dataclass
+class ProjectParams:
+    """Memory requests default to the connection's project unless ``allProjects``."""
+
+    project: str | None = None
+    all_projects: bool = False
 
 
-def _dict(params: Any) -> dict[str, Any]:
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise JsonRpcInvalidParams("params must be an object")
-    return params
+@dataclass
+class SearchParams(ProjectParams):
+    query: str = ""
+    k: int = 10
+    kinds: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.query.strip():
+            raise ValueError("'query' must be a non-empty string")
+        if not 1 <= self.k <= 200:
+            raise ValueError("'k' must be an integer within 1..200")
 
 
-async def _run(ls: TsrLanguageServer, fn: Callable[[], T]) -> T:
-    """Run a blocking memory call off the event loop, mapping errors to JSON-RPC ones."""
-    from tsr_lsp.memory.store import MemoryError
+@dataclass
+class ForgetParams:
+    project: str | None = None
+    id: str | None = None
+    ids: list[str] | None = None
+    all: bool = False
 
-    loop = asyncio.get_running_loop()
-    try:
-        return await loop.run_in_executor(ls.thread_pool, fn)
-    except ValueError as exc:
-        raise JsonRpcInvalidParams(str(exc)) from exc
-    except KeyError as exc:
-        raise UserError(str(exc.args[0]) if exc.args else str(exc)) from exc
-    except MemoryError as exc:
-        raise UserError(str(exc)) from exc
+    def __post_init__(self) -> None:
+        if self.id is not None and not self.ids:
+            self.ids = [self.id]
+        chosen = sum([bool(self.ids), self.all, self.project is not None])
+        if chosen != 1:
+            raise ValueError("give exactly one of 'project', 'id'/'ids' or 'all': true")
 
 
-def register(server: TsrLanguageServer) -> None:
-    @server.feature("tsr/feedback")
-    async def feedback(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        p = _dict(params)
-        episode_id, outcome = p.get("episodeId"), p.get("outcome")
-        if not isinstance(episode_id, str) or not episode_id:
-            raise JsonRpcInvalidParams("'episodeId' must be the id a tsr/generate returned")
-        if outcome not in OUTCOMES:
-            raise JsonRpcInvalidParams(f"'outcome' must be one of {', '.join(OUTCOMES)}")
-        edited = p.get("editedText") or ""
-        if not isinstance(edited, str):
-            raise JsonRpcInvalidParams("'editedText' must be a string")
-        memory = _service(ls)
-        ep = await _run(ls, lambda: memory.feedback(episode_id, outcome, edited))
+@dataclass
+class ImportParams:
+    episodes: list[Any]  # checked record by record by the service (line numbers in errors)
+    lines: list[int] | None = None
+    atomic: bool = False
+
+    def __post_init__(self) -> None:
+        if self.lines is not None and len(self.lines) != len(self.episodes):
+            raise ValueError("'lines' must list one line number per episode")
+
+
+@dataclass
+class CheckParams:
+    repair: bool = False
+
+
+@dataclass
+class RememberArgs:
+    """``["text"]`` or ``[{"text": ..., "kind": "fact"|"decision"}]``."""
+
+    positional: ClassVar[tuple[str, ...]] = ("text",)
+    text: str
+    kind: str | None = None
+
+
+class MemoryRequests(LanguageFeature):
+    name = "memory"
+
+    def service(self) -> MemoryService:
+        memory = self.engine.memory
+        if memory is None:
+            raise UserError("memory is disabled (memory.enabled = false in the settings)")
+        return memory
+
+    def project(self, params: ProjectParams | None = None) -> str | None:
+        """The project a request is about: its ``project``, else this connection's root;
+        None for ``allProjects``."""
+        if params is not None and params.all_projects:
+            return None
+        if params is not None and params.project is not None:
+            return params.project
+        return str(self.root) if self.root else ""
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """A blocking memory call off the event loop, its errors mapped to JSON-RPC ones."""
+        from tsr_lsp.memory.store import MemoryError
+
+        try:
+            return await self.in_thread(fn)
+        except ValueError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+        except KeyError as exc:
+            raise UserError(str(exc.args[0]) if exc.args else str(exc)) from exc
+        except MemoryError as exc:
+            raise UserError(str(exc)) from exc
+
+    @request("tsr/feedback", FeedbackParams)
+    async def feedback(self, params: FeedbackParams, token: CancelToken) -> dict[str, Any]:
+        memory = self.service()
+        edited = params.edited_text or ""
+        ep = await self.run(lambda: memory.feedback(params.episode_id, params.outcome, edited))
         return {"episodeId": ep.id, "outcome": ep.outcome}
 
-    @server.feature("tsr/memory/search")
-    async def search(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        p = _dict(params)
-        query = p.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise JsonRpcInvalidParams("'query' must be a non-empty string")
-        k = p.get("k", 10)
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 200:
-            raise JsonRpcInvalidParams("'k' must be an integer within 1..200")
-        kinds = p.get("kinds")
-        if kinds is not None and not (
-            isinstance(kinds, list) and all(isinstance(x, str) for x in kinds)
-        ):
-            raise JsonRpcInvalidParams("'kinds' must be a list of strings")
-        project = None if p.get("allProjects") else _project(ls, p)
-        memory = _service(ls)
-        results = await _run(ls, lambda: memory.search(query, project, k, kinds))
+    @request("tsr/memory/search", SearchParams)
+    async def search(self, params: SearchParams, token: CancelToken) -> dict[str, Any]:
+        project = self.project(params)
+        memory = self.service()
+        query, k, kinds = params.query, params.k, params.kinds
+        results = await self.run(lambda: memory.search(query, project, k, kinds))
         return {"project": project, "results": results}
 
-    @server.feature("tsr/memory/forget")
-    async def forget(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        p = _dict(params)
-        ids = p.get("ids") or ([p["id"]] if isinstance(p.get("id"), str) else [])
-        everything = p.get("all") is True
-        project = p.get("project")
-        chosen = sum([bool(ids), everything, project is not None])
-        if chosen != 1:
-            raise JsonRpcInvalidParams("give exactly one of 'project', 'id'/'ids' or 'all': true")
-        if project is not None and not isinstance(project, str):
-            raise JsonRpcInvalidParams("'project' must be a string")
-        memory = _service(ls)
-        n = await _run(ls, lambda: memory.forget(project=project, ids=ids, everything=everything))
+    @request("tsr/memory/forget", ForgetParams)
+    async def forget(self, params: ForgetParams, token: CancelToken) -> dict[str, Any]:
+        memory = self.service()
+        ids, everything = params.ids or [], params.all
+        project = params.project
+        n = await self.run(lambda: memory.forget(project=project, ids=ids, everything=everything))
         return {"forgotten": n}
 
-    @server.feature("tsr/memory/export")
-    async def export(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        p = _dict(params)
-        project = None if p.get("allProjects") else _project(ls, p)
-        memory = _service(ls)
-        return {"episodes": await _run(ls, lambda: memory.export(project))}
+    @request("tsr/memory/export", ProjectParams)
+    async def export(self, params: ProjectParams, token: CancelToken) -> dict[str, Any]:
+        memory = self.service()
+        project = self.project(params)
+        return {"episodes": await self.run(lambda: memory.export(project))}
 
-    @server.feature("tsr/memory/import")
-    async def import_(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        p = _dict(params)
-        episodes, lines, atomic = p.get("episodes"), p.get("lines"), p.get("atomic", False)
-        if not isinstance(episodes, list):
-            raise JsonRpcInvalidParams("'episodes' must be a list of episode objects")
-        if lines is not None and not (
-            isinstance(lines, list)
-            and len(lines) == len(episodes)
-            and all(isinstance(n, int) and not isinstance(n, bool) for n in lines)
-        ):
-            raise JsonRpcInvalidParams("'lines' must list one line number per episode")
-        if not isinstance(atomic, bool):
-            raise JsonRpcInvalidParams("'atomic' must be true or false")
-        memory = _service(ls)
-        return await _run(ls, lambda: memory.import_(episodes, lines, atomic))
+    @request("tsr/memory/import", ImportParams)
+    async def import_(self, params: ImportParams, token: CancelToken) -> dict[str, Any]:
+        memory = self.service()
+        episodes, lines, atomic = params.episodes, params.lines, params.atomic
+        return await self.run(lambda: memory.import_(episodes, lines, atomic))
 
-    @server.feature("tsr/memory/check")
-    async def check(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        repair = _dict(params).get("repair", False)
-        if not isinstance(repair, bool):
-            raise JsonRpcInvalidParams("'repair' must be true or false")
-        memory = _service(ls)
-        return await _run(ls, lambda: memory.check(repair))
+    @request("tsr/memory/check", CheckParams)
+    async def check(self, params: CheckParams, token: CancelToken) -> dict[str, Any]:
+        memory = self.service()
+        return await self.run(lambda: memory.check(params.repair))
 
-    @server.feature("tsr/memory/stats")
-    async def stats(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        memory = _service(ls)
-        return await _run(ls, memory.stats)
+    @request("tsr/memory/stats", NoParams)
+    async def stats(self, params: NoParams, token: CancelToken) -> dict[str, Any]:
+        return await self.run(self.service().stats)
 
-    @server.feature("tsr/memory/consolidate")
-    async def consolidate_(ls: TsrLanguageServer, params: Any) -> dict[str, Any]:
-        memory = _service(ls)
-        patterns = await _run(ls, memory.consolidate)
+    @request("tsr/memory/consolidate", NoParams)
+    async def consolidate(self, params: NoParams, token: CancelToken) -> dict[str, Any]:
+        patterns = await self.run(self.service().consolidate)
         return {"patterns": [p.to_json() for p in patterns]}
 
-    @server.command(REMEMBER)
-    async def remember(ls: Any, *args: Any) -> dict[str, Any]:
-        """Arguments: ["text"] or [{"text": ..., "kind": "fact"|"decision"}]. (``ls`` is
-        typed Any: pygls resolves these annotations at run time.)"""
-        first = args[0] if args else None
-        if isinstance(first, str):
-            text, kind = first, "fact"
-        elif isinstance(first, dict) and isinstance(first.get("text"), str):
-            text, kind = first["text"], first.get("kind") or "fact"
-        else:
-            raise JsonRpcInvalidParams(
-                f"{REMEMBER} takes one argument: the text, or {{'text': ..., 'kind': ...}}"
-            )
-        memory = _service(ls)
-        root = ls.project_root()
-        project = str(root) if root else ""
-        episode_id = await _run(ls, lambda: memory.remember(project, text, kind))
+    @command(REMEMBER, RememberArgs)
+    async def remember(self, params: RememberArgs, token: CancelToken) -> dict[str, Any]:
+        memory = self.service()
+        project = self.project() or ""
+        kind = params.kind or "fact"
+        episode_id = await self.run(lambda: memory.remember(project, params.text, kind))
         return {"id": episode_id, "kind": kind, "project": project}
