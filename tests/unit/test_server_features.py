@@ -28,7 +28,7 @@ from tsr_lsp.server.feature import (
     structure_arguments,
     structure_params,
 )
-from tsr_lsp.server.memory import ForgetParams, SearchParams
+from tsr_lsp.server.memory import ForgetParams, ProjectParams, SearchParams
 from tsr_lsp.server.transport import plain_converter
 
 SERVER = Path(__file__).with_name("feature_server.py")
@@ -47,6 +47,7 @@ class Sample:
 def test_params_are_structured_from_camel_case() -> None:
     got = structure_params({"uri": "u", "maxTokens": 5, "tags": ["a"], "extra": 1}, Sample)
     assert got == Sample("u", 1, ["a"], 5)
+    assert structure_params([], ProjectParams) == ProjectParams()  # Lua sends {} as []
 
 
 @pytest.mark.parametrize(

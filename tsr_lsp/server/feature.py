@@ -206,7 +206,7 @@ _params.register_structure_hook_factory(dataclasses.is_dataclass, _params_hook)
 
 def structure_params(raw: Any, cls: type[T]) -> T:
     """``raw`` (a JSON object) as a ``cls`` instance, or a -32602 error naming the field."""
-    if raw is None:
+    if raw is None or raw == []:  # Lua clients encode an empty table as []
         raw = {}
     if not isinstance(raw, dict):
         raise JsonRpcInvalidParams("params must be an object")

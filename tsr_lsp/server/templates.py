@@ -8,6 +8,7 @@ converts offsets to LSP positions (in the client's position encoding).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -211,10 +212,19 @@ class Templates(LanguageFeature):
         if uri in self.languages:
             self.schedule(uri, self.settings.lint.debounce_ms)
 
-    def document_save(self, params: types.DidSaveTextDocumentParams) -> None:
+    async def index_built(self) -> FileIndex | None:
+        """The index once its background build is over (adding to it while the build
+        thread scans would be lost when the build finishes)."""
+        if self.index_task is not None:
+            with contextlib.suppress(Exception):  # a failed build was logged by its task
+                await asyncio.shield(self.index_task)
+        return self.index
+
+    async def document_save(self, params: types.DidSaveTextDocumentParams) -> None:
         uri = params.text_document.uri
-        if self.index is not None and (path := to_fs_path(uri)):
-            self.index.add(path, self.server.workspace.get_text_document(uri).source)
+        index = await self.index_built()
+        if index is not None and (path := to_fs_path(uri)):
+            index.add(path, self.server.workspace.get_text_document(uri).source)
         if uri in self.languages:
             self.publish(uri)
 
@@ -415,7 +425,7 @@ class Templates(LanguageFeature):
         }
 
     @command(CREATE_TEMPLATE, CreateTemplateArgs)
-    def create_template(self, args: CreateTemplateArgs, token: CancelToken) -> dict[str, Any]:
+    async def create_template(self, args: CreateTemplateArgs, token: CancelToken) -> dict[str, Any]:
         """Fallback for clients without resource operations: create the file server-side."""
         from pygls.exceptions import JsonRpcInvalidParams
 
@@ -427,8 +437,9 @@ class Templates(LanguageFeature):
         created = not path.exists()
         if created:
             path.write_text("", encoding="utf-8")
-        if self.index is not None:
-            self.index.add(str(path), "")
+        index = await self.index_built()
+        if index is not None:
+            index.add(str(path), "")
         for uri in list(self.languages):
             self.publish(uri)
         return {"path": str(path), "created": created}
