@@ -183,6 +183,9 @@ function scenarios.inline()
     return
   end
   results.capability = client.server_capabilities.inlineCompletionProvider ~= nil
+  if not results.capability then
+    return
+  end
   -- record the notifications and commands the plugin sends
   results.sent = {}
   local compat = require("tsr.compat")
@@ -222,12 +225,8 @@ function scenarios.inline()
   type_keys("<Esc>", 100)
   -- what the server remembered
   sleep(500)
-  local stats = request(client, "tsr/memory/stats", {})
-  results.memory_stats = stats
-  local query = os.getenv("TSR_MEMORY_QUERY")
-  if query then
-    results.memory = request(client, "tsr/memory/search", { query = query, k = 20 })
-  end
+  results.inline_stats = request(client, "tsr/inline/stats", {})
+  results.memory_stats = request(client, "tsr/memory/stats", {})
 end
 
 -- Pure Lua units (ghost text logic, position conversion) under this Neovim.

@@ -47,7 +47,7 @@ def test_vsix_holds_the_bundle_manifest_and_license(built: Path) -> None:
     assert manifest["license"] == "Apache-2.0"
     commands = {c["command"] for c in manifest["contributes"]["commands"]}
     menu = {m["command"] for m in manifest["contributes"]["menus"]["tsr.context"]}
-    assert {"tsr.action.explain", "tsr.action.tests", "tsr.ask"} <= menu <= commands
+    assert {"tsr.menu.explain", "tsr.menu.tests", "tsr.menu.ask"} <= menu <= commands
     # vscode-languageclient is bundled in (11.x registers inline completion itself)
     assert "textDocument/inlineCompletion" in bundle and 'require("vscode")' in bundle
 

@@ -120,24 +120,36 @@ async function aiAction(which: AiAction): Promise<void> {
     return;
   }
   const c = client;
+  let question: string | undefined;
+  if (which.action === "ask") {
+    question = await vscode.window.showInputBox({ prompt: "Ask about the selection" });
+    if (question === undefined) {
+      return;
+    }
+  }
   const range = selectionRange(editor);
   const diagnostics = vscode.languages
     .getDiagnostics(editor.document.uri)
     .filter((d) => d.range.intersection(range) !== undefined)
     .map((d) => c.code2ProtocolConverter.asDiagnostic(d));
-  const action = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `tsr-lsp: ${which.title}`, cancellable: false },
-    () =>
-      runAction(
-        (method, params) => c.sendRequest(method, params),
-        c.code2ProtocolConverter.asUri(editor.document.uri),
-        c.code2ProtocolConverter.asRange(range),
-        diagnostics,
-        which,
-      ),
-  );
+  const request = <R>(method: string, params: unknown) => c.sendRequest<R>(method, params);
+  // The server shows its own progress (with the route in its title) while the model runs.
+  const action = await runAction(
+    request,
+    c.code2ProtocolConverter.asUri(editor.document.uri),
+    c.code2ProtocolConverter.asRange(range),
+    diagnostics,
+    which,
+    question || undefined,
+  ).catch((err: Error) => {
+    vscode.window.showErrorMessage(`tsr-lsp: ${err.message}`);
+    return null;
+  });
+  if (action === undefined) {
+    const why = which.action === "fix" ? " (no diagnostic here)" : "";
+    vscode.window.showInformationMessage(`tsr-lsp: no "${which.title}" for this selection${why}`);
+  }
   if (!action) {
-    vscode.window.showInformationMessage(`tsr-lsp: no "${which.title}" for this selection`);
     return;
   }
   if (action.edit) {
@@ -148,7 +160,13 @@ async function aiAction(which: AiAction): Promise<void> {
     }
   }
   if (action.command) {
-    await vscode.commands.executeCommand(action.command.command, ...(action.command.arguments ?? []));
+    // tsr.action.applied after an edit; tsr.action.run for explain / ask, whose answer the
+    // server opens with window/showDocument and whose result names the route decision
+    const result = await vscode.commands.executeCommand<{ decision?: Decision } | undefined>(
+      action.command.command,
+      ...(action.command.arguments ?? []),
+    );
+    noteDecision(result?.decision);
   }
 }
 

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { test } from "node:test";
-import { pickAction, AI_ACTIONS } from "../actions";
+import { AI_ACTIONS, pickAction, withQuestion } from "../actions";
 import { statusView } from "../status";
 
 const decision = {
@@ -26,15 +26,24 @@ test("status bar before anything happened", () => {
   assert.strictEqual(statusView(undefined, { shown: 0, accepted: 0, partial: 0, rejected: 0, acceptanceRate: 0 }).text, "$(sparkle) tsr");
 });
 
-test("menu entries pick the server's action by title, skipping disabled ones", () => {
+test("menu entries pick the server's action by data.action, skipping disabled ones", () => {
   const actions = [
     { title: "Replace 'uper' with 'upper'", kind: "quickfix" },
-    { title: "Explain with AI", kind: "refactor", disabled: { reason: "busy" } },
-    { title: "Explain this code (AI)", kind: "refactor" },
-    { title: "Write tests (AI)", kind: "refactor" },
+    { title: "Explain with AI", kind: "tsr.explain", disabled: { reason: "busy" }, data: { action: "explain" } },
+    { title: "Explain with AI", kind: "tsr.explain", data: { action: "explain", uri: "u" } },
+    { title: "Write tests with AI", kind: "refactor.tsr.tests", data: { action: "tests" } },
   ];
-  const byCommand = (c: string) => AI_ACTIONS.find((a) => a.command === c)!;
-  assert.strictEqual(pickAction(actions, byCommand("tsr.action.explain"))?.title, "Explain this code (AI)");
-  assert.strictEqual(pickAction(actions, byCommand("tsr.action.tests"))?.title, "Write tests (AI)");
-  assert.strictEqual(pickAction(actions, byCommand("tsr.action.docstring")), undefined);
+  const byAction = (name: string) => AI_ACTIONS.find((a) => a.action === name)!;
+  assert.deepStrictEqual(pickAction(actions, byAction("explain"))?.data, { action: "explain", uri: "u" });
+  assert.strictEqual(pickAction(actions, byAction("tests"))?.title, "Write tests with AI");
+  assert.strictEqual(pickAction(actions, byAction("docstring")), undefined);
+});
+
+test("an ask action carries the question in its data and its command", () => {
+  const data = { action: "ask", uri: "u" };
+  const action = { title: "Ask AI about the selection", data, command: { title: "", command: "tsr.action.run", arguments: [data] } };
+  const asked = withQuestion(action, "Why a loop?");
+  assert.strictEqual(asked.data?.question, "Why a loop?");
+  assert.deepStrictEqual(asked.command?.arguments, [{ action: "ask", uri: "u", question: "Why a loop?" }]);
+  assert.strictEqual(data.hasOwnProperty("question"), false); // the original is untouched
 });
