@@ -19,6 +19,7 @@ BENCHMARKS = {
     "memory": "tsr_lsp.bench.memory:run",
     "lint": "tsr_lsp.bench.lint:run",
     "corruption": "tsr_lsp.bench.corruption:run",
+    "reliability": "tsr_lsp.bench.reliability:run",
 }
 
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from tsr_lsp.jinja_lint import knowledge as K
+from tsr_lsp.jinja_lint import security
 from tsr_lsp.jinja_lint.context import CHAT, GENERIC, PROMPT, FileContext, read_context
 from tsr_lsp.jinja_lint.expr import ATTR, CALL, CONST, NAME, Node, ParseError, Parser
 from tsr_lsp.jinja_lint.index import TemplateIndex
@@ -109,6 +110,7 @@ class Analyzer:
         self.unresolved: list[tuple[str, int]] = []
         self.suspicious: list[tuple[str, int, int, int]] = []  # closes whose indent differs
         self.loop_pairs: set[tuple[str, str]] = set()  # (iterable, loop variable)
+        self.self_calls: dict[int, list[int]] = {}  # macro frame -> where it calls itself
         self._vocabulary: Any = False
 
     @property
@@ -129,13 +131,23 @@ class Analyzer:
         else:
             self.scope.pending.append((name, pos))
 
-    def on_filter(self, name: str, pos: int, subject: Node, args: list[Node]) -> None:
+    def on_filter(
+        self, name: str, pos: int, subject: Node, args: list[Node], kwargs: dict[str, Node]
+    ) -> None:
         if name in ("default", "d") and subject[0] == NAME:
             self.guarded.add(subject[1])
         if name not in self.filters:
             self._unknown("JL020", "filter", name, pos, self.filters, "extra_filters")
-        elif name == "attr" and args and args[0][0] == CONST and isinstance(args[0][1], str):
+            return
+        if name == "attr" and args and args[0][0] == CONST and isinstance(args[0][1], str):
             self.on_attr(subject, args[0][1], args[0][2])
+        security.filter_call(self, name, pos, subject, args, kwargs)
+
+    def on_binop(self, op: str, left: Node, right: Node, pos: int) -> None:
+        if op == "*":
+            security.repetition(self, left, right, pos)
+        else:
+            security.percent(self, left, pos)
 
     def on_test(self, name: str, pos: int, subject: Node) -> None:
         if name in ("defined", "undefined", "none") and subject[0] == NAME:
@@ -144,6 +156,7 @@ class Analyzer:
             self._unknown("JL021", "test", name, pos, self.tests, "extra_tests")
 
     def on_call(self, func: Node, args: list[Node], kwargs: list[str], pos: int, dyn: bool) -> None:
+        security.call(self, func, args, pos)
         kind = func[0]
         if kind == NAME:
             if func[1] == "range" and args and not dyn:
@@ -256,6 +269,7 @@ class Analyzer:
     def pop(self, frame: Frame, end: int) -> None:
         if frame.tag == "macro":
             self.macro_depth -= 1
+            security.macro_closed(self, frame)
         if frame.scope is not None:
             self.close_scope(frame.scope, end)
             if frame.tag == "macro" and isinstance(frame.info, Signature):

@@ -29,9 +29,17 @@ CODES: dict[str, tuple[str, str]] = {
     "JL051": ("unsafe-format", "str.format / format_map on a template-controlled string"),
     "JL052": ("excessive-loop", "a range or nested loops beyond the sandbox's bounds"),
     "JL053": ("immutable-mutation", "mutating a list/dict, refused by the immutable sandbox"),
+    "JL054": (
+        "resource-attack",
+        "work or memory the sandbox stops: repetition, padding, doubling, runaway recursion",
+    ),
+    "JL055": ("include-outside", "an include/import/extends target outside the template folders"),
     "JL060": ("front-matter-syntax", "the front matter (TOML) or JSON form does not parse"),
     "JL061": ("front-matter-schema", "the front matter parses but has wrong keys or types"),
 }
+
+# What the sandbox blocks: escape attempts and resource attacks (bench reliability counts them)
+SECURITY_CODES = frozenset({"JL050", "JL051", "JL052", "JL053", "JL054", "JL055"})
 
 
 def selected(code: str, select: list[str], ignore: list[str]) -> bool:

@@ -44,18 +44,24 @@ _BIN_OPS = {
 _WORD_OPS = {"or": 1, "and": 2, "in": 4}
 _PRIMARY_START = {"name", "string", "integer", "float"}
 _FOLD_LIMIT = 10**12
+# Nesting levels (brackets, unary operators, call arguments) before the parser gives up with
+# an error instead of exhausting Python's stack; Jinja's own parser fails near 190.
+MAX_NESTING = 100
 
 
 class ParseError(Exception):
-    def __init__(self, message: str, offset: int) -> None:
+    def __init__(self, message: str, offset: int, code: str = "JL001") -> None:
         super().__init__(message)
         self.message = message
         self.offset = offset
+        self.code = code  # JL054 when the input is a resource attack (nesting)
 
 
 class Sink(Protocol):
     def use(self, name: str, pos: int) -> None: ...
-    def on_filter(self, name: str, pos: int, subject: Node, args: list[Node]) -> None: ...
+    def on_filter(
+        self, name: str, pos: int, subject: Node, args: list[Node], kwargs: dict[str, Node]
+    ) -> None: ...
     def on_test(self, name: str, pos: int, subject: Node) -> None: ...
     def on_call(
         self, func: Node, args: list[Node], kwargs: list[str], pos: int, dyn: bool
@@ -75,12 +81,13 @@ def describe(tok: Token) -> str:
 class Parser:
     """Parses expressions from ``toks[i:]``; the token list ends with an ``end`` sentinel."""
 
-    __slots__ = ("i", "sink", "toks")
+    __slots__ = ("depth", "i", "sink", "toks")
 
     def __init__(self, toks: list[Token], sink: Sink, start: int = 0) -> None:
         self.toks = toks
         self.i = start
         self.sink = sink
+        self.depth = 0
 
     # -------------------------------------------------------------- token helpers
     @property
@@ -196,7 +203,11 @@ class Parser:
         tok = self.toks[self.i]
         if tok[0] == "name" and tok[1] == "not" and min_prec <= 3:
             self.i += 1
-            self.binary(3)
+            self._nest(tok)
+            try:
+                self.binary(3)
+            finally:
+                self.depth -= 1
             left: Node = (OTHER, tok[2])
         else:
             left = self.unary(True)
@@ -219,11 +230,30 @@ class Parser:
             right = self.binary(prec + 1)
             if value in ("*", "**") and left[0] == CONST and right[0] == CONST:
                 _check_size(self.sink, value, left[1], right[1], tok[2])
+            if value in ("*", "%"):
+                hook = getattr(self.sink, "on_binop", None)
+                if hook is not None:
+                    hook(value, left, right, tok[2])
             left = _fold(value, left, right, tok[2])
         return left
 
+    def _nest(self, tok: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.depth = 0
+            raise ParseError(
+                f"expression nested more than {MAX_NESTING} levels deep", tok[2], "JL054"
+            )
+
     def unary(self, with_filter: bool) -> Node:
         tok = self.toks[self.i]
+        self._nest(tok)
+        try:
+            return self._unary(tok, with_filter)
+        finally:
+            self.depth = max(0, self.depth - 1)
+
+    def _unary(self, tok: Token, with_filter: bool) -> Node:
         if tok[0] == "op" and (tok[1] == "-" or tok[1] == "+"):
             self.i += 1
             inner = self.unary(False)
@@ -361,9 +391,14 @@ class Parser:
         return (OTHER, pos)
 
     def call_args(self) -> tuple[list[Node], list[str], bool]:
+        args, values, dyn = self.call_args_values()
+        return args, list(values), dyn
+
+    def call_args_values(self) -> tuple[list[Node], dict[str, Node], bool]:
+        """Like ``call_args``, with each keyword argument's value."""
         open_tok = self.expect_op("(")
         args: list[Node] = []
-        kwargs: list[str] = []
+        kwargs: dict[str, Node] = {}
         dyn = False
         need_comma = False
         toks = self.toks
@@ -379,8 +414,7 @@ class Parser:
                 dyn = True
             elif tok[0] == "name" and toks[self.i + 1][0] == "op" and toks[self.i + 1][1] == "=":
                 self.i += 2
-                self.expression()
-                kwargs.append(tok[1])
+                kwargs[tok[1]] = self.expression()
             else:
                 if kwargs or dyn:
                     raise ParseError("positional argument after keyword argument", tok[2])
@@ -420,9 +454,10 @@ class Parser:
             while self.skip_op("."):
                 name += "." + self.expect_name()[1]
             args: list[Node] = []
+            kwargs: dict[str, Node] = {}
             if self.is_op("("):
-                args, _, _ = self.call_args()
-            self.sink.on_filter(name, tok[2], node, args)
+                args, kwargs, _ = self.call_args_values()
+            self.sink.on_filter(name, tok[2], node, args, kwargs)
             node = (FILTER, node, name, tok[2])
         return node
 

@@ -60,9 +60,11 @@ class _Recorder(Analyzer):
         self.seen_uses.append((name, pos))
         super().use(name, pos)
 
-    def on_filter(self, name: str, pos: int, subject: Node, args: list[Node]) -> None:
+    def on_filter(
+        self, name: str, pos: int, subject: Node, args: list[Node], kwargs: dict[str, Node]
+    ) -> None:
         self.seen_filters.append((name, pos))
-        super().on_filter(name, pos, subject, args)
+        super().on_filter(name, pos, subject, args, kwargs)
 
     def on_test(self, name: str, pos: int, subject: Node) -> None:
         self.seen_tests.append((name, pos))

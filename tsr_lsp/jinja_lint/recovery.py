@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def syntax_error(a: Analyzer, tag: Tag, exc: ParseError) -> None:
-    a.add("JL001", ERROR, exc.message, exc.offset, a.token_end(exc.offset))
+    a.add(exc.code, ERROR, exc.message, exc.offset, a.token_end(exc.offset))
     lost_closer(a, tag, exc.offset)
 
 
@@ -150,7 +150,9 @@ class NullSink:
     def use(self, name: str, pos: int) -> None:
         pass
 
-    def on_filter(self, name: str, pos: int, subject: Node, args: list[Node]) -> None:
+    def on_filter(
+        self, name: str, pos: int, subject: Node, args: list[Node], kwargs: dict[str, Node]
+    ) -> None:
         pass
 
     def on_test(self, name: str, pos: int, subject: Node) -> None:

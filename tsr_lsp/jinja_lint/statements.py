@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tsr_lsp.jinja_lint import checks
+from tsr_lsp.jinja_lint import checks, security
 from tsr_lsp.jinja_lint.expr import CALL, CONST, OTHER, SEQ, Node, ParseError, Parser
 from tsr_lsp.jinja_lint.lexer import Tag
 from tsr_lsp.jinja_lint.model import ERROR, WARNING
@@ -47,6 +47,7 @@ def h_for(a: Analyzer, tag: Tag) -> None:
             raise p.fail("expected 'in' after the loop variable(s)")
         it = p.tuple_(condexpr=False, end_names=("recursive",))
         frame = _push_scoped(a, "for", tag)
+        frame.info = security.LoopInfo(it)
         for t in targets:
             a.define(t[1], "loop", t[2])
             if it[0] == "name":  # {% for scriptfile in script_files %}: related, not a typo
@@ -120,8 +121,14 @@ def h_set(a: Analyzer, tag: Tag) -> None:
     p = Parser(tag.tokens, a, 1)
     targets = p.target()
     if p.skip_op("="):
+        root = targets[0][1] if len(targets) == 1 else ""
+        before = a.use_counts.get(root, 0)
+        first = p.i
         p.tuple_()
         p.expect_end()
+        ops = {t[1] for t in tag.tokens[first : p.i] if t[0] == "op"}
+        uses = a.use_counts.get(root, 0) - before
+        security.doubling_set(a, root, uses, ops, tag.start, tag.end)
     elif p.at_end() or p.is_op("|") or p.is_op(":"):
         a.push("set", tag.start)
         if p.is_op("|"):
@@ -363,6 +370,7 @@ def check_target(a: Analyzer, kind: str, node: Node, tag: Tag, check: bool = Tru
         raw = next((t for t in tag.tokens if t[2] == c[2]), None)
         end = c[2] + (len(raw[1]) if raw else len(c[1]) + 2)
         a.references.append((kind, c[1], c[2], end))
+        security.include_target(a, kind, c[1], c[2], end)
         spans.append((c[1], c[2], end))
     if check and a.index is not None and spans:
         missing = [s for s in spans if a.index.exists(s[0], a.path) is False]

@@ -24,7 +24,7 @@ class _Uses:
     def use(self, name: str, pos: int) -> None:
         self.names.append(name)
 
-    def on_filter(self, name: str, pos: int, subject: object, args: object) -> None:
+    def on_filter(self, name: str, pos: int, subject: object, *args: object) -> None:
         self.filters.append(name)
 
     def on_test(self, name: str, pos: int, subject: object) -> None:

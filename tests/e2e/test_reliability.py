@@ -1,0 +1,84 @@
+"""`tsr-lsp bench reliability --short --json` in CI: one run against a real daemon (stdio and
+socket), then one test per target that is about behaviour, not timing (timing targets such
+as stalls_over_1s and payload_max_s are reported by the bench, docs/RELIABILITY.md).
+
+A target that main does not meet yet is an expected failure naming its owner; ``strict``
+makes the test fail once it is met, so whoever fixes it removes the marker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+KNOWN_FAILING: dict[str, str] = {
+    "crashes": "server: deep JSON and bad headers close the connection (issue 12)",
+    "unanswered_requests": "server: requests after shutdown or odd messages get no reply",
+    "exfiltrations": "server: project config is applied without workspace trust",
+    "exposed_paths": "memsec: data, memory and log files readable by others",
+}
+BEHAVIOUR = [
+    "crashes",
+    "unanswered_requests",
+    "section_timeouts",
+    "payloads_escaped",
+    "exfiltrations",
+    "exposed_paths",
+]
+
+
+@pytest.fixture(scope="module")
+def metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("reliability") / "report.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tsr_lsp",
+            "bench",
+            "reliability",
+            "--short",
+            "--json",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def test_every_section_ran(metrics: dict[str, Any]) -> None:
+    assert metrics["fuzz_messages"] >= 900
+    assert metrics["clients"] == 8 and metrics["victim_requests"] >= 4 * 25
+    assert metrics["payloads"] >= 25
+    for key in ("stalls_over_1s", "rss_growth_ratio", "payload_max_s", "victim_p99_ms"):
+        assert isinstance(metrics[key], (int, float)), key
+
+
+@pytest.mark.parametrize("key", BEHAVIOUR)
+def test_target(key: str, metrics: dict[str, Any]) -> None:
+    from tsr_lsp.bench.reliability import target_met
+
+    met = target_met(key, metrics[key])
+    if key in KNOWN_FAILING:
+        assert not met, f"{key} meets its target now: remove it from KNOWN_FAILING"
+        pytest.xfail(f"{KNOWN_FAILING[key]} ({key} = {metrics[key]})")
+    assert met, (key, metrics[key])
+
+
+def test_sandbox_contains_every_payload(metrics: dict[str, Any]) -> None:
+    assert metrics["payloads_escaped"] == 0
+    assert metrics["payloads_unblocked"] == 0  # every payload refused or harmless, < 500 MB
+    assert metrics["lint_flagged_escapes_ratio"] >= 0.95
+    assert metrics["lint_flagged_resources_ratio"] >= 0.95
