@@ -116,9 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="memory --locomo: then add N synthetic episodes and measure again at that size",
     )
-    bench.add_argument(
-        "--short", action="store_true", help="reliability: the quick version (CI)"
-    )
+    bench.add_argument("--short", action="store_true", help="reliability: the quick version (CI)")
     bench.add_argument(
         "--out", type=Path, help="reliability: also write every detail to this JSON file"
     )
