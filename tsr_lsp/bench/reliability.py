@@ -640,16 +640,38 @@ async def _warm_up(bench: Bench) -> None:
 # ---------------------------------------------------------------------- the run
 
 
+SUMMED = frozenset({"crashes", "hangs"})  # counted over every section
+DETAILS = ("cases", "failed_cases", "details")
+
+
 def _optional(module: str, short: bool) -> dict[str, Any] | None:
-    """Another engineer's measurement module (memory's redaction, corruption), if present."""
+    """Another engineer's measurement module (memory's redaction, corruption), if present:
+    ``measure(quick=...)`` returning one dict."""
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name != module:
             raise
         return None
-    result: dict[str, Any] = mod.measure(short=short)
+    result: dict[str, Any] = mod.measure(quick=short)
     return result
+
+
+def merge(out: dict[str, Any], details: dict[str, Any], section: str, part: dict[str, Any]) -> None:
+    """Fold a section's metrics into the report: details aside, shared counters summed, any
+    other key already taken kept apart under the section's name."""
+    for key in DETAILS:
+        if key in part:
+            details.setdefault(section, {})[key] = part.pop(key)
+    part.pop("total_s", None)
+    for key, value in part.items():
+        if key in SUMMED and key in out:
+            out[f"{section}_{key}"] = value
+            out[key] = (out[key] or 0) + (value or 0)
+        elif key in out:
+            out[f"{section}_{key}"] = value
+        else:
+            out[key] = value
 
 
 async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any]) -> None:
@@ -742,12 +764,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out.update(pl)
 
     for module in ("tsr_lsp.bench.redaction", "tsr_lsp.bench.corruption"):
+        log.info("reliability: %s", module)
         part = _optional(module, short)
         if part is None:
             details.setdefault("not_measured", []).append(module)
         else:
-            details[module] = part.pop("details", None)
-            out.update(part)
+            merge(out, details, module.rsplit(".", 1)[1], part)
     out.setdefault("lost_episodes", None)
     out.setdefault("redaction_recall", None)
     out.setdefault("false_redactions", None)
