@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tsr_lsp.bench import wire
 
+COMMANDS = {
+    "in-process": [sys.executable, "-m", "tsr_lsp", "stdio", "--no-daemon"],
+    "daemon": [sys.executable, "-m", "tsr_lsp"],  # the forwarder, then the daemon's socket
+}
 
-@pytest.fixture
-def server() -> Iterator[subprocess.Popen[bytes]]:
+
+@pytest.fixture(params=list(COMMANDS))
+def server(request: pytest.FixtureRequest, home: Path) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tsr_lsp", "stdio", "--no-daemon"],
+        COMMANDS[request.param],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -25,6 +34,10 @@ def server() -> Iterator[subprocess.Popen[bytes]]:
     wire.wait_response(proc.stdout, 1)
     yield proc
     wire.shutdown(proc)
+    lock = home / "run" / "daemon.lock"
+    if lock.is_file():  # this test's own daemon
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(lock.read_text()), signal.SIGTERM)
 
 
 def raw(proc: subprocess.Popen[bytes], body: bytes) -> None:
@@ -119,3 +132,31 @@ def test_requests_after_shutdown_are_invalid(server: subprocess.Popen[bytes]) ->
     assert error["code"] == -32600 and "shutting down" in error["message"]
     wire.send(server.stdin, {"jsonrpc": "2.0", "method": "exit"})
     assert server.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_is_refused_and_the_connection_stays(
+    server: subprocess.Popen[bytes], depth: int
+) -> None:
+    raw(
+        server,
+        b'{"jsonrpc": "2.0", "id": 8, "method": "tsr/route", "params": '
+        + b"[" * depth
+        + b"]" * depth
+        + b"}",
+    )
+    assert server.stdout is not None
+    assert "nested deeper" in wire.read(server.stdout)["error"]["message"]
+    still_serving(server)
+
+
+@pytest.mark.parametrize("value", [b"-5", b"abc", b"1e3"])
+def test_bad_content_length_keeps_the_stream_in_step(
+    server: subprocess.Popen[bytes], value: bytes
+) -> None:
+    assert server.stdin is not None and server.stdout is not None
+    body = json.dumps({"jsonrpc": "2.0", "id": 12, "method": "tsr/status"}).encode()
+    server.stdin.write(b"Content-Length: " + value + b"\r\n\r\n" + body)
+    server.stdin.flush()
+    assert "Content-Length" in wire.read(server.stdout)["error"]["message"]
+    still_serving(server)  # its header follows the orphaned body on the same line

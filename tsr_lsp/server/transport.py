@@ -2,7 +2,9 @@
 
 pygls's own loop logs and drops a body that is not JSON; a client then waits forever. This
 loop answers malformed input with a JSON-RPC error (-32700 parse error, -32600 invalid
-request), refuses bodies over a size limit without buffering them, and keeps serving.
+request), refuses bodies over a size limit without buffering them and JSON nested deeper
+than ``MAX_DEPTH``, and keeps serving. A bad or missing Content-Length gets an error and
+the reader resynchronises on the next header, so one bad message never shifts the others.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import asyncio
 import json
 import logging
 import os
+import re
 import stat
 import sys
 import threading
 from typing import Any, BinaryIO
 
+import attrs
 from pygls.protocol import JsonRPCProtocol
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,61 @@ async def _skip(reader: asyncio.StreamReader, n: int) -> None:
         n -= len(chunk)
 
 
+MAX_DEPTH = 100  # LSP messages nest a dozen levels; deeper is an attack or a bug
+_LENGTH = re.compile(rb"\s*(\d{1,15})\s*")
+_CONTENT_LENGTH = b"content-length"
+
+
+class Framing:
+    """One message's headers as read: the Content-Length, or why there is none."""
+
+    def __init__(self) -> None:
+        self.length: int | None = None
+        self.problem = ""
+
+
+async def read_headers(reader: asyncio.StreamReader, protocol: JsonRPCProtocol) -> Framing | None:
+    """Read one header block; None at end of stream. Junk before a header is reported and
+    skipped, so a bad message never puts the stream out of step with the next one."""
+    framing = Framing()
+    seen_header = False
+    while True:
+        try:
+            line = await reader.readline()
+        except ValueError:  # a line over the reader's limit: asyncio dropped it
+            send_raw(protocol, error_message(PARSE_ERROR, "header line too long; skipped"))
+            continue
+        if not line:
+            return None
+        stripped = line.strip()
+        if not stripped:
+            if seen_header:
+                return framing
+            continue  # tolerate stray blank lines between messages
+        at = stripped.lower().find(_CONTENT_LENGTH)
+        if at > 0:  # a body without a header, glued to the next message's header
+            send_raw(protocol, error_message(PARSE_ERROR, _junk_message(stripped[:at])))
+            stripped = stripped[at:]
+        elif at < 0 and stripped.startswith((b"{", b"[")):
+            send_raw(protocol, error_message(PARSE_ERROR, _junk_message(stripped)))
+            continue
+        seen_header = True
+        name, sep, value = stripped.partition(b":")
+        if sep and name.strip().lower() == _CONTENT_LENGTH:
+            match = _LENGTH.fullmatch(value)
+            if match:
+                framing.length = int(match.group(1))
+            else:
+                shown = value.strip()[:40].decode("ascii", "replace")
+                framing.problem = f"invalid Content-Length {shown!r} (expected a byte count)"
+
+
+def _junk_message(junk: bytes) -> str:
+    if junk.startswith((b"{", b"[")):
+        return "JSON body without a Content-Length header"
+    return f"unexpected bytes before a header ({len(junk)} bytes skipped)"
+
+
 async def read_messages(
     reader: asyncio.StreamReader,
     protocol: JsonRPCProtocol,
@@ -53,34 +112,13 @@ async def read_messages(
 ) -> None:
     """Read framed messages until EOF (or ``stop``) and hand each to the protocol."""
     while stop is None or not stop.is_set():
-        length: int | None = None
-        seen_header = False
-        while True:
-            line = await reader.readline()
-            if not line:
-                return
-            stripped = line.strip()
-            if not stripped:
-                if seen_header:
-                    break
-                continue  # tolerate stray blank lines between messages
-            if stripped.startswith((b"{", b"[")):
-                send_raw(
-                    protocol,
-                    error_message(PARSE_ERROR, "JSON body without a Content-Length header"),
-                )
-                continue
-            seen_header = True
-            name, sep, value = stripped.partition(b":")
-            if sep and name.strip().lower() == b"content-length":
-                try:
-                    length = int(value.strip())
-                except ValueError:
-                    length = None
-        if length is None or length < 0:
-            send_raw(
-                protocol, error_message(PARSE_ERROR, "missing or invalid Content-Length header")
-            )
+        framing = await read_headers(reader, protocol)
+        if framing is None:
+            return
+        length = framing.length
+        if length is None:
+            problem = framing.problem or "missing Content-Length header"
+            send_raw(protocol, error_message(PARSE_ERROR, problem))
             continue
         if length > max_bytes:
             await _skip(reader, length)
@@ -99,6 +137,18 @@ async def read_messages(
         dispatch(protocol, body)
 
 
+def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON data nests deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack = [(data, 1)] if isinstance(data, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
     try:
         data = json.loads(body)
@@ -108,16 +158,28 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
             protocol, error_message(PARSE_ERROR, f"parse error: body is not valid JSON ({exc})")
         )
         return
+    except RecursionError:
+        send_raw(
+            protocol, error_message(PARSE_ERROR, f"JSON nested deeper than {MAX_DEPTH} levels")
+        )
+        return
+    msg_id = data.get("id") if isinstance(data, dict) else None
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and too_deep(data):
+        if not (isinstance(data, dict) and "method" in data and msg_id is not None):
+            msg_id = None  # a notification or a response: the error names no request
+        send_raw(
+            protocol,
+            error_message(INVALID_REQUEST, f"JSON nested deeper than {MAX_DEPTH} levels", msg_id),
+        )
+        return
     if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
-        msg_id = data.get("id") if isinstance(data, dict) else None
         send_raw(
             protocol,
             error_message(INVALID_REQUEST, "invalid request: not a JSON-RPC 2.0 object", msg_id),
         )
         return
-    msg_id = data.get("id")
     try:
-        message = json.loads(body, object_hook=protocol.structure_message)
+        message = protocol.structure_message(data)  # the top level only: params as parsed
     except Exception as exc:
         log.warning("cannot decode %s: %s", data.get("method"), exc)
         if msg_id is not None and "method" in data:
@@ -204,7 +266,8 @@ def plain_converter() -> Any:
     converter = default_converter()
 
     def as_is(obj: dict[str, Any], cls: type) -> Any:
-        return cls(**obj)
+        """``params`` (and a ``result``) may be omitted; unknown top-level keys are ignored."""
+        return cls(**{name: obj.get(name) for name in attrs.fields_dict(cls)})
 
     for cls in (JsonRPCRequestMessage, JsonRPCResponseMessage, JsonRPCNotification):
         converter.register_structure_hook(cls, as_is)

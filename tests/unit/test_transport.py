@@ -1,0 +1,122 @@
+"""Framing and parsing at the server's edge (server/transport.py): every bad message gets an
+error and the message after it is still read in step. The real protocol object answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from tsr_lsp.server.app import TsrLanguageServer, make_engine_factory
+from tsr_lsp.server.daemon import ExitWatcher
+from tsr_lsp.server.transport import MAX_DEPTH, read_messages, too_deep
+
+
+class Capture:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        pass
+
+    def messages(self) -> list[dict[str, Any]]:
+        out, rest = [], self.data
+        while rest:
+            head, _, rest = rest.partition(b"\r\n\r\n")
+            length = int(head.split(b"\r\n")[0].split(b":")[1])
+            out.append(json.loads(rest[:length]))
+            rest = rest[length:]
+        return out
+
+
+def frame(message: dict[str, Any] | bytes) -> bytes:
+    body = message if isinstance(message, bytes) else json.dumps(message).encode()
+    return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def probe(msg_id: int) -> bytes:
+    """A request every server answers (an unknown method: -32601 with its id)."""
+    return frame({"jsonrpc": "2.0", "id": msg_id, "method": "probe/unknown"})
+
+
+async def replies(stream: bytes) -> list[dict[str, Any]]:
+    server = TsrLanguageServer(make_engine_factory())
+    out = Capture()
+    server.protocol.set_writer(out)
+    reader = asyncio.StreamReader()
+    reader.feed_data(stream)
+    reader.feed_eof()
+    await read_messages(reader, server.protocol)
+    await asyncio.sleep(0.05)
+    return out.messages()
+
+
+def in_step(got: list[dict[str, Any]], errors: int) -> None:
+    """``errors`` error replies without an id, then the probe answered with its own id."""
+    assert [m.get("id") for m in got] == [None] * errors + [7], got
+    assert got[-1]["error"]["code"] == -32601
+
+
+BODY = json.dumps({"jsonrpc": "2.0", "id": 3, "method": "probe/unknown"}).encode()
+
+
+@pytest.mark.parametrize("value", [b"-5", b"abc", b"1e3", b"5_0", b"", b"0x10"])
+async def test_bad_content_length_is_an_error_and_the_stream_stays_in_step(value: bytes) -> None:
+    got = await replies(b"Content-Length: " + value + b"\r\n\r\n" + BODY + probe(7))
+    assert "Content-Length" in got[0]["error"]["message"]
+    assert got[0]["error"]["code"] == -32700
+    in_step(got, 2)  # the header, then the orphaned body glued to the probe's header
+
+
+async def test_missing_content_length_header() -> None:
+    got = await replies(b"Content-Type: x\r\n\r\n" + BODY + b"\r\n" + probe(7))
+    assert "missing Content-Length" in got[0]["error"]["message"]
+    in_step(got, 2)
+
+
+async def test_a_body_without_header_glued_to_the_next_message() -> None:
+    got = await replies(BODY + probe(7))
+    assert "without a Content-Length" in got[0]["error"]["message"]
+    in_step(got, 1)
+
+
+async def test_json_nested_too_deep_for_the_parser_gets_an_error() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    got = await replies(frame(deep) + probe(7))
+    assert "nested deeper" in got[0]["error"]["message"]
+    in_step(got, 1)
+
+
+async def test_a_deep_request_is_refused_with_its_id() -> None:
+    value: Any = 1
+    for _ in range(MAX_DEPTH + 5):
+        value = {"a": value}
+    request = {"jsonrpc": "2.0", "id": 4, "method": "tsr/route", "params": value}
+    got = await replies(frame(request) + probe(7))
+    assert got[0]["id"] == 4 and got[0]["error"]["code"] == -32600
+    assert got[1]["id"] == 7
+
+
+def test_too_deep_counts_levels() -> None:
+    assert not too_deep({"a": [{"b": 1}]}, 3)
+    assert too_deep({"a": [{"b": 1}]}, 2)
+    assert not too_deep("text", 0)
+
+
+def test_exit_watcher_streams_big_bodies_and_sees_exit() -> None:
+    big = frame({"jsonrpc": "2.0", "method": "x", "params": {"t": "e" * 3_000_000}})
+    stream = big + frame({"jsonrpc": "2.0", "method": "exit"})
+    watcher = ExitWatcher()
+    for i in range(0, len(stream), 4096):
+        watcher.feed(stream[i : i + 4096])
+        assert len(watcher.header) + len(watcher.body) < 70_000  # never buffers the body
+    assert watcher.exit_seen
+    one_byte = ExitWatcher()
+    for b in frame({"jsonrpc": "2.0", "method": "exited"}):
+        one_byte.feed(bytes([b]))
+    assert not one_byte.exit_seen
