@@ -190,6 +190,15 @@ class LintSettings:
 
 
 @dataclass
+class ActionsSettings:
+    """AI code actions (docs/PROTOCOL.md): offered on any non-template document."""
+
+    enabled: bool = True
+    max_tokens: int = 0  # 0: the router's per-category budget
+    tests_dir: str = ""  # relative to the project root; "" = tests/ (or an existing test/)
+
+
+@dataclass
 class Settings:
     models: dict[str, ModelProfile] = field(default_factory=default_models)
     router: RouterSettings = field(default_factory=RouterSettings)
@@ -197,6 +206,7 @@ class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     lint: LintSettings = field(default_factory=LintSettings)
+    actions: ActionsSettings = field(default_factory=ActionsSettings)
     memory_budget_mb: int = 4096
     log_level: str = "info"
 
@@ -392,6 +402,12 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
                 f"models.{name}.backend: unknown backend {prof.backend!r} "
                 f"(known: {', '.join(known_backends())})"
             )
+    if not 0 <= settings.actions.max_tokens <= 32768:
+        warnings.append(
+            f"actions.max_tokens: {settings.actions.max_tokens} is outside 0..32768; using 0 "
+            "(the router's budget)"
+        )
+        settings.actions.max_tokens = 0
     for cat in list(settings.router.policy):
         if cat not in CATEGORIES:
             warnings.append(f"router.policy.{cat}: unknown category ignored")

@@ -208,3 +208,14 @@ def file_for_tests(path: str, language: str) -> str:
     if p.suffix in (".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs"):
         return f"{stem}.test{p.suffix}"
     return f"{stem}_test{p.suffix}"
+
+
+def path_prelude(levels: int, sub: str = "") -> str:
+    """First lines of a new Python test file that make the project importable when pytest
+    would not (no conftest.py at the root, no package ``tests/``): the folder ``levels``
+    above the test file, plus ``sub`` (``src`` layouts)."""
+    where = f"Path(__file__).resolve().parents[{levels}]" + (f' / "{sub}"' if sub else "")
+    return (
+        "import sys\nfrom pathlib import Path\n\n"
+        f"sys.path.insert(0, str({where}))  # the code under test\n\n"
+    )

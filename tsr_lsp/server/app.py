@@ -23,6 +23,7 @@ from pygls.protocol.language_server import lsp_method
 from tsr_lsp import __version__
 from tsr_lsp.config import Settings, load_settings
 from tsr_lsp.engine import Engine
+from tsr_lsp.server.actions import Actions
 from tsr_lsp.server.custom import CustomRequests
 from tsr_lsp.server.dispatch import Dispatcher, FeatureError
 from tsr_lsp.server.feature import CancelToken, LanguageFeature
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 FEATURES: list[type[LanguageFeature]] = [
     Lifecycle,
     Templates,
+    Actions,
     CustomRequests,
     MemoryRequests,
 ]

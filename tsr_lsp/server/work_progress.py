@@ -40,11 +40,13 @@ class WorkProgress:
         loop: asyncio.AbstractEventLoop,
         token: Any = None,
         title: str = "tsr-lsp",
+        cancellable: bool = False,
     ) -> None:
         self.ls = ls
         self.loop = loop
         self.token = token
         self.title = title
+        self.cancellable = cancellable  # the editor shows a cancel button
         self.active = False
         self.enabled = token is not None or client_supports_progress(ls)
 
@@ -68,7 +70,9 @@ class WorkProgress:
         if not self.enabled or self.active or not self._ensure_token():
             return
         self.active = True
-        value = types.WorkDoneProgressBegin(title=self.title, message=message, cancellable=False)
+        value = types.WorkDoneProgressBegin(
+            title=self.title, message=message, cancellable=self.cancellable
+        )
         self.loop.call_soon_threadsafe(self.ls.work_done_progress.begin, self.token, value)
 
     def report(self, message: str, percentage: int | None = None) -> None:

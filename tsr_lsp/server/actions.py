@@ -1,0 +1,758 @@
+"""AI code actions (docs/PROTOCOL.md): fix, refactor, docstring, tests, explain, ask.
+
+Thin: ``codeAction`` lists the actions of a selection without running a model (each
+carries ``data``); ``codeAction/resolve`` (or the ``tsr.action.run`` command, for clients
+that cannot resolve edits, and for explain/ask) routes the request, runs the model in a
+worker thread with work-done progress titled by the route decision, and turns the answer
+into a WorkspaceEdit or a markdown document through the pure tsr_lsp/actions package.
+Applied edits are watched on didChange: undone -> rejected, changed -> edited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
+from pygls.uris import from_fs_path, to_fs_path
+
+from tsr_lsp.actions import catalog, outcome
+from tsr_lsp.actions.catalog import BY_NAME, DOCUMENT, Action
+from tsr_lsp.actions.edits import LineEdit, PlanError
+from tsr_lsp.actions.target import PYTHON, Target, find_target, split_lines
+from tsr_lsp.server.feature import NOT_MINE, CancelToken, LanguageFeature, command
+
+RUN = "tsr.action.run"
+APPLIED = "tsr.action.applied"
+MAX_DOCUMENT_CHARS = 1_000_000  # larger documents get no AI actions (the prompt would not fit)
+REPORT_EVERY_S = 0.5
+_SUFFIX_LANGUAGES = {".py": PYTHON, ".js": "javascript", ".ts": "typescript", ".go": "go"}
+
+
+@dataclass
+class ActionData:
+    """``data`` of an AI code action, and the argument of ``tsr.action.run``."""
+
+    action: str
+    uri: str
+    range: dict[str, Any]
+    version: int | None = None
+    digest: str = ""
+    diagnostic: dict[str, Any] | None = None
+    question: str = ""
+
+    def __post_init__(self) -> None:
+        if self.action not in BY_NAME:
+            raise ValueError(f"'action' must be one of {', '.join(BY_NAME)}")
+        try:
+            self.lines()
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(
+                "'range' must be an LSP range {start: {line, character}, end: {...}}"
+            ) from None
+
+    def lines(self) -> tuple[int, int, int, int]:
+        start, end = self.range["start"], self.range["end"]
+        values = (start["line"], start["character"], end["line"], end["character"])
+        if not all(isinstance(v, int) and v >= 0 for v in values):
+            raise ValueError("negative or non-integer position")
+        return values
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "uri": self.uri, "range": self.range}
+        if self.version is not None:
+            out["version"] = self.version
+        if self.digest:
+            out["digest"] = self.digest
+        if self.diagnostic is not None:
+            out["diagnostic"] = self.diagnostic
+        if self.question:
+            out["question"] = self.question
+        return out
+
+
+@dataclass
+class AppliedArgs:
+    positional: ClassVar[tuple[str, ...]] = ("id",)
+    id: str
+
+
+@dataclass
+class Generated:
+    """What one action's model run produced."""
+
+    action: Action
+    data: ActionData
+    target: Target
+    text: str  # the document's text the target was taken from
+    answer: str
+    decision: dict[str, Any]
+    episode: str | None
+    path: str
+    language: str
+
+
+@dataclass
+class Pending:
+    """Edits resolved for an episode, waiting for the client to apply them."""
+
+    watches: list[outcome.Applied] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+
+class Actions(LanguageFeature):
+    """Per connection: edits waiting to be applied, applied edits being watched."""
+
+    name = "actions"
+    options: ClassVar[dict[str, Any]] = {
+        types.TEXT_DOCUMENT_CODE_ACTION: types.CodeActionOptions(
+            code_action_kinds=catalog.KINDS, resolve_provider=True
+        ),
+    }
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self.pending: dict[str, Pending] = {}  # episode id -> resolved, not yet applied
+        self.watching: list[outcome.Applied] = []
+
+    # ------------------------------------------------------------------ the cheap list
+    def code_action(self, params: types.CodeActionParams, token: CancelToken) -> Any:
+        uri = params.text_document.uri
+        if not self.settings.actions.enabled or self._is_template(uri):
+            return NOT_MINE
+        doc = self.server.workspace.get_text_document(uri)
+        try:
+            text = doc.source
+        except (OSError, UnicodeDecodeError):  # an unsaved buffer the client never sent
+            return []
+        if len(text) > MAX_DOCUMENT_CHARS or "\x00" in text[:8192]:
+            return []
+        language = self._language(doc.language_id, uri)
+        r = params.range
+        target = find_target(
+            text, language, r.start.line, r.start.character, r.end.line, r.end.character
+        )
+        only = list(params.context.only or []) or None
+        out: list[types.CodeAction] = []
+        version = doc.version
+        if catalog.FIX.matches(only):
+            for d in params.context.diagnostics or []:
+                if d.range.end.line < r.start.line or d.range.start.line > r.end.line:
+                    continue
+                fix_target = find_target(
+                    text, language, d.range.start.line, 0, d.range.start.line, 0
+                )
+                if fix_target is None:
+                    continue
+                diag = {
+                    "message": d.message,
+                    "code": d.code,
+                    "source": d.source,
+                    "range": _range_json(d.range),
+                }
+                data = ActionData("fix", uri, _range_json(d.range), version, fix_target.digest)
+                data.diagnostic = diag
+                out.append(self._action(catalog.FIX, catalog.fix_title(d.message), data, d))
+        if target is None:
+            return out
+        for action in catalog.ACTIONS[1:]:
+            if not action.matches(only):
+                continue
+            if (
+                action is catalog.DOCSTRING
+                and language == PYTHON
+                and target.what
+                not in (
+                    "function",
+                    "class",
+                )
+            ):
+                continue
+            data = ActionData(action.name, uri, _range_json(r), version, target.digest)
+            out.append(self._action(action, action.title, data))
+        return out
+
+    def _action(
+        self, action: Action, title: str, data: ActionData, diag: types.Diagnostic | None = None
+    ) -> types.CodeAction:
+        ca = types.CodeAction(
+            title=title,
+            kind=action.kind,
+            data=data.to_json(),
+            diagnostics=[diag] if diag is not None else None,
+        )
+        by_command = action.result == DOCUMENT or not self._can_resolve_edits()
+        if by_command or (action is catalog.TESTS and not self._can_create_files()):
+            ca.command = types.Command(title=title, command=RUN, arguments=[data.to_json()])
+        return ca
+
+    # ------------------------------------------------------------------ resolve / run
+    async def code_action_resolve(self, params: types.CodeAction, token: CancelToken) -> Any:
+        raw = params.data
+        if not isinstance(raw, dict) or raw.get("action") not in BY_NAME:
+            return NOT_MINE
+        from tsr_lsp.server.feature import structure_params
+
+        data = structure_params(raw, ActionData)
+        action = BY_NAME[data.action]
+        if action.result == DOCUMENT:  # resolved only by clients that resolve everything
+            params.command = types.Command(params.title, RUN, arguments=[data.to_json()])
+            return params
+        gen = await self.generate(data, token)
+        edit, watches = await self.in_thread(lambda: self.plan(gen))
+        params.edit = edit
+        if gen.episode:
+            self.pending[gen.episode] = Pending(watches)
+            params.command = types.Command(
+                "tsr-lsp: AI edit applied", APPLIED, arguments=[{"id": gen.episode}]
+            )
+        return params
+
+    @command(RUN, ActionData)
+    async def run(self, data: ActionData, token: CancelToken) -> dict[str, Any]:
+        """Explain/ask: the answer as a markdown document, shown. Edits (clients that cannot
+        resolve them): applied with workspace/applyEdit."""
+        gen = await self.generate(data, token)
+        if gen.action.result == DOCUMENT:
+            return await self.show_answer(gen)
+        edit, watches = await self.in_thread(lambda: self.plan(gen))
+        created = _created_file(edit)
+        if created is not None and not self._can_create_files():
+            return await self._write_tests(gen, edit, created, watches)
+        result = await self.server.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label=gen.action.title)
+        )
+        if result.applied and gen.episode:
+            self.start_watching(gen.episode, watches)
+        out: dict[str, Any] = {
+            "applied": bool(result.applied),
+            "episodeId": gen.episode,
+            "decision": gen.decision,
+        }
+        if not result.applied:
+            out["reason"] = result.failure_reason or "the editor did not apply the edit"
+        return out
+
+    @command(APPLIED, AppliedArgs)
+    def applied(self, args: AppliedArgs, token: CancelToken) -> dict[str, Any]:
+        """The client applied a resolved edit: the episode is accepted, the edit watched."""
+        pending = self.pending.pop(args.id, None)
+        if pending is None:
+            self.log.debug("applied: unknown episode %s", args.id)
+            return {"id": args.id, "outcome": None}
+        self.start_watching(args.id, pending.watches)
+        return {"id": args.id, "outcome": outcome.ACCEPTED}
+
+    # ------------------------------------------------------------------ the model run
+    async def generate(self, data: ActionData, token: CancelToken) -> Generated:
+        from tsr_lsp.engine import GenerateOptions
+        from tsr_lsp.router.decision import RouteRequest
+        from tsr_lsp.server.work_progress import WorkProgress
+
+        action = BY_NAME[data.action]
+        doc = self.server.workspace.get_text_document(data.uri)
+        try:
+            text = doc.source
+        except (OSError, UnicodeDecodeError) as exc:
+            raise JsonRpcInvalidParams(f"cannot read {data.uri}: {exc}") from None
+        language = self._language(doc.language_id, data.uri)
+        sl, sc, el, ec = data.lines()
+        if action is catalog.FIX:
+            sc, el, ec = 0, sl, 0  # the definition around the diagnostic
+        target = find_target(text, language, sl, sc, el, ec)
+        if target is None:
+            raise user_error("there is no code at that place; select some code first")
+        if data.digest and target.digest != data.digest:
+            raise user_error(
+                "the code changed since the action was offered; ask for the action again"
+            )
+        path = to_fs_path(data.uri) or data.uri
+        request, variables = self._request(action, data, target, text, language, path)
+        root = self.root
+        route = RouteRequest(
+            request, action.route_kind, language, target.text, str(root) if root else ""
+        )
+        max_tokens = self.settings.actions.max_tokens or None
+        options = GenerateOptions(
+            max_tokens=max_tokens, file=path, template=action.template, variables=variables
+        )
+        loop = asyncio.get_running_loop()
+        progress = WorkProgress(self.server, loop, None, action.title, cancellable=True)
+        watch = _ProgressWatch(self, progress, action, token)
+        settings = self.settings
+
+        def work() -> Any:
+            return self.engine.generate(
+                route,
+                settings=settings,
+                project_root=root,
+                options=options,
+                on_event=watch.on_event,
+                cancel=token,
+            )
+
+        future = loop.run_in_executor(self.server.thread_pool, work)
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            token.set()  # the model stops at its next token
+            progress.end("cancelled")
+            raise
+        except Exception as exc:
+            progress.end("failed")
+            raise _as_user_error(exc) from exc
+        finally:
+            watch.close()
+        if result.cancelled or token.is_set():
+            progress.end("cancelled")
+            raise JsonRpcRequestCancelled(f"{action.title} was cancelled")
+        decision = result.decision.to_json()
+        episode = result.extra.get("episodeId")
+        progress.end(f"{result.result.completion_tokens} tokens")
+        self.log.info(
+            "%s on %s (%s): %s; episode %s",
+            action.name,
+            Path(path).name,
+            target.label(),
+            decision["explanation"],
+            episode,
+        )
+        return Generated(action, data, target, text, result.text, decision, episode, path, language)
+
+    def _request(
+        self,
+        action: Action,
+        data: ActionData,
+        target: Target,
+        text: str,
+        language: str,
+        path: str,
+    ) -> tuple[str, dict[str, Any]]:
+        """The text the router sees (and memory keeps) and the template's variables."""
+        from tsr_lsp.actions.target import importable_names, module_name
+
+        what = target.label()
+        variables: dict[str, Any] = {"text": ""}
+        if action is catalog.FIX:
+            diag = data.diagnostic or {}
+            message = str(diag.get("message") or "a reported problem")
+            variables["diagnostic"] = message
+            request = f"Fix {message} in {what}"
+        elif action is catalog.TESTS:
+            module = module_name(path, str(self.root) if self.root else None)
+            names = importable_names(text, target) if language == PYTHON else []
+            variables.update(module=module, names=names)
+            request = f"Write unit tests for {what} of {Path(path).name}"
+        elif action is catalog.ASK:
+            question = data.question.strip() or catalog.DEFAULT_QUESTION
+            variables["text"] = question
+            request = question
+        else:
+            verb = {"refactor": "Refactor", "docstring": "Add a docstring to"}.get(
+                action.name, "Explain"
+            )
+            request = f"{verb} {what} of {Path(path).name}"
+        return request, variables
+
+    # ------------------------------------------------------------------ results
+    def plan(self, gen: Generated) -> tuple[types.WorkspaceEdit, list[outcome.Applied]]:
+        """The WorkspaceEdit of an edit action (and what to watch once it is applied); a
+        PlanError becomes a -32001 error and marks the episode rejected."""
+        from tsr_lsp.actions import edits
+
+        try:
+            if gen.action is catalog.TESTS:
+                return self._tests_edit(gen)
+            if gen.action is catalog.DOCSTRING:
+                line_edit = edits.plan_docstring(gen.text, gen.target, gen.answer, gen.language)
+            else:
+                line_edit = edits.plan_replace(
+                    gen.text, gen.target, gen.answer, gen.language, gen.action.name
+                )
+        except PlanError as exc:
+            self._record(gen.episode, outcome.REJECTED)
+            raise user_error(str(exc)) from None
+        after = edits.apply_line_edits(gen.text, [line_edit])
+        grown = len(split_lines(line_edit.text)) - (line_edit.end - line_edit.start)
+        new_region = "".join(split_lines(after)[gen.target.start : gen.target.end + grown])
+        watch = outcome.Applied(gen.data.uri, gen.episode or "", gen.target.text, new_region)
+        doc = self.server.workspace.get_text_document(gen.data.uri)
+        text_edit = types.TextEdit(self._line_range(gen.text, line_edit), line_edit.text)
+        return self._workspace_edit(gen.data.uri, doc.version, [text_edit]), [watch]
+
+    def _tests_edit(self, gen: Generated) -> tuple[types.WorkspaceEdit, list[outcome.Applied]]:
+        from tsr_lsp.actions import edits
+        from tsr_lsp.actions.target import file_for_tests, importable_names, module_name
+
+        root = self.root or Path(gen.path).parent
+        tests_dir = self._tests_dir(root)
+        test_path = tests_dir / file_for_tests(gen.path, gen.language)
+        test_uri = from_fs_path(str(test_path)) or test_path.as_uri()
+        existing = self._read(test_uri, test_path)
+        prelude = ""
+        module = module_name(gen.path, str(root))
+        if gen.language == PYTHON and existing is None:
+            prelude = _python_prelude(root, tests_dir, Path(gen.path))
+        names = importable_names(gen.text, gen.target) if gen.language == PYTHON else []
+        plan = edits.plan_tests(gen.answer, gen.language, module, names, existing, prelude)
+        watch = outcome.Applied(test_uri, gen.episode or "", existing or "", plan.text)
+        if existing is None:
+            insert = types.TextEdit(_range(0, 0, 0, 0), plan.text)
+            changes: list[Any] = [
+                types.CreateFile(
+                    uri=test_uri, options=types.CreateFileOptions(ignore_if_exists=True)
+                ),
+                types.TextDocumentEdit(
+                    text_document=types.OptionalVersionedTextDocumentIdentifier(
+                        uri=test_uri, version=None
+                    ),
+                    edits=[insert],
+                ),
+            ]
+            return types.WorkspaceEdit(document_changes=changes), [watch]
+        end = self._end_position(test_uri, existing)
+        text_edit = types.TextEdit(types.Range(start=end, end=end), plan.text)
+        version = self._open_version(test_uri)
+        return self._workspace_edit(test_uri, version, [text_edit]), [watch]
+
+    async def _write_tests(
+        self,
+        gen: Generated,
+        edit: types.WorkspaceEdit,
+        uri: str,
+        watches: list[outcome.Applied],
+    ) -> dict[str, Any]:
+        """A client that cannot create files: the server writes the new test file, then
+        shows it (the user's consent was running the command)."""
+        text = "".join(
+            e.new_text
+            for change in edit.document_changes or []
+            if isinstance(change, types.TextDocumentEdit)
+            for e in change.edits
+            if isinstance(e, types.TextEdit)
+        )
+        path = Path(to_fs_path(uri) or uri)
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x", encoding="utf-8") as fh:
+                fh.write(text)
+
+        try:
+            await self.in_thread(write)
+        except FileExistsError:
+            raise user_error(f"{path} appeared meanwhile; run the action again") from None
+        if gen.episode:
+            self.start_watching(gen.episode, watches)
+        shown = await self._show(uri)
+        return {
+            "applied": True,
+            "uri": uri,
+            "shown": shown,
+            "episodeId": gen.episode,
+            "decision": gen.decision,
+        }
+
+    async def _show(self, uri: str) -> bool:
+        if not self._can_show_documents():
+            return False
+        try:
+            reply = await self.server.window_show_document_async(
+                types.ShowDocumentParams(uri=uri, take_focus=True)
+            )
+        except Exception as exc:  # the client refused
+            self.log.info("showDocument failed: %s", exc)
+            return False
+        return bool(reply and reply.success)
+
+    async def show_answer(self, gen: Generated) -> dict[str, Any]:
+        from tsr_lsp.actions import document
+
+        question = ""
+        if gen.action is catalog.ASK:
+            question = gen.data.question.strip() or catalog.DEFAULT_QUESTION
+        text = document.markdown(
+            gen.action.title,
+            gen.path,
+            gen.target,
+            gen.language,
+            gen.answer,
+            gen.decision["explanation"],
+            question,
+        )
+        path = await self.in_thread(lambda: _write_answer(gen.action.name, gen.path, text))
+        uri = from_fs_path(str(path)) or path.as_uri()
+        out: dict[str, Any] = {"uri": uri, "episodeId": gen.episode, "decision": gen.decision}
+        shown = await self._show(uri)
+        out["shown"] = shown
+        if not shown:
+            out["text"] = text
+        return out
+
+    # ------------------------------------------------------------------ outcomes
+    def start_watching(self, episode: str, watches: list[outcome.Applied]) -> None:
+        self._record(episode, outcome.ACCEPTED)
+        for w in watches:
+            w.since = time.monotonic()
+            self.watching.append(w)
+        cutoff = time.monotonic() - outcome.WATCH_S
+        for key, p in list(self.pending.items()):
+            if p.since < cutoff:  # resolved but never applied
+                del self.pending[key]
+
+    def document_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        mine = [w for w in self.watching if w.uri == uri]
+        if not mine:
+            return
+        text = self.server.workspace.get_text_document(uri).source
+        for w in mine:
+            if w.expired():
+                self.watching.remove(w)
+                continue
+            verdict = outcome.update(w, text)
+            if verdict is not None:
+                self.log.info("episode %s: %s (didChange of %s)", w.episode_id, verdict, uri)
+                self._record(w.episode_id, verdict)
+
+    def document_close(self, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        self.watching = [w for w in self.watching if w.uri != uri]
+
+    def _record(self, episode: str | None, verdict: str) -> None:
+        """The episode's outcome, written in a worker thread (never blocks typing)."""
+        memory = self.engine.memory if episode else None
+        if memory is None:
+            return
+
+        def write() -> None:
+            try:
+                memory.feedback(episode, verdict)
+            except (KeyError, ValueError) as exc:  # forgotten meanwhile
+                self.log.info("outcome of %s not recorded: %s", episode, exc)
+
+        self.server.thread_pool.submit(write)
+
+    # ------------------------------------------------------------------ helpers
+    def _is_template(self, uri: str) -> bool:
+        from tsr_lsp.server.templates import Templates
+
+        try:
+            templates = self.server.dispatcher.feature(Templates)
+        except StopIteration:
+            return False
+        return bool(templates.is_template(uri))
+
+    @staticmethod
+    def _language(language_id: str | None, uri: str) -> str:
+        if language_id:
+            return language_id
+        return _SUFFIX_LANGUAGES.get(Path(to_fs_path(uri) or uri).suffix, "")
+
+    def _caps(self) -> Any:
+        return self.server.client_capabilities
+
+    def _can_resolve_edits(self) -> bool:
+        td = self._caps().text_document
+        ca = td.code_action if td is not None else None
+        support = ca.resolve_support if ca is not None else None
+        return bool(support and "edit" in support.properties)
+
+    def _can_create_files(self) -> bool:
+        """Resource operations exist only in ``documentChanges``: a client that lists
+        ``create`` handles them even when it does not also set ``documentChanges``
+        (Neovim)."""
+        ws = self._caps().workspace
+        edit = ws.workspace_edit if ws is not None else None
+        ops = edit.resource_operations if edit is not None else None
+        return bool(ops and types.ResourceOperationKind.Create in ops)
+
+    def _can_show_documents(self) -> bool:
+        window = self._caps().window
+        show = window.show_document if window is not None else None
+        return bool(show and show.support)
+
+    def _workspace_edit(
+        self, uri: str, version: int | None, edits: list[types.TextEdit]
+    ) -> types.WorkspaceEdit:
+        ws = self._caps().workspace
+        versioned = ws is not None and ws.workspace_edit and ws.workspace_edit.document_changes
+        if versioned:
+            ident = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
+            changes: list[Any] = [types.TextDocumentEdit(text_document=ident, edits=edits)]
+            return types.WorkspaceEdit(document_changes=changes)
+        return types.WorkspaceEdit(changes={uri: edits})
+
+    def _line_range(self, text: str, edit: LineEdit) -> types.Range:
+        """Whole lines; an end past the last line is the end of the document."""
+        lines = split_lines(text)
+        if edit.end < len(lines) or text.endswith(("\n", "\r")):
+            return _range(edit.start, 0, edit.end, 0)
+        last = len(lines) - 1
+        codec = self.server.workspace.position_codec
+        col = codec.client_num_units(lines[last].rstrip("\r\n"))
+        return _range(edit.start, 0, last, col)
+
+    def _end_position(self, uri: str, text: str) -> types.Position:
+        lines = split_lines(text)
+        if not lines or text.endswith(("\n", "\r")):
+            return types.Position(line=len(lines), character=0)
+        codec = self.server.workspace.position_codec
+        last = lines[-1].rstrip("\r\n")
+        return types.Position(line=len(lines) - 1, character=codec.client_num_units(last))
+
+    def _open_version(self, uri: str) -> int | None:
+        doc = self.server.workspace.text_documents.get(uri)
+        return doc.version if doc is not None else None
+
+    def _read(self, uri: str, path: Path) -> str | None:
+        """An open document's text, else the file's, else None (it does not exist)."""
+        doc = self.server.workspace.text_documents.get(uri)
+        if doc is not None:
+            return str(doc.source)
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise user_error(f"cannot read {path}: {exc}") from None
+
+    def _tests_dir(self, root: Path) -> Path:
+        configured = self.settings.actions.tests_dir
+        if configured:
+            return root / configured
+        for name in ("tests", "test"):
+            if (root / name).is_dir():
+                return root / name
+        return root / "tests"
+
+
+class _ProgressWatch:
+    """Generation events -> work-done progress: begins once the route is decided (its
+    explanation in the title), reports loading and the tokens written, forwards a cancel
+    from the progress UI to the generation."""
+
+    def __init__(self, feature: Actions, progress: Any, action: Action, token: CancelToken):
+        self.feature = feature
+        self.progress = progress
+        self.action = action
+        self.token = token
+        self.tokens = 0
+        self.last = 0.0
+        self.linked: Any = None
+
+    def on_event(self, kind: str, payload: dict[str, Any]) -> None:  # a worker thread
+        if kind == "decision" and not self.progress.active:
+            self.progress.title = f"{self.action.title}: {route_summary(payload)}"
+            self.progress.begin("waiting for the model")
+            self._link()
+        elif kind == "loading":
+            self.progress.report(str(payload.get("message", "")))
+        elif kind == "unavailable" and payload.get("firstReport"):
+            self.progress.loop.call_soon_threadsafe(
+                self.feature.server.tell, str(payload.get("reason", ""))
+            )
+        elif kind == "delta":
+            self.tokens += 1
+            now = time.monotonic()
+            if now - self.last >= REPORT_EVERY_S:
+                self.last = now
+                self.progress.report(f"{self.tokens} pieces written")
+
+    def _link(self) -> None:
+        """The progress's cancel button sets the request's token."""
+        tokens = self.feature.server.work_done_progress.tokens
+        fut = tokens.get(self.progress.token) if self.progress.token is not None else None
+        if fut is not None:
+            fut.add_done_callback(lambda f: self.token.set() if f.cancelled() else None)
+            self.linked = self.progress.token
+
+    def close(self) -> None:
+        if self.linked is not None:
+            self.feature.server.work_done_progress.tokens.pop(self.linked, None)
+
+
+def route_summary(decision: dict[str, Any]) -> str:
+    """``code (0.93) -> coder, CoT 1``: the explanation's head, without the settings."""
+    head = str(decision.get("explanation", "")).split(";", 1)[0]
+    return head.split(", temperature", 1)[0].strip()
+
+
+def user_error(message: str) -> Exception:
+    from tsr_lsp.server.custom import UserError
+
+    return UserError(message)
+
+
+def _as_user_error(exc: Exception) -> Exception:
+    """Model and template failures the user can act on; anything else is a bug."""
+    from tsr_lsp.backends.base import BackendError
+    from tsr_lsp.config import UnknownProfileError
+    from tsr_lsp.prompts.sandbox import RenderError
+
+    if isinstance(exc, BackendError | UnknownProfileError | RenderError):
+        return user_error(str(exc))
+    return exc
+
+
+def _created_file(edit: types.WorkspaceEdit) -> str | None:
+    for change in edit.document_changes or []:
+        if isinstance(change, types.CreateFile):
+            return change.uri
+    return None
+
+
+def _range(sl: int, sc: int, el: int, ec: int) -> types.Range:
+    return types.Range(
+        start=types.Position(line=sl, character=sc), end=types.Position(line=el, character=ec)
+    )
+
+
+def _range_json(r: types.Range) -> dict[str, Any]:
+    return {
+        "start": {"line": r.start.line, "character": r.start.character},
+        "end": {"line": r.end.line, "character": r.end.character},
+    }
+
+
+def _python_prelude(root: Path, tests_dir: Path, source: Path) -> str:
+    """sys.path lines for a new test file, unless pytest already finds the code: a
+    conftest.py at the root, a package tests/, or pytest's ``pythonpath`` setting."""
+    from tsr_lsp.actions.target import path_prelude
+
+    if (root / "conftest.py").exists() or (tests_dir / "__init__.py").exists():
+        return ""
+    for config in ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini"):
+        try:
+            if "pythonpath" in (root / config).read_text(encoding="utf-8"):
+                return ""
+        except (OSError, UnicodeDecodeError):
+            continue
+    try:
+        levels = len(tests_dir.relative_to(root).parts)
+        inside_src = source.relative_to(root).parts[0] == "src"
+    except (ValueError, IndexError):
+        return ""
+    return path_prelude(levels, "src" if inside_src else "")
+
+
+def _write_answer(action: str, source: str, text: str) -> Path:
+    """The markdown under the user data dir (0700 folder, 0600 file)."""
+    from tsr_lsp import paths
+    from tsr_lsp.actions import document
+
+    folder = paths.private_dir(paths.data_dir() / "answers")
+    path = folder / document.file_name(action, source)
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / document.file_name(action, source).replace(".md", f"-{n}.md")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
