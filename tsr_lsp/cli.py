@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tsr_lsp import __version__
+from tsr_lsp import __version__, paths
 
 # subcommand -> "module:function" run with the parsed args; returns the exit code
 COMMANDS: dict[str, str] = {
@@ -136,22 +135,16 @@ def _stdio_args(parser: argparse.ArgumentParser) -> None:
 
 
 def setup_logging(verbose: int, log_file: Path | None) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2)
-    handler: logging.Handler
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file)
-    else:
-        handler = logging.StreamHandler(sys.stderr)  # never stdout: stdio mode owns it
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
-    # pygls logs every message body at INFO; only show that at -vv.
-    logging.getLogger("pygls").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    from tsr_lsp.logs import setup
+
+    setup(verbose, log_file)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    paths.make_umask_private()  # what tsr-lsp writes is the user's alone (docs/MEMORY.md)
+    paths.tighten_app_dirs()
     setup_logging(args.verbose, args.log_file)
     command = args.command or "stdio"
     if args.command is None:

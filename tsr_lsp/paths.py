@@ -134,8 +134,16 @@ def current_umask() -> int:
 
 
 def private_dir(path: Path) -> Path:
-    """``path`` created (with parents) and made 0700 if it is ours and looser."""
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    """``path`` created and made 0700 if it is ours and looser; folders it had to create
+    above it are 0700 too (existing ones are left as they are)."""
+    missing = []
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        _tighten(folder, PRIVATE_DIR)  # mkdir's mode goes through the umask
     _tighten(path, PRIVATE_DIR)
     return path
 
@@ -186,3 +194,11 @@ def secure_tree(root: Path) -> int:
         for name in files:
             fixed += _tighten(Path(dirpath, name), PRIVATE_FILE)
     return fixed
+
+
+def tighten_app_dirs() -> None:
+    """Make the config, data and log folders 0700 where they exist and are ours (a
+    tsr-lsp from before private modes left them 0755); a moved home is left alone."""
+    for folder in (config_dir(), data_dir(), log_dir()):
+        if folder.is_dir():
+            _tighten(folder, PRIVATE_DIR)

@@ -28,7 +28,7 @@ from tsr_lsp.memory.semantic import consolidate, match_topic, topic_terms
             "bearer",
             "abcdefghijklmnopqrst",
         ),
-        ('{"password": "correct-horse-battery"}', "secret", "correct-horse-battery"),
+        ('{"password": "correct-horse-battery"}', "password", "correct-horse-battery"),
         ("tok ghp_abcdefghijklmnopqrstuvwxyz0123456789", "github-token", "ghp_abcdefghij"),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",

@@ -20,6 +20,7 @@ BENCHMARKS = {
     "lint": "tsr_lsp.bench.lint:run",
     "corruption": "tsr_lsp.bench.corruption:run",
     "reliability": "tsr_lsp.bench.reliability:run",
+    "redaction": "tsr_lsp.bench.redaction:run",
 }
 
 

@@ -249,9 +249,9 @@ def add_model(args: argparse.Namespace) -> int:
     if getattr(args, "pin", False):
         lines.append("pin = true")
     lines += [f"tags = {json.dumps(tags)}", f"cost = {args.cost}"]
-    config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(config_file.parent)
     tmp = config_file.with_suffix(".toml.tmp")
-    tmp.write_text(existing + "\n".join(lines) + "\n")
+    paths.write_private(tmp, existing + "\n".join(lines) + "\n")
     _, warnings = load_settings(None, user_file=tmp)
     if warnings:
         tmp.unlink()

@@ -36,11 +36,6 @@ def default_socket_path() -> Path:
     return paths.runtime_dir() / SOCKET_NAME
 
 
-def _private_dir(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
-
-
 def socket_alive(path: Path, timeout: float = 0.5) -> bool:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -68,7 +63,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ lifecycle
     def acquire_lock(self) -> bool:
-        _private_dir(self.socket_path.parent)
+        paths.private_dir(self.socket_path.parent)
         self._lock_fh = open(self.socket_path.with_suffix(".lock"), "a+")  # noqa: SIM115
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -161,7 +156,7 @@ def connect_or_spawn(socket_path: Path, timeout_s: float = 20.0) -> socket.socke
     if sock is not None:
         return sock
     log_path = paths.log_dir() / "daemon.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(log_path.parent)
     cmd = [
         sys.executable,
         "-m",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
+from tsr_lsp.paths import user_file_mode
 from tsr_lsp.server.feature import NOT_MINE, CancelToken, LanguageFeature, command
 
 if TYPE_CHECKING:  # the linter is imported on the first template, not at initialize
@@ -437,6 +438,7 @@ class Templates(LanguageFeature):
         created = not path.exists()
         if created:
             path.write_text("", encoding="utf-8")
+            path.chmod(user_file_mode())  # a project file: the user's umask, not ours
         index = await self.index_built()
         if index is not None:
             index.add(str(path), "")
