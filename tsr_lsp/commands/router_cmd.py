@@ -69,6 +69,10 @@ def add_arguments(sub: Any) -> None:
     ca.add_argument("--profiles", default="", help="comma-separated (default: every profile)")
     ca.add_argument("--budget-min", type=float, default=None, help="stop after N minutes")
     ca.add_argument("--per-category", type=int, default=10, help="tasks per category")
+    ca.add_argument("--categories", default="", help="comma-separated (default: all)")
+    ca.add_argument(
+        "--max-tokens", type=int, default=0, help="cap each answer (default: the suite's)"
+    )
     ca.add_argument("--out", type=Path, help="outcomes JSONL (default: the user's data dir)")
     ca.add_argument("--json", action="store_true", help="print one JSON summary object")
 
@@ -301,6 +305,23 @@ def _overlap(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+SPLIT_SIZE = 20  # tasks per category in the answer suite's report split (bench answers)
+
+
+def calibration_tasks(
+    load_tasks: Any, per_category: int, categories: list[str] | None = None
+) -> list[Any]:
+    """Up to ``per_category`` calibration tasks per category, never a report task."""
+    chosen: list[Any] = []
+    seen: dict[str, int] = {}
+    size = max(SPLIT_SIZE, per_category)
+    for task in load_tasks("calibration", categories=categories, per_category=size):
+        if seen.get(task.category, 0) < per_category:
+            seen[task.category] = seen.get(task.category, 0) + 1
+            chosen.append(task)
+    return chosen
+
+
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     from collections import Counter
@@ -325,7 +346,14 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     for name in names:
         settings.profile(name)  # unknown names: an error that lists the configured ones
     profiles = {n: fingerprint(settings.models[n]) for n in names}
-    tasks = load_tasks("calibration", per_category=args.per_category)
+    # the suite's calibration split is the block after its report block, whose size is the
+    # per-category count asked for: ask for the report's usual size (SPLIT_SIZE) so the two
+    # blocks never overlap, then keep the first --per-category of each category
+    cats = [c for c in args.categories.split(",") if c] or None
+    tasks = calibration_tasks(load_tasks, args.per_category, cats)
+    if args.max_tokens > 0:
+        for task in tasks:
+            task.max_tokens = min(task.max_tokens, args.max_tokens)
     out = args.out or user_outcomes_path()
     budget = args.budget_min * 60 if args.budget_min is not None else None
     # the suite's server runs in a private home: hand it the profiles being calibrated

@@ -1,0 +1,60 @@
+"""router calibrate end to end: a tiny calibration suite through the real server with the
+two default models, graded, written, resumed, and then used by routing (the decision names
+the calibrated evidence)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TSR_LSP_DAEMON": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "tsr_lsp", *args],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_calibrate_grades_resumes_and_routing_follows(
+    tmp_path: Path, home: Path, models_dir: Path
+) -> None:
+    out = tmp_path / "outcomes.jsonl"
+    tiny = ["--categories", "extraction,chat", "--per-category", "2", "--max-tokens", "40"]
+    stopped = cli("router", "calibrate", *tiny, "--budget-min", "0", "--out", str(out), "--json")
+    assert stopped.returncode == 0, stopped.stderr
+    first = json.loads(stopped.stdout)
+    assert first["stopped_by_budget"] and first["ran"] == 0 and first["remaining"] == 8
+
+    run = cli("router", "calibrate", *tiny, "--out", str(out), "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["ran"] == 8 and result["errors"] == 0
+    assert "8/8" in run.stderr  # the progress bar reached the end
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted({r["profile"] for r in rows}) == ["coder", "general"]
+    assert {r["category"] for r in rows} == {"extraction", "chat"}
+    assert all(0.0 <= r["score"] <= 1.0 and r["latency_ms"] > 0 for r in rows)
+    assert set(result["success"]) == {"coder", "general"}
+
+    again = cli("router", "calibrate", *tiny, "--out", str(out), "--json")
+    assert json.loads(again.stdout)["ran"] == 0  # everything done: nothing runs twice
+    assert len(out.read_text().splitlines()) == 8
+
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[router]\noutcomes = "{out}"\nquality = 0.0\n')
+    routed = cli("route", "--json", rows[0]["text"])
+    assert routed.returncode == 0, routed.stderr
+    decision = json.loads(routed.stdout)
+    # quality 0: any calibrated profile qualifies, so the cheapest (general) answers, and
+    # the explanation names the graded evidence
+    assert decision["model"] == "general"
+    assert "similar calibrated tasks" in decision["explanation"], decision["explanation"]
