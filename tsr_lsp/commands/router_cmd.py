@@ -33,6 +33,12 @@ def add_arguments(sub: Any) -> None:
     tr.add_argument("--val-fraction", type=float, default=0.1)
     tr.add_argument("--patience", type=int, default=3)
     tr.add_argument(
+        "--user-boost",
+        type=float,
+        default=1.0,
+        help="weight of real-user-style sources (team_user*) within their category",
+    )
+    tr.add_argument(
         "--from-feedback", action="store_true", help="add accepted/edited feedback from memory"
     )
     tr.add_argument(
@@ -177,7 +183,11 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     if base is not None:
         examples += replay_examples(args.replay, args.seed)
     config = TrainConfig(
-        epochs=args.epochs, seed=args.seed, val_fraction=args.val_fraction, patience=args.patience
+        epochs=args.epochs,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        patience=args.patience,
+        user_boost=args.user_boost,
     )
     if base is not None:
         config.lr = 1e-3

@@ -128,6 +128,21 @@ class SuccessTable:
         vecs = np.stack(dims) if dims else np.zeros((0, 1), dtype=np.float32)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         self.vecs = vecs / np.maximum(norms, 1e-9)
+        # precomputed so a prediction is a handful of vector operations (routing budget ~1 ms)
+        names = sorted(set(self.categories))
+        self._cat_code = {c: i for i, c in enumerate(names)}
+        self._cats = np.array([self._cat_code[c] for c in self.categories], dtype=np.int32)
+        self._key_index = {k: i for i, k in enumerate(keys)}
+        self._graded = ~np.isnan(self.scores)
+        self._filled = np.nan_to_num(self.scores)
+        self._prior: dict[tuple[int, int], float] = {}
+        for ki in range(len(keys)):
+            row = self.scores[ki]
+            overall = float(np.nanmean(row)) if self._graded[ki].any() else 0.5
+            for ci in range(len(names)):
+                part = row[self._cats == ci]
+                graded = part[~np.isnan(part)]
+                self._prior[(ki, ci)] = float(graded.mean()) if len(graded) else overall
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -139,33 +154,38 @@ class SuccessTable:
         self, vec: Sequence[float], category: str, profiles: dict[str, str]
     ) -> dict[str, Estimate]:
         """Predicted success of each profile (name -> fingerprint) that has evidence."""
-        if not self.tasks:
+        rows = [
+            (n, self._key_index[(n, fp)])
+            for n, fp in profiles.items()
+            if (n, fp) in self._key_index
+        ]
+        if not self.tasks or not rows:
             return {}
         q = np.asarray(vec, dtype=np.float32)
+        if q.shape[0] != self.vecs.shape[1]:
+            return {}
         q = q / max(float(np.linalg.norm(q)), 1e-9)
-        sims = self.vecs @ q if q.shape[0] == self.vecs.shape[1] else np.zeros(len(self.tasks))
-        same = np.array([c == category for c in self.categories])
+        code = self._cat_code.get(category, -1)
+        same = self._cats == code
         # similarity decides; the predicted category only tilts it (a misjudged category
         # must not hide the calibrated tasks the request really resembles)
-        weight = np.maximum(sims, 0.0) ** 2 + 1e-3
-        weight = np.where(same, weight, weight * OTHER_CATEGORY)
+        weight = np.maximum(self.vecs @ q, 0.0) ** 2 + 1e-3
+        weight[~same] *= OTHER_CATEGORY
         order = np.argsort(-weight, kind="stable")[:NEIGHBOURS]
-        order = order[weight[order] > 0]
+        w_top = weight[order]
         out: dict[str, Estimate] = {}
-        for name, fp in profiles.items():
-            if (name, fp) not in self.keys:
+        for name, ki in rows:
+            graded = self._graded[ki, order]
+            count = int(graded.sum())
+            if count < MIN_EVIDENCE:
                 continue
-            row = self.scores[self.keys.index((name, fp))]
-            graded = order[~np.isnan(row[order])]
-            if len(graded) < MIN_EVIDENCE:
-                continue
-            pool = row[same] if same.any() else row
-            prior = float(np.nanmean(pool)) if not np.all(np.isnan(pool)) else 0.5
-            w = weight[graded]
-            value = (float((w * row[graded]).sum()) + PRIOR_WEIGHT * prior * w.mean()) / (
-                float(w.sum()) + PRIOR_WEIGHT * float(w.mean())
+            w = w_top * graded
+            prior = self._prior.get((ki, code), 0.5) if code >= 0 else 0.5
+            mean_w = float(w.sum()) / count
+            value = (float(w @ self._filled[ki, order]) + PRIOR_WEIGHT * prior * mean_w) / (
+                float(w.sum()) + PRIOR_WEIGHT * mean_w
             )
-            out[name] = Estimate(name, value, len(graded))
+            out[name] = Estimate(name, value, count)
         return out
 
 

@@ -55,6 +55,9 @@ class TrainConfig:
     bag_dropout: float = 0.0  # share of rows trained without their n-grams (static + shape only)
     augment: bool = True
     balance: bool = True
+    # share multiplier of the team's real-user-style sources (team_user*) inside a category:
+    # benchmark wording dominates several categories, users type differently
+    user_boost: float = 1.0
 
 
 @dataclass
@@ -145,18 +148,22 @@ def encode(examples: Sequence[Example], vocab: Sequence[str], models: Sequence[s
     )
 
 
-def balanced_weights(examples: Sequence[Example]) -> np.ndarray:
+def balanced_weights(examples: Sequence[Example], user_boost: float = 1.0) -> np.ndarray:
     """Each category weighs the same in total; inside a category a source's share grows
-    with the square root of its size."""
+    with the square root of its size (times ``user_boost`` for real-user-style sources)."""
     per: dict[tuple[str, str], int] = Counter((ex.category, ex.source) for ex in examples)
+
+    def root(src: str, count: int) -> float:
+        return math.sqrt(count) * (user_boost if src.startswith("team_user") else 1.0)
+
     share: dict[str, float] = defaultdict(float)
-    for (cat, _src), count in per.items():
-        share[cat] += math.sqrt(count)
+    for (cat, src), count in per.items():
+        share[cat] += root(src, count)
     n, k = len(examples), max(1, len(share))
     out = np.zeros(n, dtype=np.float32)
     for i, ex in enumerate(examples):
         count = per[(ex.category, ex.source)]
-        src_share = math.sqrt(count) / share[ex.category]
+        src_share = root(ex.source, count) / share[ex.category]
         out[i] = ex.weight * src_share / count * n / k
     return out
 
@@ -432,8 +439,11 @@ def train(
         vocab = build_vocab(train_rows, cfg.min_df, cfg.max_vocab, base.vocab if base else ())
         enc = encode(train_rows, vocab, models)
         val = encode(val_rows, vocab, models)
-        w_train = balanced_weights(train_rows) if cfg.balance else enc.weight.astype(np.float32)
-        w_val = balanced_weights(val_rows) if cfg.balance and val_rows else val.weight
+        boost = cfg.user_boost
+        w_train = (
+            balanced_weights(train_rows, boost) if cfg.balance else enc.weight.astype(np.float32)
+        )
+        w_val = balanced_weights(val_rows, boost) if cfg.balance and val_rows else val.weight
         if base is not None:
             nets = from_weights(base, len(vocab), models)
         else:
