@@ -46,9 +46,7 @@ def outcomes(settings: Settings, general_code: float = 0.0) -> list[Outcome]:
         rows.append(Outcome(f"c{i}", "code", "general", general_code, text, fp["general"]))
     for i, text in enumerate(CHAT):
         rows.append(Outcome(f"h{i}", "chat", "coder", 1.0, text, fp["coder"]))
-        rows.append(
-            Outcome(f"h{i}", "chat", "general", 1.0 if i else 0.0, text, fp["general"])
-        )
+        rows.append(Outcome(f"h{i}", "chat", "general", 1.0 if i else 0.0, text, fp["general"]))
     return rows
 
 
@@ -157,3 +155,27 @@ def test_outcome_cache_rebuilds_when_the_file_changes(
         fh.write(json.dumps(Outcome("t2", "code", "coder", 0.0, "y").to_json()) + "\n")
     assert len(cache.table(str(path)) or []) == 2
     assert cache.table("off") is None
+
+
+def test_tradeoff_reports_quality_kept_and_latency_paid_per_setting() -> None:
+    from tsr_lsp.router.success import tradeoff
+
+    settings = Settings()
+    rows = []
+    fp = {n: fingerprint(p) for n, p in settings.models.items()}
+    for i, text in enumerate(CODE):
+        rows.append(Outcome(f"c{i}", "code", "coder", 1.0, text, fp["coder"], 100.0))
+        rows.append(Outcome(f"c{i}", "code", "general", 0.0, text, fp["general"], 10.0))
+    for i, text in enumerate(CHAT):
+        rows.append(Outcome(f"h{i}", "chat", "coder", 1.0, text, fp["coder"], 100.0))
+        rows.append(Outcome(f"h{i}", "chat", "general", 1.0, text, fp["general"], 10.0))
+    table = SuccessTable(rows, vec)
+    latency = {(o.task, o.profile): o.latency_ms for o in rows}
+    costs = {n: p.cost for n, p in settings.models.items()}
+    by_q = {t.quality: t for t in tradeoff(table, fp, costs, [1.0, 0.95, 0.0], latency)}
+    # 0.95: chat (a tie) goes to the cheaper general, code stays with the coder
+    assert by_q[0.95].kept == pytest.approx(1.0)
+    assert by_q[0.95].latency == pytest.approx(0.55)
+    assert by_q[0.95].shares == {"coder": 0.5, "general": 0.5}
+    # 0.0: everything to the cheapest model: half the quality at a tenth of the latency
+    assert by_q[0.0].kept == pytest.approx(0.5) and by_q[0.0].latency == pytest.approx(0.1)

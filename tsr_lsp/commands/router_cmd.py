@@ -315,6 +315,7 @@ def _overlap(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+QUALITIES = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.5, 0.0)
 SPLIT_SIZE = 20  # tasks per category in the answer suite's report split (bench answers)
 
 
@@ -345,6 +346,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         load_outcomes,
         meaning_vector,
         outcome_files,
+        tradeoff,
         user_outcomes_path,
     )
 
@@ -390,6 +392,8 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         est = table.predict(meaning_vector(task.prompt), task.category, current)
         pick = choose(est, costs, settings.router.quality)
         routed[pick[0] if pick else "policy table"] += 1
+    latency = {(o.task, o.profile): o.latency_ms for o in outcomes if o.profile in current}
+    trade = tradeoff(table, current, costs, QUALITIES, latency)
     result = {
         "ran": report.ran,
         "skipped_done": report.skipped,
@@ -400,6 +404,14 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         "outcomes_file": str(out),
         "success": summary(outcomes, current),
         "calibration_tasks_routed_to": dict(routed),
+        "tradeoff": [
+            {
+                "quality": t.quality,
+                "kept_ratio": round(t.kept, 3),
+                "latency_ratio": round(t.latency, 3),
+            }
+            for t in trade
+        ],
     }
     if args.json:
         print(json.dumps(result))
@@ -415,4 +427,10 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {prof}: {cells}")
     split = ", ".join(f"{n} {k}" for n, k in routed.most_common())
     print(f"the router now sends these calibration tasks to: {split}")
+    if trade:
+        print("router.quality -> share of the best profile's quality kept / latency paid")
+        print("(each calibrated task routed by a prediction that leaves it out):")
+        for t in trade:
+            mark = "  <- current" if abs(t.quality - settings.router.quality) < 1e-9 else ""
+            print(f"  {t.quality:.2f}: {t.kept:.3f} / {t.latency:.3f}{mark}")
     return 0

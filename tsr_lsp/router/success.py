@@ -151,9 +151,14 @@ class SuccessTable:
         return set(self.keys)
 
     def predict(
-        self, vec: Sequence[float], category: str, profiles: dict[str, str]
+        self,
+        vec: Sequence[float],
+        category: str,
+        profiles: dict[str, str],
+        exclude: int | None = None,
     ) -> dict[str, Estimate]:
-        """Predicted success of each profile (name -> fingerprint) that has evidence."""
+        """Predicted success of each profile (name -> fingerprint) that has evidence;
+        ``exclude`` leaves one calibrated task out (to measure the predictor on it)."""
         rows = [
             (n, self._key_index[(n, fp)])
             for n, fp in profiles.items()
@@ -171,6 +176,8 @@ class SuccessTable:
         # must not hide the calibrated tasks the request really resembles)
         weight = np.maximum(self.vecs @ q, 0.0) ** 2 + 1e-3
         weight[~same] *= OTHER_CATEGORY
+        if exclude is not None:
+            weight[exclude] = 0.0
         order = np.argsort(-weight, kind="stable")[:NEIGHBOURS]
         w_top = weight[order]
         out: dict[str, Estimate] = {}
@@ -210,6 +217,60 @@ def choose(
     if pick.profile != best.profile:
         note += f" (cheaper, within quality {quality:g})"
     return pick.profile, note
+
+
+@dataclass(frozen=True)
+class Tradeoff:
+    quality: float  # the router.quality setting
+    kept: float  # routed mean score / the best single profile's mean score
+    latency: float  # routed mean latency / that profile's mean latency
+    shares: dict[str, float]  # share of tasks sent to each profile
+
+
+def tradeoff(
+    table: SuccessTable,
+    profiles: dict[str, str],
+    costs: dict[str, float],
+    qualities: Sequence[float],
+    latency: dict[tuple[str, str], float],
+) -> list[Tradeoff]:
+    """What each router.quality setting would give on the calibrated tasks, each task routed
+    by a prediction that leaves it out: the share of the best single profile's quality kept
+    and of its latency paid (the trade-off RouteLLM reports). ``latency`` maps (task,
+    profile) to the measured milliseconds."""
+    keys = {
+        n: table._key_index[(n, fp)] for n, fp in profiles.items() if (n, fp) in table._key_index
+    }
+    tasks = [
+        j for j in range(len(table.tasks)) if all(table._graded[ki, j] for ki in keys.values())
+    ]
+    if len(keys) < 2 or not tasks:
+        return []
+    means = {n: float(np.mean(table.scores[ki, tasks])) for n, ki in keys.items()}
+    best = max(means, key=lambda n: (means[n], -costs.get(n, 1.0)))
+    base_latency = float(np.mean([latency.get((table.tasks[j], best), 0.0) for j in tasks]))
+    ests = [table.predict(table.vecs[j], table.categories[j], profiles, exclude=j) for j in tasks]
+    out: list[Tradeoff] = []
+    for q in qualities:
+        score = lat = 0.0
+        sent: dict[str, int] = {}
+        for j, est in zip(tasks, ests, strict=True):
+            est = {n: e for n, e in est.items() if n in keys}
+            pick = choose(est, costs, q)
+            name = pick[0] if pick else best
+            sent[name] = sent.get(name, 0) + 1
+            score += float(table.scores[keys[name], j])
+            lat += latency.get((table.tasks[j], name), 0.0)
+        n = len(tasks)
+        out.append(
+            Tradeoff(
+                q,
+                (score / n) / max(means[best], 1e-9),
+                (lat / n) / max(base_latency, 1e-9),
+                {k: v / n for k, v in sorted(sent.items())},
+            )
+        )
+    return out
 
 
 def load_outcomes(paths: Iterable[Path]) -> list[Outcome]:
