@@ -22,21 +22,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SHINGLE = 8
+from tsr_lsp.overlap import SHINGLE_WORDS as SHINGLE
+from tsr_lsp.overlap import words as plain_words
+
 MIN_SHORT = 4  # test items of 4-7 words count as one shingle (shorter ones are too generic)
 NEAR_RUN = 4
 NEAR_MIN_SHARED = 5
 NEAR_MIN_COVER = 0.6
 INDEX_DIR = Path(__file__).parent / "data" / "public_tests"
 
-_WORD = re.compile(r"[a-z0-9]+")
 _STOP_WORDS = """a an the and or but if then else of to in on at by for with from into onto
     over under
     about as is are was were be been being am do does did doing have has had having i me my
@@ -50,7 +50,7 @@ _STOP = frozenset(_STOP_WORDS.split())
 def words(text: str) -> list[str]:
     """Lower-cased letter/digit runs after Unicode folding (curly quotes, accents)."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return _WORD.findall(folded.lower())
+    return plain_words(folded)
 
 
 def stems(text: str) -> list[str]:
