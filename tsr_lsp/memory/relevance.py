@@ -52,7 +52,7 @@ BACK_PHRASES = re.compile(
     re.IGNORECASE,
 )
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "e", "ly")
-_WORD = re.compile(r"[a-z0-9_]+")
+_WORD = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*")
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,10 @@ def stem(word: str) -> str:
 
 def content_words(text: str) -> set[str]:
     """Lower-cased words minus stop words and back-references; identifiers such as
-    ``parse_rows`` stay whole and also give their parts."""
+    ``parse_rows`` and compounds such as ``to-do`` stay whole and also give their parts."""
     out: set[str] = set()
     for word in _WORD.findall(text.lower()):
-        parts = [word, *word.split("_")] if "_" in word else [word]
+        parts = [word, *re.split(r"[_-]", word)] if "_" in word or "-" in word else [word]
         for part in parts:
             if part and part not in STOPWORDS and part not in BACK_REFERENCES and len(part) > 1:
                 out.add(part)

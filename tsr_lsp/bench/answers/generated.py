@@ -170,22 +170,55 @@ MEMORY_SCENARIOS = [
         "Write a Python function {ident}(password) that checks that a password is strong.",
         "Extend the password checker from earlier so it also requires a digit.",
     ),
+    (
+        "Write a Python function {ident}(numbers) that returns the median of a list.",
+        "Make the median function from before handle an empty list.",
+    ),
+    (
+        "Write a Python class {ident} for a bank account with deposit and withdraw methods.",
+        "Add an overdraft limit to the bank account class we wrote earlier.",
+    ),
+    (
+        "Write a Python function {ident}(s) that checks whether a string is a palindrome.",
+        "Extend the palindrome checker from before so it ignores spaces and punctuation.",
+    ),
+    (
+        "Write a Python function {ident}(path) that counts the lines in a text file.",
+        "Continue the line counting function: skip blank lines.",
+    ),
+    (
+        "Write a Python function {ident}(a, b) that returns the greatest common divisor.",
+        "Add a docstring and type hints to the gcd function we wrote earlier.",
+    ),
+    (
+        "Write a Python class {ident} that keeps a running average of numbers.",
+        "Add a reset method to the running average class from before.",
+    ),
+    (
+        "Write a Python function {ident}(text) that converts snake_case to camelCase.",
+        "Extend the case conversion function we wrote so it also handles kebab-case.",
+    ),
+    (
+        "Write a Python function {ident}(items, size) that splits a list into chunks.",
+        "Make the chunking function from earlier return a generator.",
+    ),
+    (
+        "Write a Python function {ident}(seconds) that formats a duration as H:MM:SS.",
+        "Continue the duration formatter: show days when the duration is over 24 hours.",
+    ),
+    (
+        "Write a Python function {ident}(email) that validates an email address with a regex.",
+        "Change the email validation function from before so it also rejects spaces.",
+    ),
 ]
-IDENT_PARTS = [
-    ("load", "rows"),
-    ("tally", "words"),
-    ("fetch", "page"),
-    ("dedupe", "items"),
-    ("to", "fahrenheit"),
-    ("first", "fib"),
-    ("read", "settings"),
-    ("check", "secret"),
-    ("parse", "ledger"),
-    ("collect", "terms"),
-    ("grab", "html"),
-    ("unique", "keep"),
-]
-CLASS_NAMES = ["LookupShelf", "MemoBox", "TaskLedger", "ChoreBoard", "QuickStash", "ErrandList"]
+# identifiers the earlier request fixes: unguessable, so only memory can supply them
+IDENT_ADJECTIVES = _pool("""
+    amber brisk cobalt dusty ember fable gilded hollow ivory jade keen lunar
+    mossy nimble opal pewter quartz russet sable tawny umber velvet willow zinc
+""")
+IDENT_NOUNS = _pool("""
+    falcon badger heron otter lynx marten plover raven stoat tern wren vole
+""")
 
 
 def _half(pool: list[Any], split: str) -> list[Any]:
@@ -334,19 +367,20 @@ class FollowUp:
 
 
 def memory_followups(split: str, n: int | None = None) -> list[FollowUp]:
+    """Scenarios 1-10 calibrate, 11-20 report; identifiers from split halves of the
+    word pools (snake_case for functions, CamelCase for classes)."""
     rng = _rng("memory", split)
     scenarios = _half(MEMORY_SCENARIOS, split)
+    adjectives = _half(IDENT_ADJECTIVES, split)
+    nouns = _half(IDENT_NOUNS, split)
+    rng.shuffle(adjectives)
     out = []
-    parts = _half(IDENT_PARTS, split)
-    classes = _half(CLASS_NAMES, split)
-    rng.shuffle(parts)
-    rng.shuffle(classes)
     for i, (earlier, followup) in enumerate(scenarios[: n or len(scenarios)]):
+        adj, noun = adjectives[i % len(adjectives)], nouns[i % len(nouns)]
         if "class {ident}" in earlier:
-            ident = classes[i % len(classes)]
+            ident = f"{adj.capitalize()}{noun.capitalize()}"
         else:
-            verb, noun = parts[i % len(parts)]
-            ident = f"{verb}_{noun}_{rng.randint(2, 9)}"
+            ident = f"{adj}_{noun}_{rng.randint(2, 9)}"
         out.append(
             FollowUp(f"memory-{split[:3]}-{i:02d}", earlier.format(ident=ident), followup, ident)
         )

@@ -49,11 +49,11 @@ class TaskResult:
         return asdict(self)
 
 
-def _config_toml(memory: bool, record: bool) -> str:
+def _config_toml(memory: bool, record: bool, extra: dict[str, float]) -> str:
     lines = ["[memory]", f"enabled = {str(memory).lower()}"]
     if memory:
         lines.append(f"record_interactions = {str(record).lower()}")
-        lines.append('embeddings = "auto"')
+        lines += [f"{key} = {value!r}" for key, value in extra.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -64,13 +64,15 @@ class SuiteRunner:
     as an episode, as a user's server does. ``initialization_options`` reach the session
     like an editor's (e.g. extra model profiles: ``{"models": {"big": {...}}}``). ``home``
     keeps the server's files somewhere you choose (default: a temporary folder, removed on
-    exit)."""
+    exit). ``memory_config``: numeric ``[memory]`` settings for the server's config file
+    (memory settings are the daemon's, not a session's), e.g. the relevance gate's."""
 
     def __init__(
         self,
         *,
         memory: bool = False,
         record: bool = False,
+        memory_config: dict[str, float] | None = None,
         initialization_options: dict[str, Any] | None = None,
         home: Path | None = None,
         seed: int = SEED,
@@ -78,6 +80,7 @@ class SuiteRunner:
     ):
         self.memory = memory
         self.record = record
+        self.memory_config = memory_config or {}
         self.init_options = initialization_options or {}
         self.seed = seed
         self.timeout_s = timeout_s
@@ -92,7 +95,7 @@ class SuiteRunner:
 
         config = self.home / "config" / "config.toml"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(_config_toml(self.memory, self.record))
+        config.write_text(_config_toml(self.memory, self.record, self.memory_config))
         self.project.mkdir(parents=True, exist_ok=True)
         env = {"TSR_LSP_HOME": str(self.home), "TSR_LSP_MODELS_DIR": str(paths.models_dir())}
         self.client = TsrClient()

@@ -1,0 +1,54 @@
+"""`bench answers` arithmetic: per-profile and per-category quality, the routed trade-off
+against the best single profile, and the keys the issue names."""
+
+from __future__ import annotations
+
+import pytest
+
+from tsr_lsp.bench.answers.bench import ci95, summarize, unrelated_episodes
+from tsr_lsp.bench.answers.runner import TaskResult
+
+
+def r(profile: str, category: str, score: float, ms: float, model: str = "") -> TaskResult:
+    return TaskResult("t", category, "report", profile, model or profile, score, ms, 10, 20)
+
+
+def test_summary_keys_and_the_routed_trade_off() -> None:
+    results = [
+        r("general", "code", 0.0, 100),
+        r("general", "chat", 1.0, 100),
+        r("coder", "code", 1.0, 400),
+        r("coder", "chat", 1.0, 400),
+        r("routed", "code", 1.0, 400, "coder"),
+        r("routed", "chat", 1.0, 100, "general"),
+    ]
+    out = summarize(results)
+    assert out["quality_general"] == 0.5 and out["quality_coder"] == 1.0
+    assert out["best_profile"] == "coder"
+    assert out["quality_best_profile"] == 1.0 and out["latency_best_profile_ms"] == 400
+    assert out["quality_routed"] == 1.0 and out["latency_routed_ms"] == 250
+    assert out["quality_kept_ratio"] == 1.0 and out["latency_share_ratio"] == 0.625
+    assert out["quality_code"] == 1.0 and out["quality_chat"] == 1.0  # routed is the headline
+    assert out["routed_to_coder_ratio"] == 0.5
+    assert out["quality_code_general"] == 0.0
+
+
+def test_quality_is_the_mean_of_category_means() -> None:
+    results = [r("general", "code", 1.0, 1)] + [r("general", "chat", 0.0, 1)] * 3
+    assert summarize(results)["quality_general"] == 0.5  # not 0.25: categories weigh equally
+
+
+def test_without_routing_the_best_profile_is_the_headline() -> None:
+    out = summarize([r("general", "math", 0.25, 1), r("coder", "math", 0.75, 1)])
+    assert out["quality_math"] == 0.75 and "quality_routed" not in out
+
+
+def test_ci95() -> None:
+    assert ci95([1.0] * 10) == 0.0
+    assert ci95([0.0, 1.0] * 50) == pytest.approx(1.96 * (0.2525 / 100) ** 0.5, rel=1e-3)
+
+
+def test_unrelated_memory_is_calibration_work() -> None:
+    episodes = unrelated_episodes("/p", per_category=1)
+    assert len(episodes) == 3 + 8
+    assert all(e["project"] == "/p" and e["text"] and e["response"] for e in episodes)
