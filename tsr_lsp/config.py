@@ -135,9 +135,10 @@ class MemorySettings:
     prompt_token_budget: int = 400
     prompt_patterns: int = 3
     # relevance gate (memory/relevance.py, docs/ANSWERS.md): the share of a request's
-    # content words an episode must hold to enter its prompt; the second applies when the
-    # request refers back ("continue the CSV parser", "the function we wrote earlier")
-    prompt_min_relevance: float = 0.5
+    # content words an episode must hold to enter its prompt (0.9: a near-repeat); the
+    # second applies when the request refers back ("continue the CSV parser", "the function
+    # we wrote earlier") and to pinned facts
+    prompt_min_relevance: float = 0.9
     prompt_min_relevance_followup: float = 0.25
     # "auto": the static encoder distilled from all-MiniLM-L6-v2 (built once per machine
     # when the `memory` extra and the MiniLM wheel are installed; docs/MEMORY.md); "minilm":
@@ -438,7 +439,7 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
         warnings.append("router.min_confidence: must be within 0..1; using 0.35")
         settings.router.min_confidence = 0.35
     mem = settings.memory
-    for key, default in (("prompt_min_relevance", 0.5), ("prompt_min_relevance_followup", 0.25)):
+    for key, default in (("prompt_min_relevance", 0.9), ("prompt_min_relevance_followup", 0.25)):
         if not 0.0 <= getattr(mem, key) <= 1.0:
             warnings.append(f"memory.{key}: must be within 0..1; using {default}")
             setattr(mem, key, default)

@@ -125,3 +125,11 @@ def test_overlap_finds_a_copied_clause() -> None:
     assert overlaps("Say: counted forty gulls on the wet rocks before the storm, how?", index)
     assert not overlaps("He counted 40 gulls on rocks before a storm.", index)
     assert shingles("too short") == {("too", "short")}
+
+
+@needs_shared
+def test_splits_stay_disjoint_across_sizes() -> None:
+    """A small calibration run must not reuse items of a large report run."""
+    report = {t.prompt for t in load_tasks("report", per_category=20, exclude_router_corpus=False)}
+    small = load_tasks("calibration", per_category=3, exclude_router_corpus=False)
+    assert not {t.prompt for t in small} & report

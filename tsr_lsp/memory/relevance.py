@@ -11,8 +11,12 @@ when the request itself points at it:
   "function", "explain" counts a quarter; stop words nothing), with light stemming so
   "parser" meets "parses";
 - at least one specific word must match (generic words alone never qualify);
-- the threshold is lower when the request refers back ("continue", "earlier", "we wrote",
-  "from before"): then a single shared topic word is enough evidence.
+- a stand-alone request takes only a near-repeat of an earlier one (threshold 0.9): a
+  project full of similar work (the same extraction instructions, the same kind of
+  question) must not leak an old answer's names and numbers into a new task;
+- a request that refers back in its first clause ("continue the CSV parser", "the function
+  we wrote earlier", "from before") and pinned facts and decisions take 0.25: a single
+  shared topic word is then enough evidence.
 
 Episodes that pass are kept best first within an item cap and a token budget.
 docs/ANSWERS.md measures the effect (memory_harm, memory_help).
@@ -40,24 +44,25 @@ _GENERIC_TEXT = """
     option options argument arguments parameter parameters support version
 """
 GENERIC = frozenset(_GENERIC_TEXT.split())
-# words that refer back to earlier work: the user expects memory to be used
+# words that refer back to earlier work: the user expects memory
 _BACK_TEXT = """
-    continue continuing continued earlier previous previously before last again same
-    remember recall wrote yesterday resume extend extending existing already
+    continue continuing continued resume extend extending earlier previous previously
+    again remember recall yesterday existing
 """
 BACK_REFERENCES = frozenset(_BACK_TEXT.split())
 BACK_PHRASES = re.compile(
-    r"\b(?:we|you|i)\s+(?:wrote|made|built|created|discussed|started|had)\b"
-    r"|\bfrom (?:before|earlier|last time)\b|\blast time\b",
+    r"\b(?:we|you|i)\s+(?:wrote|made|built|created|discussed|started|had|did)\b"
+    r"|\b(?:from|as|like) (?:before|earlier|last time)\b|\blast time\b",
     re.IGNORECASE,
 )
+_FIRST_CLAUSE = re.compile(r"[^.?!:;\n]*")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "e", "ly")
 _WORD = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*")
 
 
 @dataclass(frozen=True)
 class GateSettings:
-    threshold: float = 0.5  # share of the request's weighted content words an episode holds
+    threshold: float = 0.9  # share of the request's weighted content words an episode holds
     back_reference_threshold: float = 0.25  # the same when the request refers back
     generic_weight: float = 0.25
     response_credit: float = 0.5  # a word found only in the episode's answer counts half
@@ -87,8 +92,12 @@ def content_words(text: str) -> set[str]:
 
 
 def refers_back(text: str) -> bool:
-    words = set(_WORD.findall(text.lower()))
-    return bool(words & BACK_REFERENCES) or BACK_PHRASES.search(text) is not None
+    """Whether the request's first clause (its instruction, not a pasted passage) points
+    at earlier work or at the project."""
+    m = _FIRST_CLAUSE.match(text.strip())
+    head = m.group(0) if m else ""
+    words = set(_WORD.findall(head.lower()))
+    return bool(words & BACK_REFERENCES) or BACK_PHRASES.search(head) is not None
 
 
 def _matches(word: str, stems: set[str], words: set[str]) -> bool:
@@ -139,15 +148,17 @@ def select_relevant(
     max_items: int,
     token_budget: int,
     gate: GateSettings = DEFAULT_GATE,
+    pinned: Callable[[T], bool] = lambda _c: False,
 ) -> list[tuple[float, T]]:
     """The candidates that pass the gate, most relevant first, within ``max_items`` and
-    ``token_budget`` (a candidate that does not fit is skipped; a smaller one may)."""
+    ``token_budget`` (a candidate that does not fit is skipped; a smaller one may).
+    ``pinned`` candidates (facts the user pinned) take the lower threshold."""
     threshold = gate_threshold(query, gate)
     scored: list[tuple[float, int, T]] = []
     for i, cand in enumerate(candidates):
         text, response = text_of(cand)
         score = relevance(query, text, response, gate)
-        if score >= threshold:
+        if score >= (gate.back_reference_threshold if pinned(cand) else threshold):
             scored.append((score, i, cand))
     scored.sort(key=lambda s: (-s[0], s[1]))
     out: list[tuple[float, T]] = []

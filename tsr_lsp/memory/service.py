@@ -198,6 +198,7 @@ class MemoryService:
             max_items=self.conf.prompt_episodes - len(episodes),
             token_budget=budget,
             gate=gate,
+            pinned=lambda ep: ep.pinned,
         )
         for _score, ep in chosen:
             budget -= approx_tokens(ep.summary)

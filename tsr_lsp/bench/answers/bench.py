@@ -143,6 +143,7 @@ async def _memory_harm(tasks: list[Task], filler: int) -> dict[str, Any]:
     """The same routed tasks with empty memory, with unrelated memory, and with unrelated
     memory and the gate off (every retrieved episode enters, as before the gate)."""
     scores: dict[str, float] = {}
+    with_memory: dict[str, int] = {}
     off = {"prompt_min_relevance": 0.0, "prompt_min_relevance_followup": 0.0}
     runs: list[tuple[str, bool, dict[str, float]]] = [
         ("empty", False, {}),
@@ -156,11 +157,15 @@ async def _memory_harm(tasks: list[Task], filler: int) -> dict[str, Any]:
                 await r.request("tsr/memory/import", {"episodes": episodes})
             results = await run_tasks_async(tasks, [None], runner=r, progress=_tagged(label))
         scores[label] = mean([x.score for x in results])
+        with_memory[label] = sum(1 for x in results if x.memory_episodes)
     return {
         "memory_quality_empty": round(scores["empty"], 3),
         "memory_quality_unrelated": round(scores["full"], 3),
         "memory_harm": round(scores["empty"] - scores["full"], 3),
         "memory_harm_ungated": round(scores["empty"] - scores["ungated"], 3),
+        "memory_harm_tasks": len(tasks),
+        "memory_prompts_with_episodes": with_memory["full"],
+        "memory_prompts_with_episodes_ungated": with_memory["ungated"],
     }
 
 

@@ -44,6 +44,7 @@ class TaskResult:
     text: str = ""
     decision: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # the server's error message when the request failed (score 0)
+    memory_episodes: int = 0  # how many remembered episodes the server put in the prompt
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -194,6 +195,7 @@ class SuiteRunner:
                 k: decision.get(k)
                 for k in ("category", "model", "cot_steps", "temperature", "confidence")
             },
+            memory_episodes=len((reply.get("memory") or {}).get("episodes") or []),
         )
 
 
@@ -202,9 +204,10 @@ Progress = Callable[[int, int, TaskResult], None]
 
 def stderr_progress(done: int, total: int, result: TaskResult) -> None:
     """One line per task on stderr: long runs show they are alive."""
+    memory = f" memory {result.memory_episodes}" if result.memory_episodes else ""
     print(
         f"[{done}/{total}] {result.profile:<8} {result.task_id:<22} score {result.score:.2f} "
-        f"{result.latency_ms:7.0f} ms {result.error[:60]}",
+        f"{result.latency_ms:7.0f} ms{memory} {result.error[:60]}",
         file=sys.stderr,
         flush=True,
     )

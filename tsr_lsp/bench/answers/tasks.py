@@ -4,13 +4,13 @@
   calibrate`); never quoted as a result.
 - ``report``: the numbers in docs/ANSWERS.md come from these; nothing trains on them.
 
-Each public source is shuffled with a fixed seed; the report split takes the first items,
-calibration the next ones, so the two never share an item. Items whose text shares an
-8-word run with the router's training corpus are skipped (the router must not have seen a
-report prompt). The team's own tasks (generated.py) draw the two splits from disjoint word
-pools. Public data is read from ../shared/data at run time; only a 47-task MBPP subset is
-vendored (data/, CC BY 4.0), because no PyPI package ships MBPP. docs/ANSWERS.md lists every
-source and licence.
+Each public source is shuffled with a fixed seed and dealt alternately (even positions to
+report, odd to calibration), so the two never share an item whatever size a run asks for.
+Items whose text shares an 8-word run with the router's training corpus are skipped (the
+router must not have seen a report prompt). The team's own tasks (generated.py) draw the
+two splits from disjoint word pools. Public data is read from ../shared/data at run time;
+only a 47-task MBPP subset is vendored (data/, CC BY 4.0), because no PyPI package ships
+MBPP. docs/ANSWERS.md lists every source and licence.
 """
 
 from __future__ import annotations
@@ -262,21 +262,25 @@ def router_corpus_index(shared: Path) -> frozenset[tuple[str, ...]]:
 def _select(
     pool: list[Task], split: str, n: int, seed: str, banned: frozenset[tuple[str, ...]]
 ) -> list[Task]:
-    """Report = the first n clean items of a seeded shuffle, calibration = the next n."""
+    """A seeded shuffle of the clean items (no overlap with the router corpus), dealt
+    alternately: even positions report, odd positions calibration. The deal does not depend
+    on ``n``, so the splits stay disjoint whatever size each run asks for."""
     from tsr_lsp.overlap import overlaps
 
     order = list(pool)
     random.Random(f"tsr-answers:{seed}").shuffle(order)
-    clean: list[Task] = []
+    want = 0 if split == "report" else 1
+    chosen: list[Task] = []
+    position = 0
     for task in order:
+        if len(chosen) >= n:
+            break
         if banned and overlaps(task.prompt, banned):
             continue
-        clean.append(task)
-        if len(clean) >= 2 * n:
-            break
-    chosen = clean[:n] if split == "report" else clean[n : 2 * n]
-    for task in chosen:
-        task.split = split
+        if position % 2 == want:
+            task.split = split
+            chosen.append(task)
+        position += 1
     return chosen
 
 
