@@ -194,3 +194,16 @@ def test_markdown_document_shows_route_question_code_answer() -> None:
     assert "*code (0.93) -> coder*" in md and "> Why?" in md
     assert "```python\ndef mean(xs):" in md and md.rstrip().endswith("It averages.")
     assert document.file_name("explain", "/p/my stats.py", 0).endswith("-explain-my_stats.md")
+
+
+def test_tests_cut_by_the_token_limit_keep_the_complete_ones() -> None:
+    answer = (
+        "```python\nfrom m import f\n\ndef test_one():\n    assert f(1) == 1\n\n"
+        "def test_two():\n    assert f(2) == [1,\n"
+    )
+    plan = plan_tests(answer, "python", "m", ["f"], None)
+    assert "def test_one():" in plan.full and "assert f(2)" not in plan.full
+    cut = "```python\ndef test_one():\n    assert f(1) == 1\n    assert f(2) ==\n"
+    assert plan_tests(cut, "python", "m", ["f"], None).full.endswith("assert f(1) == 1\n")
+    with pytest.raises(PlanError, match="do not parse"):
+        plan_tests("```python\ndef test_one():\n    assert f(1) == [1,\n", "python", "m", [], None)
