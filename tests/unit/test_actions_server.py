@@ -413,3 +413,43 @@ async def test_clients_without_resolve_run_commands(plain: LanguageClient, tmp_p
     )
     written = tmp_path / "tests" / "test_geo.py"
     assert result["uri"] == written.as_uri() and "def test_area():" in written.read_text()
+
+
+async def test_the_progress_cancel_button_stops_the_model(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uri = open_doc(client, tmp_path / "geo.py", CODE)
+    reply("```python\n" + "# words\n" * 400 + "```", delay=0.05)
+    explain = pick(await actions(client, uri, rng(3, 0, 4, 0)), "explain")
+    pending = asyncio.ensure_future(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="tsr.action.run", arguments=explain["command"]["arguments"]
+            )
+        )
+    )
+    assert await until(lambda: _progress_token(client, "Explain"), timeout=10)
+    token = await _progress_token(client, "Explain")
+    begin = next(
+        r for r in client.progress_reports[token] if isinstance(r, types.WorkDoneProgressBegin)
+    )
+    assert begin.cancellable is True
+    started = time.monotonic()
+    client.protocol.notify(
+        types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token)
+    )
+    with pytest.raises(JsonRpcException) as info:
+        await asyncio.wait_for(pending, 5)
+    assert info.value.code == -32800 and time.monotonic() - started < 5
+    ends = [r for r in client.progress_reports[token] if isinstance(r, types.WorkDoneProgressEnd)]
+    assert ends and ends[-1].message == "cancelled"
+
+
+async def _progress_token(client: LanguageClient, title: str) -> Any:
+    for token, reports in client.progress_reports.items():
+        if any(
+            isinstance(r, types.WorkDoneProgressBegin) and r.title.startswith(title)
+            for r in reports
+        ):
+            return token
+    return None

@@ -65,6 +65,32 @@ def lines_target(lines: list[str], start: int, end: int, what: str, name: str = 
     return Target(start, end, "".join(chunk), indent_of(first), what, name)
 
 
+@dataclass(frozen=True)
+class Scope:
+    """A Python function or class: its lines (decorators included), kind and name."""
+
+    first: int  # 0-based
+    end: int  # one past the last line
+    what: str  # "function" | "class"
+    name: str
+
+
+def python_scopes(text: str) -> list[Scope] | None:
+    """Every function and class of a module, outermost first; None when it does not
+    parse. The server caches this per document version: parsing a 3,500-line module takes
+    tens of milliseconds, and editors ask for code actions on every cursor move."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            what = "class" if isinstance(node, ast.ClassDef) else "function"
+            out.append(Scope(first_line(node), node.end_lineno or node.lineno, what, node.name))
+    return out
+
+
 def find_target(
     text: str,
     language: str,
@@ -72,8 +98,10 @@ def find_target(
     start_char: int,
     end_line: int,
     end_char: int,
+    scopes: list[Scope] | None = None,
 ) -> Target | None:
-    """The lines an action on this range acts on; None for an empty or blank document."""
+    """The lines an action on this range acts on; None for an empty or blank document.
+    ``scopes``: :func:`python_scopes` of ``text`` when the caller has them."""
     lines = split_lines(text)
     if not lines:
         return None
@@ -86,29 +114,16 @@ def find_target(
         if len(names) == 1 and target.text.lstrip().startswith(("def ", "async def ", "class ")):
             target = lines_target(lines, target.start, target.end, names[0][1], names[0][0])
         return target if target.text.strip() else None
-    found = _python_scope(text, start_line) if language == PYTHON else None
+    found = None
+    if language == PYTHON:
+        scopes = scopes if scopes is not None else python_scopes(text)
+        inside = [s for s in scopes or [] if s.first <= start_line < s.end]
+        if inside:
+            best = max(inside, key=lambda s: s.first)  # the innermost
+            found = lines_target(lines, best.first, best.end, best.what, best.name)
     if found is None:
         found = _indented_block(lines, start_line)
     return found if found is not None and found.text.strip() else None
-
-
-def _python_scope(text: str, line: int) -> Target | None:
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
-    best: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | None = None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-            last = (node.end_lineno or node.lineno) - 1
-            if first <= line <= last and (best is None or first >= first_line(best)):
-                best = node
-    if best is None:
-        return None
-    lines = split_lines(text)
-    what = "class" if isinstance(best, ast.ClassDef) else "function"
-    return lines_target(lines, first_line(best), best.end_lineno or best.lineno, what, best.name)
 
 
 def first_line(node: ast.AST) -> int:

@@ -24,7 +24,14 @@ from pygls.uris import from_fs_path, to_fs_path
 from tsr_lsp.actions import catalog, outcome
 from tsr_lsp.actions.catalog import BY_NAME, DOCUMENT, Action
 from tsr_lsp.actions.edits import LineEdit, PlanError
-from tsr_lsp.actions.target import PYTHON, Target, find_target, split_lines
+from tsr_lsp.actions.target import (
+    PYTHON,
+    Scope,
+    Target,
+    find_target,
+    python_scopes,
+    split_lines,
+)
 from tsr_lsp.server.feature import NOT_MINE, CancelToken, LanguageFeature, command
 
 RUN = "tsr.action.run"
@@ -119,6 +126,16 @@ class Actions(LanguageFeature):
         super().__init__(server)
         self.pending: dict[str, Pending] = {}  # episode id -> resolved, not yet applied
         self.watching: list[outcome.Applied] = []
+        # uri -> (version, python_scopes): code actions come on every cursor move
+        self.scopes: dict[str, tuple[int | None, list[Scope] | None]] = {}
+
+    def _scopes(self, uri: str, version: int | None, text: str) -> list[Scope] | None:
+        cached = self.scopes.get(uri)
+        if cached is not None and cached[0] == version and version is not None:
+            return cached[1]
+        scopes = python_scopes(text)
+        self.scopes[uri] = (version, scopes)
+        return scopes
 
     # ------------------------------------------------------------------ the cheap list
     def code_action(self, params: types.CodeActionParams, token: CancelToken) -> Any:
@@ -133,9 +150,10 @@ class Actions(LanguageFeature):
         if len(text) > MAX_DOCUMENT_CHARS or "\x00" in text[:8192]:
             return []
         language = self._language(doc.language_id, uri)
+        scopes = self._scopes(uri, doc.version, text) if language == PYTHON else None
         r = params.range
         target = find_target(
-            text, language, r.start.line, r.start.character, r.end.line, r.end.character
+            text, language, r.start.line, r.start.character, r.end.line, r.end.character, scopes
         )
         only = list(params.context.only or []) or None
         out: list[types.CodeAction] = []
@@ -144,9 +162,8 @@ class Actions(LanguageFeature):
             for d in params.context.diagnostics or []:
                 if d.range.end.line < r.start.line or d.range.start.line > r.end.line:
                     continue
-                fix_target = find_target(
-                    text, language, d.range.start.line, 0, d.range.start.line, 0
-                )
+                line = d.range.start.line
+                fix_target = find_target(text, language, line, 0, line, 0, scopes)
                 if fix_target is None:
                     continue
                 diag = {
@@ -523,6 +540,7 @@ class Actions(LanguageFeature):
     def document_close(self, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         self.watching = [w for w in self.watching if w.uri != uri]
+        self.scopes.pop(uri, None)
 
     def _record(self, episode: str | None, verdict: str) -> None:
         """The episode's outcome, written in a worker thread (never blocks typing)."""
