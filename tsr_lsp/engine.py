@@ -114,14 +114,41 @@ class Engine:
         unreadable evidence never blocks routing."""
         from tsr_lsp.router.success import OutcomeCache
 
+        extra, key = self._feedback_outcomes(settings)
         with self._router_lock:
             if self._outcomes is None:
                 self._outcomes = OutcomeCache()
             try:
-                return self._outcomes.table(settings.router.outcomes)
+                return self._outcomes.table(settings.router.outcomes, extra, key)
             except Exception as exc:  # a damaged outcomes file: route by the policy table
                 log.warning("router outcomes unavailable: %s", exc)
                 return None
+
+    FEEDBACK_REFRESH_S = 60.0
+
+    def _feedback_outcomes(self, settings: Settings) -> tuple[list[Any], str]:
+        """Stored feedback as outcomes for the success predictor, read at most once a
+        minute (a store query per request would cost more than the decision)."""
+        from tsr_lsp.router.success import feedback_outcomes, fingerprint
+
+        if settings.router.outcomes == "off" or not settings.memory.enabled:
+            return [], ""
+        now = time.monotonic()
+        cached = self.__dict__.get("_feedback_cache")
+        if cached is None or now - cached[0] > self.FEEDBACK_REFRESH_S:
+            try:
+                examples = (
+                    self.memory.feedback_examples(limit=500) if self.memory is not None else []
+                )
+            except Exception as exc:  # memory trouble never blocks routing
+                log.warning("feedback unavailable for routing: %s", exc)
+                examples = []
+            cached = (now, examples)
+            self.__dict__["_feedback_cache"] = cached
+        prints = {n: fingerprint(p) for n, p in settings.models.items()}
+        rows = feedback_outcomes(cached[1], prints)
+        key = f"{len(rows)}:{sum(o.score for o in rows)}:{rows[-1].task if rows else ''}"
+        return rows, key
 
     def available_profiles(self, settings: Settings | None = None) -> set[str]:
         settings = settings or self.settings

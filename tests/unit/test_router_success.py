@@ -179,3 +179,40 @@ def test_tradeoff_reports_quality_kept_and_latency_paid_per_setting() -> None:
     assert by_q[0.95].shares == {"coder": 0.5, "general": 0.5}
     # 0.0: everything to the cheapest model: half the quality at a tenth of the latency
     assert by_q[0.0].kept == pytest.approx(0.5) and by_q[0.0].latency == pytest.approx(0.1)
+
+
+def test_feedback_becomes_evidence_for_the_profile_that_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tsr_lsp.memory.api import FeedbackExample
+    from tsr_lsp.router import success
+    from tsr_lsp.router.success import feedback_outcomes
+
+    settings = Settings()
+    fp = {n: fingerprint(p) for n, p in settings.models.items()}
+
+    def ex(text: str, model: str, outcome: str) -> FeedbackExample:
+        return FeedbackExample(text, "chat", "", "chat", model, 0.6, 0, outcome)
+
+    rows = feedback_outcomes(
+        [
+            ex("hello there my friend", "general", "accepted"),
+            ex("hello there my friend", "coder", "edited"),
+            ex("how are you doing today", "coder", "rejected"),
+            ex("old profile", "gone", "accepted"),  # no longer configured: left out
+            ex("no verdict", "general", ""),
+        ],
+        fp,
+    )
+    assert [(o.profile, o.score, o.fingerprint) for o in rows] == [
+        ("general", 1.0, fp["general"]),
+        ("coder", 0.5, fp["coder"]),
+        ("coder", 0.0, fp["coder"]),
+    ]
+    assert rows[0].task == rows[1].task  # the same request: one task, two graded answers
+    monkeypatch.setattr(success, "SHIPPED", tmp_path / "none.jsonl")
+    cache = OutcomeCache()
+    table = cache.table(str(tmp_path / "none-either.jsonl"), rows, "3")
+    assert table is not None and len(table) == 2
+    assert cache.table(str(tmp_path / "none-either.jsonl"), rows, "3") is table
+    assert cache.table(str(tmp_path / "none-either.jsonl"), rows[:1], "1") is not table

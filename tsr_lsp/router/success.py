@@ -329,7 +329,10 @@ class OutcomeCache:
     def __init__(self) -> None:
         self._tables: dict[str, tuple[tuple[tuple[str, float, int], ...], SuccessTable]] = {}
 
-    def table(self, setting: str) -> SuccessTable | None:
+    def table(
+        self, setting: str, extra: Sequence[Outcome] = (), extra_key: str = ""
+    ) -> SuccessTable | None:
+        """``extra``: outcomes from elsewhere (user feedback), identified by ``extra_key``."""
         files = outcome_files(setting)
         stamp = []
         for p in files:
@@ -338,12 +341,31 @@ class OutcomeCache:
                 stamp.append((str(p), st.st_mtime, st.st_size))
             except OSError:
                 continue
-        if not stamp:
+        if not stamp and not extra:
             return None
-        key = tuple(stamp)
+        key = (*stamp, ("extra", 0.0, hash(extra_key)))
         cached = self._tables.get(setting)
         if cached is None or cached[0] != key:
-            table = SuccessTable(load_outcomes(files), meaning_vector)
+            table = SuccessTable([*load_outcomes(files), *extra], meaning_vector)
             self._tables[setting] = (key, table)
             return table
         return cached[1]
+
+
+FEEDBACK_SCORE = {"accepted": 1.0, "edited": 0.5, "rejected": 0.0}
+
+
+def feedback_outcomes(examples: Iterable[Any], fingerprints: dict[str, str]) -> list[Outcome]:
+    """User feedback as graded outcomes of the profile that answered (accepted 1, edited
+    0.5, rejected 0): the request itself becomes a calibrated task. Feedback on profiles
+    no longer configured is left out."""
+    out: list[Outcome] = []
+    for ex in examples:
+        score = FEEDBACK_SCORE.get(getattr(ex, "outcome", ""))
+        model = getattr(ex, "model", "")
+        text = getattr(ex, "text", "")
+        if score is None or model not in fingerprints or not text.strip():
+            continue
+        task = "feedback:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        out.append(Outcome(task, ex.category, model, score, text, fingerprints[model]))
+    return out
