@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "memory": "tsr_lsp.commands.memory_cmd:run",
     "doctor": "tsr_lsp.commands.doctor:run",
     "lint": "tsr_lsp.commands.lint_cmd:run",
+    "trust": "tsr_lsp.commands.trust_cmd:run",
 }
 
 
@@ -128,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tsr_lsp.commands.lint_cmd import add_parser as lint_parser
 
     lint_parser(sub)
+    from tsr_lsp.commands.trust_cmd import add_parser as trust_parser
+
+    trust_parser(sub)
 
     sub.add_parser("doctor", help="check the installation and say how to fix problems")
     return parser

@@ -373,24 +373,58 @@ def project_config_file(project_root: Path) -> Path:
     return project_root / ".tsr" / "config.toml"
 
 
+@dataclass
+class Loaded:
+    """Settings as built for one project, with what was wrong and what trust held back."""
+
+    settings: Settings
+    warnings: list[str]
+    untrusted: list[str] = field(default_factory=list)  # project keys ignored (dotted)
+
+
 def load_settings(
     project_root: Path | None = None,
     *layers: tuple[str, Any],
     user_file: Path | None = None,
 ) -> tuple[Settings, list[str]]:
     """Build the settings for a project; returns the settings and human-readable warnings."""
+    loaded = load(project_root, *layers, user_file=user_file)
+    return loaded.settings, loaded.warnings
+
+
+def load(
+    project_root: Path | None = None,
+    *layers: tuple[str, Any],
+    user_file: Path | None = None,
+    trusted: bool | None = None,
+) -> Loaded:
+    """Defaults, the user file, the project file, then ``layers`` (the editor's). Keys of the
+    project file that change where data goes or what runs apply only when the project is
+    trusted (tsr_lsp/trust.py; ``trusted`` None = look it up)."""
+    from tsr_lsp import trust
+
     warnings: list[str] = []
     settings = Settings()
     user_file = user_file or paths.user_config_file()
-    file_layers: list[tuple[str, Any]] = [(str(user_file), read_toml(user_file, warnings))]
+    apply_layer(settings, read_toml(user_file, warnings), str(user_file), warnings)
+    untrusted: list[str] = []
     if project_root is not None:
         pfile = project_config_file(project_root)
-        file_layers.append((str(pfile), read_toml(pfile, warnings)))
-    for where, raw in [*file_layers, *layers]:
+        raw = read_toml(pfile, warnings)
+        kept, dropped = trust.untrusted_view(raw, settings.models)
+        if dropped and not (trust.is_trusted(project_root) if trusted is None else trusted):
+            raw, untrusted = kept, dropped
+            warnings.append(
+                f"{pfile}: ignored {', '.join(dropped)}: this folder is not trusted to change "
+                f"where data goes or what runs (`tsr-lsp trust {project_root}` applies them)"
+            )
         if raw:
-            apply_layer(settings, raw, where, warnings)
+            apply_layer(settings, raw, str(pfile), warnings)
+    for where, layer in layers:
+        if layer:
+            apply_layer(settings, layer, where, warnings)
     _validate(settings, warnings)
-    return settings, warnings
+    return Loaded(settings, warnings, untrusted)
 
 
 def _validate(settings: Settings, warnings: list[str]) -> None:

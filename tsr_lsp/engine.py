@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tsr_lsp import __version__
+from tsr_lsp import __version__, paths
 from tsr_lsp.backends.base import (
     GenerationCancelled,
     GenerationRequest,
@@ -23,7 +23,7 @@ from tsr_lsp.backends.base import (
     ModelLoadError,
 )
 from tsr_lsp.backends.pool import ModelPool
-from tsr_lsp.config import Settings
+from tsr_lsp.config import Settings, load_settings
 from tsr_lsp.prompts.builder import build_messages
 from tsr_lsp.prompts.cot import split_answer
 from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
@@ -78,7 +78,7 @@ class Outcome:
 
 
 class Engine:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, follow_user_config: bool = False):
         self.settings = settings
         self.pool = ModelPool(settings)
         self.started = time.time()
@@ -86,6 +86,40 @@ class Engine:
         self._router_lock = threading.Lock()
         self._memory: Any = None
         self._outcomes: Any = None
+        # the daemon's Engine is built from the user's config file and follows its changes
+        self.follow_user_config = follow_user_config
+        self._user_stamp = _mtime(paths.user_config_file()) if follow_user_config else None
+
+    def refresh(self) -> list[str]:
+        """Apply a changed user config file to what the Engine owns (memory, router, model
+        budget) without a restart; returns one line per setting that needs one."""
+        if not self.follow_user_config:
+            return []
+        stamp = _mtime(paths.user_config_file())
+        if stamp == self._user_stamp:
+            return []
+        self._user_stamp = stamp
+        new, _ = load_settings(None)
+        old, notes = self.settings, []
+        with self._router_lock:
+            self.settings = new
+            self.pool.settings = new
+            if new.router != old.router:
+                self._router = None
+                self.__dict__.pop("_routers", None)
+            if new.memory != old.memory and self._memory is not None:
+                memory, self._memory = self._memory, None  # reopened on use if enabled
+                memory.close()
+        if new.daemon != old.daemon:
+            notes.append("daemon settings changed: they apply when the daemon restarts")
+        if new.log_level != old.log_level:
+            notes.append("log_level changed: it applies when the daemon restarts")
+        log.info("user config reloaded (%s)", paths.user_config_file())
+        return notes
+
+    def memory_for(self, settings: Settings) -> Any:
+        """The memory a session may use: None when its settings turn memory off."""
+        return self.memory if settings.memory.enabled else None
 
     @property
     def memory(self) -> Any:
@@ -181,7 +215,7 @@ class Engine:
 
         settings = settings or self.settings
         try:
-            memory = getattr(self, "memory", None)
+            memory = self.memory_for(settings)
         except Exception as exc:  # a store that cannot open must not stop routing
             log.warning("memory unavailable for routing: %s", exc)
             memory = None
@@ -220,12 +254,13 @@ class Engine:
             decision.template = options.template
         emit("decision", decision.to_json())
         started = time.time()
+        memory = self.memory_for(settings)
         memory_vars: dict[str, Any] = {"episodes": [], "patterns": []}
         if options.raw:
             messages = [{"role": "user", "content": request.text}]
         else:
-            if self.memory is not None:
-                memory_vars = self.memory.prompt_memory(
+            if memory is not None:
+                memory_vars = memory.prompt_memory(
                     request.project, request.text, decision.category, options.session
                 )
             extra = {"memory": memory_vars, **options.variables}
@@ -250,8 +285,8 @@ class Engine:
             cancelled = True
         reasoning, answer = split_answer(result.text, decision.cot_steps)
         outcome = Outcome(decision, answer, reasoning, result, cancelled)
-        if self.memory is not None and not options.raw and not cancelled:
-            episode = self.memory.record_generation(
+        if memory is not None and not options.raw and not cancelled:
+            episode = memory.record_generation(
                 request.project,
                 request,
                 decision,
@@ -344,6 +379,13 @@ class Engine:
         self.pool.close()
         if self._memory is not None:
             self._memory.close()
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def rss_mb(pid: int | None = None) -> float:

@@ -146,6 +146,10 @@ class TsrLanguageServer(LanguageServer):
         self.dispatcher = Dispatcher(self, features)
 
     @property
+    def engine_started(self) -> bool:
+        return self._engine is not None
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = self._engine_factory()
@@ -190,11 +194,13 @@ class EngineHolder:
         with self.lock:
             if self.engine is None:
                 base = self.settings
-                if base is None:
+                if base is None:  # the user's config: followed when it changes
                     base, warnings = load_settings(None)
                     for warning in warnings:
                         log.warning("%s", warning)
-                self.engine = Engine(base)
+                    self.engine = Engine(base, follow_user_config=True)
+                else:
+                    self.engine = Engine(base)
             return self.engine
 
 

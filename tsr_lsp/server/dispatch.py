@@ -193,15 +193,28 @@ class Dispatcher:
     async def on_shutdown(self, params: Any) -> None:
         await self._fan_out(types.SHUTDOWN, "shutdown", params)
 
-    async def configuration_changed(self) -> None:
-        """Tell every feature the session's settings were reloaded."""
+    async def reload_settings(self) -> None:
+        """Rebuild the session's settings (and the Engine's user-level ones), then tell
+        every feature."""
+        self.server.session.reload()
+        if self.server.engine_started:
+            for note in self.server.engine.refresh():
+                self.server.tell(note, types.MessageType.Info)
         await self._fan_out("configuration", "configuration_changed", self.server.session.settings)
 
+    async def _refresh(self) -> None:
+        """A settings file changed since the last reload: the change applies to this request."""
+        if self.server.session.stale():
+            await self.reload_settings()
+
     async def on_standard_notification(self, method: str, params: Any) -> None:
+        if method != types.INITIALIZED:
+            await self._refresh()
         await self._fan_out(method, NOTIFICATION_HOOKS[method], params)
 
     async def on_standard_request(self, method: str, params: Any) -> Any:
         hook = REQUEST_HOOKS[method]
+        await self._refresh()
         token = self._begin()
         merged: list[Any] = []
         try:
@@ -229,6 +242,7 @@ class Dispatcher:
     async def on_request(self, method: str, params: Any) -> Any:
         handler = self.requests[method]
         value = self._structure(handler, params)
+        await self._refresh()
         token = self._begin()
         try:
             return await self._call(handler.feature, method, handler.fn, value, token)
@@ -252,6 +266,7 @@ class Dispatcher:
         args = list(params.arguments or [])
         cls = handler.declared.params
         value = structure_arguments(args, cls) if cls is not None else args
+        await self._refresh()
         token = self._begin()
         try:
             return await self._call(handler.feature, params.command, handler.fn, value, token)

@@ -3,6 +3,7 @@ initialized (pull ``workspace/configuration``), didChangeConfiguration."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from tsr_lsp.config import Settings, load_settings
+from tsr_lsp import paths, trust
+from tsr_lsp.config import Settings, load, project_config_file
 from tsr_lsp.server.feature import LanguageFeature, notification
 
 SECTION = "tsr"
@@ -23,17 +25,44 @@ class Session:
     settings: Settings = field(default_factory=Settings)
     root: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    untrusted: list[str] = field(default_factory=list)  # project keys trust held back
     init_options: dict[str, Any] = field(default_factory=dict)
     workspace_config: dict[str, Any] | None = None
+    stamps: tuple[int | None, ...] = ()
+
+    def files(self) -> list[Path]:
+        """The files the settings come from: a change to any is seen on the next request."""
+        files = [paths.user_config_file(), trust.trust_file()]
+        if self.root is not None:
+            files.append(project_config_file(self.root))
+        return files
+
+    def stamp(self) -> tuple[int | None, ...]:
+        out: list[int | None] = []
+        for file in self.files():
+            try:
+                out.append(file.stat().st_mtime_ns)
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def stale(self) -> bool:
+        return self.stamp() != self.stamps
 
     def reload(self) -> list[str]:
         """Rebuild the settings from files and the editor's layers; returns the warnings."""
+        self.stamps = self.stamp()  # before reading: a change while we read is seen next time
         layers: list[tuple[str, Any]] = []
         if self.init_options:
             layers.append(("initializationOptions", self.init_options))
         if self.workspace_config:
             layers.append(("workspace/configuration", self.workspace_config))
-        self.settings, self.warnings = load_settings(self.root, *layers)
+        loaded = load(self.root, *layers)
+        self.settings, self.warnings, self.untrusted = (
+            loaded.settings,
+            loaded.warnings,
+            loaded.untrusted,
+        )
         return self.warnings
 
 
@@ -49,9 +78,17 @@ def root_from_params(params: types.InitializeParams) -> Path | None:
 
 
 class Lifecycle(LanguageFeature):
-    """Builds the session's settings; first in FEATURES so the others see them."""
+    """Builds the session's settings; first in FEATURES so the others see them. Reports
+    their warnings and asks once whether to trust a project that wants gated keys."""
 
     name = "lifecycle"
+    TRUST = "Trust"
+    NOT_NOW = "Not now"
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self.asked: set[Path] = set()
+        self.asking: asyncio.Task[None] | None = None
 
     def initialize(self, params: types.InitializeParams) -> None:
         session = self.server.session
@@ -85,14 +122,40 @@ class Lifecycle(LanguageFeature):
         await self.apply(config if isinstance(config, dict) else None)
 
     async def apply(self, workspace_config: dict[str, Any] | None) -> None:
-        session = self.server.session
-        session.workspace_config = workspace_config
-        self.report(session.reload())
-        await self.server.dispatcher.configuration_changed()
+        self.server.session.workspace_config = workspace_config
+        await self.server.dispatcher.reload_settings()
 
-    def report(self, warnings: list[str]) -> None:
+    def configuration_changed(self, settings: Settings) -> None:
+        session = self.server.session
+        warnings = session.warnings
         for warning in warnings:
             self.log.warning("%s", warning)
         if warnings:
             more = f" (+{len(warnings) - 1} more in the log)" if len(warnings) > 1 else ""
             self.server.tell(f"settings: {warnings[0]}{more}")
+        root = session.root
+        if session.untrusted and root is not None and root not in self.asked:
+            self.asked.add(root)  # once per folder and connection, whatever the answer
+            self.asking = asyncio.ensure_future(self.ask_trust(root, session.untrusted))
+
+    async def ask_trust(self, root: Path, keys: list[str]) -> None:
+        """window/showMessageRequest: trusting applies the held-back keys at once."""
+        shown = ", ".join(keys[:4]) + (f" (+{len(keys) - 4})" if len(keys) > 4 else "")
+        params = types.ShowMessageRequestParams(
+            type=types.MessageType.Warning,
+            message=(
+                f"tsr-lsp: trust this folder's tsr-lsp settings? {root}/.tsr/config.toml sets "
+                f"{shown}, which can send your prompts and keys elsewhere or run other models."
+            ),
+            actions=[types.MessageActionItem(self.TRUST), types.MessageActionItem(self.NOT_NOW)],
+        )
+        try:
+            answer = await self.server.window_show_message_request_async(params)
+        except Exception as exc:  # a client without the request: `tsr-lsp trust` remains
+            self.log.info("window/showMessageRequest failed: %s", exc)
+            return
+        title = answer.get("title") if isinstance(answer, dict) else getattr(answer, "title", None)
+        if title == self.TRUST:
+            trust.trust(root)
+            self.log.warning("trusted %s (tsr-lsp trust --revoke %s undoes it)", root, root)
+            await self.server.dispatcher.reload_settings()

@@ -98,7 +98,7 @@ class MemoryRequests(LanguageFeature):
     name = "memory"
 
     def service(self) -> MemoryService:
-        memory = self.engine.memory
+        memory = self.engine.memory_for(self.settings)
         if memory is None:
             raise UserError("memory is disabled (memory.enabled = false in the settings)")
         return memory
