@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -32,3 +33,19 @@ def generate_cancelled(
     with pytest.raises(GenerationCancelled) as err:
         backend.generate(request, on_token=on_token, cancel=cancel)
     return err.value.result, pieces
+
+
+async def code_actions(client: Any, params: Any) -> list[Any]:
+    """``textDocument/codeAction`` through a pygls client. lsprotocol reads any item that
+    carries a command as a bare Command, so the result is structured by its shape: a
+    ``command`` string makes a Command, anything else a CodeAction."""
+    from lsprotocol import types
+
+    conv = client.protocol._converter
+
+    def hook(obj: Any, _: type) -> Any:
+        kind = types.Command if isinstance(obj.get("command"), str) else types.CodeAction
+        return conv.structure(obj, kind)
+
+    conv.register_structure_hook(types.Command | types.CodeAction, hook)
+    return list(await client.text_document_code_action_async(params) or [])

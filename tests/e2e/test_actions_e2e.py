@@ -20,6 +20,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.e2e.conftest import server_config
+from tests.helpers import code_actions
 
 CLAMP = (
     "def clamp(x, lo, hi):\n"
@@ -67,19 +68,13 @@ def at(line: int, char: int = 0, end_line: int | None = None, end_char: int = 0)
 async def action(
     client: LanguageClient, uri: str, r: types.Range, name: str, diags: Any = None
 ) -> types.CodeAction:
-    conv = client.protocol._converter
-
-    def hook(obj: Any, _: type) -> Any:
-        kind = types.Command if isinstance(obj.get("command"), str) else types.CodeAction
-        return conv.structure(obj, kind)
-
-    conv.register_structure_hook(types.Command | types.CodeAction, hook)
-    result = await client.text_document_code_action_async(
+    result = await code_actions(
+        client,
         types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             range=r,
             context=types.CodeActionContext(diagnostics=diags or []),
-        )
+        ),
     )
     return next(
         a

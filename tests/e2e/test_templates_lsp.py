@@ -11,6 +11,8 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from tests.helpers import code_actions
+
 PROMPT = (
     "{#---\n"
     'name = "review"\n'
@@ -76,22 +78,14 @@ def _apply(text: str, edits: list[types.TextEdit]) -> str:
 
 
 async def _actions(client: LanguageClient, uri: str, diag: types.Diagnostic) -> list[Any]:
-    # lsprotocol reads any code action that carries a command as a bare Command
-    conv = client.protocol._converter
-
-    def hook(obj: Any, _: type) -> Any:
-        kind = types.Command if isinstance(obj.get("command"), str) else types.CodeAction
-        return conv.structure(obj, kind)
-
-    conv.register_structure_hook(types.Command | types.CodeAction, hook)
-    result = await client.text_document_code_action_async(
+    return await code_actions(
+        client,
         types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             range=diag.range,
             context=types.CodeActionContext(diagnostics=[diag]),
-        )
+        ),
     )
-    return list(result or [])
 
 
 async def test_diagnostics_as_you_type(client: LanguageClient, tmp_path: Path) -> None:

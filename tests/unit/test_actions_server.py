@@ -20,6 +20,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import register_lsp_features
 
+from tests.helpers import code_actions
 from tsr_lsp.server.transport import plain_converter
 
 SERVER = Path(__file__).with_name("actions_server.py")
@@ -126,18 +127,13 @@ async def actions(
     """The code actions as plain JSON (lsprotocol reads an action with a command as a
     bare Command, so the hook picks the type by the shape)."""
     conv = client.protocol._converter
-
-    def hook(obj: Any, _: type) -> Any:
-        kind = types.Command if isinstance(obj.get("command"), str) else types.CodeAction
-        return conv.structure(obj, kind)
-
-    conv.register_structure_hook(types.Command | types.CodeAction, hook)
-    result = await client.text_document_code_action_async(
+    result = await code_actions(
+        client,
         types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             range=r,
             context=types.CodeActionContext(diagnostics=diagnostics or [], only=only),
-        )
+        ),
     )
     return [conv.unstructure(a) for a in result or []]
 
