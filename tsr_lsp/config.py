@@ -156,7 +156,10 @@ class MemorySettings:
 class DaemonSettings:
     enabled: bool = True
     socket: str = ""
-    idle_timeout_s: float = 1800.0
+    idle_timeout_s: float = 1800.0  # the daemon exits after this long with no editor
+    # models (pinned ones too) unload after this long unused, so an idle daemon gives its
+    # memory back; 0 keeps them loaded. Applies to in-process servers as well.
+    idle_unload_s: float = 600.0
     tcp_port: int = 0
     tcp_token_env: str = "TSR_LSP_TOKEN"
 

@@ -371,6 +371,8 @@ class Engine:
                 for name, prof in settings.models.items()
             },
             "rssMb": round(rss_mb(), 1),
+            "loadedModels": pool_status,  # every model the pool holds, whoever loaded it
+            "idleUnloadS": self.settings.daemon.idle_unload_s,
             "memoryBudgetMb": self.settings.memory_budget_mb,
             "modelsMb": round(self.pool.used_mb(), 1),
         }

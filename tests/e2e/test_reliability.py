@@ -26,7 +26,7 @@ KNOWN_FAILING: dict[str, str] = {
 BEHAVIOUR = [
     "crashes",
     "unanswered_requests",
-    "section_timeouts",
+    "sections_aborted",
     "payloads_escaped",
     "exfiltrations",
     "exposed_paths",

@@ -61,6 +61,7 @@ def test_encoder_command_reports_a_ready_table_or_names_the_fix(
     assert main(["memory", "encoder"]) == 0
     assert "static encoder ready at" in capsys.readouterr().out
     monkeypatch.setenv("TSR_LSP_MODELS_DIR", str(tmp_path / "models"))  # nothing built here
+    monkeypatch.setattr("tsr_lsp.memory.static.SHIPPED", tmp_path / "none")  # nor shipped
     monkeypatch.setattr("tsr_lsp.memory.embed.find_model_dir", lambda setting="": None)
     assert main(["memory", "encoder"]) == 1
     err = capsys.readouterr().err.strip()

@@ -8,7 +8,9 @@ All methods are synchronous and thread-safe; the server calls them from worker t
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
@@ -39,6 +41,16 @@ log = logging.getLogger(__name__)
 LoadProgress = Callable[[str, str], None]
 # A failed endpoint is retried after this long; a failed file when the file changes.
 ENDPOINT_RETRY_S = 30.0
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system: Python's garbage, then glibc's free lists
+    (without ``malloc_trim`` an idle process keeps its peak RSS)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def fingerprint(profile: ModelProfile) -> str:
@@ -127,6 +139,9 @@ class ModelPool:
         self._load_locks: dict[str, threading.Lock] = {}
         self._mutex = threading.RLock()
         self.evictions: list[str] = []  # names, in eviction order (status and tests)
+        self.idle_unloads: list[str] = []  # names unloaded for idleness, in order
+        self._reaper: threading.Thread | None = None
+        self._closed = threading.Event()
 
     # ------------------------------------------------------------------ keys
     def _resolve(self, name: str, profile: ModelProfile | None) -> tuple[str, ModelProfile]:
@@ -269,7 +284,53 @@ class ModelPool:
         with self._mutex:
             slot = _Slot(name, backend)
             self._slots[key] = slot
+            self._start_reaper()
             return slot
+
+    # ------------------------------------------------------------------ idle unload
+    def _start_reaper(self) -> None:
+        """One background thread per pool while models are loaded (caller holds the mutex)."""
+        if self.settings.daemon.idle_unload_s <= 0 or (
+            self._reaper is not None and self._reaper.is_alive()
+        ):
+            return
+        self._reaper = threading.Thread(target=self._reap, name="tsr-pool-idle", daemon=True)
+        self._reaper.start()
+
+    def _reap(self) -> None:
+        while not self._closed.is_set():
+            idle_s = self.settings.daemon.idle_unload_s
+            if idle_s <= 0:
+                return
+            self._closed.wait(min(30.0, max(idle_s / 4, 0.05)))
+            self.unload_idle(idle_s)
+            with self._mutex:
+                if not self._slots:
+                    self._reaper = None
+                    return
+
+    def unload_idle(self, idle_s: float) -> list[str]:
+        """Unload every model (pinned ones too) unused for ``idle_s`` seconds and not busy;
+        returns their names."""
+        now = time.monotonic()
+        gone: list[_Slot] = []
+        with self._mutex:
+            for key, slot in list(self._slots.items()):
+                if now - slot.last_used < idle_s or not slot.lock.try_acquire():
+                    continue
+                try:
+                    slot.closed = True
+                    del self._slots[key]
+                    gone.append(slot)
+                finally:
+                    slot.lock.release()
+        for slot in gone:
+            log.info("unloading %s: unused for %.0fs", slot.name, now - slot.last_used)
+            slot.backend.close()
+            self.idle_unloads.append(slot.name)
+        if gone:
+            release_memory()
+        return [s.name for s in gone]
 
     def _make_room(self, needed_mb: float, keep: str) -> None:
         """Evict least recently used, unpinned, idle models until ``needed_mb`` fits."""
@@ -319,6 +380,7 @@ class ModelPool:
                 del self._failed[key]
 
     def close(self) -> None:
+        self._closed.set()
         with self._mutex:
             slots = list(self._slots.values())
             self._slots.clear()

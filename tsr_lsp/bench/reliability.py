@@ -68,7 +68,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "exfiltrations": ("==", 0),
     "exposed_paths": ("==", 0),
     "unanswered_requests": ("==", 0),
-    "section_timeouts": ("==", 0),
+    "sections_aborted": ("==", 0),
 }
 
 FAKE_MODELS = """
@@ -103,6 +103,7 @@ class Bench:
     project: Path
     rng: random.Random = field(default_factory=lambda: random.Random(12))
     open_conns: list[RawConnection] = field(default_factory=list)
+    failed_connects: int = 0  # initialize never answered: counted as crashes
 
     @property
     def stdio_cmd(self) -> list[str]:
@@ -120,13 +121,21 @@ class Bench:
         daemon when none runs), ``socket`` straight to the daemon's socket."""
         if transport == "socket" and self.daemon_pid() is None:
             await (await self.connect("stdio")).close()
-        if transport == "stdio":
-            conn = await RawConnection.stdio(self.stdio_cmd, self.env, "stdio")
-        else:
-            conn = await RawConnection.unix(self.socket, "socket")
-        await conn.initialize(root or self.project, timeout=60)
-        self.open_conns.append(conn)
-        return conn
+        for attempt in range(3):  # a daemon that just died is replaced by the forwarder
+            try:
+                if transport == "stdio":
+                    conn = await RawConnection.stdio(self.stdio_cmd, self.env, "stdio")
+                else:
+                    conn = await RawConnection.unix(self.socket, "socket")
+                await conn.initialize(root or self.project, timeout=60)
+            except (Closed, OSError) as exc:
+                log.warning("reliability: %s connection failed (%s)", transport, exc)
+                self.failed_connects += 1
+                await asyncio.sleep(1.0 + attempt)
+                continue
+            self.open_conns.append(conn)
+            return conn
+        raise Closed(f"{transport}: no connection after 3 attempts")
 
     async def close(self, conn: RawConnection) -> None:
         await conn.close(polite=not conn.closed)
@@ -685,22 +694,24 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
     stop, peak = asyncio.Event(), [rss_before]
     watcher = asyncio.create_task(_watch_rss(bench, stop, peak))
     started = time.perf_counter()
-    out["section_timeouts"] = 0
+    out["sections_aborted"] = 0
     log.info("reliability: fuzz, %d messages", n_fuzz)
     try:
         fz = await asyncio.wait_for(fuzz_section(bench, n_fuzz), limit)
         details["fuzz_crash_batches"] = fz.pop("_crash_batches")
         out.update(fz)
-    except TimeoutError:
-        out["section_timeouts"] += 1
+    except (TimeoutError, Closed) as exc:
+        log.warning("reliability: section aborted: %r", exc)
+        out["sections_aborted"] += 1
     out["fuzz_s"] = round(time.perf_counter() - started, 1)
     log.info("reliability: 8 clients x %d requests", per_client)
     try:
         cl = await asyncio.wait_for(clients_section(bench, per_client), limit)
         details["hostile_slowest_s"] = cl.pop("_hostile_slowest_s")
         out.update(cl)
-    except TimeoutError:
-        out["section_timeouts"] += 1
+    except (TimeoutError, Closed) as exc:
+        log.warning("reliability: section aborted: %r", exc)
+        out["sections_aborted"] += 1
     for conn in list(bench.open_conns):  # what a timed-out section left open
         await bench.close(conn)
     stop.set()
@@ -710,14 +721,17 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
     settle = 5.0 if bench.short else 15.0
     await asyncio.sleep(settle)
     rss_after = bench.rss_mb()
+    out["failed_connects"] = bench.failed_connects
+    out["crashes"] = out.get("crashes", 0) + bench.failed_connects
     out["rss_before_mb"] = round(rss_before, 1)
     out["rss_peak_mb"] = round(peak[0], 1)
     out["rss_after_mb"] = round(rss_after, 1)
     out["rss_growth_ratio"] = round(rss_after / rss_before, 2) if rss_before else None
     try:
         out.update(await asyncio.wait_for(trust_section(bench), 300))
-    except TimeoutError:
-        out["section_timeouts"] += 1
+    except (TimeoutError, Closed) as exc:
+        log.warning("reliability: section aborted: %r", exc)
+        out["sections_aborted"] += 1
 
 
 def _stop_daemon(bench: Bench) -> None:

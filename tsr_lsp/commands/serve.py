@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +19,19 @@ def _daemon_settings() -> tuple[bool, str, float]:
     return enabled, settings.daemon.socket, settings.daemon.idle_timeout_s
 
 
+def socket_path(setting: str) -> Path:
+    """The daemon's socket: the ``daemon.socket`` setting, else the private runtime folder."""
+    from tsr_lsp.server.daemon import default_socket_path
+
+    return Path(setting).expanduser() if setting else default_socket_path()
+
+
 def run_stdio(args: argparse.Namespace) -> int:
     enabled, socket_setting, _ = _daemon_settings()
     if enabled and not args.no_daemon:
-        from pathlib import Path
+        from tsr_lsp.server.daemon import connect_or_spawn, forward_stdio
 
-        from tsr_lsp.server.daemon import connect_or_spawn, default_socket_path, forward_stdio
-
-        path = Path(socket_setting).expanduser() if socket_setting else default_socket_path()
+        path = socket_path(socket_setting)
         try:
             sock = connect_or_spawn(path)
         except ConnectionError as exc:
@@ -40,13 +46,9 @@ def run_stdio(args: argparse.Namespace) -> int:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from tsr_lsp.server.daemon import Daemon, default_socket_path
+    from tsr_lsp.server.daemon import Daemon
 
     _, socket_setting, idle = _daemon_settings()
-    path = args.socket or (
-        Path(socket_setting).expanduser() if socket_setting else default_socket_path()
-    )
+    path = args.socket or socket_path(socket_setting)
     idle = args.idle_timeout if args.idle_timeout is not None else idle
     return Daemon(path, idle).run()

@@ -3,8 +3,8 @@
 Why: a MiniLM forward pass per query costs 10 ms on an idle core (30+ under load) and torch
 plus the model add ~370 MB to the daemon; search must stay under 10 ms at p95. A static
 encoder is a table with one vector per WordPiece token: a text's vector is the sum of its
-tokens' rows (normalised), computed in microseconds with numpy and the `tokenizers` library,
-no torch in the daemon at all.
+tokens' rows (normalised), computed in microseconds with numpy and a plain-Python WordPiece
+(``wordpiece.py``), no torch in the daemon at all.
 
 The table is built once per machine (`build_table`, in a child process so torch never enters
 the daemon): MiniLM runs on every vocabulary token alone (model2vec's recipe), then a small
@@ -38,7 +38,16 @@ HEAD = Path(__file__).resolve().parent / "pretrained" / "static_head.npz"
 MAX_TOKENS = 256  # a long response adds little beyond its first 256 tokens
 
 
+# The table built from the shipped head ships prebuilt (so a plain `pip install tsr-lsp` needs
+# neither torch nor the MiniLM wheel): `python -m tsr_lsp.memory.static MODEL_DIR SHIPPED`
+# rebuilds it byte for byte (docs/MEMORY.md).
+SHIPPED = Path(__file__).resolve().parent / "pretrained" / "encoder"
+
+
 def encoder_dir() -> Path:
+    """The shipped table when it matches the shipped head, else this machine's build."""
+    if table_ready(SHIPPED):
+        return SHIPPED
     from tsr_lsp.paths import models_dir
 
     return models_dir() / "memory-encoder"
@@ -68,7 +77,7 @@ class StaticEncoder:
     fast = True  # microseconds a text: episodes are embedded as they are stored
 
     def __init__(self, folder: Path):
-        from tokenizers import Tokenizer
+        from tsr_lsp.memory.wordpiece import WordPiece
 
         meta = json.loads((folder / "meta.json").read_text())
         self.folder = folder
@@ -80,9 +89,7 @@ class StaticEncoder:
         mapped = np.memmap(folder / "table.f16", dtype=np.float16, mode="r")
         self.table = mapped.view(np.ndarray).reshape(vocab, self.dim)
         self.bias = np.asarray(meta["bias"], dtype=np.float32)
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
+        self.tokenizer = WordPiece(folder / "tokenizer.json")
         self._word_ids: dict[str, list[int]] = {}
 
     def token_ids(self, text: str) -> list[int]:
@@ -96,7 +103,7 @@ class StaticEncoder:
             if ids is None:
                 if len(cache) > 200_000:  # bounded: a long-running daemon sees many words
                     cache.clear()
-                ids = cache[word] = self.tokenizer.encode(word, add_special_tokens=False).ids
+                ids = cache[word] = self.tokenizer.encode(word)
             out += ids
             if len(out) >= MAX_TOKENS:
                 return out[:MAX_TOKENS]
