@@ -30,6 +30,8 @@ BEHAVIOUR = [
     "payloads_escaped",
     "exfiltrations",
     "exposed_paths",
+    "secrets_stored",
+    "secrets_on_disk",
 ]
 
 

@@ -69,6 +69,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "exposed_paths": ("==", 0),
     "unanswered_requests": ("==", 0),
     "sections_aborted": ("==", 0),
+    "secrets_stored": ("==", 0),
+    "secrets_on_disk": ("==", 0),
 }
 
 FAKE_MODELS = """
@@ -104,6 +106,7 @@ class Bench:
     rng: random.Random = field(default_factory=lambda: random.Random(12))
     open_conns: list[RawConnection] = field(default_factory=list)
     failed_connects: int = 0  # initialize never answered: counted as crashes
+    secret_items: list[Any] = field(default_factory=list)
 
     @property
     def stdio_cmd(self) -> list[str]:
@@ -338,17 +341,14 @@ def hostile_menu(bench: Bench, big_mb: int) -> list[tuple[str, Action]]:
         return await conn.request("tsr/memory/import", {"episodes": eps}, 60)
 
     async def deep_json(conn: RawConnection) -> Any:
-        msg_id = conn.next_id()
+        """JSON nested 100,000 deep: its error reply cannot name the id (JSON-RPC: null), so
+        a request right behind it shows the connection still serves."""
         nested = "[" * 100_000 + "]" * 100_000
-        body = (
-            f'{{"jsonrpc":"2.0","id":{msg_id},"method":"tsr/route","params":{{"text":{nested}}}}}'
-        ).encode()
-        future = conn.expect(msg_id)
-        await conn.send(body)
-        try:
-            return await asyncio.wait_for(future, 60)
-        except TimeoutError:
-            return None
+        await conn.send(
+            f'{{"jsonrpc":"2.0","id":{conn.next_id()},"method":"tsr/route",'
+            f'"params":{{"text":{nested}}}}}'.encode()
+        )
+        return await conn.request("tsr/status", {}, 60)
 
     async def huge_search(conn: RawConnection) -> Any:
         return await conn.request("tsr/memory/search", {"query": one_mb[:200_000], "k": 200}, 60)
@@ -594,11 +594,69 @@ fallback_profile = "evil"
     }
 
 
+# ---------------------------------------------------------------------- secrets
+
+
+async def secrets_section(bench: Bench) -> tuple[dict[str, Any], list[Any]]:
+    """Real key formats (memory's seeded corpus) through the daemon's paths into memory:
+    tsr/generate, the remember command and an import (every text field). Whatever comes
+    back from tsr/memory/export or search still holding a piece of a secret leaked."""
+    from tsr_lsp.bench.redaction import leaked
+    from tsr_lsp.bench.secrets_corpus import secrets
+
+    items = secrets(seed=1, per_kind=1 if bench.short else 3)
+    project = bench.home.parent / "secrets-project"
+    project.mkdir(exist_ok=True)
+    conn = await bench.connect("socket", root=project)
+    for i, s in enumerate(items):
+        if i % 3 == 0:
+            await conn.request("tsr/generate", {"text": s.text, "maxTokens": 4}, 30)
+        elif i % 3 == 1:
+            await conn.request(
+                "workspace/executeCommand",
+                {"command": "tsr.memory.remember", "arguments": [s.text]},
+                30,
+            )
+        else:
+            episode = {"text": s.text, "response": s.text, "kind": "fact", "file": s.text[:200]}
+            await conn.request("tsr/memory/import", {"episodes": [episode]}, 30)
+    exported, _ = await conn.request("tsr/memory/export", {"allProjects": True}, 60)
+    searched = []
+    for s in items[:: max(1, len(items) // 20)]:
+        hit, _ = await conn.request("tsr/memory/search", {"query": s.text[:200], "k": 5}, 30)
+        searched.append(json.dumps(hit))
+    await bench.close(conn)
+    text = json.dumps(exported) + "\n".join(searched)
+    return {
+        "secrets_sent": len(items),
+        "secret_kinds_sent": len({s.kind for s in items}),
+        "secrets_stored": sum(leaked(s, text) for s in items),
+    }, items
+
+
+PLAIN = (".jsonl", ".json", ".toml", ".txt")
+
+
+def secrets_on_disk(home: Path, items: list[Any]) -> int:
+    """Secrets found in the plain-text files tsr-lsp wrote (logs, journals, configs): read
+    after the daemon stopped. The index's own files are compressed: export covers them."""
+    from tsr_lsp.bench.redaction import leaked
+
+    texts = []
+    for path in home.rglob("*"):
+        plain = ".log" in path.name or "journal" in path.name or path.suffix in PLAIN
+        if plain and path.is_file() and path.stat().st_size < 200 * 1024 * 1024:
+            texts.append(path.read_bytes().decode("utf-8", "replace"))
+    blob = "\n".join(texts)
+    return sum(leaked(s, blob) for s in items)
+
+
 # ---------------------------------------------------------------------- files
 
 
-def exposed(home: Path) -> list[str]:
-    """What tsr-lsp created under ``home`` that the group or others can access."""
+def exposed(home: Path, skip: tuple[Path, ...] = ()) -> list[str]:
+    """What tsr-lsp created under ``home`` that the group or others can access (``skip``:
+    files the user wrote, such as their config)."""
     out = []
     for sub in ("config", "data", "log", "run"):
         top = home / sub
@@ -609,7 +667,7 @@ def exposed(home: Path) -> list[str]:
                 mode = path.lstat().st_mode
             except OSError:
                 continue
-            if stat.S_ISLNK(mode):
+            if stat.S_ISLNK(mode) or path in skip:
                 continue
             if stat.S_IMODE(mode) & 0o077:
                 out.append(f"{oct(stat.S_IMODE(mode))} {path.relative_to(home)}")
@@ -669,9 +727,8 @@ def _optional(module: str, short: bool) -> dict[str, Any] | None:
 def merge(out: dict[str, Any], details: dict[str, Any], section: str, part: dict[str, Any]) -> None:
     """Fold a section's metrics into the report: details aside, shared counters summed, any
     other key already taken kept apart under the section's name."""
-    for key in DETAILS:
-        if key in part:
-            details.setdefault(section, {})[key] = part.pop(key)
+    for key in [k for k, v in part.items() if k in DETAILS or isinstance(v, (dict, list))]:
+        details.setdefault(section, {})[key] = part.pop(key)
     part.pop("total_s", None)
     for key, value in part.items():
         if key in SUMMED and key in out:
@@ -728,6 +785,12 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
     out["rss_after_mb"] = round(rss_after, 1)
     out["rss_growth_ratio"] = round(rss_after / rss_before, 2) if rss_before else None
     try:
+        found, bench.secret_items = await asyncio.wait_for(secrets_section(bench), 600)
+        out.update(found)
+    except (TimeoutError, Closed) as exc:
+        log.warning("reliability: section aborted: %r", exc)
+        out["sections_aborted"] += 1
+    try:
         out.update(await asyncio.wait_for(trust_section(bench), 300))
     except (TimeoutError, Closed) as exc:
         log.warning("reliability: section aborted: %r", exc)
@@ -763,7 +826,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             asyncio.run(_daemon_part(bench, out, details))
         finally:
             _stop_daemon(bench)
-        paths = exposed(home)
+        out["secrets_on_disk"] = secrets_on_disk(home, bench.secret_items)
+        paths = exposed(home, skip=(home / "config" / "config.toml",))
         out["exposed_paths"] = len(paths)
         details["exposed_paths"] = paths
     finally:
