@@ -182,7 +182,7 @@ def make_home(root: Path) -> tuple[Path, dict[str, str]]:
 # ---------------------------------------------------------------------- fuzz
 
 
-async def _settle(conn: RawConnection, owed: list[Any], timeout: float) -> tuple[int, bool]:
+async def _settle(conn: RawConnection, owed: list[Any], timeout: float) -> tuple[list[Any], bool]:
     """Probe, then wait for every owed reply; (unanswered, probe answered). The probe's reply
     comes after the batch was read; slow handlers get a few more seconds."""
     futures = [conn.expect(i) for i in owed]
@@ -194,7 +194,9 @@ async def _settle(conn: RawConnection, owed: list[Any], timeout: float) -> tuple
     pending = [f for f in futures if not f.done()]
     if pending and probe.done():
         await asyncio.wait(pending, timeout=3.0)
-    unanswered = sum(1 for f in futures if not f.done() or f.exception() is not None)
+    unanswered = [
+        i for i, f in zip(owed, futures, strict=True) if not f.done() or f.exception() is not None
+    ]
     probe_ok = probe.done() and probe.exception() is None
     for f in [*futures, probe]:
         if not f.done():
@@ -205,6 +207,7 @@ async def _settle(conn: RawConnection, owed: list[Any], timeout: float) -> tuple
 async def fuzz_section(bench: Bench, n: int) -> dict[str, Any]:
     sent = crashes = deaths = unanswered = lost_sync = 0
     crash_labels: list[str] = []
+    missed: list[str] = []
     batch = 25
     for t, transport in enumerate(("stdio", "socket")):
         conn = await bench.connect(transport)
@@ -222,7 +225,11 @@ async def fuzz_section(bench: Bench, n: int) -> dict[str, Any]:
             except Closed:
                 pass
             t0 = time.perf_counter()
-            missing, probe_ok = await _settle(conn, owed, timeout=3.0)
+            lost_ids, probe_ok = await _settle(conn, owed, timeout=3.0)
+            missing = len(lost_ids)
+            for case in chunk:
+                if case.expect_id in lost_ids and len(missed) < 30:
+                    missed.append(f"{transport} {case.label}: {case.data[:300]!r}")
             log.info(
                 "fuzz %s: %d/%d, %d lost, %d out of step, %d unanswered (%.1fs)",
                 transport,
@@ -255,6 +262,8 @@ async def fuzz_section(bench: Bench, n: int) -> dict[str, Any]:
         for method in ("tsr/status", "tsr/route", "textDocument/hover"):
             r, _ = await conn.request(method, {"text": "x"}, timeout=5)
             after += r is None
+            if r is None:
+                missed.append(f"{transport}: {method} after shutdown")
         unanswered += after + (reply is None)
         await conn.notify("exit")
         await bench.close(conn)
@@ -265,6 +274,7 @@ async def fuzz_section(bench: Bench, n: int) -> dict[str, Any]:
         "out_of_step": lost_sync,
         "unanswered_requests": unanswered,
         "_crash_batches": crash_labels,
+        "_unanswered": missed,
     }
 
 
@@ -756,6 +766,7 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
     try:
         fz = await asyncio.wait_for(fuzz_section(bench, n_fuzz), limit)
         details["fuzz_crash_batches"] = fz.pop("_crash_batches")
+        details["fuzz_unanswered"] = fz.pop("_unanswered")
         out.update(fz)
     except (TimeoutError, Closed) as exc:
         log.warning("reliability: section aborted: %r", exc)
