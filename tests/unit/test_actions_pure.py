@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tsr_lsp.actions import catalog, document, outcome
@@ -207,3 +209,14 @@ def test_tests_cut_by_the_token_limit_keep_the_complete_ones() -> None:
     assert plan_tests(cut, "python", "m", ["f"], None).full.endswith("assert f(1) == 1\n")
     with pytest.raises(PlanError, match="do not parse"):
         plan_tests("```python\ndef test_one():\n    assert f(1) == [1,\n", "python", "m", [], None)
+
+
+def test_answer_files_are_private_and_bounded(home: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsr_lsp.server import actions
+
+    monkeypatch.setattr(actions, "KEEP_ANSWERS", 3)
+    written = [actions._write_answer("explain", "/p/geo.py", f"# {i}\n") for i in range(5)]
+    kept = sorted(written[0].parent.glob("*.md"), key=lambda p: p.stat().st_mtime_ns)
+    assert [p.read_text() for p in kept] == ["# 2\n", "# 3\n", "# 4\n"]
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in kept)
+    assert written[0].parent.stat().st_mode & 0o777 == 0o700

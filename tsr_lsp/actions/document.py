@@ -40,7 +40,9 @@ def markdown(
 
 
 def file_name(action: str, path: str, stamp: float | None = None) -> str:
-    """``20260104-101502-explain-parser.md``: sortable, says what it was about."""
+    """``20260104-101502-123-explain-parser.md``: sorts by time (to the millisecond), says
+    what it was about."""
     stem = re.sub(r"[^\w.-]+", "_", path.rsplit("/", 1)[-1].rsplit(".", 1)[0])[:40] or "selection"
+    stamp = time.time() if stamp is None else stamp
     when = time.strftime("%Y%m%d-%H%M%S", time.localtime(stamp))
-    return f"{when}-{action}-{stem}.md"
+    return f"{when}-{int(stamp * 1000) % 1000:03d}-{action}-{stem}.md"

@@ -38,6 +38,7 @@ RUN = "tsr.action.run"
 APPLIED = "tsr.action.applied"
 MAX_DOCUMENT_CHARS = 1_000_000  # larger documents get no AI actions (the prompt would not fit)
 REPORT_EVERY_S = 0.5
+KEEP_ANSWERS = 200  # markdown answers kept in the data dir (the oldest go first)
 _SUFFIX_LANGUAGES = {".py": PYTHON, ".js": "javascript", ".ts": "typescript", ".go": "go"}
 
 
@@ -544,7 +545,13 @@ class Actions(LanguageFeature):
 
     def _record(self, episode: str | None, verdict: str) -> None:
         """The episode's outcome, written in a worker thread (never blocks typing)."""
-        memory = self.engine.memory if episode else None
+        if not episode:
+            return
+        try:
+            memory = self.engine.memory
+        except Exception as exc:  # a store that cannot open: the edit itself stands
+            self.log.warning("memory unavailable, outcome of %s not recorded: %s", episode, exc)
+            return
         if memory is None:
             return
 
@@ -760,11 +767,15 @@ def _python_prelude(root: Path, tests_dir: Path, source: Path) -> str:
 
 
 def _write_answer(action: str, source: str, text: str) -> Path:
-    """The markdown under the user data dir (0700 folder, 0600 file)."""
+    """The markdown under the user data dir (0700 folder, 0600 file); the newest
+    ``KEEP_ANSWERS`` are kept."""
     from tsr_lsp import paths
     from tsr_lsp.actions import document
 
     folder = paths.private_dir(paths.data_dir() / "answers")
+    old = sorted(folder.glob("*.md"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    for stale in old[: max(0, len(old) - KEEP_ANSWERS + 1)]:
+        stale.unlink(missing_ok=True)
     path = folder / document.file_name(action, source)
     n = 1
     while path.exists():
