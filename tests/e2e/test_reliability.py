@@ -18,7 +18,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 KNOWN_FAILING: dict[str, str] = {
-    "exfiltrations": "server: project config is applied without workspace trust",
     "unanswered_requests": "server: e.g. an unknown method with params false gets no reply",
 }
 BEHAVIOUR = [
