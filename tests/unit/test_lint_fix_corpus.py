@@ -16,7 +16,7 @@ import pytest
 from tsr_lsp.bench.lint import CORPUS_OPTIONS, corpus_dir, corpus_files
 from tsr_lsp.jinja_lint import FileIndex, LintOptions, lint_text
 from tsr_lsp.jinja_lint.fixes import Fix, fixes_for
-from tsr_lsp.jinja_lint.mutate import FIX_FAULTS, FixReport, evaluate_fixes
+from tsr_lsp.jinja_lint.mutate import FIXABLE, FixReport, evaluate_fixes
 from tsr_lsp.jinja_lint.verify import apply_edits, check_fix, parse_error, verified_fixes
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"
@@ -33,16 +33,7 @@ KINDS = {
     "Remove the unused macro",
     "Remove this tag",
 }
-# faults a quick fix repairs (broken front matter and macro arity have no fix; a missing
-# include is repaired by creating a file, which changes no text)
-REPAIRABLE = {
-    "deleted_end_tag",
-    "misspelt_filter",
-    "misspelt_test",
-    "misspelt_variable",
-    "unclosed_expression",
-    *FIX_FAULTS,
-} - {"missing_include"}
+REPAIRABLE = set(FIXABLE)
 
 
 @pytest.fixture(scope="module")

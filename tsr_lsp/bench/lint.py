@@ -109,4 +109,51 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metrics["mutation_deleted_end_tag_at_deletion_line_ratio"] = (
             report.found_at_fault_line / deleted
         )
+    metrics.update(quick_fixes(files, options, FileIndex([root])))
     return metrics
+
+
+def quick_fixes(
+    files: list[tuple[str, str]], options: LintOptions, index: FileIndex
+) -> dict[str, Any]:
+    """Quick fixes on injected faults (tests/unit/test_lint_fix_corpus.py, seed 6): of the
+    faults a fix exists for (``mutate.FIXABLE``), the share the offered fixes repair (no new
+    diagnostic left) and restore (the clean file back, blank lines aside); offered fixes
+    that leave a template Jinja2 rejects; and what the check costs a code action:
+    ``verified_fixes`` (fixes + check) vs ``fixes_for`` (fixes alone) per diagnostic, in
+    the same run."""
+    import random
+
+    from tsr_lsp.jinja_lint.fixes import fixes_for
+    from tsr_lsp.jinja_lint.mutate import FIXABLE, evaluate_fixes, fix_mutants
+    from tsr_lsp.jinja_lint.verify import verified_fixes
+
+    report = evaluate_fixes(files, options, index, seed=6, per_fault=1)
+    faults = sum(report.faults.get(f, 0) for f in FIXABLE)
+
+    def share(counts: dict[str, int]) -> float:
+        return sum(counts.get(f, 0) for f in FIXABLE) / faults if faults else 1.0
+
+    out: dict[str, Any] = {
+        "quickfix_faults": faults,
+        "quickfix_repaired_ratio": share(report.repaired),
+        "quickfix_restored_ratio": share(report.restored),
+        "quickfix_offered_ratio": sum(report.offered.values())
+        / max(sum(report.proposed.values()), 1),
+        "quickfix_broke_parse": len(report.broke_parse),
+    }
+    rng = random.Random(6)
+    plain: list[float] = []
+    checked: list[float] = []
+    for path, text in files[::4]:
+        for m in fix_mutants(text, rng, 1, options, index, path):
+            result = lint_text(m.source, path, options, index)
+            for d in result.diagnostics[:3]:
+                plain.append(_timed(lambda: fixes_for(m.source, d, result.lines)))  # noqa: B023
+                checked.append(
+                    _timed(lambda: verified_fixes(m.source, result, d, path, options, index))  # noqa: B023
+                )
+    out["quickfix_unchecked_p50_ms"] = median(plain)
+    out["quickfix_checked_p50_ms"] = median(checked)
+    out["quickfix_checked_p95_ms"] = percentile(checked, 95)
+    return out

@@ -382,6 +382,15 @@ FIX_FAULTS = (
 )
 
 
+# faults a quick fix repairs by editing text (broken front matter and macro arity have no
+# fix; a missing include is repaired by creating a file)
+FIXABLE = tuple(
+    f
+    for f in (*FAULTS, *FIX_FAULTS)
+    if f not in ("broken_front_matter", "macro_arity", "missing_include")
+)
+
+
 def fix_mutants(
     source: str,
     rng: random.Random,
