@@ -340,7 +340,7 @@ async def test_cancel_stops_the_model_and_records_nothing(
     task = asyncio.ensure_future(
         client.protocol.send_request_async(types.CODE_ACTION_RESOLVE, action, msg_id="rf-1")
     )
-    assert await until(lambda: _begun(client), timeout=10)
+    assert await until(lambda: _begun(client), timeout=60)
     started = time.monotonic()
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="rf-1"))
     with pytest.raises(JsonRpcException) as info:
@@ -423,7 +423,7 @@ async def test_the_progress_cancel_button_stops_the_model(
             )
         )
     )
-    assert await until(lambda: _progress_token(client, "Explain"), timeout=10)
+    assert await until(lambda: _progress_token(client, "Explain"), timeout=60)
     token = await _progress_token(client, "Explain")
     begin = next(
         r for r in client.progress_reports[token] if isinstance(r, types.WorkDoneProgressBegin)
