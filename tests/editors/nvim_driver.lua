@@ -229,6 +229,54 @@ function scenarios.inline()
   results.memory_stats = request(client, "tsr/memory/stats", {})
 end
 
+-- An AI code action through the ordinary vim.lsp.buf.code_action(): the list, the pick,
+-- codeAction/resolve (the model runs), the edit applied or the answer document shown.
+function scenarios.action()
+  local attached, bufnr = open_and_attach(os.getenv("TSR_FILE"))
+  if not attached then
+    return
+  end
+  local row = tonumber(os.getenv("TSR_ROW") or "1")
+  vim.api.nvim_win_set_cursor(0, { row, 0 })
+  local kind = os.getenv("TSR_ACTION_KIND")
+  results.offered = {}
+  local chosen = false
+  vim.ui.select = function(items, _, on_choice)
+    for _, it in ipairs(items) do
+      local action = it[2] or it.action
+      table.insert(results.offered, { title = action.title, kind = action.kind })
+    end
+    for _, it in ipairs(items) do
+      local action = it[2] or it.action
+      if action.kind == kind then
+        chosen = true
+        return on_choice(it)
+      end
+    end
+    on_choice(nil)
+  end
+  local before = buffer_text(bufnr)
+  local buffers = #vim.api.nvim_list_bufs()
+  local context = { only = { kind } }
+  if require("tsr.compat").has("0.8") then
+    vim.lsp.buf.code_action({ context = context })
+  else
+    vim.lsp.buf.code_action(context)
+  end
+  results.done = wait_until(function()
+    return buffer_text(bufnr) ~= before or #vim.api.nvim_list_bufs() > buffers
+      or #results.notifications > 0
+  end, 420000)
+  results.chosen = chosen
+  results.after = buffer_text(bufnr)
+  results.opened = {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if b ~= bufnr and vim.api.nvim_buf_get_name(b) ~= "" then
+      table.insert(results.opened, { name = vim.api.nvim_buf_get_name(b), text = buffer_text(b) })
+    end
+  end
+end
+
 -- Pure Lua units (ghost text logic, position conversion) under this Neovim.
 function scenarios.units()
   local ok, err = pcall(dofile, os.getenv("TSR_UNITS"))

@@ -54,14 +54,18 @@ def test_vsix_holds_the_bundle_manifest_and_license(built: Path) -> None:
 
 @pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "in-process"])
 def test_extension_protocol_code_against_the_real_server(
-    built: Path, daemon: bool, models_dir: Path
+    built: Path, daemon: bool, models_dir: Path, tmp_path: Path
 ) -> None:
+    """Status, route and a streamed ask over both paths; through the daemon also a context-menu
+    AI action resolved to an edit, in a fresh project (tmp_path)."""
     cmd = [sys.executable, "-m", "tsr_lsp"] + ([] if daemon else ["stdio", "--no-daemon"])
     proc = subprocess.run(
         ["node", str(built / "out" / "e2e" / "protocol.js"), *cmd],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=400,
+        cwd=tmp_path,
+        env={**os.environ, "TSR_E2E_MODEL_FEATURES": "1" if daemon else "0"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -8,10 +8,12 @@ import { pathToFileURL } from "url";
 import {
   createProtocolConnection,
   InitializeRequest,
+  ProtocolConnection,
   ProgressType,
   StreamMessageReader,
   StreamMessageWriter,
 } from "vscode-languageserver-protocol/node";
+import { AI_ACTIONS, runAction } from "../actions";
 import { AnswerStream, describeStatus, GenerateResult, PartialValue } from "../stream";
 
 async function main(): Promise<void> {
@@ -26,8 +28,13 @@ async function main(): Promise<void> {
   const init = await connection.sendRequest(InitializeRequest.type, {
     processId: process.pid,
     rootUri: root,
-    capabilities: {},
+    capabilities: {
+      textDocument: { codeAction: { dataSupport: true, resolveSupport: { properties: ["edit"] } } },
+      window: { workDoneProgress: true, showDocument: { support: true } },
+    },
     workspaceFolders: [{ uri: root, name: "root" }],
+    // short answers keep the test quick on 2 cores (a docstring fits)
+    initializationOptions: { actions: { maxTokens: 128 }, completion: { maxTokens: 24 } },
   });
   assert.strictEqual(init.serverInfo?.name, "tsr-lsp");
   connection.sendNotification("initialized", {});
@@ -55,9 +62,43 @@ async function main(): Promise<void> {
   assert.ok(result.text.trim().length > 0);
   assert.ok(stream.text.includes(result.text.trim()), `streamed ${JSON.stringify(stream.text)}`);
 
+  if (process.env.TSR_E2E_MODEL_FEATURES !== "1") {
+    await finish(connection, decision.explanation, result.text, "");
+    return;
+  }
+
+  // A context-menu AI action: the list, the pick by data.action, the resolve that runs the
+  // model and returns the edit (what extension.ts then applies) and its follow-up command.
+  connection.onRequest("window/workDoneProgress/create", () => null);
+  const source = "def mean(values):\n    return sum(values) / len(values)\n";
+  const statsUri = pathToFileURL(path.resolve("stats.py")).href;
+  connection.sendNotification("textDocument/didOpen", {
+    textDocument: { uri: statsUri, languageId: "python", version: 1, text: source },
+  });
+  const docstring = AI_ACTIONS.find((a) => a.action === "docstring")!;
+  const request = <R>(method: string, params: unknown) => connection.sendRequest<R>(method, params);
+  const cursor = { start: { line: 1, character: 4 }, end: { line: 1, character: 4 } };
+  const action = await runAction(request, statsUri, cursor, [], docstring);
+  assert.ok(action, "the server offers Add docstring with AI");
+  const edit = action.edit as { changes?: Record<string, { newText: string }[]>; documentChanges?: any[] };
+  const texts = Object.values(edit.changes ?? {}).flat().map((e) => e.newText);
+  for (const dc of edit.documentChanges ?? []) {
+    texts.push(...(dc.edits ?? []).map((e: { newText: string }) => e.newText));
+  }
+  assert.ok(texts.some((t) => t.includes('"""')), `a docstring in ${JSON.stringify(texts)}`);
+  assert.strictEqual(action.command?.command, "tsr.action.applied");
+  await connection.sendRequest("workspace/executeCommand", {
+    command: action.command!.command,
+    arguments: action.command!.arguments,
+  });
+
+  await finish(connection, decision.explanation, result.text, "");
+}
+
+async function finish(connection: ProtocolConnection, decision: string, answer: string, inline: string) {
   await connection.sendRequest("shutdown");
   connection.sendNotification("exit");
-  console.log(JSON.stringify({ ok: true, decision: decision.explanation, answer: result.text }));
+  console.log(JSON.stringify({ ok: true, decision, answer, inline }));
 }
 
 main().then(
