@@ -235,6 +235,10 @@ class Dispatcher:
                 if method not in MERGED:
                     return result
                 merged.extend(result or [])
+            if method == types.CODE_ACTION_RESOLVE:
+                # nobody's to resolve (e.g. a template quick fix that has its edit): the
+                # action as it came, as LSP expects; null made Neovim 0.10+ drop the edit
+                return params
             return merged if method in MERGED else None
         finally:
             self._end(token)
