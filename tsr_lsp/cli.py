@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--short", action="store_true", help="reliability: the quick version (CI)")
     bench.add_argument(
+        "--baseline", type=Path, help="startup: another checkout, measured in the same run"
+    )
+    bench.add_argument(
         "--out",
         type=Path,
         help="reliability: also write every detail (JSON); answers: every graded answer (JSONL)",
@@ -171,9 +174,17 @@ def setup_logging(verbose: int, log_file: Path | None) -> None:
     setup(verbose, log_file)
 
 
+# What editors launch: served without building the whole parser (its subcommands' modules)
+EDITOR_ARGV: tuple[list[str], ...] = ([], ["stdio"], ["stdio", "--no-daemon"])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv in EDITOR_ARGV:  # every editor start pays for this path: keep it short
+        no_daemon = "--no-daemon" in argv
+        args = argparse.Namespace(command="stdio", no_daemon=no_daemon, verbose=0, log_file=None)
+    else:
+        args = build_parser().parse_args(argv)
     paths.make_umask_private()  # what tsr-lsp writes is the user's alone (docs/MEMORY.md)
     paths.tighten_app_dirs()
     setup_logging(args.verbose, args.log_file)

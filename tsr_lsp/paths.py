@@ -48,6 +48,12 @@ def log_dir() -> Path:
     return home / "log" if home else Path(platformdirs.user_log_dir(APP))
 
 
+def cache_dir() -> Path:
+    """Code caches (the lsprotocol one): derived from installed libraries alone, so every
+    TSR_LSP_HOME shares the user's one; deleting it costs one slower start."""
+    return Path(platformdirs.user_cache_dir(APP))
+
+
 def runtime_dir() -> Path:
     """A private per-user folder for the daemon socket (XDG_RUNTIME_DIR when present)."""
     home = _home()

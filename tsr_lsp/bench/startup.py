@@ -1,13 +1,20 @@
 """bench startup: spawn -> `initialize` reply, and idle RSS, in-process and via the daemon.
 
-Baseline in the same run: spawning a bare Python interpreter (``python -c pass``), so the
-ratio shows what tsr-lsp adds on top of the interpreter itself.
+Baselines in the same run: spawning a bare Python interpreter (``python -c pass``), so the
+ratio shows what tsr-lsp adds on top of the interpreter itself; and, with ``--baseline
+DIR`` (another checkout, e.g. ``git worktree add /tmp/base main``), the same measurements
+of that code, interleaved with this one's so both see the same machine load.
+
+"cold" is what an editor meets when no daemon runs: the forwarder starts, spawns the daemon,
+and the daemon answers `initialize` (a fresh TSR_LSP_HOME each time); "warm" is a new
+editor window while a daemon runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,11 +28,16 @@ from tsr_lsp.engine import rss_mb
 
 
 def _spawn_initialize(
-    cmd: list[str], env: dict[str, str]
+    cmd: list[str], env: dict[str, str], cwd: str
 ) -> tuple[float, float, subprocess.Popen[bytes]]:
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
     )
     assert proc.stdin is not None and proc.stdout is not None
     wire.send(proc.stdin, wire.initialize_message())
@@ -44,48 +56,95 @@ def _daemon_pid(home: Path) -> int | None:
         return None
 
 
+def _stop_daemon(home: Path) -> None:
+    pid = _daemon_pid(home)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(0.05)
+
+
+class Variant:
+    """One code base under test: this checkout, or a baseline put first on PYTHONPATH."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        self.name = name
+        self.env = env
+        self.inproc: list[float] = []
+        self.inproc_rss: list[float] = []
+        self.cold: list[float] = []
+        self.warm: list[float] = []
+        self.daemon_rss: list[float] = []
+
+    def measure_once(self, py: str, cwd: str) -> None:
+        ms, rss, proc = _spawn_initialize(
+            [py, "-m", "tsr_lsp", "stdio", "--no-daemon"], self.env, cwd
+        )
+        self.inproc.append(ms)
+        self.inproc_rss.append(rss)
+        wire.shutdown(proc)
+        with tempfile.TemporaryDirectory(prefix="tsr-bench-") as tmp:
+            env = {**self.env, "TSR_LSP_HOME": tmp}
+            ms, _, proc = _spawn_initialize([py, "-m", "tsr_lsp"], env, cwd)
+            self.cold.append(ms)
+            wire.shutdown(proc)
+            ms, _, proc = _spawn_initialize([py, "-m", "tsr_lsp"], env, cwd)
+            self.warm.append(ms)
+            wire.shutdown(proc)
+            pid = _daemon_pid(Path(tmp))
+            self.daemon_rss.append(rss_mb(pid) if pid else 0.0)
+            _stop_daemon(Path(tmp))
+
+    def metrics(self, bare_ms: float, prefix: str = "") -> dict[str, float]:
+        return {
+            f"{prefix}initialize_inprocess_ms": round(median(self.inproc), 1),
+            f"{prefix}initialize_inprocess_ratio": round(median(self.inproc) / bare_ms, 2),
+            f"{prefix}initialize_daemon_cold_ms": round(median(self.cold), 1),
+            f"{prefix}initialize_daemon_warm_ms": round(median(self.warm), 1),
+            f"{prefix}initialize_daemon_warm_ratio": round(median(self.warm) / bare_ms, 2),
+            f"{prefix}idle_rss_inprocess_mb": round(median(self.inproc_rss), 1),
+            f"{prefix}idle_rss_daemon_mb": round(median(self.daemon_rss), 1),
+        }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     runs = args.runs or 5
-    base_env = dict(os.environ)
     py = sys.executable
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    current = Variant("current", base_env)
+    variants = [current]
+    baseline_dir = getattr(args, "baseline", None)
+    if baseline_dir:
+        root = Path(baseline_dir).resolve()
+        if not (root / "tsr_lsp" / "__init__.py").is_file():
+            raise SystemExit(f"tsr-lsp: error: {root} is not a tsr-lsp checkout")
+        variants.append(Variant("baseline", {**base_env, "PYTHONPATH": str(root)}))
     bare: list[float] = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([py, "-c", "pass"], check=True)
-        bare.append((time.perf_counter() - start) * 1000)
-
-    inproc: list[float] = []
-    inproc_rss: list[float] = []
-    for _ in range(runs):
-        ms, rss, proc = _spawn_initialize([py, "-m", "tsr_lsp", "stdio", "--no-daemon"], base_env)
-        inproc.append(ms)
-        inproc_rss.append(rss)
-        wire.shutdown(proc)
-
-    with tempfile.TemporaryDirectory(prefix="tsr-bench-") as tmp:
-        env = {**base_env, "TSR_LSP_HOME": tmp}
-        cold_ms, _, proc = _spawn_initialize([py, "-m", "tsr_lsp"], env)
-        wire.shutdown(proc)
-        warm: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="tsr-bench-cwd-") as cwd:  # no checkout on path
         for _ in range(runs):
-            ms, _, proc = _spawn_initialize([py, "-m", "tsr_lsp"], env)
-            warm.append(ms)
-            wire.shutdown(proc)
-        pid = _daemon_pid(Path(tmp))
-        daemon_rss = rss_mb(pid) if pid else 0.0
-        if pid:
-            os.kill(pid, 15)
-            time.sleep(0.5)
-
+            start = time.perf_counter()
+            subprocess.run([py, "-c", "pass"], check=True, cwd=cwd)
+            bare.append((time.perf_counter() - start) * 1000)
+            for variant in variants:  # interleaved: both see the same load
+                variant.measure_once(py, cwd)
     bare_ms = median(bare)
-    return {
-        "python_bare_spawn_ms": round(bare_ms, 1),
-        "initialize_inprocess_ms": round(median(inproc), 1),
-        "initialize_inprocess_ratio": round(median(inproc) / bare_ms, 2),
-        "initialize_daemon_cold_ms": round(cold_ms, 1),
-        "initialize_daemon_warm_ms": round(median(warm), 1),
-        "initialize_daemon_warm_ratio": round(median(warm) / bare_ms, 2),
-        "idle_rss_inprocess_mb": round(median(inproc_rss), 1),
-        "idle_rss_daemon_mb": round(daemon_rss, 1),
-        "runs": runs,
-    }
+    out: dict[str, Any] = {"python_bare_spawn_ms": round(bare_ms, 1)}
+    out.update(current.metrics(bare_ms))
+    if len(variants) > 1:
+        base = variants[1]
+        out.update(base.metrics(bare_ms, "baseline_"))
+        for key in ("inprocess", "daemon_cold", "daemon_warm"):
+            out[f"initialize_{key}_vs_baseline_ratio"] = round(
+                out[f"initialize_{key}_ms"] / out[f"baseline_initialize_{key}_ms"], 2
+            )
+    out["runs"] = runs
+    out["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    return out

@@ -12,7 +12,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError, JsonRpcException
@@ -22,7 +22,6 @@ from pygls.protocol.language_server import lsp_method
 
 from tsr_lsp import __version__
 from tsr_lsp.config import Settings, load_settings
-from tsr_lsp.engine import Engine
 from tsr_lsp.server.actions import Actions
 from tsr_lsp.server.custom import CustomRequests
 from tsr_lsp.server.dispatch import Dispatcher, FeatureError
@@ -30,6 +29,9 @@ from tsr_lsp.server.feature import CancelToken, LanguageFeature
 from tsr_lsp.server.lifecycle import Lifecycle, Session
 from tsr_lsp.server.memory import MemoryRequests
 from tsr_lsp.server.templates import Templates
+
+if TYPE_CHECKING:
+    from tsr_lsp.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,8 @@ class EngineHolder:
         self.lock = threading.Lock()
 
     def get(self) -> Engine:
+        from tsr_lsp.engine import Engine  # numpy, jinja2, the router: not at initialize
+
         with self.lock:
             if self.engine is None:
                 base = self.settings

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pygls.exceptions import JsonRpcException
 
-from tsr_lsp.backends.base import BackendError
 from tsr_lsp.config import UnknownProfileError
-from tsr_lsp.engine import GenerateOptions
-from tsr_lsp.prompts.sandbox import RenderError
-from tsr_lsp.router.decision import RouteRequest
 from tsr_lsp.server.feature import CancelToken, LanguageFeature, request
 from tsr_lsp.server.streaming import PartialResults
 from tsr_lsp.server.work_progress import WorkProgress
+
+if TYPE_CHECKING:  # the engine (numpy, jinja2, the router) loads on first use, not at initialize
+    from tsr_lsp.engine import GenerateOptions
+    from tsr_lsp.router.decision import RouteRequest
 
 USER_ERROR = -32001
 MAX_TOKENS = 32768
@@ -39,6 +39,8 @@ class RouteParams:
         self.request("")  # ValueError (a -32602) names what is wrong
 
     def request(self, project: str) -> RouteRequest:
+        from tsr_lsp.router.decision import RouteRequest
+
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(RouteParams)}
         return RouteRequest.from_dict(fields, project)
 
@@ -62,6 +64,8 @@ class GenerateParams(RouteParams):
             raise ValueError(f"'maxTokens' must be within 1..{MAX_TOKENS}")
 
     def options(self) -> GenerateOptions:
+        from tsr_lsp.engine import GenerateOptions
+
         return GenerateOptions(
             model=self.model,
             max_tokens=self.max_tokens,
@@ -101,6 +105,9 @@ class CustomRequests(LanguageFeature):
 
     @request("tsr/generate", GenerateParams)
     async def generate(self, params: GenerateParams, token: CancelToken) -> dict[str, Any]:
+        from tsr_lsp.backends.base import BackendError
+        from tsr_lsp.prompts.sandbox import RenderError
+
         route = params.request(self.project())
         options = params.options()
         loop = asyncio.get_running_loop()

@@ -10,7 +10,6 @@ lock file makes sure two editors starting at once end up with one daemon.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import json
@@ -23,9 +22,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from tsr_lsp import paths
+
+if TYPE_CHECKING:  # the forwarder below runs with every editor: it does without asyncio
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +81,13 @@ class Daemon:
         if not self.acquire_lock():
             print(f"tsr-lsp: a daemon already serves {self.socket_path}", file=sys.stderr)
             return 0
+        import asyncio
+
         return asyncio.run(self._main())
 
     async def _main(self) -> int:
+        import asyncio
+
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,6 +112,8 @@ class Daemon:
         return 0
 
     async def _idle_watchdog(self) -> None:
+        import asyncio
+
         assert self._stop is not None
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout_s))
@@ -119,6 +127,8 @@ class Daemon:
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        import asyncio
+
         from tsr_lsp.server.app import TsrLanguageServer
         from tsr_lsp.server.transport import StreamWriterAdapter, read_messages
 
