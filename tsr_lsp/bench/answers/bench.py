@@ -112,10 +112,20 @@ def _reference_answer(task: Task) -> str:
     return "Here is the text you asked for."
 
 
-ISSUE_EPISODES = (
-    "Write a Python function that parses a CSV file into a list of dicts",
-    "How do I sort a list of dicts by a key in Python?",
-    "Explain what a Python generator is",
+ISSUE_EPISODES = (  # the issue's three code questions, with plausible answers
+    (
+        "Write a Python function that parses a CSV file into a list of dicts",
+        "import csv\n\ndef parse_csv(path):\n    with open(path, newline='') as f:\n"
+        "        return list(csv.DictReader(f))",
+    ),
+    (
+        "How do I sort a list of dicts by a key in Python?",
+        "Use sorted(items, key=lambda d: d['name']).",
+    ),
+    (
+        "Explain what a Python generator is",
+        "A generator is a function that yields values lazily, one at a time.",
+    ),
 )
 
 
@@ -123,8 +133,8 @@ def unrelated_episodes(project: str, per_category: int) -> list[dict[str, Any]]:
     """A project full of past work: calibration tasks (other items than the report's) with
     their answers, plus the three code questions of the issue."""
     episodes = [
-        {"project": project, "text": t, "kind": "interaction", "response": "See the code above."}
-        for t in ISSUE_EPISODES
+        {"project": project, "text": text, "kind": "interaction", "response": answer}
+        for text, answer in ISSUE_EPISODES
     ]
     for task in load_tasks("calibration", per_category=per_category):
         episodes.append(

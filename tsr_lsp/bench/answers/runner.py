@@ -54,6 +54,8 @@ def _config_toml(memory: bool, record: bool, extra: dict[str, float]) -> str:
     lines = ["[memory]", f"enabled = {str(memory).lower()}"]
     if memory:
         lines.append(f"record_interactions = {str(record).lower()}")
+        # lexical retrieval: no encoder build in a throw-away home (the gate reads words)
+        lines.append('embeddings = "off"')
         lines += [f"{key} = {value!r}" for key, value in extra.items()]
     return "\n".join(lines) + "\n"
 
