@@ -154,6 +154,9 @@ def _answers_args(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--no-memory", action="store_true", help="answers: skip memory_harm/help")
     bench.add_argument("--memory-only", action="store_true", help="answers: only memory_*")
     bench.add_argument(
+        "--threads", type=int, default=0, help="answers: n_threads for every model (0: all cores)"
+    )
+    bench.add_argument(
         "--candidates",
         action="store_true",
         help="answers: install the candidate general models and offer them as profiles",

@@ -149,7 +149,7 @@ def unrelated_episodes(project: str, per_category: int) -> list[dict[str, Any]]:
     return episodes
 
 
-async def _memory_harm(tasks: list[Task], filler: int) -> dict[str, Any]:
+async def _memory_harm(tasks: list[Task], filler: int, init: dict[str, Any]) -> dict[str, Any]:
     """The same routed tasks with empty memory, with unrelated memory, and with unrelated
     memory and the gate off (every retrieved episode enters, as before the gate)."""
     scores: dict[str, float] = {}
@@ -161,7 +161,9 @@ async def _memory_harm(tasks: list[Task], filler: int) -> dict[str, Any]:
         ("ungated", True, off),
     ]
     for label, fill, gate in runs:
-        async with SuiteRunner(memory=True, record=False, memory_config=gate) as r:
+        async with SuiteRunner(
+            memory=True, record=False, memory_config=gate, initialization_options=init
+        ) as r:
             if fill:
                 episodes = unrelated_episodes(r.project_id, filler)
                 await r.request("tsr/memory/import", {"episodes": episodes})
@@ -179,13 +181,13 @@ async def _memory_harm(tasks: list[Task], filler: int) -> dict[str, Any]:
     }
 
 
-async def _memory_help(split: str) -> dict[str, Any]:
+async def _memory_help(split: str, init: dict[str, Any]) -> dict[str, Any]:
     """Earlier sessions fix a name; later follow-ups must use it. Scored: the answer names
     it. Also: how often the earlier episode reached the prompt, and the same follow-ups
     with no memory (what the model guesses without it)."""
     followups = generated.memory_followups(split)
     used = retrieved = guessed = 0
-    async with SuiteRunner(memory=True, record=True) as r:
+    async with SuiteRunner(memory=True, record=True, initialization_options=init) as r:
         earlier_ids: dict[str, str] = {}
         for f in followups:
             reply, _ms = await r.generate(f.earlier, max_tokens=160)
@@ -201,7 +203,7 @@ async def _memory_help(split: str) -> dict[str, Any]:
                 file=sys.stderr,
                 flush=True,
             )
-    async with SuiteRunner(memory=True, record=False) as r:
+    async with SuiteRunner(memory=True, record=False, initialization_options=init) as r:
         for f in followups:
             reply, _ms = await r.generate(f.followup, max_tokens=256)
             guessed += f.remembered in str(reply.get("text", ""))
@@ -247,6 +249,11 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
         progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
         init["models"] = {**candidate_profiles(progress), **init.get("models", {})}
+    if args.threads:  # on a busy machine one thread a model beats two that wait on each other
+        models = init.setdefault("models", {})
+        for name in {*DEFAULT_PROFILES, *(p for p in profiles if p), *models}:
+            models.setdefault(name, {})["nThreads"] = args.threads
+    metrics["n_threads"] = args.threads or "all cores"
     if profiles and not args.memory_only:
         async with SuiteRunner(initialization_options=init) as runner:
             results = await run_tasks_async(
@@ -260,8 +267,8 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_memory:
         per_cat = min(MEMORY_PER_CATEGORY, args.per_category)
         harm_tasks = load_tasks(args.split, categories=categories, per_category=per_cat)
-        metrics.update(await _memory_harm(harm_tasks, filler=4))
-        metrics.update(await _memory_help(args.split))
+        metrics.update(await _memory_harm(harm_tasks, 4, init))
+        metrics.update(await _memory_help(args.split, init))
     metrics["wall_s"] = round(time.perf_counter() - started, 1)
     metrics["load_avg_end"] = round(os.getloadavg()[0], 2)
     return metrics
