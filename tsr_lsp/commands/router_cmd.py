@@ -316,23 +316,6 @@ def _overlap(args: argparse.Namespace, settings: Settings) -> int:
 
 
 QUALITIES = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.5, 0.0)
-SPLIT_SIZE = 20  # tasks per category in the answer suite's report split (bench answers)
-
-
-def calibration_tasks(
-    load_tasks: Any, per_category: int, categories: list[str] | None = None
-) -> list[Any]:
-    """Up to ``per_category`` calibration tasks per category, never a report task."""
-    chosen: list[Any] = []
-    seen: dict[str, int] = {}
-    size = max(SPLIT_SIZE, per_category)
-    for task in load_tasks("calibration", categories=categories, per_category=size):
-        if seen.get(task.category, 0) < per_category:
-            seen[task.category] = seen.get(task.category, 0) + 1
-            chosen.append(task)
-    return chosen
-
-
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     from collections import Counter
@@ -358,11 +341,9 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     for name in names:
         settings.profile(name)  # unknown names: an error that lists the configured ones
     profiles = {n: fingerprint(settings.models[n]) for n in names}
-    # the suite's calibration split is the block after its report block, whose size is the
-    # per-category count asked for: ask for the report's usual size (SPLIT_SIZE) so the two
-    # blocks never overlap, then keep the first --per-category of each category
+    # only the suite's calibration split (its report split never trains the router)
     cats = [c for c in args.categories.split(",") if c] or None
-    tasks = calibration_tasks(load_tasks, args.per_category, cats)
+    tasks = load_tasks("calibration", categories=cats, per_category=args.per_category)
     if args.max_tokens > 0:
         for task in tasks:
             task.max_tokens = min(task.max_tokens, args.max_tokens)
