@@ -38,9 +38,10 @@ demo: runtime
 	@echo
 	$(BIN)/tsr-lsp ask --max-tokens 64 "Say hello to my friend Anna in one sentence"
 	@echo
-	@echo "The answers came from a shared tsr-lsp daemon: it unloads idle models after 5 minutes"
-	@echo "and exits after 30 idle minutes. See it with '$(BIN)/tsr-lsp daemon status',"
-	@echo "stop it now with '$(BIN)/tsr-lsp daemon stop'."
+	@echo "The answers came from a shared tsr-lsp daemon; it unloads idle models and exits"
+	@echo "when no editor uses it ([daemon] idle_unload_s, idle_timeout_s):"
+	@$(BIN)/tsr-lsp daemon status
+	@echo "Stop it now with '$(BIN)/tsr-lsp daemon stop'."
 
 system-deps:
 	bash scripts/system-deps.sh
