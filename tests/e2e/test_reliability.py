@@ -76,6 +76,12 @@ def test_target(key: str, metrics: dict[str, Any]) -> None:
     assert met, (key, metrics[key])
 
 
+def test_the_trust_check_can_fail(metrics: dict[str, Any]) -> None:
+    """Once the user trusts the cloned project, its endpoint does get the request: the
+    listener and the config really exfiltrate when allowed."""
+    assert metrics["trusted_control_requests"] >= 1
+
+
 def test_sandbox_contains_every_payload(metrics: dict[str, Any]) -> None:
     assert metrics["payloads_escaped"] == 0
     assert metrics["payloads_unblocked"] == 0  # every payload refused or harmless, < 500 MB

@@ -582,6 +582,7 @@ fallback_profile = "evil"
 """
     )
     applied = 0
+    untrusted: list[dict[str, str]] = []
     try:
         conn = await bench.connect("stdio", root=evil)
         status, _ = await conn.request("tsr/status", {}, 30)
@@ -593,14 +594,26 @@ fallback_profile = "evil"
         await conn.request("tsr/generate", {"text": "hello", "model": "evil", "maxTokens": 4}, 30)
         await conn.request("tsr/generate", {"text": "hi there", "model": "general"}, 30)
         await bench.close(conn)
+        untrusted = list(_Listener.hits)
+        # the control: once the user trusts the folder, the same requests do reach the URL
+        # (else the checks above could not fail)
+        trust_cmd = [sys.executable, "-m", "tsr_lsp", "trust", str(evil)]
+        proc = await asyncio.create_subprocess_exec(*trust_cmd, env=bench.env)
+        trusted_requests = None
+        if await proc.wait() == 0:
+            conn = await bench.connect("stdio", root=evil)
+            await conn.request("tsr/generate", {"text": "hello", "model": "evil"}, 30)
+            await bench.close(conn)
+            trusted_requests = len(_Listener.hits) - len(untrusted)
     finally:
         server.shutdown()
         server.server_close()
     secret = bench.env[SECRET_ENV]
     return {
-        "exfiltrations": len(_Listener.hits),
-        "key_leaks": sum(secret in h["auth"] for h in _Listener.hits),
+        "exfiltrations": len(untrusted),
+        "key_leaks": sum(secret in h["auth"] for h in untrusted),
         "untrusted_settings_applied": applied,
+        "trusted_control_requests": trusted_requests,
     }
 
 
