@@ -33,7 +33,6 @@ import logging
 import os
 import random
 import shutil
-import signal
 import stat
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from typing import Any
 from tsr_lsp.bench import fuzz
 from tsr_lsp.bench.rawclient import Closed, RawConnection
 from tsr_lsp.bench.stats import percentile
+from tsr_lsp.commands.daemon_cmd import alive, terminate
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Bench:
             pid = int((self.home / "run" / "daemon.lock").read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if alive(pid) else None
 
     async def connect(self, transport: str, root: Path | None = None) -> RawConnection:
         """A new initialized connection; ``stdio`` goes through the forwarder (spawning the
@@ -150,17 +150,6 @@ class Bench:
 
         pid = self.daemon_pid()
         return rss_mb(pid) if pid else 0.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def make_home(root: Path) -> tuple[Path, dict[str, str]]:
@@ -292,6 +281,18 @@ def _template_uri(bench: Bench, name: str) -> str:
     return (bench.project / name).as_uri()
 
 
+async def _open(conn: RawConnection, uri: str, language: str, text: str) -> None:
+    item = {"uri": uri, "languageId": language, "version": 1, "text": text}
+    await conn.notify("textDocument/didOpen", {"textDocument": item})
+
+
+async def _preview(conn: RawConnection, uri: str, text: str) -> Any:
+    """Open a template and ask for its rendered preview."""
+    await _open(conn, uri, "jinja", text)
+    params = {"command": "tsr.renderPreview", "arguments": [uri]}
+    return await conn.request("workspace/executeCommand", params, 60)
+
+
 Action = Callable[[RawConnection], Awaitable[Any]]
 
 
@@ -306,36 +307,19 @@ def hostile_menu(bench: Bench, big_mb: int) -> list[tuple[str, Action]]:
 
     async def big_open(conn: RawConnection) -> Any:
         uri = _template_uri(bench, f"big-{conn.next_id()}.py")
-        await conn.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": big_text}},
-        )
+        await _open(conn, uri, "python", big_text)
         pos = {"line": 100, "character": 3}
         return await conn.request(
             "textDocument/hover", {"textDocument": {"uri": uri}, "position": pos}, 60
         )
 
     async def big_template(conn: RawConnection) -> Any:
-        uri = _template_uri(bench, f"big-{conn.next_id()}.jinja")
         text = "{% for i in items %}{{ i }} {{ text|upper }}\n{% endfor %}\n" * 20_000
-        await conn.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": uri, "languageId": "jinja", "version": 1, "text": text}},
-        )
-        return await conn.request(
-            "workspace/executeCommand", {"command": "tsr.renderPreview", "arguments": [uri]}, 60
-        )
+        return await _preview(conn, _template_uri(bench, f"big-{conn.next_id()}.jinja"), text)
 
     async def hostile_template(conn: RawConnection) -> Any:
         uri = _template_uri(bench, f"evil-{conn.next_id()}.jinja")
-        source = bench.rng.choice(payloads)
-        await conn.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": uri, "languageId": "jinja", "version": 1, "text": source}},
-        )
-        return await conn.request(
-            "workspace/executeCommand", {"command": "tsr.renderPreview", "arguments": [uri]}, 60
-        )
+        return await _preview(conn, uri, bench.rng.choice(payloads))
 
     async def huge_prompt(conn: RawConnection) -> Any:
         return await conn.request("tsr/generate", {"text": one_mb, "maxTokens": 8}, 60)
@@ -366,10 +350,7 @@ def hostile_menu(bench: Bench, big_mb: int) -> list[tuple[str, Action]]:
     async def change_storm(conn: RawConnection) -> Any:
         uri = _template_uri(bench, f"storm-{conn.next_id()}.jinja")
         text = "{{ x }}\n" * 50_000
-        await conn.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": uri, "languageId": "jinja", "version": 1, "text": text}},
-        )
+        await _open(conn, uri, "jinja", text)
         for v in range(2, 30):
             await conn.notify(
                 "textDocument/didChange",
@@ -711,10 +692,7 @@ async def _warm_up(bench: Bench) -> None:
     conn = await bench.connect("socket")
     uri = _template_uri(bench, "warm.jinja")
     pos = {"line": 0, "character": 3}
-    await conn.notify(
-        "textDocument/didOpen",
-        {"textDocument": {"uri": uri, "languageId": "jinja", "version": 1, "text": "{{ x }}"}},
-    )
+    await _open(conn, uri, "jinja", "{{ x }}")
     for method, params in [
         ("tsr/route", {"text": "write a csv parser"}),
         ("tsr/generate", {"text": "write a csv parser", "maxTokens": 8}),
@@ -823,14 +801,8 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
 
 def _stop_daemon(bench: Bench) -> None:
     pid = bench.daemon_pid()
-    if pid is None:
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    if pid is not None:
+        terminate(pid)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -57,19 +56,11 @@ def _daemon_pid(home: Path) -> int | None:
 
 
 def _stop_daemon(home: Path) -> None:
+    from tsr_lsp.commands.daemon_cmd import terminate
+
     pid = _daemon_pid(home)
     if pid:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                return
-            time.sleep(0.05)
+        terminate(pid)
 
 
 class Variant:

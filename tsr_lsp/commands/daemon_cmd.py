@@ -66,7 +66,8 @@ def _lock_pid(path: Path) -> int | None:
     return pid if b"tsr_lsp" in b" ".join(cmdline) and b"serve" in cmdline else None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """The process runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except OSError:
@@ -118,17 +119,23 @@ def stop(path: Path) -> tuple[int | None, bool]:
     pid = status.get("pid") if status else _lock_pid(path)
     if not isinstance(pid, int):
         return None, True
+    return pid, terminate(pid)
+
+
+def terminate(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """SIGTERM, wait up to ``timeout_s``, then SIGKILL (a daemon stuck in native code has
+    no graceful exit); whether the process is gone."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        return pid, True
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _alive(pid) and time.monotonic() < deadline:
+        return True
+    deadline = time.monotonic() + timeout_s
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):  # a daemon stuck in native code: no graceful exit
+    if alive(pid):
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
-    return pid, not _alive(pid)
+    return not alive(pid)
 
 
 def run(args: argparse.Namespace) -> int:
