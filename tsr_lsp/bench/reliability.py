@@ -579,7 +579,12 @@ fallback_profile = "evil"
         # the control: once the user trusts the folder, the same requests do reach the URL
         # (else the checks above could not fail)
         trust_cmd = [sys.executable, "-m", "tsr_lsp", "trust", str(evil)]
-        proc = await asyncio.create_subprocess_exec(*trust_cmd, env=bench.env)
+        proc = await asyncio.create_subprocess_exec(
+            *trust_cmd,
+            env=bench.env,
+            stdout=asyncio.subprocess.DEVNULL,  # the bench's stdout is its JSON
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         trusted_requests = None
         if await proc.wait() == 0:
             conn = await bench.connect("stdio", root=evil)
