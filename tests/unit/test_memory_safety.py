@@ -271,3 +271,41 @@ def test_healing_never_raises() -> None:
             {**ep.to_json(), "text": ep.text or "x"},
             kinds=("interaction", "fact", "decision", "turn", "pattern"),
         )
+
+
+def test_an_index_that_silently_lost_a_document_is_reconciled(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "m")
+    store.add([Episode(project="/p", text=f"episode {i}", id=f"e{i}") for i in range(5)])
+    # what a flipped bit in a deletion bitset does: the index opens fine, one doc is gone
+    writer = store._get_writer()
+    writer.delete_documents_by_term("id", "e3")
+    store._commit()
+    store.close()
+    again = store_at(tmp_path / "m")
+    assert again.get("e3") is not None and again.count("/p") == 5
+    assert any("reconciled (5 episodes)" in n for n in again.notices)
+    again.close()
+    assert store_at(tmp_path / "m").notices == []  # and the next open is quiet
+
+
+def test_a_silently_altered_payload_is_caught_by_its_checksum(tmp_path: Path) -> None:
+    from tsr_lsp.memory.validate import seal
+
+    store = store_at(tmp_path / "m")
+    (key,) = store.add([Episode(project="/p", text="the original words", id="e1")])
+    good = store.payload(store.get(key))  # type: ignore[arg-type]
+    flipped = seal(good)[:-9].replace(b"original", b"origiNal") + seal(good)[-9:]
+    doc = store._document(Episode(project="/p", text="the original words", id="e1"), "", "")
+    import tantivy
+
+    bad = tantivy.Document()
+    for name in ("id", "project", "kind", "outcome", "text"):
+        bad.add_text(name, doc.get_first(name) or "")
+    bad.add_integer("ts", 1)
+    bad.add_bytes("payload", flipped)  # one character changed, the crc of the original
+    writer = store._get_writer()
+    writer.delete_documents_by_term("id", "e1")
+    writer.add_document(bad)
+    store._commit()
+    assert store.get("e1").text == "the original words"  # type: ignore[union-attr]
+    assert store.recoveries == 1

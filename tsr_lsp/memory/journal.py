@@ -248,8 +248,9 @@ class Journal:
             self._fh = None
 
     # ------------------------------------------------------------------ position
-    def read_pos(self) -> tuple[str, int] | None:
-        """(generation, byte offset) of what the index holds, or None when unknown."""
+    def read_pos(self) -> tuple[str, int, int] | None:
+        """(generation, byte offset, documents) of what the index holds (documents -1 when
+        not recorded), or None when unknown."""
         try:
             raw = self.pos_path.read_bytes()
         except OSError:
@@ -259,15 +260,20 @@ class Journal:
             return None
         try:
             self.appended = int(record.get("records", 0))
-            return str(record["gen"]), int(record["offset"])
+            return str(record["gen"]), int(record["offset"]), int(record.get("docs", -1))
         except (KeyError, TypeError, ValueError):
             return None
 
-    def write_pos(self, gen: str | None = None, offset: int | None = None) -> None:
-        """Record that the index holds the journal up to ``offset`` (default: its end)."""
-        gen = self.gen() if gen is None else gen
-        offset = self.size() if offset is None else offset
-        record = {"op": "pos", "gen": gen, "offset": offset, "records": self.appended}
+    def write_pos(self, docs: int = -1) -> None:
+        """Record that the index holds the journal up to its end, in ``docs`` documents
+        (a different count on open means the index lost or regained some: reconciled)."""
+        record = {
+            "op": "pos",
+            "gen": self.gen(),
+            "offset": self.size(),
+            "records": self.appended,
+            "docs": docs,
+        }
         tmp = self.pos_path.with_name(POS_NAME + ".tmp")
         with private_file(tmp, "wb") as fh:
             fh.write(encode(record))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tsr_lsp.memory.episodic import Episode
 from tsr_lsp.memory.journal import Fold, Journal
 from tsr_lsp.memory.maintenance import PATTERN_KIND, SCHEMA_VERSION
-from tsr_lsp.memory.validate import heal_record
+from tsr_lsp.memory.validate import DamagedPayload, heal_record, parse_payload
 from tsr_lsp.paths import secure_tree, write_private
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ class StoreRecovery:
         def _rebuild(self, episodes: list[Episode]) -> None: ...
         def _backfill_later(self) -> None: ...
         def _replay(self, tail: bytes) -> None: ...
+        def count(self, project: str | None = None, kinds: Any = None) -> int: ...
 
     # ------------------------------------------------------------------ STORE.json
     def _meta(self) -> dict[str, Any]:
@@ -153,7 +154,8 @@ class StoreRecovery:
         else raise MemoryError for this request."""
         self._failures += 1
         log.warning("memory: %s failed: %s", what, describe(exc))
-        if self.readonly or not (is_panic(exc) or self._failures >= FAILURES_BEFORE_RECOVERY):
+        certain = is_panic(exc) or isinstance(exc, DamagedPayload)
+        if self.readonly or not (certain or self._failures >= FAILURES_BEFORE_RECOVERY):
             raise MemoryError(f"memory: {what} failed: {describe(exc)}") from None
         self.recover(f"{what} failed: {describe(exc)}")
 
@@ -206,7 +208,7 @@ class StoreRecovery:
                 continue
             for _s, addr in hits:
                 try:
-                    ep, repaired = heal_record(json.loads(searcher.doc(addr)["payload"][0]))
+                    ep, repaired = heal_record(parse_payload(searcher.doc(addr)["payload"][0]))
                 except NOT_DAMAGE:
                     raise
                 except BaseException:
@@ -234,9 +236,20 @@ class StoreRecovery:
         episodes = [ep for ep in everything if ep.kind != PATTERN_KIND]
         patterns = [ep for ep in everything if ep.kind == PATTERN_KIND]
         self.journal.rewrite((ep.to_json() for ep in episodes), [ep.to_json() for ep in patterns])
-        self.journal.write_pos()
+        self._mark_synced()
         self._backfill_later()
         return len(episodes)
+
+    def _mark_synced(self) -> None:
+        """journal.pos after a commit: the index holds all of the journal, in N documents."""
+        try:
+            searcher = self.searcher()
+            docs = int(searcher.num_docs)
+        except NOT_DAMAGE:
+            raise
+        except BaseException:  # damage shows up on the next read; the count is a nicety
+            docs = -1
+        self.journal.write_pos(docs)
 
     def _sync_journal(self, count: int, iter_all: Callable[[], Iterator[Episode]]) -> None:
         """On open: create the journal of a store that predates it, or replay what the
@@ -249,16 +262,22 @@ class StoreRecovery:
                 patterns = [ep.to_json() for ep in stored if ep.kind == PATTERN_KIND]
                 journal.rewrite(episodes, patterns)
                 self.notices.append(f"memory: journal created from {len(episodes)} episodes")
-            journal.write_pos()
+            self._mark_synced()
             return
         pos = journal.read_pos()
         size = journal.size()
         if pos is not None and pos[0] == journal.gen() and pos[1] <= size:
             if pos[1] < size:
                 self._replay(journal.read()[pos[1] :])
-            return
-        # unknown position (journal.pos damaged, or a crash mid-rewrite): compare it all
-        n = self._reconcile({ep.id: ep for ep in iter_all()})
+                return
+            if pos[2] < 0 or pos[2] == count:
+                return
+            # the index opens but holds another number of documents than it did after its
+            # last commit: a damaged deletion bitset, say. The journal knows which.
+            log.error("memory: the index holds %d documents, %d were committed", count, pos[2])
+        # unknown position (journal.pos damaged, or a crash mid-rewrite): compare it all,
+        # reading what can be read of the index
+        n = self._reconcile(self._salvage())
         self.notices.append(f"memory: index and journal reconciled ({n} episodes)")
 
     # ------------------------------------------------------------------ check

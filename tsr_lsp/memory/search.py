@@ -3,7 +3,6 @@ rerank (retrieval.py). A mixin of EpisodeStore, kept apart so each file stays re
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from tsr_lsp.memory.retrieval import (
     strip_speakers,
 )
 from tsr_lsp.memory.schema import KIND_NAMES, h52
-from tsr_lsp.memory.validate import read_payload
+from tsr_lsp.memory.validate import parse_payload, read_payload
 
 if TYPE_CHECKING:
     import threading
@@ -128,7 +127,7 @@ class StoreSearch:
         if config.prf_docs and hits:
             docs = []
             for score, addr in hits[: config.prf_docs]:
-                payload = json.loads(searcher.doc(addr)["payload"][0])
+                payload = parse_payload(searcher.doc(addr)["payload"][0])
                 docs.append((score, self.analyze(payload.get("text", ""))))
             extra = feedback_terms(docs, plan, config)
             if extra:

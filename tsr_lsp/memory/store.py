@@ -69,7 +69,7 @@ from tsr_lsp.memory.static import (
     encoder_dir,
     table_ready,
 )
-from tsr_lsp.memory.validate import read_payload, sanitized
+from tsr_lsp.memory.validate import read_payload, sanitized, seal
 from tsr_lsp.paths import current_umask, private_dir, secure_tree
 
 log = logging.getLogger(__name__)
@@ -257,6 +257,8 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
             self._sync_journal(self.count(), self.iter_all)
         except MemoryBusyError as exc:  # another process writes: it keeps the journal
             log.info("memory: journal left to the writer: %s", exc)
+        except MemoryError as exc:  # the index opened but cannot be read through
+            self.recover(f"checking it against the journal failed: {exc}")
 
     def _open_index(self) -> None:
         import tantivy
@@ -286,7 +288,7 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
             self._move_aside(damage)
         self._create()
         if not self.readonly:
-            self.journal.write_pos()
+            self._mark_synced()
 
     def _create(self) -> None:
         import tantivy
@@ -381,7 +383,7 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
                 self._drop_writer()
                 self.recover(f"writing the index failed: {describe(exc)}")
                 return
-            self.journal.write_pos()
+            self._mark_synced()
             if self._sweep_modes:
                 secure_tree(self.index_dir)
 
@@ -454,7 +456,7 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
         doc.add_text(
             "when", session_words(when or time.strftime("%A %d %B %Y", time.gmtime(ep.ts)))
         )
-        doc.add_bytes("payload", payload if payload is not None else self.payload(ep))
+        doc.add_bytes("payload", seal(payload if payload is not None else self.payload(ep)))
         return doc
 
     def add(self, episodes: Sequence[Episode], *, bounded: bool = True) -> list[str]:
@@ -533,7 +535,7 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
                     continue
                 n += 1
             self._commit()
-            self.journal.write_pos()
+            self._mark_synced()
         if n:
             self.notices.append(f"memory: replayed {n} journal records the index had missed")
 

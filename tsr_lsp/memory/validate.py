@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
@@ -300,14 +301,36 @@ def sanitized(ep: Episode) -> Episode:
     return ep
 
 
-def read_payload(raw: bytes | str) -> Episode:
-    """A stored episode (healed if an older tsr-lsp stored something malformed). A payload
-    that is not JSON is damage: ValueError, which the store treats as corruption."""
+class DamagedPayload(ValueError):
+    """A stored payload that fails its checksum or is not JSON: the index is damaged."""
+
+
+def seal(payload: bytes) -> bytes:
+    """A payload as the index stores it: the JSON, a newline and its crc32 (JSON text has
+    no raw newline), so a bit flip inside the index's document store cannot go unnoticed."""
+    return b"%s\n%08x" % (payload, zlib.crc32(payload))
+
+
+def parse_payload(raw: bytes | str) -> Any:
+    """The JSON of a stored payload; ValueError when it is damaged (its crc32 fails, or it
+    is not JSON). Payloads stored before the crc was added are taken as they are."""
     import json
 
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if len(raw) > 9 and raw[-9:-8] == b"\n":
+        body, crc = raw[:-9], raw[-8:]
+        if crc != b"%08x" % zlib.crc32(body):
+            raise DamagedPayload("damaged episode payload: checksum mismatch")
+        raw = body
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"damaged episode payload: {exc}") from None
-    ep, _repaired = heal_record(data)
+        raise DamagedPayload(f"damaged episode payload: {exc}") from None
+
+
+def read_payload(raw: bytes | str) -> Episode:
+    """A stored episode (healed if an older tsr-lsp stored something malformed). A damaged
+    payload is ValueError, which the store treats as corruption."""
+    ep, _repaired = heal_record(parse_payload(raw))
     return ep
