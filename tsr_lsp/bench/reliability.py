@@ -636,28 +636,32 @@ async def secrets_section(bench: Bench) -> tuple[dict[str, Any], list[Any]]:
         searched.append(json.dumps(hit))
     await bench.close(conn)
     text = json.dumps(exported) + "\n".join(searched)
+    paths = ("generate", "remember", "import")
+    stored = [f"{s.kind} (via {paths[i % 3]})" for i, s in enumerate(items) if leaked(s, text)]
     return {
         "secrets_sent": len(items),
         "secret_kinds_sent": len({s.kind for s in items}),
-        "secrets_stored": sum(leaked(s, text) for s in items),
+        "secrets_stored": len(stored),
+        "_secrets_stored": stored,
     }, items
 
 
 PLAIN = (".jsonl", ".json", ".toml", ".txt")
 
 
-def secrets_on_disk(home: Path, items: list[Any]) -> int:
-    """Secrets found in the plain-text files tsr-lsp wrote (logs, journals, configs): read
-    after the daemon stopped. The index's own files are compressed: export covers them."""
+def secrets_on_disk(home: Path, items: list[Any]) -> list[str]:
+    """Secrets found in the plain-text files tsr-lsp wrote (logs, journals, configs), as
+    "kind in file": read after the daemon stopped. The index's own files are compressed:
+    export covers them."""
     from tsr_lsp.bench.redaction import leaked
 
-    texts = []
+    found = []
     for path in home.rglob("*"):
         plain = ".log" in path.name or "journal" in path.name or path.suffix in PLAIN
         if plain and path.is_file() and path.stat().st_size < 200 * 1024 * 1024:
-            texts.append(path.read_bytes().decode("utf-8", "replace"))
-    blob = "\n".join(texts)
-    return sum(leaked(s, blob) for s in items)
+            text = path.read_bytes().decode("utf-8", "replace")
+            found += [f"{s.kind} in {path.relative_to(home)}" for s in items if leaked(s, text)]
+    return found
 
 
 # ---------------------------------------------------------------------- files
@@ -793,6 +797,7 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
     out["rss_growth_ratio"] = round(rss_after / rss_before, 2) if rss_before else None
     try:
         found, bench.secret_items = await asyncio.wait_for(secrets_section(bench), 600)
+        details["secrets_stored"] = found.pop("_secrets_stored")
         out.update(found)
     except (TimeoutError, Closed) as exc:
         log.warning("reliability: section aborted: %r", exc)
@@ -827,7 +832,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             asyncio.run(_daemon_part(bench, out, details))
         finally:
             _stop_daemon(bench)
-        out["secrets_on_disk"] = secrets_on_disk(home, bench.secret_items)
+        on_disk = secrets_on_disk(home, bench.secret_items)
+        out["secrets_on_disk"] = len(on_disk)
+        details["secrets_on_disk"] = on_disk
         paths = exposed(home, skip=(home / "config" / "config.toml",))
         out["exposed_paths"] = len(paths)
         details["exposed_paths"] = paths

@@ -59,6 +59,16 @@ class TsrProtocol(LanguageServerProtocol):
         super().__init__(*args, **kwargs)
         self.tokens: dict[Any, CancelToken] = {}
 
+    # pygls caches these with functools.lru_cache on the method: the cache keys hold the
+    # last 128 (protocol, method) pairs, so a daemon kept closed connections' servers and
+    # their documents alive (RSS 100 MB -> 2.7 GB in `bench reliability`). A dict lookup
+    # needs no cache.
+    def get_message_type(self, method: str) -> Any:  # type: ignore[override]
+        return types.METHOD_TO_TYPES.get(method, (None,))[0]
+
+    def get_result_type(self, method: str) -> Any:  # type: ignore[override]
+        return types.METHOD_TO_TYPES.get(method, (None, None))[1]
+
     # -- cancellation -------------------------------------------------------------
     def begin_request(self) -> CancelToken:
         """A token for the request being handled (its id comes from pygls's context)."""
