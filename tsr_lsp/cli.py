@@ -177,6 +177,9 @@ def setup_logging(verbose: int, log_file: Path | None) -> None:
     setup(verbose, log_file)
 
 
+# Libraries only some commands need (docs/RELIABILITY.md, light install) -> their extra
+EXTRAS = {"torch": "train", "transformers": "hf", "matplotlib": "plot"}
+
 # What editors launch: served without building the whole parser (its subcommands' modules)
 EDITOR_ARGV: tuple[list[str], ...] = ([], ["stdio"], ["stdio", "--no-daemon"])
 
@@ -202,6 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:  # the light install: training needs an extra
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"tsr-lsp: error: `{command}` needs {exc.name}, which the default install leaves "
+            f"out: pip install 'tsr-lsp[{extra}]'",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:  # `tsr-lsp ... | head`: the reader left; not an error
         import os
 

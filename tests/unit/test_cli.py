@@ -101,3 +101,25 @@ def test_unreadable_config_is_a_one_line_error(home: Path, argv: list[str]) -> N
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "config.toml" in lines[0] and "fix or remove" in lines[0]
+
+
+def test_a_missing_extra_names_the_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The light install leaves torch out: a training command says which extra to add."""
+    import tsr_lsp.commands.router_cmd as router_cmd
+
+    def needs_torch(args: object) -> int:
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    monkeypatch.setattr(router_cmd, "run", needs_torch)
+    assert main(["router", "train", "x.jsonl"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'tsr-lsp[train]'" in err and "`router`" in err
+
+    def needs_other(args: object) -> int:
+        raise ModuleNotFoundError("No module named 'nothing'", name="nothing")
+
+    monkeypatch.setattr(router_cmd, "run", needs_other)
+    with pytest.raises(ModuleNotFoundError):
+        main(["router", "train", "x.jsonl"])
