@@ -309,3 +309,20 @@ def test_a_silently_altered_payload_is_caught_by_its_checksum(tmp_path: Path) ->
     store._commit()
     assert store.get("e1").text == "the original words"  # type: ignore[union-attr]
     assert store.recoveries == 1
+
+
+def test_prompts_and_routing_do_not_wait_for_a_rebuild(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    service = MemoryService(settings_at(tmp_path / "m"))
+    service.remember("/p", "csv parsing with quoted fields")
+    service.store.recovering = True  # another request is rebuilding a damaged index
+    holder = threading.Thread(target=service.store._lock.acquire)  # ... and holds the lock
+    holder.start()
+    holder.join()
+    start = time.monotonic()
+    assert service.prompt_memory("/p", "csv parsing") == {"episodes": [], "patterns": []}
+    with pytest.raises(MemoryError, match="being opened or rebuilt"):
+        service.history("/p")
+    assert time.monotonic() - start < 0.5

@@ -47,6 +47,17 @@ def _clean(ep: Episode) -> Episode:
         return sanitized(healed)
 
 
+def release_memory() -> None:
+    """Give the heap's free pages back after a big batch (import, rebuild): glibc keeps the
+    high-water mark of its temporaries otherwise (+60 MB after 100,000 episodes)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def dir_size_mb(path: Path) -> float:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
@@ -215,6 +226,7 @@ class StoreMaintenance:
         self.index.register_tokenizer(TOKENIZER, self.analyzer)
         episodes[:] = clean
         self._after_rebuild(clean)
+        release_memory()
 
     def _migrate(self, version: int) -> None:
         """Re-index every stored payload into the current schema (payloads carry all data,

@@ -93,6 +93,7 @@ class StoreRecovery:
     _failures: int
     _recovered_at: float
     recoveries: int
+    recovering: bool = False
     index: Any
 
     if TYPE_CHECKING:  # provided by EpisodeStore / StoreMaintenance
@@ -154,7 +155,11 @@ class StoreRecovery:
         else raise MemoryError for this request."""
         self._failures += 1
         log.warning("memory: %s failed: %s", what, describe(exc))
-        certain = is_panic(exc) or isinstance(exc, DamagedPayload)
+        certain = (
+            is_panic(exc)
+            or isinstance(exc, DamagedPayload)
+            or any(w in str(exc).lower() for w in ("corrupt", "io error", "decompress"))
+        )
         if self.readonly or not (certain or self._failures >= FAILURES_BEFORE_RECOVERY):
             raise MemoryError(f"memory: {what} failed: {describe(exc)}") from None
         self.recover(f"{what} failed: {describe(exc)}")
@@ -170,12 +175,15 @@ class StoreRecovery:
                 raise MemoryError(f"memory: {reason} (the index was rebuilt moments ago)")
             self._recovered_at = time.monotonic()
             self._drop_writer()
+            self.recovering = True  # latency-critical readers skip memory meanwhile
             try:
                 n = self._reconcile(self._salvage())
             except NOT_DAMAGE:
                 raise
             except BaseException as exc:
                 raise MemoryError(f"memory: rebuilding the index failed: {describe(exc)}") from None
+            finally:
+                self.recovering = False
             self._failures = 0
             self.recoveries += 1
         msg = f"memory index was damaged ({reason}); rebuilt it from the journal: {n} episodes"

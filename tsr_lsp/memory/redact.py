@@ -23,6 +23,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -185,6 +186,7 @@ _NAME = r"-{0,2}[A-Za-z_$@][\w.\-$]*"
 _KEYWORD = re.compile(
     r"(?i:pass|pwd|secret|token|key|auth|credential|sig|salt|dsn|bearer|cookie|conn|pat\b|_pat)"
 )
+_NAME_AT = re.compile(r"[\"']?-{0,2}[A-Za-z_$@][\w.\-$]*[\"']?")
 _NAME_START = re.compile(r"[\"']?[\w.\-$@]*\Z")
 _ASSIGN = re.compile(
     r"(?P<key>[\"']" + _NAME + r"[\"']|" + _NAME + r")"
@@ -222,6 +224,7 @@ def _parts(key: str) -> list[str]:
     return [p.lower() for p in _SPLIT.findall(key)]
 
 
+@lru_cache(maxsize=8192)
 def _name_strength(key: str) -> int:
     """2: surely names a secret (password, api_key), 1: may (token, key), 0: does not."""
     parts = _parts(key)
@@ -413,7 +416,11 @@ def _assignment_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if hit.start() < pos:
             continue
         start = _NAME_START.search(text, max(pos, hit.start() - 64), hit.start())
-        m = _ASSIGN.match(text, start.start() if start else hit.start())
+        at = start.start() if start else hit.start()
+        name = _NAME_AT.match(text, at)
+        if name is None or not _name_strength(name.group(0).strip("\"'")):
+            continue  # "keyboard", "design", "passage": cheap to rule out, and common
+        m = _ASSIGN.match(text, at)
         if m is None or m.start("sep") < hit.end():
             continue
         yield m.start(), m.end(), replace(m)
@@ -421,21 +428,34 @@ def _assignment_spans(text: str) -> Iterator[tuple[int, int, str]]:
 
 
 def redact(text: str) -> str:
-    """``text`` with every secret-looking span replaced by ``[REDACTED:kind]``."""
+    """``text`` with every secret-looking span replaced by ``[REDACTED:kind]``. Each pass
+    runs only when a plain substring it needs is there (most texts hold none of them)."""
     if not text:
         return text
-    text = _PRIVATE_KEY.sub(_marker("private-key"), text)
+    low = text.lower()
+    if "-----begin" in low or "private-lines" in low:
+        text = _PRIVATE_KEY.sub(_marker("private-key"), text)
     text = _RUN.sub(_formats, text)
-    text = _sub_group(_URL_PASSWORD, "url-password", 2, text)
-    text = _sub_group(_SIGNED_URL, "signature", 2, text)
-    text = _sub_group(_CONN_KEY, "password", 2, text, _not_placeholder)
-    text = _sub_group(_AUTH_HEADER, "bearer", 3, text)
-    text = _BASIC.sub(_basic, text)
-    text = _sub_group(_CURL_USER, "password", 1, text)
-    text = _sub_group(_CLI_PASSWORD, "password", 1, text)
-    text = _sub_group(_SQL_PASSWORD, "password", 1, text)
-    text = _XML_SECRET.sub(_xml, text)
-    text = _COOKIE.sub(_cookie, text)
+    if "://" in text:
+        text = _sub_group(_URL_PASSWORD, "url-password", 2, text)
+    if "sig" in low and "=" in text:
+        text = _sub_group(_SIGNED_URL, "signature", 2, text)
+    if "=" in text and any(k in low for k in ("password=", "pwd=", "key=", "secretvalue=")):
+        text = _sub_group(_CONN_KEY, "password", 2, text, _not_placeholder)
+    if "bearer" in low or "token" in low:
+        text = _sub_group(_AUTH_HEADER, "bearer", 3, text)
+    if "basic" in low:
+        text = _BASIC.sub(_basic, text)
+    if "-u" in text:
+        text = _sub_group(_CURL_USER, "password", 1, text)
+    if "-p" in text or "-a" in text:
+        text = _sub_group(_CLI_PASSWORD, "password", 1, text)
+    if "identified by" in low or "password" in low:
+        text = _sub_group(_SQL_PASSWORD, "password", 1, text)
+    if "</" in text:
+        text = _XML_SECRET.sub(_xml, text)
+    if "cookie" in low:
+        text = _COOKIE.sub(_cookie, text)
     text = _splice(text, _assignment_spans(text))
     return _splice(text, _token_spans(text))
 

@@ -169,7 +169,7 @@ class MemoryService:
         from tsr_lsp.memory.relevance import GateSettings, select_relevant
 
         empty: dict[str, Any] = {"episodes": [], "patterns": []}
-        if not self.conf.enabled:
+        if not self.conf.enabled or self.busy():
             return empty
         try:
             hits = [h.episode for h in self.store.search(query, project=project, k=20)]
@@ -286,8 +286,17 @@ class MemoryService:
             for ep in rated
         ]
 
+    def busy(self) -> bool:
+        """Memory is being opened or rebuilt by another request (a damaged index can take
+        seconds): routing and prompts go on without it rather than wait."""
+        if self._store is None:
+            return self._open_lock.locked()
+        return self._store.recovering
+
     def history(self, project: str, limit: int = 50) -> HistoryFeatures:
         """Cached until the next write: the router asks on every decision (p50 < 1 ms)."""
+        if self.busy():
+            raise MemoryError("memory is being opened or rebuilt; routing without history")
         store = self.store
         key = (project, limit)
         cached = self._history.get(key)

@@ -44,6 +44,7 @@ from tsr_lsp.memory.maintenance import (
     SCHEMA_VERSION,
     TOKENIZER,
     StoreMaintenance,
+    release_memory,
 )
 from tsr_lsp.memory.recovery import (
     NOT_DAMAGE,
@@ -359,7 +360,7 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
 
     def _change(
         self,
-        records: Sequence[dict[str, Any] | bytes],
+        records: Iterable[dict[str, Any] | bytes],
         apply: Callable[[Any], None],
         prepare: Callable[[], None] | None = None,
     ) -> None:
@@ -479,7 +480,10 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
                     writer.delete_documents_by_term("id", old_id)
                 writer.add_document(doc)
 
-        self._change([encode_put(p) for p in payloads], apply, prepare)
+        self._change((encode_put(p) for p in payloads), apply, prepare)
+        del docs[:], payloads[:]
+        if len(clean) >= 1000:
+            release_memory()
         if bounded:
             self._enforce_caps({ep.project for ep in clean})
         if self.dense is not None:

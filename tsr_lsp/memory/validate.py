@@ -107,7 +107,7 @@ def _episode_id(value: Any) -> str:
         raise ValueError(f"expected a string, got {_type_name(value)}")
     if not ID_RE.fullmatch(value):
         raise ValueError("must be 1-128 letters, digits or _.:- (starting with a letter or digit)")
-    if redact(value) != value:
+    if len(value) > 16 and redact(value) != value:  # generated ids are 16 hex digits
         raise ValueError("looks like a secret (ids are stored unredacted: pick another)")
     return value
 
@@ -311,26 +311,37 @@ def seal(payload: bytes) -> bytes:
     return b"%s\n%08x" % (payload, zlib.crc32(payload))
 
 
-def parse_payload(raw: bytes | str) -> Any:
-    """The JSON of a stored payload; ValueError when it is damaged (its crc32 fails, or it
-    is not JSON). Payloads stored before the crc was added are taken as they are."""
+def _unseal(raw: bytes | str) -> tuple[Any, bool]:
+    """(JSON of a stored payload, whether it carried a valid crc32); DamagedPayload when it
+    fails its checksum or is not JSON. Payloads from before the crc are taken as they are."""
     import json
 
     if isinstance(raw, str):
         raw = raw.encode()
-    if len(raw) > 9 and raw[-9:-8] == b"\n":
+    sealed = len(raw) > 9 and raw[-9:-8] == b"\n"
+    if sealed:
         body, crc = raw[:-9], raw[-8:]
         if crc != b"%08x" % zlib.crc32(body):
             raise DamagedPayload("damaged episode payload: checksum mismatch")
         raw = body
     try:
-        return json.loads(raw)
+        return json.loads(raw), sealed
     except (ValueError, UnicodeDecodeError) as exc:
         raise DamagedPayload(f"damaged episode payload: {exc}") from None
 
 
+def parse_payload(raw: bytes | str) -> Any:
+    return _unseal(raw)[0]
+
+
 def read_payload(raw: bytes | str) -> Episode:
-    """A stored episode (healed if an older tsr-lsp stored something malformed). A damaged
-    payload is ValueError, which the store treats as corruption."""
-    ep, _repaired = heal_record(parse_payload(raw))
-    return ep
+    """A stored episode. A sealed payload passed `sanitized` when it was written and is
+    intact, so it is taken as it is; an older one is healed if malformed. A damaged payload
+    is DamagedPayload, which the store treats as corruption."""
+    data, sealed = _unseal(raw)
+    if sealed and isinstance(data, dict):
+        try:
+            return Episode.from_json(data)
+        except (TypeError, ValueError):
+            pass
+    return heal_record(data)[0]
