@@ -249,7 +249,9 @@ def run(args: argparse.Namespace) -> int:
             episodes = call("tsr/memory/export", eparams)["episodes"]
             lines = "".join(json.dumps(e) + "\n" for e in episodes)
             if args.output:
-                args.output.write_text(lines)
+                from tsr_lsp.paths import write_private
+
+                write_private(args.output, lines)  # memory is private: 0600
                 print(f"exported {len(episodes)} episodes to {args.output}", file=sys.stderr)
             else:
                 sys.stdout.write(lines)
