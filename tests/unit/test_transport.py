@@ -120,3 +120,26 @@ def test_exit_watcher_streams_big_bodies_and_sees_exit() -> None:
     for b in frame({"jsonrpc": "2.0", "method": "exited"}):
         one_byte.feed(bytes([b]))
     assert not one_byte.exit_seen
+
+
+def test_protocol_stdout_survives_a_library_silencing_fd_1() -> None:
+    """llama-cpp-python points fds 1 and 2 at /dev/null while it loads a model; the
+    protocol's stream must still reach the client, and stray writes to fd 1 go to stderr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "from tsr_lsp.server.app import protocol_stdout\n"
+        "out = protocol_stdout()\n"
+        "os.write(1, b'stray')\n"
+        "saved = os.dup(1)\n"
+        "os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what llama.cpp does while loading\n"
+        "out.write(b'reply'); out.flush()\n"
+        "os.dup2(saved, 1)\n"
+        "print('printed')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"reply"
+    assert b"stray" in proc.stderr and b"printed" in proc.stderr

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError, JsonRpcException
@@ -218,6 +219,25 @@ class EngineHolder:
             return self.engine
 
 
+def protocol_stdout() -> BinaryIO:
+    """The protocol's own handle on stdout, with file descriptor 1 pointed at stderr.
+
+    A stray print must never corrupt the protocol stream, and llama-cpp-python silences
+    file descriptors 1 and 2 (dup2 of /dev/null) while it loads a model: a reply written
+    meanwhile to fd 1 was lost, so a request answered during another one's model load
+    never got its reply. The protocol writes to a duplicate of fd 1 instead."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests): as it is
+        stream: BinaryIO = sys.stdout.buffer
+    else:
+        stream = os.fdopen(os.dup(fd), "wb")
+        os.dup2(sys.stderr.fileno(), fd)
+    sys.stdout = sys.stderr
+    return stream
+
+
 def serve_stdio(
     engine_factory: Callable[[], Engine] | None = None,
     features: Iterable[type[LanguageFeature]] = FEATURES,
@@ -226,9 +246,7 @@ def serve_stdio(
     from tsr_lsp.server.transport import StdoutWriter, read_messages, stdin_reader
 
     server = TsrLanguageServer(engine_factory or make_engine_factory(), features=features)
-    stdout = sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print must never corrupt the protocol stream
-    server.protocol.set_writer(StdoutWriter(stdout))
+    server.protocol.set_writer(StdoutWriter(protocol_stdout()))
 
     async def main() -> None:
         reader = await stdin_reader()
