@@ -166,13 +166,22 @@ class DaemonSettings:
 
 @dataclass
 class CompletionSettings:
+    """Inline completion (docs/COMPLETION.md says why each default is what it is)."""
+
     enabled: bool = True
-    profile: str = ""
-    max_tokens: int = 48
-    context_tokens: int = 1500
-    suffix_tokens: int = 256
-    prefetch_on_open: bool = True
-    debounce_ms: int = 150
+    profile: str = ""  # "" = the cheapest available profile tagged "fim"
+    max_tokens: int = 48  # multi-line suggestions; a single line stops at its newline
+    prefix_tokens: int = 640  # window above the cursor (cached between requests)
+    suffix_tokens: int = 96  # below it (evaluated again for every new cursor line)
+    chunk_tokens: int = 256  # chunks of other open or edited files, before the window
+    extra_context: bool = True  # use those chunks (repository-level FIM)
+    max_ms: int = 2000  # generation budget for lines after the first (multi-line)
+    debounce_ms: int = 60  # wait for a newer request of the same document before working
+    multiline: str = "auto"  # auto | never | always
+    prefetch_on_open: bool = True  # evaluate a file's window when it opens (KV cache)
+    max_file_kb: int = 2048  # larger documents get no completion
+    heal: bool = True  # leave the cursor line's trailing spaces out of the prompt
+    n_ctx: int = 2048  # context of the completion lane's model instance
 
 
 @dataclass
@@ -472,6 +481,12 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
     if not 0.0 <= settings.router.quality <= 1.0:
         warnings.append("router.quality: must be within 0..1; using 0.85")
         settings.router.quality = 0.85
+    comp = settings.completion
+    if comp.multiline not in ("auto", "never", "always"):
+        warnings.append(
+            f"completion.multiline: {comp.multiline!r} is not auto, never or always; using auto"
+        )
+        comp.multiline = "auto"
     if not 0.0 <= settings.router.min_confidence <= 1.0:
         warnings.append("router.min_confidence: must be within 0..1; using 0.35")
         settings.router.min_confidence = 0.35

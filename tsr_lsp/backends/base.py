@@ -43,6 +43,16 @@ class Capabilities:
 
 
 @dataclass
+class RepoContext:
+    """Repository-level fill-in-the-middle (Qwen2.5-Coder): other files before the hole.
+    Backends whose model lacks the markers use the plain FIM prompt."""
+
+    repo: str = ""
+    path: str = ""  # the current file's path in the repository
+    files: list[tuple[str, str]] = field(default_factory=list)  # (path, text), oldest first
+
+
+@dataclass
 class GenerationRequest:
     """Either chat ``messages`` or a raw ``prompt``; with ``suffix`` (not None) the request
     is fill-in-the-middle: ``prompt`` is the text before the cursor, ``suffix`` after it."""
@@ -56,6 +66,7 @@ class GenerationRequest:
     repeat_penalty: float = 1.1
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    repo: RepoContext | None = None  # FIM only: context from other files
 
 
 @dataclass

@@ -1,6 +1,13 @@
 """The model pool: lazy loading, pinning, LRU eviction under a memory budget, one generation
 per model at a time in arrival order, and models that failed to load marked unavailable.
 
+Lanes: inline completion runs in its own lane (``lane=INLINE``): a second instance of the
+same model (llama.cpp memory-maps the weights, so it costs only its KV cache) with its own
+KV cache and queue. A completion therefore never waits behind another client's long chat
+generation, and chat never wipes the completion's cached prefix. While a completion
+generates, the other lanes of the same model file pause between tokens (completions are
+short and latency-bound; chat loses a few hundred milliseconds).
+
 Slots are keyed by profile name plus a fingerprint of the profile's settings, so two editor
 sessions whose configs give the same name to different models never share a wrong model.
 All methods are synchronous and thread-safe; the server calls them from worker threads.
@@ -41,6 +48,8 @@ log = logging.getLogger(__name__)
 LoadProgress = Callable[[str, str], None]
 # A failed endpoint is retried after this long; a failed file when the file changes.
 ENDPOINT_RETRY_S = 30.0
+INLINE = "inline"  # the lane of inline completions
+MAX_YIELD_S = 5.0  # a paused generation waits at most this long for each token
 
 
 def release_memory() -> None:
@@ -142,11 +151,17 @@ class ModelPool:
         self.idle_unloads: list[str] = []  # names unloaded for idleness, in order
         self._reaper: threading.Thread | None = None
         self._closed = threading.Event()
+        self._priority = threading.Condition()
+        self._inline_busy: dict[str, int] = {}  # model file -> inline generations running
+        self._background: dict[str, set[threading.Event]] = {}  # model file -> prewarms
 
     # ------------------------------------------------------------------ keys
-    def _resolve(self, name: str, profile: ModelProfile | None) -> tuple[str, ModelProfile]:
+    def _resolve(
+        self, name: str, profile: ModelProfile | None, lane: str = ""
+    ) -> tuple[str, ModelProfile]:
         profile = profile or self.settings.profile(name)
-        return f"{name}@{fingerprint(profile)}", profile
+        key = f"{name}@{fingerprint(profile)}"
+        return (f"{key}#{lane}" if lane else key), profile
 
     # ------------------------------------------------------------------ state
     def loaded(self) -> list[str]:
@@ -188,8 +203,8 @@ class ModelPool:
                 return None
             return failure.reason
 
-    def is_loaded(self, name: str, profile: ModelProfile | None = None) -> bool:
-        key, _ = self._resolve(name, profile)
+    def is_loaded(self, name: str, profile: ModelProfile | None = None, lane: str = "") -> bool:
+        key, _ = self._resolve(name, profile, lane)
         with self._mutex:
             return key in self._slots
 
@@ -223,13 +238,14 @@ class ModelPool:
         name: str,
         progress: LoadProgress | None = None,
         profile: ModelProfile | None = None,
+        lane: str = "",
     ) -> _Slot:
         """Return the loaded slot for ``name``, loading (and evicting) if needed.
 
         Raises ModelLoadError (once per failure with ``first_report`` set, then quickly with
         the same reason) when the model cannot be loaded.
         """
-        key, profile = self._resolve(name, profile)
+        key, profile = self._resolve(name, profile, lane)
         with self._mutex:
             slot = self._touch(key)
             if slot is not None:
@@ -243,7 +259,7 @@ class ModelPool:
             reason = self._failure(key, profile)
             if reason is not None:
                 raise ModelLoadError(reason)
-            return self._load(key, name, profile, progress)
+            return self._load(key, name, profile, progress, lane)
 
     def _touch(self, key: str) -> _Slot | None:
         slot = self._slots.get(key)
@@ -253,13 +269,20 @@ class ModelPool:
         return slot
 
     def _load(
-        self, key: str, name: str, profile: ModelProfile, progress: LoadProgress | None
+        self,
+        key: str,
+        name: str,
+        profile: ModelProfile,
+        progress: LoadProgress | None,
+        lane: str = "",
     ) -> _Slot:
         started = time.perf_counter()
         if progress:
             progress("begin", f"Loading model '{name}' ({profile.backend})")
         try:
             backend = create_backend(profile.backend, name, profile)
+            if lane and hasattr(backend, "shared_weights"):
+                backend.shared_weights = True  # mmap: the weights are the main lane's pages
             self._make_room(backend.memory_mb(), keep=key)
             backend.load()
         except BackendError as exc:
@@ -395,10 +418,11 @@ class ModelPool:
         cancel: threading.Event | None,
         progress: LoadProgress | None,
         profile: ModelProfile | None,
+        lane: str = "",
     ) -> _Slot:
         """Load if needed and wait for this model's turn (FIFO); evicted meanwhile: reload."""
         while True:
-            slot = self.get(name, progress, profile)
+            slot = self.get(name, progress, profile, lane)
             if not slot.lock.acquire(cancel):
                 raise GenerationCancelled(GenerationResult("", finish_reason="cancelled"))
             if not slot.closed:
@@ -414,13 +438,42 @@ class ModelPool:
         cancel: threading.Event | None = None,
         progress: LoadProgress | None = None,
         profile: ModelProfile | None = None,
+        lane: str = "",
     ) -> GenerationResult:
-        slot = self._acquire(name, cancel, progress, profile)
+        _, prof = self._resolve(name, profile)
+        model_file = prof.path or prof.url or name
+        if lane == INLINE:
+            with self._priority:
+                self._inline_busy[model_file] = self._inline_busy.get(model_file, 0) + 1
+                for prewarm in self._background.get(model_file, ()):
+                    prewarm.set()  # a completion never waits for a prewarm to finish
+        else:
+            on_token = self._yielding(model_file, on_token)
         try:
-            return slot.backend.generate(request, on_token, cancel)
+            slot = self._acquire(name, cancel, progress, profile, lane)
+            try:
+                return slot.backend.generate(request, on_token, cancel)
+            finally:
+                slot.last_used = time.monotonic()
+                slot.lock.release()
         finally:
-            slot.last_used = time.monotonic()
-            slot.lock.release()
+            if lane == INLINE:
+                with self._priority:
+                    self._inline_busy[model_file] -= 1
+                    self._priority.notify_all()
+
+    def _yielding(self, model_file: str, on_token: TokenCallback | None) -> TokenCallback:
+        """A token callback that pauses while an inline completion of the same model runs."""
+
+        def gated(piece: str) -> None:
+            if on_token is not None:
+                on_token(piece)
+            deadline = time.monotonic() + MAX_YIELD_S
+            with self._priority:
+                while self._inline_busy.get(model_file) and time.monotonic() < deadline:
+                    self._priority.wait(0.05)
+
+        return gated
 
     def prefill(
         self,
@@ -429,9 +482,34 @@ class ModelPool:
         cancel: threading.Event | None = None,
         progress: LoadProgress | None = None,
         profile: ModelProfile | None = None,
+        lane: str = "",
+        background: bool = False,
     ) -> PrefillResult:
-        """Warm the model's KV cache with a prompt (e.g. a file's context on open)."""
-        slot = self._acquire(name, cancel, progress, profile)
+        """Warm the model's KV cache with a prompt (e.g. a file's context on open). A
+        ``background`` prefill is stopped by the next inline generation of the model."""
+        if not background:
+            return self._prefill(name, request, cancel, progress, profile, lane)
+        _, prof = self._resolve(name, profile)
+        model_file = prof.path or prof.url or name
+        cancel = cancel or threading.Event()
+        with self._priority:
+            self._background.setdefault(model_file, set()).add(cancel)
+        try:
+            return self._prefill(name, request, cancel, progress, profile, lane)
+        finally:
+            with self._priority:
+                self._background[model_file].discard(cancel)
+
+    def _prefill(
+        self,
+        name: str,
+        request: GenerationRequest,
+        cancel: threading.Event | None,
+        progress: LoadProgress | None,
+        profile: ModelProfile | None,
+        lane: str,
+    ) -> PrefillResult:
+        slot = self._acquire(name, cancel, progress, profile, lane)
         try:
             return slot.backend.prefill(request, cancel)
         finally:
