@@ -211,6 +211,21 @@ def _encoder(rebuild: bool) -> int:
     return 0
 
 
+def _print_completions(projects: dict[str, Any]) -> None:
+    """Inline completion acceptance per project and language (a partial acceptance counts
+    half, docs/PROTOCOL.md)."""
+    print("completions (acceptance rate of inline suggestions with an outcome)")
+    for project, table in sorted(projects.items()):
+        rows = [("all", table), *sorted(table["byLanguage"].items())]
+        print(f"  {project or '-'}")
+        for name, row in rows:
+            print(
+                f"    {name:<12} {row['acceptanceRate']:>4.0%} of {row['shown']:<5} "
+                f"accepted {row['accepted']}, partial {row['partial']}, "
+                f"rejected {row['rejected']}"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from tsr_lsp.memory.store import MemoryError
 
@@ -222,6 +237,9 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(out))
             else:
                 for key, value in out.items():
+                    if key == "completions":
+                        _print_completions(value)
+                        continue
                     shown = json.dumps(value) if isinstance(value, dict | list) else value
                     print(f"{key:<10} {shown}")
         elif cmd == "search":

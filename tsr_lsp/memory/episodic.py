@@ -18,7 +18,10 @@ from typing import Any
 # turn: one message of a conversation (Ask sessions; LoCoMo in the benchmark)
 KINDS = ("interaction", "fact", "decision", "turn")
 PINNED_KINDS = ("fact", "decision")
-STORED_KINDS = (*KINDS, "pattern")  # patterns: semantic memory, built by consolidation
+# completion: one inline completion the user accepted, partly accepted or dismissed; kept
+# apart from KINDS so chat retrieval and consolidation never see them
+COMPLETION_KIND = "completion"
+STORED_KINDS = (*KINDS, "pattern", COMPLETION_KIND)  # patterns: semantic memory (consolidation)
 SUMMARY_CHARS = 400
 
 

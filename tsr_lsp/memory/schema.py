@@ -9,7 +9,14 @@ from tsr_lsp.memory.maintenance import PATTERN_KIND, TOKENIZER
 from tsr_lsp.memory.retrieval import STOPWORDS
 
 TEXT_FIELDS = ("text", "ctx_prev", "ctx_next", "response", "when")
-KIND_CODES = {"interaction": 1, "fact": 2, "decision": 3, "turn": 4, PATTERN_KIND: 5}
+KIND_CODES = {
+    "interaction": 1,
+    "fact": 2,
+    "decision": 3,
+    "turn": 4,
+    PATTERN_KIND: 5,
+    "completion": 6,
+}
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 
 

@@ -15,8 +15,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tsr_lsp.config import MemorySettings, Settings
-from tsr_lsp.memory.api import OUTCOMES, FeedbackExample, HistoryFeatures, SettingStats
-from tsr_lsp.memory.episodic import KINDS, Episode, summarize_response
+from tsr_lsp.memory.api import (
+    OUTCOMES,
+    FeedbackExample,
+    HistoryFeatures,
+    SettingStats,
+    acceptance,
+)
+from tsr_lsp.memory.episodic import COMPLETION_KIND, KINDS, Episode, summarize_response
 from tsr_lsp.memory.recovery import NOT_DAMAGE, describe
 from tsr_lsp.memory.semantic import Pattern, consolidate, match_topic
 from tsr_lsp.memory.store import PATTERN_KIND, EpisodeStore, MemoryError, h52
@@ -26,6 +32,30 @@ log = logging.getLogger(__name__)
 
 EPISODE_KINDS = list(KINDS)
 MAINTAIN_EVERY = 200  # writes between retention / disk-cap checks
+
+
+def completion_table(episodes: Iterable[Episode]) -> dict[str, Any]:
+    """Counts per outcome, in all and per language, with the acceptance rate (a partial
+    acceptance counts half, as an edit does in tsr/feedback)."""
+
+    def row(eps: list[Episode]) -> dict[str, Any]:
+        n = Counter(ep.outcome for ep in eps)
+        shown = len(eps)
+        return {
+            "shown": shown,
+            "accepted": n["accepted"],
+            "partial": n["edited"],
+            "rejected": n["rejected"],
+            "acceptanceRate": round(acceptance(n["accepted"], n["edited"], shown), 3)
+            if shown
+            else 0.0,
+        }
+
+    eps = [ep for ep in episodes if ep.outcome]
+    languages: dict[str, list[Episode]] = {}
+    for ep in eps:
+        languages.setdefault(ep.language or "unknown", []).append(ep)
+    return {**row(eps), "byLanguage": {lang: row(x) for lang, x in sorted(languages.items())}}
 
 
 def approx_tokens(text: str) -> int:
@@ -172,7 +202,8 @@ class MemoryService:
         if not self.conf.enabled or self.busy():
             return empty
         try:
-            hits = [h.episode for h in self.store.search(query, project=project, k=20)]
+            found = self.store.search(query, project=project, k=20, kinds=EPISODE_KINDS)
+            hits = [h.episode for h in found]
             own = [ep for ep in self.store.recent(project, 20) if session and ep.thread == session]
             patterns = self.patterns()
         except Exception as exc:
@@ -217,6 +248,37 @@ class MemoryService:
             budget -= cost
             patterns_out.append({"id": p.key, "statement": p.statement, "category": p.category})
         return {"episodes": episodes, "patterns": patterns_out}
+
+    # ------------------------------------------------------------------ completions
+    def record_completion(self, ep: Episode) -> str | None:
+        """An inline completion with its outcome (kind "completion"; docs/COMPLETION.md)."""
+        if not self.conf.enabled:
+            return None
+        ep.kind = COMPLETION_KIND
+        try:
+            return self.store.add([ep])[0]
+        except Exception as exc:  # memory must never break completion
+            log.warning("memory: could not record the completion: %s", exc)
+            return None
+
+    def update_completion(self, episode_id: str, outcome: str, meta: dict[str, Any]) -> None:
+        """A later, stronger outcome of a recorded completion (partial, then accepted)."""
+        ep = self.store.get(episode_id)
+        if ep is None or ep.kind != COMPLETION_KIND:
+            return
+        ep.outcome = outcome
+        ep.outcome_ts = time.time()
+        ep.meta.update(meta)
+        self.store.update(ep)
+
+    def completions(self, project: str | None, limit: int = 5000) -> list[Episode]:
+        """Recent completion episodes (newest first) of a project, or of all projects."""
+        self.store.refresh()
+        return self.store.recent(project, limit, [COMPLETION_KIND])
+
+    def completion_stats(self, project: str | None) -> dict[str, Any]:
+        """Outcomes of inline completions, in all and per language (tsr/inline/stats)."""
+        return completion_table(self.completions(project))
 
     # ------------------------------------------------------------------ semantic
     def consolidate(self) -> list[Pattern]:
@@ -370,6 +432,13 @@ class MemoryService:
 
     def stats(self) -> dict[str, Any]:
         out = self.store.stats()
+        try:
+            by_project: dict[str, list[Episode]] = {}
+            for ep in self.completions(None):
+                by_project.setdefault(ep.project, []).append(ep)
+            out["completions"] = {p: completion_table(eps) for p, eps in by_project.items()}
+        except Exception as exc:  # an old index without the kind: no table
+            log.info("memory: completion stats unavailable: %s", exc)
         store = self.store
         if store.dense is not None:
             space = getattr(store.dense.embedder, "space", "custom")

@@ -162,3 +162,60 @@ def safe_stats(memory: object, category: str, text: str = "") -> list[SettingSta
     except Exception as exc:  # any store failure: route with the plain policy
         log.warning("memory feedback statistics unavailable: %s", exc)
         return []
+
+
+# ---------------------------------------------------------------------- inline completion
+MIN_COMPLETIONS = 12  # outcomes of a kind before feedback moves a completion setting
+MIN_MAX_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class CompletionOutcome:
+    """One inline suggestion's fate: how long it was and how much of it the user kept."""
+
+    lines: int
+    chars: int
+    outcome: str  # accepted | edited (partly accepted) | rejected
+    accepted_chars: int = 0
+
+
+def _rate(outcomes: Sequence[CompletionOutcome]) -> float:
+    return Tally(
+        len(outcomes),
+        sum(
+            1.0 if o.outcome == "accepted" else 0.5 if o.outcome == "edited" else 0.0
+            for o in outcomes
+        ),
+    ).score
+
+
+def completion_settings(
+    outcomes: Sequence[CompletionOutcome], max_tokens: int, multiline: str
+) -> tuple[int, str, str]:
+    """(max_tokens, multiline, note): the completion settings the user's outcomes favour.
+
+    - Multi-line suggestions accepted clearly less often than single lines (smoothed, by
+      MARGIN, with MIN_COMPLETIONS of each): ``auto`` becomes ``never``.
+    - Suggestions mostly taken only in part (half of the outcomes or more) and then only
+      their first part: ``max_tokens`` shrinks to the share users keep (>= 16).
+    Only ``auto`` is ever changed, never a user's explicit choice; pure, no I/O."""
+    notes = []
+    multi = [o for o in outcomes if o.lines > 1]
+    single = [o for o in outcomes if o.lines <= 1]
+    if (
+        multiline == "auto"
+        and len(multi) >= MIN_COMPLETIONS
+        and len(single) >= MIN_COMPLETIONS
+        and _rate(multi) + MARGIN < _rate(single)
+    ):
+        multiline = "never"
+        notes.append(f"multi-line accepted {_rate(multi):.2f} vs single {_rate(single):.2f}")
+    partial = [o for o in outcomes if o.outcome == "edited" and o.chars > 0]
+    if len(partial) >= MIN_COMPLETIONS and 2 * len(partial) >= len(outcomes):
+        shares = sorted(min(1.0, o.accepted_chars / o.chars) for o in partial)
+        kept = shares[len(shares) // 2]
+        shorter = max(MIN_MAX_TOKENS, int(max_tokens * max(kept, 0.25)))
+        if shorter < max_tokens:
+            notes.append(f"users keep {kept:.0%} of a suggestion: max_tokens {shorter}")
+            max_tokens = shorter
+    return max_tokens, multiline, ("feedback: " + "; ".join(notes)) if notes else ""
