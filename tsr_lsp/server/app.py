@@ -24,6 +24,7 @@ from pygls.protocol.language_server import lsp_method
 from tsr_lsp import __version__
 from tsr_lsp.config import Settings, load_settings
 from tsr_lsp.server.actions import Actions
+from tsr_lsp.server.completion import InlineCompletion
 from tsr_lsp.server.custom import CustomRequests
 from tsr_lsp.server.dispatch import Dispatcher, FeatureError
 from tsr_lsp.server.feature import CancelToken, LanguageFeature
@@ -44,6 +45,7 @@ FEATURES: list[type[LanguageFeature]] = [
     Actions,
     CustomRequests,
     MemoryRequests,
+    InlineCompletion,
 ]
 
 INVALID_REQUEST = -32600
