@@ -84,10 +84,12 @@ tag (comparable with the external suite's numbers).
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import random
 import re
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -361,7 +363,9 @@ def _isolate() -> None:
 
     if "TSR_LSP_HOME" not in os.environ:
         os.environ.setdefault("TSR_LSP_MODELS_DIR", str(paths.models_dir()))
-        os.environ["TSR_LSP_HOME"] = tempfile.mkdtemp(prefix="tsr-heldout-")
+        home = tempfile.mkdtemp(prefix="tsr-heldout-")
+        atexit.register(shutil.rmtree, home, True)
+        os.environ["TSR_LSP_HOME"] = home
 
 
 def _print_table(suite: Suite, agree: dict[str, float], results: list[dict[str, Any]]) -> None:
