@@ -105,25 +105,48 @@ def shared_data_dir() -> Path:
 # whatever the umask: folders 0700, files 0600 (docs/MEMORY.md, Privacy).
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+USER_UMASK_ENV = "TSR_LSP_USER_UMASK"
 _user_umask: int | None = None
 
 
 def make_umask_private() -> None:
     """Add 077 to the process umask (what the CLI and the daemon do first), so files that
     libraries create for us (Tantivy segments, rotated logs) are private too. The user's own
-    umask is kept for files made in their projects (`user_file_mode`)."""
+    umask is kept for files made in their projects (`user_file_mode`), and handed to child
+    processes in ``TSR_LSP_USER_UMASK``: the daemon is started by a tsr-lsp process whose
+    umask is already private, and would otherwise make project files 0600."""
     global _user_umask
     old = os.umask(0o077)
     if _user_umask is None:
-        _user_umask = old
+        _user_umask = _inherited_umask(old)
+        os.environ[USER_UMASK_ENV] = f"{_user_umask:03o}"
     os.umask(old | 0o077)
+
+
+def _inherited_umask(current: int) -> int:
+    """The user's umask as a parent tsr-lsp recorded it, else ``current``."""
+    try:
+        value = int(os.environ.get(USER_UMASK_ENV, ""), 8)
+    except ValueError:
+        return current
+    return value if 0 <= value <= 0o777 else current
+
+
+def _user_umask_now() -> int:
+    return current_umask() if _user_umask is None else _user_umask
 
 
 def user_file_mode() -> int:
     """The mode a new file in the user's project gets under their own umask."""
-    if _user_umask is None:
-        return 0o666 & ~current_umask()
-    return 0o666 & ~_user_umask
+    return 0o666 & ~_user_umask_now()
+
+
+def user_mkdir(path: Path) -> None:
+    """``path`` and missing parents created as the user's own umask would make them (a
+    folder in their project, not one of ours)."""
+    for folder in _missing(path):
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o777 & ~_user_umask_now())
 
 
 def current_umask() -> int:
@@ -139,15 +162,20 @@ def current_umask() -> int:
     return old
 
 
-def private_dir(path: Path) -> Path:
-    """``path`` created and made 0700 if it is ours and looser; folders it had to create
-    above it are 0700 too (existing ones are left as they are)."""
+def _missing(path: Path) -> list[Path]:
+    """The folders ``path.mkdir(parents=True)`` would create, outermost first."""
     missing = []
     for folder in [path, *path.parents]:
         if folder.exists():
             break
         missing.append(folder)
-    for folder in reversed(missing):
+    return missing[::-1]
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created and made 0700 if it is ours and looser; folders it had to create
+    above it are 0700 too (existing ones are left as they are)."""
+    for folder in _missing(path):
         folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         _tighten(folder, PRIVATE_DIR)  # mkdir's mode goes through the umask
     _tighten(path, PRIVATE_DIR)

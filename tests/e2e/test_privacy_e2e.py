@@ -2,8 +2,10 @@
 
 Secrets sent through tsr/generate, tsr.memory.remember, tsr/memory/import (every text field)
 and tsr/feedback (editedText) reach neither memory (index, journal, vectors, exports) nor the
-daemon's log; every folder tsr-lsp made is 0700 and every file 0600; a -vv log of a 1 MB
-request is redacted and cut.
+daemon's log; every folder tsr-lsp made is 0700 and every file 0600 (data, memory, log,
+runtime, the config `trust` and `models add` write, `memory export -o`), while a file the
+daemon creates in the project keeps the user's umask; a -vv log of a 1 MB request is redacted
+and cut.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +35,10 @@ TEXT = f"deploy with {GITHUB} and {AWS}; db at postgres://app:{PASSWORD}@db:5432
 
 
 @pytest.fixture
-def umask_022() -> Iterator[None]:
+def umask_022(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from tsr_lsp.paths import USER_UMASK_ENV
+
+    monkeypatch.delenv(USER_UMASK_ENV, raising=False)  # what an in-process CLI run left
     old = os.umask(0o022)
     try:
         yield
@@ -43,7 +49,7 @@ def umask_022() -> Iterator[None]:
 def loose_paths(home: Path) -> list[str]:
     """Folders not 0700 and files not 0600 under what tsr-lsp keeps."""
     bad = []
-    for path in [home / "data", home / "log", home / "run"]:
+    for path in [home / "config", home / "data", home / "log", home / "run"]:
         if not path.exists():
             continue
         for p in [path, *path.rglob("*")]:
@@ -106,11 +112,30 @@ async def test_secrets_stay_out_of_memory_and_logs_and_files_are_private(
         exported = await client.request("tsr/memory/export", {"allProjects": True})
         found = await client.request("tsr/memory/search", {"query": "deploy db", "k": 20})
         check = await client.request("tsr/memory/check", {})
+        template = tmp_path / "prompts" / "mine.jinja"  # the project's: the user's umask
+        created = types.ExecuteCommandParams(
+            command="tsr.createTemplate", arguments=[str(template)]
+        )
+        await client.lsp.workspace_execute_command_async(created)
     finally:
         await client.stop()
     for secret in SECRETS:
         assert secret not in json.dumps(exported) and secret not in json.dumps(found)
     assert len(exported["episodes"]) == 3 and check["ok"], check
+    assert stat.S_IMODE(template.stat().st_mode) == 0o644
+    assert stat.S_IMODE(template.parent.stat().st_mode) == 0o755
+    dump = tmp_path / "memory.jsonl"
+    dump.write_text("")  # already there, readable by others: the export makes it private
+    for argv in (
+        ["memory", "export", "-o", str(dump)],  # through the daemon
+        ["trust", str(tmp_path)],
+        ["models", "add", "far", "--url", "http://127.0.0.1:9/v1", "--tags", "general"],
+    ):
+        proc = subprocess.run([*STDIO, *argv], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (argv, proc.stderr[-2000:])
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+    assert len(dump.read_text().splitlines()) == 3
+    assert {"trust.toml", "config.toml"} <= {p.name for p in (home / "config").iterdir()}
     pid = int((home / "run" / "daemon.lock").read_text())
     os.kill(pid, signal.SIGTERM)  # its log and files are complete once it has gone
     for _ in range(200):
@@ -118,7 +143,7 @@ async def test_secrets_stay_out_of_memory_and_logs_and_files_are_private(
             break
         await __import__("asyncio").sleep(0.05)
     assert (home / "log" / "daemon.log").is_file()
-    assert leaks(home) == []
+    assert leaks(tmp_path) == []  # the home, the project and the export
     assert loose_paths(home) == []
 
 

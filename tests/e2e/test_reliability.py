@@ -29,6 +29,9 @@ BEHAVIOUR = [
     "exposed_paths",
     "secrets_stored",
     "secrets_on_disk",
+    "lost_episodes",  # memory's corruption matrix and kill -9 rounds (bench/corruption.py)
+    "redaction_recall",
+    "false_redactions",
 ]
 
 

@@ -457,9 +457,12 @@ class Actions(LanguageFeature):
         path = Path(to_fs_path(uri) or uri)
 
         def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            from tsr_lsp.paths import user_file_mode, user_mkdir
+
+            user_mkdir(path.parent)  # a project file: the user's umask, not ours
             with path.open("x", encoding="utf-8") as fh:
                 fh.write(text)
+            path.chmod(user_file_mode())
 
         try:
             await self.in_thread(write)

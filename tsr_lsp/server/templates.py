@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
-from tsr_lsp.paths import user_file_mode
+from tsr_lsp.paths import user_file_mode, user_mkdir
 from tsr_lsp.server.feature import NOT_MINE, CancelToken, LanguageFeature, command
 
 if TYPE_CHECKING:  # the linter is imported on the first template, not at initialize
@@ -434,11 +434,11 @@ class Templates(LanguageFeature):
         path = Path(args.path).resolve()
         if root is not None and root.resolve() not in path.parents:
             raise JsonRpcInvalidParams(f"{path} is outside the workspace {root}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        user_mkdir(path.parent)  # project folders and files: the user's umask, not ours
         created = not path.exists()
         if created:
             path.write_text("", encoding="utf-8")
-            path.chmod(user_file_mode())  # a project file: the user's umask, not ours
+            path.chmod(user_file_mode())
         index = await self.index_built()
         if index is not None:
             index.add(str(path), "")
