@@ -326,3 +326,24 @@ def test_prompts_and_routing_do_not_wait_for_a_rebuild(tmp_path: Path) -> None:
     with pytest.raises(MemoryError, match="being opened or rebuilt"):
         service.history("/p")
     assert time.monotonic() - start < 0.5
+
+
+def test_an_export_imports_again_whatever_kinds_it_holds(tmp_path: Path) -> None:
+    """Every kind `memory export` writes (completions included) is one `import` takes."""
+    from tsr_lsp.memory.episodic import STORED_KINDS
+
+    source = MemoryService(settings_at(tmp_path / "a"))
+    source.remember("/p", "a pinned fact")
+    source.import_([{"project": "/p", "text": "a turn", "kind": "turn", "thread": "s1"}])
+    done = Episode(project="/p", text="def area(r):", response="return 3.14 * r * r")
+    done.language, done.outcome = "python", "accepted"
+    source.record_completion(done)
+    exported = source.export("/p")
+    source.close()
+    kinds = {e["kind"] for e in exported}
+    assert kinds == {"fact", "turn", "completion"} and kinds < set(STORED_KINDS)
+    target = MemoryService(settings_at(tmp_path / "b"))
+    out = target.import_(exported)
+    assert out["rejected"] == [] and out["imported"] == 3
+    assert target.completion_stats("/p")["accepted"] == 1
+    target.close()

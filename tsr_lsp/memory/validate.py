@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from tsr_lsp.memory.api import OUTCOMES
-from tsr_lsp.memory.episodic import KINDS, STORED_KINDS, SUMMARY_CHARS, Episode
+from tsr_lsp.memory.episodic import COMPLETION_KIND, KINDS, STORED_KINDS, SUMMARY_CHARS, Episode
 from tsr_lsp.memory.redact import redact, redact_json
 
 MAX_TS = 1e11  # seconds: year ~5100; ts * 1000 stays far below 2^53
@@ -175,7 +175,12 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
 assert set(CHECKS) == set(_DEFAULTS), "every Episode field needs a check"
 
 
-def check_record(raw: Any, *, kinds: Sequence[str] = KINDS) -> Episode:
+# what an import takes: everything `memory export` writes (patterns are not exported:
+# consolidation derives them)
+IMPORT_KINDS = (*KINDS, COMPLETION_KIND)
+
+
+def check_record(raw: Any, *, kinds: Sequence[str] = IMPORT_KINDS) -> Episode:
     """An Episode from ``raw``, or ValueError naming the first bad field. ``kinds``: the
     kinds accepted (imports: not patterns, which consolidation derives)."""
     if not isinstance(raw, dict):
