@@ -219,42 +219,29 @@ async def test_bad_input_is_a_quick_empty_answer(client: LanguageClient, tmp_pat
     assert "models" in await request(client, "tsr/status", {})
 
 
-@pytest_lsp.fixture(config=server_config())
-async def broken(
-    lsp_client: LanguageClient, tmp_path: Path, models_dir: Path
+def _unusable_models(case: str, tmp_path: Path) -> dict[str, Any]:
+    """Settings under which no profile can fill in the middle."""
+    if case == "fails to load":  # the coder profile points at a file that is not a model
+        bad = tmp_path / "broken.gguf"
+        bad.write_bytes(b"GGUF" + b"\0" * 64)
+        return {"models": {"coder": {"path": str(bad), "sha256": "", "size": 0}}}
+    return {"models": {"coder": {"tags": ["general"]}}}  # no profile tagged code or fim
+
+
+@pytest_lsp.fixture(config=server_config(), params=["fails to load", "no fim profile"])
+async def unusable(
+    request: pytest.FixtureRequest, lsp_client: LanguageClient, tmp_path: Path, models_dir: Path
 ) -> AsyncIterator[None]:
-    """The coder profile points at a file that is not a model; no other profile has FIM."""
-    bad = tmp_path / "broken.gguf"
-    bad.write_bytes(b"GGUF" + b"\0" * 64)
-    await _init(
-        lsp_client, tmp_path, {"models": {"coder": {"path": str(bad), "sha256": "", "size": 0}}}
-    )
+    await _init(lsp_client, tmp_path, _unusable_models(request.param, tmp_path))
     yield
     await lsp_client.shutdown_session()
 
 
-async def test_a_model_that_fails_to_load_gives_empty_answers_and_the_server_goes_on(
-    broken: LanguageClient, tmp_path: Path
+async def test_without_a_usable_model_answers_are_empty_and_the_server_goes_on(
+    unusable: LanguageClient, tmp_path: Path
 ) -> None:
-    uri = _open(broken, tmp_path / "lines.py", SOURCE)
-    for _ in range(2):  # the second time the pool knows the failure and answers at once
-        assert not (await _complete(broken, uri, LINE, COL)).items
-    route = await request(broken, "tsr/route", {"text": "hello there"})
+    uri = _open(unusable, tmp_path / "lines.py", SOURCE)
+    for kind in (2, 1):  # the second time the pool knows a failure and answers at once
+        assert not (await _complete(unusable, uri, LINE, COL, kind=kind)).items
+    route = await request(unusable, "tsr/route", {"text": "hello there"})
     assert route["model"]
-
-
-@pytest_lsp.fixture(config=server_config())
-async def no_fim(
-    lsp_client: LanguageClient, tmp_path: Path, models_dir: Path
-) -> AsyncIterator[None]:
-    """No profile is tagged for code or fill-in-the-middle."""
-    await _init(lsp_client, tmp_path, {"models": {"coder": {"tags": ["general"]}}})
-    yield
-    await lsp_client.shutdown_session()
-
-
-async def test_no_fill_in_the_middle_model_gives_empty_answers(
-    no_fim: LanguageClient, tmp_path: Path
-) -> None:
-    uri = _open(no_fim, tmp_path / "lines.py", SOURCE)
-    assert not (await _complete(no_fim, uri, LINE, COL, kind=1)).items

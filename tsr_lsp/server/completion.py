@@ -177,6 +177,9 @@ class InlineCompletion(LanguageFeature):
         self.tuning: Tuning | None = None
         self.prewarm: threading.Event | None = None
         self.focus_timer: asyncio.TimerHandle | None = None
+        # outcomes are written one at a time, in arrival order (a partial acceptance and
+        # the acceptance after it update one episode), and tsr/inline/stats waits for them
+        self.writing = asyncio.Lock()
 
     # ------------------------------------------------------------------ settings
     @property
@@ -645,7 +648,10 @@ class InlineCompletion(LanguageFeature):
             return {"id": params.id, "outcome": shown.outcome}  # a dismiss after an accept
         shown.outcome = outcome
         index = min(max(params.index, 0), len(shown.texts) - 1)
-        await self.in_thread(lambda: self._store(shown, index, outcome, params.accepted_length))
+        async with self.writing:
+            await self.in_thread(
+                lambda: self._store(shown, index, outcome, params.accepted_length)
+            )
         return {"id": params.id, "outcome": outcome}
 
     def _store(self, shown: Shown, index: int, outcome: str, accepted_length: int) -> None:
@@ -695,7 +701,8 @@ class InlineCompletion(LanguageFeature):
         if memory is None:
             table: dict[str, Any] = {"shown": 0, "accepted": 0, "partial": 0, "rejected": 0}
             return {"project": project, **table, "acceptanceRate": 0.0, "byLanguage": {}}
-        result = await self.in_thread(lambda: memory.completion_stats(project))
+        async with self.writing:  # the outcomes received before this request count
+            result = await self.in_thread(lambda: memory.completion_stats(project))
         return {"project": project, **result}
 
 
