@@ -197,3 +197,49 @@ def test_ai_code_action_through_vim_lsp_buf_code_action(
         assert '"""' in res["after"]
         assert "return sum(values) / len(values)" in res["after"]
         compile(res["after"], "stats.py", "exec")  # still Python
+
+
+@pytest.mark.parametrize("which", nvims(), ids=lambda p: "nvim-" + version(p))
+def test_typing_shows_ghost_text_and_the_accept_keys_insert_it(
+    which: str, tmp_path: Path, models_dir: Path
+) -> None:
+    """Debian's 0.7.2 (and 0.11), the real server and the real coder model: type in insert
+    mode, ghost text appears as an extmark, accept a word then the rest; the server records
+    the acceptance in memory."""
+    nvim = installed(which)
+    project = make_project(tmp_path)
+    source = project / "calc.py"
+    source.write_text("def add(a, b):\n    \n")
+    res = run_driver(
+        nvim,
+        tmp_path,
+        IN_PROCESS,
+        "inline",
+        file=source,
+        TSR_ROW="2",
+        TSR_TYPE="return ",
+        TSR_KEYS="<M-Right>,<M-l>",
+    )
+    assert res["errors"] == [] and res["notifications"] == [], res
+    assert res["capability"] is True
+    assert res["ghost_seen"] is True, res
+    ghost = res["ghost"][0]
+    assert ghost["row"] == 1 and ghost["col"] == len("    return ")
+    suggestion = "\n".join([ghost["text"], *ghost["lines"]]).rstrip()
+    assert suggestion.strip()
+    assert res["before_accept"] == "def add(a, b):\n    return "
+    # accept word inserted the first word of the ghost text, accept all the rest
+    first_word = res["after_<M-Right>"].splitlines()[1][len("    return ") :]
+    assert first_word and suggestion.startswith(first_word)
+    assert (
+        res["after_accept"].splitlines()[1].startswith("    return " + suggestion.splitlines()[0])
+    )
+    methods = [s["method"] for s in res["sent"]]
+    assert methods[0] == "tsr/inline/didShow"
+    assert "tsr/inline/didPartiallyAccept" in methods
+    assert methods[-1] == "workspace/executeCommand"
+    accepted = res["sent"][-1]["params"]
+    assert accepted["command"] == "tsr.inline.accepted" and accepted["arguments"][0]["id"]
+    # the server kept the outcome in memory
+    stats = res["inline_stats"]
+    assert stats["accepted"] >= 1 and stats["shown"] >= 1, stats

@@ -71,3 +71,5 @@ def test_extension_protocol_code_against_the_real_server(
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["ok"] is True and out["decision"].startswith("code")
     assert out["answer"].strip()
+    if daemon:
+        assert out["inline"].startswith("    return ") and out["inline"].strip() != "return"

@@ -14,6 +14,8 @@ import {
   StreamMessageWriter,
 } from "vscode-languageserver-protocol/node";
 import { AI_ACTIONS, runAction } from "../actions";
+import { InlineTracker, itemRef } from "../inline";
+import { InlineStats, statusView } from "../status";
 import { AnswerStream, describeStatus, GenerateResult, PartialValue } from "../stream";
 
 async function main(): Promise<void> {
@@ -92,7 +94,43 @@ async function main(): Promise<void> {
     arguments: action.command!.arguments,
   });
 
-  await finish(connection, decision.explanation, result.text, "");
+  // Inline completion as the extension sees it: the provider's items go through the tracker
+  // (didShow), then VS Code inserts the item and runs its command (the acceptance).
+  assert.ok(init.capabilities.inlineCompletionProvider, "the server offers inline completion");
+  const uri = pathToFileURL(path.resolve("calc.py")).href;
+  const text = "def add(a, b):\n    return \n";
+  connection.sendNotification("textDocument/didOpen", {
+    textDocument: { uri, languageId: "python", version: 1, text },
+  });
+  const events: string[] = [];
+  const tracker = new InlineTracker((method, params) => {
+    events.push(method);
+    void connection.sendNotification(method, params);
+  });
+  const position = { line: 1, character: "    return ".length };
+  const list = await connection.sendRequest<{ items: any[] }>("textDocument/inlineCompletion", {
+    textDocument: { uri },
+    position,
+    context: { triggerKind: 1 },
+  });
+  assert.ok(list.items.length >= 1, "a suggestion for `return ` in add()");
+  const item = list.items[0];
+  tracker.onItems(uri, position.line, position.character, "    return ", 3, list.items);
+  const command = item.command;
+  assert.strictEqual(command.command, "tsr.inline.accepted");
+  const accepted = await connection.sendRequest<{ outcome: string }>("workspace/executeCommand", {
+    command: command.command,
+    arguments: command.arguments,
+  });
+  tracker.onAccepted(itemRef(item));
+  assert.strictEqual(accepted.outcome, "accepted");
+  assert.deepStrictEqual(events, ["tsr/inline/didShow"]);
+  const stats = await connection.sendRequest<InlineStats>("tsr/inline/stats", {});
+  assert.ok(stats.shown >= 1 && stats.accepted >= 1, JSON.stringify(stats));
+  const view = statusView(result.decision, stats);
+  assert.match(view.text, /general · \d+% accepted/);
+
+  await finish(connection, decision.explanation, result.text, item.insertText);
 }
 
 async function finish(connection: ProtocolConnection, decision: string, answer: string, inline: string) {
