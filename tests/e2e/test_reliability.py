@@ -17,9 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-KNOWN_FAILING: dict[str, str] = {
-    "unanswered_requests": "server: e.g. an unknown method with params false gets no reply",
-}
+KNOWN_FAILING: dict[str, str] = {}
 BEHAVIOUR = [
     "crashes",
     "unanswered_requests",

@@ -171,10 +171,14 @@ def make_home(root: Path) -> tuple[Path, dict[str, str]]:
 # ---------------------------------------------------------------------- fuzz
 
 
-async def _settle(conn: RawConnection, owed: list[Any], timeout: float) -> tuple[list[Any], bool]:
-    """Probe, then wait for every owed reply; (unanswered, probe answered). The probe's reply
-    comes after the batch was read; slow handlers get a few more seconds."""
-    futures = [conn.expect(i) for i in owed]
+async def _settle(
+    conn: RawConnection, owed: dict[Any, asyncio.Future[dict[str, Any]]], timeout: float
+) -> tuple[list[Any], bool]:
+    """Probe, then wait for every owed reply (id -> the future registered before sending: a
+    reply that came while the batch was still being sent resolved that one, and a second
+    ``expect`` would wait forever); (unanswered, probe answered). The probe's reply comes
+    after the batch was read; slow handlers get a few more seconds."""
+    futures = list(owed.values())
     probe_id = conn.next_id()
     probe = conn.expect(probe_id)
     with contextlib.suppress(Closed):
@@ -203,12 +207,11 @@ async def fuzz_section(bench: Bench, n: int) -> dict[str, Any]:
         cases = list(fuzz.cases(seed=100 + t, n=n // 2, id_prefix=f"{transport}-"))
         for start in range(0, len(cases), batch):
             chunk = cases[start : start + batch]
-            owed = []
+            owed: dict[Any, asyncio.Future[dict[str, Any]]] = {}
             try:
                 for case in chunk:
                     if case.expect_id is not None:
-                        conn.expect(case.expect_id)
-                        owed.append(case.expect_id)
+                        owed[case.expect_id] = conn.expect(case.expect_id)
                     await conn.send_bytes(case.data)
                     sent += 1
             except Closed:

@@ -148,6 +148,10 @@ class Daemon:
                 server._thread_pool.shutdown(wait=False, cancel_futures=True)
             with contextlib.suppress(Exception):
                 writer.close()
+            if self.connections == 0:  # the last editor left: give its memory back
+                from tsr_lsp.backends.pool import release_memory
+
+                asyncio.get_running_loop().call_later(1.0, release_memory)
 
     def info(self) -> dict[str, object]:
         return {
