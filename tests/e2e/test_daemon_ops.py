@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tsr_lsp.client import TsrClient
@@ -59,3 +60,33 @@ async def test_status_stop_restart(home: Path) -> None:
                 os.kill(int(lock.read_text()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
+
+
+def test_idle_unload_gives_the_memory_back(home: Path, models_dir: Path) -> None:
+    """A real model answers through the daemon (`tsr-lsp ask`, which then disconnects); after
+    `idle_unload_s` the daemon reports no model and its RSS falls by most of the model's."""
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text("[daemon]\nidle_unload_s = 3\n")
+    asked = subprocess.run(
+        [sys.executable, "-m", "tsr_lsp", "ask", "--model", "general", "--max-tokens", "8", "Hi"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert asked.returncode == 0 and asked.stdout.strip(), asked.stderr
+    try:
+        loaded = json.loads(daemon("status", "--json").stdout)
+        assert loaded["idleUnloadS"] == 3 and loaded["clients"] == 0
+        # status does not count as use: the model may already be gone on a slow machine
+        model_mb = loaded["models"].get("general")
+        deadline = time.monotonic() + 60
+        status = loaded
+        while status["models"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = json.loads(daemon("status", "--json").stdout)
+        assert status["models"] == {}, status
+        assert status["pid"] == loaded["pid"]  # unloaded, not restarted
+        if model_mb:  # seen loaded: the resident memory came back
+            assert status["rssMb"] < loaded["rssMb"] - 0.5 * model_mb, (loaded, status)
+    finally:
+        assert daemon("stop").returncode == 0
