@@ -92,3 +92,11 @@ def test_ordinary_templates_still_render() -> None:
     )
     out = render_string(src, {"messages": [{"content": " a "}, {"content": "b"}]})
     assert out == '1:a2:b!|1,3|  ab  |    x|xxx|1024|[[1, 2], [3]]|{"a": 1}'
+
+
+def test_too_many_tokens_to_compile_is_flagged() -> None:
+    """What the sandbox refuses to compile, the linter says first; big plain text is fine."""
+    flagged = lint_text("{{ text }}" * 10_000, None, LintOptions(kind="prompt")).diagnostics
+    assert any(d.code == "JL054" and "20,000 tokens" in d.message for d in flagged)
+    plain = lint_text("plain words " * 30_000, None, LintOptions(kind="prompt")).diagnostics
+    assert not [d for d in plain if d.code == "JL054"]

@@ -80,3 +80,25 @@ def test_big_inputs_pass_through() -> None:
 def test_source_size_cap() -> None:
     with pytest.raises(RenderError, match="characters"):
         render_string("x" * 600_000, {})
+
+
+def test_token_cap_refuses_before_compiling() -> None:
+    """Compiling cannot be interrupted: a template of many small tags is refused by counting
+    its tokens, while plain text of the same size and a realistic template still render."""
+    with pytest.raises(RenderError, match="more than 20,000 tokens"):
+        render_string("{{ text }}" * 10_000, {"text": "x"})
+    assert render_string("{{ text }}" * 2_000, {"text": "x"}) == "x" * 2_000
+    assert len(render_string("plain words " * 30_000, {}, max_chars=10**6)) == 360_000
+
+
+def test_compiled_cache_is_bounded_by_source_size() -> None:
+    from tsr_lsp.prompts.sandbox import _CompiledCache
+
+    cache = _CompiledCache(max_chars=1_000)
+    small = [f"{{{{ {i} }}}}" + "." * 80 for i in range(20)]  # 89 characters each
+    for source in small:
+        cache(source)
+    assert cache.chars <= 1_000 and len(cache) == 1_000 // 89
+    assert cache(small[-1]) is cache(small[-1])  # recent ones stay compiled
+    cache("{{ 1 }}" + "." * 200)  # over a tenth of the budget: compiled, not kept
+    assert len(cache) == 1_000 // 89 and cache.chars <= 1_000

@@ -130,6 +130,8 @@ RESOURCES: list[str] = [
     "{{ ([l] * 2000)|sum(start=[])|length }}",
     "{{ ((range(10000)|list) * 20)|unique|list|length }}"
     "{% for i in range(50) %}{{ ('ab' * 100000)|replace('a', 'aaaa')|length }}{% endfor %}",
+    # compiling, not rendering: 25,000 tags in 200 kB (uncapped: seconds and hundreds of MB)
+    "{{text}}" * 25_000,
 ]
 
 # What templates see when they are rendered for a request (prompts/builder.py).

@@ -311,6 +311,7 @@ class Analyzer:
             self.root.define(Def(name, "declared", decl.start, decl))
         self.diags.extend(self.ctx.diagnostics)
         tags = self.tags = scan(source)
+        security.source_tokens(self)
         self.block_names = {t.name for t in tags if t.kind == BLOCK}
         handlers = statements.HANDLERS
         prev_end = self.ctx.body_start if self.ctx.front_start >= 0 else 0

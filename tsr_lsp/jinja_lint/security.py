@@ -8,7 +8,7 @@ renders the template. Pure: each check reads parsed nodes and adds diagnostics.
   limits (widths, padding, counts), huge ``%``/``format`` widths and nested format specs,
   ``sum(start=[...])`` (list concatenation), a value doubled on every loop iteration, macros
   calling themselves several times or with unchanged arguments, ``loop(...)`` over the same
-  items, expressions nested beyond Jinja's parser;
+  items, expressions nested beyond Jinja's parser, more tokens than the sandbox compiles;
 - JL055: include/import/extends/from targets outside the template folders.
 """
 
@@ -66,6 +66,20 @@ def _int(node: Node) -> int | None:
 
 
 # ---------------------------------------------------------------------- expressions
+
+
+def source_tokens(a: Analyzer) -> None:
+    """More tokens than the sandbox compiles: compiling is not interruptible, and its time
+    and memory grow with the tokens inside tags."""
+    from tsr_lsp.prompts.sandbox import MAX_SOURCE_TOKENS, count_tokens
+
+    if count_tokens(a.source, MAX_SOURCE_TOKENS) > MAX_SOURCE_TOKENS:
+        _resource(
+            a,
+            f"more than {MAX_SOURCE_TOKENS:,} tokens (tags, names, operators): too big to "
+            "compile within the sandbox's budget",
+            0,
+        )
 
 
 def repetition(a: Analyzer, left: Node, right: Node, pos: int) -> None:
