@@ -7,19 +7,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tsr_lsp.config import Settings
+from tsr_lsp.config import CATEGORIES, Settings
 from tsr_lsp.router.data import Example, load_jsonl
 from tsr_lsp.router.decision import RouteRequest
 from tsr_lsp.router.infer import (
+    RouterWeights,
     TrainedRouter,
     WeightsError,
+    adjust_prior,
     from_bytes,
     load_weights,
+    prior_vector,
     save_weights,
     to_bytes,
 )
 from tsr_lsp.router.policy import decide
-from tsr_lsp.router.train import TrainConfig, train
+from tsr_lsp.router.train import TrainConfig, category_prior, train
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "router_small.jsonl"
 FAST = TrainConfig(epochs=12, patience=4, val_fraction=0.25, min_df=1, max_vocab=4000)
@@ -103,3 +106,47 @@ def test_fine_tuning_learns_settings_heads(trained: tuple) -> None:
     assert np.isclose(
         decision.temperature, min(pol.temperature_max, round(prediction.temperature, 2))
     )
+
+
+def test_category_prior_moves_probabilities_by_bayes_rule(trained: tuple, tmp_path: Path) -> None:
+    """Weights carry the real-user prior; the network's balanced probabilities are multiplied
+    by it and renormalised, so a knowledge-leaning prior can flip a close call, not a sure one."""
+    weights = trained[0]
+    prior = weights.meta["category_prior"]
+    assert prior == category_prior("real-users")
+    assert prior["knowledge"] > 1 > prior["chat"] and abs(sum(prior.values()) - 8) < 1e-3
+    probs = np.array([0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.30, 0.40])
+    out = adjust_prior(probs, prior_vector(prior))
+    ratio = out / probs
+    assert np.isclose(out.sum(), 1.0) and out.argmax() == CATEGORIES.index("knowledge")
+    assert np.allclose(ratio / ratio[0], [prior[c] / prior["code"] for c in CATEGORIES])
+    assert adjust_prior(probs, None) is probs
+    sure = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.02, 0.98])
+    assert adjust_prior(sure, prior_vector(prior)).argmax() == CATEGORIES.index("chat")
+    req = RouteRequest("What should I pack for a week of hiking in Scotland?")
+    plain = RouterWeights(weights.vocab, weights.arrays, {**weights.meta, "category_prior": None})
+    a = TrainedRouter(weights, "a").predict(req).scores
+    b = TrainedRouter(plain, "b").predict(req).scores
+    assert np.isclose(
+        a["knowledge"] / a["chat"],
+        b["knowledge"] / b["chat"] * prior["knowledge"] / prior["chat"],
+        rtol=1e-4,
+    )
+
+
+def test_category_prior_from_a_file_and_bad_files(tmp_path: Path) -> None:
+    path = tmp_path / "prior.json"
+    path.write_text('{"code": 3, "chat": 1}')
+    prior = category_prior(str(path))
+    assert prior is not None and np.isclose(sum(prior.values()), 8, atol=1e-3)
+    assert prior["code"] == pytest.approx(3 * prior["chat"], rel=1e-3)
+    assert prior["math"] == prior["chat"]  # left out: weight 1
+    assert category_prior("uniform") is None
+    path.write_text('{"smalltalk": 2}')
+    with pytest.raises(ValueError, match=r"unknown categories.*smalltalk"):
+        category_prior(str(path))
+    path.write_text('{"code": 0}')
+    with pytest.raises(ValueError, match="positive"):
+        category_prior(str(path))
+    with pytest.raises(ValueError, match="cannot read"):
+        category_prior(str(tmp_path / "missing.json"))

@@ -39,6 +39,12 @@ def add_arguments(sub: Any) -> None:
         help="weight of real-user-style sources (team_user*) within their category",
     )
     tr.add_argument(
+        "--prior",
+        default="real-users",
+        help="category prior applied at inference: real-users (default), uniform, or a "
+        "JSON file {category: weight}",
+    )
+    tr.add_argument(
         "--from-feedback", action="store_true", help="add accepted/edited feedback from memory"
     )
     tr.add_argument(
@@ -188,6 +194,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         val_fraction=args.val_fraction,
         patience=args.patience,
         user_boost=args.user_boost,
+        prior=args.prior,
     )
     if base is not None:
         config.lr = 1e-3
@@ -316,6 +323,8 @@ def _overlap(args: argparse.Namespace, settings: Settings) -> int:
 
 
 QUALITIES = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.5, 0.0)
+
+
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     from collections import Counter

@@ -237,6 +237,22 @@ def run(weights: RouterWeights, request: RouteRequest, history: Any = None) -> R
     return RawOutput(probs, difficulty, temperature, model, model_prob, meaning)
 
 
+def prior_vector(prior: dict[str, float] | None) -> np.ndarray | None:
+    """The weights' ``category_prior`` as factors in CATEGORIES order (None: uniform)."""
+    if not prior:
+        return None
+    return np.asarray([float(prior.get(c, 1.0)) for c in CATEGORIES], dtype=np.float32)
+
+
+def adjust_prior(probs: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
+    """Bayes' rule for another class prior: the network learns on category-balanced weights
+    (a uniform prior), real users ask some categories far more often than others."""
+    if prior is None:
+        return probs
+    out: np.ndarray = probs * prior
+    return out / out.sum()
+
+
 class TrainedRouter:
     """The multi-head network's predictions for the policy (numpy, loaded once, lazily)."""
 
@@ -247,10 +263,12 @@ class TrainedRouter:
             raise WeightsError(f"{name}: feature layout differs from this version's; retrain")
         self.weights = weights
         self.name = name
+        self.prior = prior_vector(weights.meta.get("category_prior"))
 
     def predict(self, request: RouteRequest, history: Any = None) -> Prediction:
         out = run(self.weights, request, history)
-        scores = {c: float(p) for c, p in zip(CATEGORIES, out.probs, strict=True)}
+        probs = adjust_prior(out.probs, self.prior)
+        scores = {c: float(p) for c, p in zip(CATEGORIES, probs, strict=True)}
         best = max(scores, key=lambda c: scores[c])
         a, b = self.weights.meta.get("difficulty_calibration", {}).get(best, (1.0, 0.0))
         return Prediction(

@@ -5,16 +5,20 @@ frequent first, capped); category-balanced sample weights in which every source'
 its category grows only with the square root of its size (so no benchmark dominates a
 category); feature dropout and random request kind / language / history on the dense side
 (the router must not lean on any one of them); Adam; early stopping on a validation split.
+Balanced training means a uniform category prior; the weights carry the prior real users
+ask with (``category_prior``), applied by Bayes' rule at inference (infer.adjust_prior).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +39,22 @@ from tsr_lsp.router.infer import TEMPERATURE_SCALE, RouterWeights
 Progress = Callable[[str], None]
 CODE_KINDS = ("explain", "refactor", "fix", "tests")
 FINE_TUNE_NEW_FEATURES = 5_000
+# How often real users ask each category: the label totals of the external development
+# suite (docs/ROUTER.md: 375 prompts of MT-Bench, Vicuna-80 and the WizardLM test set,
+# labelled by the written rules); only these totals are used, never an item. Smoothed with
+# PRIOR_SMOOTHING pseudo-counts per category so the rare ones (chat 2, analysis 3) stay
+# reachable: a pasted text to summarise still routes as analysis.
+REAL_USER_COUNTS = {
+    "code": 61,
+    "math": 36,
+    "reasoning": 57,
+    "writing": 67,
+    "extraction": 7,
+    "analysis": 3,
+    "knowledge": 142,
+    "chat": 2,
+}
+PRIOR_SMOOTHING = 20
 
 
 @dataclass
@@ -58,6 +78,34 @@ class TrainConfig:
     # share multiplier of the team's real-user-style sources (team_user*) inside a category:
     # benchmark wording dominates several categories, users type differently
     user_boost: float = 1.0
+    # "real-users" (REAL_USER_COUNTS), "uniform" (none), or a JSON file {category: weight}
+    prior: str = "real-users"
+
+
+def category_prior(spec: str) -> dict[str, float] | None:
+    """Per-category factors (mean 1) that the balanced network's probabilities are
+    multiplied by at inference; None for "uniform". A file names relative weights (counts or
+    shares) per category; categories it leaves out weigh 1 before normalising."""
+    if spec == "uniform":
+        return None
+    if spec == "real-users":
+        raw = {c: REAL_USER_COUNTS[c] + PRIOR_SMOOTHING for c in CATEGORIES}
+    else:
+        try:
+            given = json.loads(Path(spec).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"category prior {spec}: cannot read it ({exc})") from None
+        if not isinstance(given, dict) or set(given) - set(CATEGORIES):
+            unknown = sorted(set(given) - set(CATEGORIES)) if isinstance(given, dict) else given
+            raise ValueError(
+                f"category prior {spec}: unknown categories {unknown}; "
+                f"give {{category: weight}} for {', '.join(CATEGORIES)}"
+            )
+        raw = {c: given.get(c, 1.0) for c in CATEGORIES}
+        if not all(isinstance(v, int | float) and v > 0 for v in raw.values()):
+            raise ValueError(f"category prior {spec}: weights must be positive numbers")
+    total = sum(raw.values())
+    return {c: round(raw[c] * len(CATEGORIES) / total, 4) for c in CATEGORIES}
 
 
 @dataclass
@@ -421,6 +469,7 @@ def train(
     from tsr_lsp.router.model import RouterNet, from_weights, to_weights
 
     cfg = config or TrainConfig()
+    prior = category_prior(cfg.prior)  # a bad file fails before minutes of training
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     threads = torch.get_num_threads()
@@ -483,6 +532,7 @@ def train(
         "sources": dict(sorted(Counter(ex.source or "-" for ex in train_rows).items())),
         "best_epochs": report.member_best_epochs,
         "base": (base.meta.get("name", "base") if base else "scratch"),
+        "category_prior": prior,
     }
     weights = to_weights(nets, vocab, full_meta)
     weights.meta["difficulty_calibration"] = calibrate_difficulty(weights, train_rows)
