@@ -331,11 +331,19 @@ def hostile_menu(bench: Bench, big_mb: int) -> list[tuple[str, Action]]:
         return await conn.request("tsr/route", {"text": one_mb}, 60)
 
     async def big_import(conn: RawConnection) -> Any:
+        project = str(bench.project)  # an import without it is rejected line by line
         eps = [
-            {"text": f"imported note {i} about parsing csv files " * 4, "kind": "fact"}
-            for i in range(2000)
+            {
+                "text": f"imported note {conn.next_id()} about parsing csv files " * 4,
+                "kind": "fact",
+                "project": project,
+            }
+            for _ in range(2000)
         ]
-        return await conn.request("tsr/memory/import", {"episodes": eps}, 60)
+        reply = await conn.request("tsr/memory/import", {"episodes": eps}, 60)
+        if reply[0] is not None and (reply[0].get("result") or {}).get("rejected"):
+            log.warning("reliability: the big import was rejected: %s", str(reply[0])[:300])
+        return reply
 
     async def deep_json(conn: RawConnection) -> Any:
         """JSON nested 100,000 deep: its error reply cannot name the id (JSON-RPC: null), so
