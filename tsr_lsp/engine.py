@@ -41,6 +41,7 @@ class GenerateOptions:
     model: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    cot_steps: int | None = None  # reasoning depth (calibrating a configuration)
     seed: int | None = None
     raw: bool = False  # send the text as-is (no template, no CoT): used by benchmarks
     file: str = ""  # the document the request is about (kept in the episode)
@@ -248,6 +249,8 @@ class Engine:
             decision.max_tokens = options.max_tokens
         if options.temperature is not None:
             decision.temperature = options.temperature
+        if options.cot_steps is not None:
+            decision.cot_steps = options.cot_steps
         if options.raw:
             decision.cot_steps = 0
         if options.template:

@@ -49,6 +49,7 @@ def load_lsprotocol() -> None:
     original = getattr(make, "_compile_and_eval", None)
     if original is None:  # another attrs: no cache
         import lsprotocol.types
+
         return
     path = cache_file(str(getattr(attr, "__version__", "")))
     cache: dict[tuple[str, str], CodeType] = {}

@@ -48,6 +48,22 @@ def test_calibrate_grades_resumes_and_routing_follows(
     assert json.loads(again.stdout)["ran"] == 0  # everything done: nothing runs twice
     assert len(out.read_text().splitlines()) == 8
 
+    # configurations: analysis (CoT 0-1) at the table's depth and at each fixed depth; the
+    # fixed depth equal to the table's is the same request, recorded without running again
+    deep = cli(
+        "router", "calibrate", "--categories", "analysis", "--per-category", "1",
+        "--max-tokens", "40", "--cot", "all", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert deep.returncode == 0, deep.stderr
+    assert json.loads(deep.stdout)["ran"] == 4  # 2 profiles x (table + CoT 0 + CoT 1) - 2
+    analysis = [json.loads(line) for line in out.read_text().splitlines()][8:]
+    assert sorted((r["profile"], r.get("cot", -1)) for r in analysis) == [
+        ("coder", -1), ("coder", 0), ("coder", 1),
+        ("general", -1), ("general", 0), ("general", 1),
+    ]  # fmt: skip
+    assert all(r["completion_tokens"] > 0 and r["prompt_tokens"] > 0 for r in analysis)
+    assert "coder CoT 1" in json.loads(deep.stdout)["success"]
+
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(f'[router]\noutcomes = "{out}"\nquality = 0.0\n')

@@ -3,6 +3,8 @@ against the best single profile, and the keys the issue names."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tsr_lsp.bench.answers.bench import ci95, summarize, unrelated_episodes
@@ -52,3 +54,36 @@ def test_unrelated_memory_is_calibration_work() -> None:
     episodes = unrelated_episodes("/p", per_category=1)
     assert len(episodes) == 3 + 8
     assert all(e["project"] == "/p" and e["text"] and e["response"] for e in episodes)
+
+
+def test_schedule_staggers_profiles_over_the_same_stretch() -> None:
+    from tsr_lsp.bench.answers.runner import schedule
+
+    order = schedule(4, 3)
+    assert sorted(order) == [(i, j) for i in range(4) for j in range(3)]  # each pair once
+    position = {pair: k for k, pair in enumerate(order)}
+    # no pass runs last: every profile's tasks spread over the whole run
+    for j in range(3):
+        mine = [k for (i, jj), k in position.items() if jj == j]
+        assert max(mine) - min(mine) >= len(order) // 2
+    # a task's answers by two profiles are never adjacent in the run (prompt cache)
+    for a, b in itertools.pairwise(order):
+        assert a[0] != b[0]
+
+
+def test_tradeoff_interval_brackets_the_ratios() -> None:
+    from tsr_lsp.bench.answers.bench import tradeoff_interval
+
+    results = []
+    for i in range(10):
+        for cat in ("code", "chat"):
+            b = TaskResult(f"{cat}{i}", cat, "report", "coder", "coder", 1.0, 400 + i, 1, 1)
+            ok = 1.0 if i % 5 else 0.0  # routing loses 1 in 5 tasks, at half the latency
+            x = TaskResult(f"{cat}{i}", cat, "report", "routed", "general", ok, 200 + i, 1, 1)
+            results += [b, x]
+    out = summarize(results)
+    assert out["quality_kept_ratio"] == 0.8
+    assert out["quality_kept_ratio_lo"] < 0.8 < out["quality_kept_ratio_hi"] <= 1.0
+    assert out["latency_share_ratio_lo"] < out["latency_share_ratio"]
+    assert out["latency_share_ratio"] < out["latency_share_ratio_hi"] < 0.6
+    assert tradeoff_interval(results[:2], "coder") is None  # one task: no interval

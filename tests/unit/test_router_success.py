@@ -170,9 +170,8 @@ def test_tradeoff_reports_quality_kept_and_latency_paid_per_setting() -> None:
         rows.append(Outcome(f"h{i}", "chat", "coder", 1.0, text, fp["coder"], 100.0))
         rows.append(Outcome(f"h{i}", "chat", "general", 1.0, text, fp["general"], 10.0))
     table = SuccessTable(rows, vec)
-    latency = {(o.task, o.profile): o.latency_ms for o in rows}
     costs = {n: p.cost for n, p in settings.models.items()}
-    by_q = {t.quality: t for t in tradeoff(table, fp, costs, [1.0, 0.95, 0.0], latency)}
+    by_q = {t.quality: t for t in tradeoff(table, fp, costs, [1.0, 0.95, 0.0])}
     # 0.95: chat (a tie) goes to the cheaper general, code stays with the coder
     assert by_q[0.95].kept == pytest.approx(1.0)
     assert by_q[0.95].latency == pytest.approx(0.55)
@@ -216,3 +215,77 @@ def test_feedback_becomes_evidence_for_the_profile_that_answered(
     assert table is not None and len(table) == 2
     assert cache.table(str(tmp_path / "none-either.jsonl"), rows, "3") is table
     assert cache.table(str(tmp_path / "none-either.jsonl"), rows[:1], "1") is not table
+
+
+def configured(settings: Settings) -> list[Outcome]:
+    """Code tasks graded at the table's depth and at CoT 0: the coder is as good without
+    the plan and answers in fewer tokens; the general model fails either way."""
+    fp = {n: fingerprint(p) for n, p in settings.models.items()}
+    rows = []
+    for i, text in enumerate(CODE):
+        ok = 1.0 if i % 5 else 0.0
+        rows += [
+            Outcome(f"c{i}", "code", "coder", ok, text, fp["coder"], 900.0, 1.0, None, 180, 100),
+            Outcome(f"c{i}", "code", "coder", ok, text, fp["coder"], 500.0, 1.0, 0, 90, 100),
+            Outcome(f"c{i}", "code", "general", 0.0, text, fp["general"], 300, 1.0, None, 150, 100),
+        ]
+    return rows
+
+
+def test_configurations_are_predicted_apart_with_their_token_cost() -> None:
+    settings = Settings()
+    table = SuccessTable(configured(settings), vec)
+    fps = {n: fingerprint(p) for n, p in settings.models.items()}
+    est = table.predict(vec(CODE[3]), "code", fps)
+    assert set(est) == {"coder", "coder CoT 0", "general"}
+    assert est["coder CoT 0"].cot == 0 and est["coder"].cot is None
+    assert est["coder CoT 0"].tokens == pytest.approx(90) and est["coder"].tokens == pytest.approx(
+        180
+    )
+    assert est["coder CoT 0"].work == pytest.approx(90 + 0.25 * 100)
+    costs = {"coder": 3.0, "general": 1.0}
+    pick, why = choose(est, costs, 0.95) or ("", "")
+    assert pick == "coder CoT 0"
+    assert why.startswith("coder CoT 0 predicted 0.") and "in ~90 tokens vs coder" in why
+
+
+def test_policy_applies_the_calibrated_depth_within_the_row() -> None:
+    settings = Settings()
+    table = SuccessTable(configured(settings), vec)
+    text = CODE[7]
+    pred = Prediction("code", {"code": 1.0}, 1.0, "test", meaning=vec(text))  # table: CoT 3
+    d = decide(pred, RouteRequest(text), settings, set(settings.models), (), table)
+    assert (d.model, d.cot_steps) == ("coder", 0)
+    assert "coder CoT 0 predicted" in d.explanation
+    # a depth outside the row is no candidate: math's row starts at CoT 2
+    pred = Prediction("math", {"math": 1.0}, 1.0, "test", meaning=vec(text))
+    d = decide(pred, RouteRequest(text), settings, set(settings.models), (), table)
+    assert d.cot_steps == 4 and "CoT 0" not in d.explanation
+
+
+def test_outcome_json_round_trip_keeps_the_configuration() -> None:
+    o = Outcome("t", "code", "coder", 0.5, "x", "fp", 12.0, 1.0, 2, 40, 80)
+    row = o.to_json()
+    assert row["cot"] == 2 and row["completion_tokens"] == 40 and row["prompt_tokens"] == 80
+    assert Outcome.from_json(row) == o
+    old = {k: v for k, v in row.items() if k not in ("cot", "completion_tokens", "prompt_tokens")}
+    assert Outcome.from_json(old).cot is None and Outcome.from_json(old).work == 0.0
+    with pytest.raises(ValueError):
+        Outcome.from_json({**row, "cot": -1})
+
+
+def test_lossless_floor_and_tradeoff_over_configurations() -> None:
+    from tsr_lsp.router.success import lossless_floor, tradeoff
+
+    settings = Settings()
+    rows = configured(settings)
+    table = SuccessTable(rows, vec)
+    fps = {n: fingerprint(p) for n, p in settings.models.items()}
+    kept, share = lossless_floor(table, fps) or (0.0, 0.0)
+    # failed tasks (1 in 5) go to the fastest (general, 300 ms); the others to CoT 0 (500 ms)
+    assert kept == pytest.approx(1.0)
+    assert share == pytest.approx((0.2 * 300 + 0.8 * 500) / 900)
+    costs = {n: p.cost for n, p in settings.models.items()}
+    (t,) = tradeoff(table, fps, costs, [0.95])
+    assert t.kept == pytest.approx(1.0) and t.latency == pytest.approx(500 / 900)
+    assert t.shares == {"coder CoT 0": 1.0}

@@ -85,6 +85,12 @@ def add_arguments(sub: Any) -> None:
     ca.add_argument(
         "--max-tokens", type=int, default=0, help="cap each answer (default: the suite's)"
     )
+    ca.add_argument(
+        "--cot",
+        default="min",
+        help="fixed CoT depths to grade besides the policy table's: min (each row's lowest), "
+        "all, none, or comma-separated depths (kept within each category's row)",
+    )
     ca.add_argument("--out", type=Path, help="outcomes JSONL (default: the user's data dir)")
     ca.add_argument("--json", action="store_true", help="print one JSON summary object")
 
@@ -330,12 +336,13 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from collections import Counter
     from dataclasses import asdict
 
-    from tsr_lsp.router.calibrate import Graded, calibrate, progress_bar, summary
+    from tsr_lsp.router.calibrate import Graded, calibrate, cot_levels, progress_bar, summary
     from tsr_lsp.router.success import (
         SuccessTable,
         choose,
         fingerprint,
         load_outcomes,
+        lossless_floor,
         meaning_vector,
         outcome_files,
         tradeoff,
@@ -362,14 +369,26 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     init = {"models": {n: asdict(settings.models[n]) for n in names}}
     _say(f"calibrating {', '.join(names)} on {len(tasks)} tasks -> {out}\n")
 
+    levels = cot_levels(args.cot, settings.router.policy)
+
     async def main() -> Any:
         async with SuiteRunner(initialization_options=init) as runner:
 
-            async def run_one(task: Any, name: str) -> Graded:
-                r = await runner.run(task, name)
-                return Graded(r.score, r.latency_ms, r.error)
+            async def run_one(task: Any, name: str, cot: int | None) -> Graded:
+                r = await runner.run(task, name, cot=cot)
+                depth = r.decision.get("cot_steps")
+                return Graded(
+                    r.score,
+                    r.latency_ms,
+                    r.error,
+                    r.completion_tokens,
+                    r.prompt_tokens,
+                    depth if isinstance(depth, int) else -1,
+                )
 
-            return await calibrate(tasks, profiles, run_one, out, budget, progress_bar(_say))
+            return await calibrate(
+                tasks, profiles, run_one, out, budget, progress_bar(_say), levels=levels
+            )
 
     report = asyncio.run(main())
     files = outcome_files(settings.router.outcomes if not args.out else str(out))
@@ -382,8 +401,8 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         est = table.predict(meaning_vector(task.prompt), task.category, current)
         pick = choose(est, costs, settings.router.quality)
         routed[pick[0] if pick else "policy table"] += 1
-    latency = {(o.task, o.profile): o.latency_ms for o in outcomes if o.profile in current}
-    trade = tradeoff(table, current, costs, QUALITIES, latency)
+    trade = tradeoff(table, current, costs, QUALITIES)
+    floor = lossless_floor(table, current)
     result = {
         "ran": report.ran,
         "skipped_done": report.skipped,
@@ -402,6 +421,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
             }
             for t in trade
         ],
+        **({"lossless_floor_latency_ratio": round(floor[1], 3)} if floor else {}),
     }
     if args.json:
         print(json.dumps(result))
@@ -423,4 +443,9 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         for t in trade:
             mark = "  <- current" if abs(t.quality - settings.router.quality) < 1e-9 else ""
             print(f"  {t.quality:.2f}: {t.kept:.3f} / {t.latency:.3f}{mark}")
+    if floor:
+        print(
+            f"  an oracle that knew every outcome, losing no point: {floor[0]:.3f} / "
+            f"{floor[1]:.3f} (the floor for any router on these configurations)"
+        )
     return 0

@@ -12,7 +12,13 @@ from tsr_lsp.config import ModelProfile, Settings
 from tsr_lsp.memory.api import SettingStats
 from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
 from tsr_lsp.router.feedback import adjust
-from tsr_lsp.router.success import SuccessTable, choose, fingerprint, meaning_vector
+from tsr_lsp.router.success import (
+    Estimate,
+    SuccessTable,
+    choose,
+    fingerprint,
+    meaning_vector,
+)
 
 KIND_TEMPLATES = {
     "explain": "explain",
@@ -136,10 +142,11 @@ def by_outcomes(
     available: set[str],
     table: SuccessTable | None,
     current: str,
-) -> tuple[str, str] | None:
-    """The profile graded outcomes favour for this request (cheapest within router.quality
-    of the best predicted success) and the evidence; None without evidence to compare,
-    including when the row's own profile was never calibrated."""
+) -> tuple[Estimate, str] | None:
+    """The configuration (profile, CoT depth) graded outcomes favour for this request: the
+    cheapest within router.quality of the best predicted success, and the evidence. None
+    without evidence to compare, including when the row's own profile was never calibrated
+    at the table's settings. Depths outside the category's row are not candidates."""
     if table is None or not len(table):
         return None
     profiles = {
@@ -149,8 +156,18 @@ def by_outcomes(
     estimates = table.predict(vec, prediction.category, profiles)
     if current not in estimates:
         return None
-    costs = {n: settings.models[n].cost for n in estimates}
-    return choose(estimates, costs, settings.router.quality)
+    pol = settings.router.policy.get(prediction.category)
+    if pol is not None:
+        estimates = {
+            n: e
+            for n, e in estimates.items()
+            if e.cot is None or pol.cot_min <= e.cot <= pol.cot_max
+        }
+    costs = {e.profile: settings.models[e.profile].cost for e in estimates.values()}
+    picked = choose(estimates, costs, settings.router.quality)
+    if picked is None:
+        return None
+    return estimates[picked[0]], picked[1]
 
 
 def decide(
@@ -163,8 +180,8 @@ def decide(
 ) -> Decision:
     """Prediction -> Decision inside the category's policy row. A trained temperature head
     and user feedback statistics may move temperature and CoT, never outside the row's
-    ranges; graded outcomes (``success``) pick the model; a learned model override applies
-    only to an available profile."""
+    ranges; graded outcomes (``success``) pick the model and, where calibrated at several
+    depths, the CoT depth; a learned model override applies only to an available profile."""
     if request.kind == "inline_completion":
         return _inline(prediction, settings, available)
     category = prediction.category
@@ -189,7 +206,9 @@ def decide(
             notes.append(why)
         evidence = by_outcomes(prediction, request, settings, available, success, model)
         if evidence is not None:
-            model = evidence[0]
+            model = evidence[0].profile
+            if evidence[0].cot is not None:  # a depth the evidence was graded at
+                cot = evidence[0].cot
             notes.append(evidence[1])
     temperature, cot, why = adjust(feedback, category, request.text, pol, temperature, cot)
     if why:

@@ -35,13 +35,19 @@ log = logging.getLogger(__name__)
 NEIGHBOURS = 24  # calibrated tasks that vote
 PRIOR_WEIGHT = 3.0  # pseudo-tasks at the profile's category-wide success
 OTHER_CATEGORY = 0.5  # weight factor of a task from another category
-MIN_EVIDENCE = 4  # a profile needs this many graded similar tasks to be predicted
+MIN_EVIDENCE = 4  # a configuration needs this many graded similar tasks to be predicted
+# what a prompt token costs next to a generated one: on CPU prompt evaluation is batched
+# (measured on the default models: 10-15 ms a prompt token vs 30-60 ms a generated one)
+PROMPT_WEIGHT = 0.25
+AUTO = -1  # the CoT depth the policy table picks (by difficulty), as a table key
 
 
 @dataclass(frozen=True)
 class Outcome:
     """One graded answer: ``profile`` (with its model ``fingerprint``) scored ``score`` on a
-    task of ``category``; ``text`` is the task's prompt (what the features are taken from)."""
+    task of ``category``; ``text`` is the task's prompt (what the features are taken from).
+    ``cot`` is the reasoning depth the answer was forced to (None: the policy table chose
+    it), so a profile's configurations are told apart; tokens say what the answer cost."""
 
     task: str
     category: str
@@ -51,6 +57,9 @@ class Outcome:
     fingerprint: str = ""
     latency_ms: float = 0.0
     weight: float = 1.0
+    cot: int | None = None
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +69,9 @@ class Outcome:
             "fingerprint": self.fingerprint,
             "score": round(self.score, 4),
             "latency_ms": round(self.latency_ms, 1),
+            **({"cot": self.cot} if self.cot is not None else {}),
+            **({"completion_tokens": self.completion_tokens} if self.completion_tokens else {}),
+            **({"prompt_tokens": self.prompt_tokens} if self.prompt_tokens else {}),
             "text": self.text,
             **({"weight": self.weight} if self.weight != 1.0 else {}),
         }
@@ -69,6 +81,9 @@ class Outcome:
         score = float(row["score"])
         if not 0.0 <= score <= 1.0 or not isinstance(row["text"], str):
             raise ValueError("score must be within 0..1 and text a string")
+        cot = row.get("cot")
+        if cot is not None and (not isinstance(cot, int) or cot < 0):
+            raise ValueError("cot must be a non-negative integer")
         return cls(
             str(row["task"]),
             str(row["category"]),
@@ -78,14 +93,36 @@ class Outcome:
             str(row.get("fingerprint", "")),
             float(row.get("latency_ms", 0.0)),
             float(row.get("weight", 1.0)),
+            cot,
+            int(row.get("completion_tokens", 0)),
+            int(row.get("prompt_tokens", 0)),
         )
+
+    @property
+    def work(self) -> float:
+        """Tokens the answer cost, a prompt token weighted PROMPT_WEIGHT; 0 when unknown."""
+        if self.completion_tokens <= 0 and self.prompt_tokens <= 0:
+            return 0.0
+        return self.completion_tokens + PROMPT_WEIGHT * self.prompt_tokens
+
+
+def label(profile: str, cot: int | None) -> str:
+    """A configuration's name: the profile at the policy table's CoT, or at a fixed one."""
+    return profile if cot is None else f"{profile} CoT {cot}"
 
 
 @dataclass(frozen=True)
 class Estimate:
     profile: str
-    success: float  # predicted share of requests like this one the profile gets right
+    success: float  # predicted share of requests like this one the configuration gets right
     tasks: int  # graded similar tasks behind the estimate
+    cot: int | None = None  # the configuration's CoT depth (None: the policy table's)
+    tokens: float | None = None  # predicted completion tokens (None: not recorded)
+    work: float | None = None  # predicted token cost, prompt included (see PROMPT_WEIGHT)
+
+    @property
+    def label(self) -> str:
+        return label(self.profile, self.cot)
 
 
 def fingerprint(profile: Any) -> str:
@@ -102,28 +139,49 @@ def fingerprint(profile: Any) -> str:
     return "backend:" + str(getattr(profile, "backend", ""))
 
 
+Key = tuple[str, str, int]  # (profile, fingerprint, cot or AUTO)
+
+
 class SuccessTable:
-    """Graded outcomes indexed by task, ready to predict (built once, read-only after)."""
+    """Graded outcomes indexed by task and configuration (profile, model, CoT depth), ready
+    to predict (built once, read-only after)."""
 
     def __init__(self, outcomes: Iterable[Outcome], vectorise: Callable[[str], Sequence[float]]):
         by_task: dict[str, dict[str, Any]] = {}
         for o in outcomes:
-            slot = by_task.setdefault(
-                o.task, {"category": o.category, "text": o.text, "scores": {}}
-            )
-            # several runs of one profile on one task (e.g. feedback): weighted mean
-            s, w = slot["scores"].get((o.profile, o.fingerprint), (0.0, 0.0))
-            slot["scores"][(o.profile, o.fingerprint)] = (s + o.score * o.weight, w + o.weight)
+            slot = by_task.setdefault(o.task, {"category": o.category, "text": o.text, "runs": {}})
+            # several runs of one configuration on one task (e.g. feedback): weighted means
+            key = (o.profile, o.fingerprint, AUTO if o.cot is None else o.cot)
+            run = slot["runs"].setdefault(key, [0.0] * 7)
+            run[0] += o.score * o.weight
+            run[1] += o.weight
+            if o.latency_ms > 0:
+                run[2] += o.latency_ms
+                run[3] += 1
+            if o.work > 0:
+                run[4] += o.work
+                run[5] += o.completion_tokens
+                run[6] += 1
         self.tasks = sorted(by_task)
         self.categories = [by_task[t]["category"] for t in self.tasks]
-        keys = sorted({k for t in by_task.values() for k in t["scores"]})
+        keys: list[Key] = sorted({k for t in by_task.values() for k in t["runs"]})
         self.keys = keys
         n = len(self.tasks)
-        self.scores = np.full((len(keys), n), np.nan, dtype=np.float32)
+        shape = (len(keys), n)
+        self.scores = np.full(shape, np.nan, dtype=np.float32)
+        self.latency = np.full(shape, np.nan, dtype=np.float32)
+        self.work = np.full(shape, np.nan, dtype=np.float32)
+        self.tokens = np.full(shape, np.nan, dtype=np.float32)
         index = {k: i for i, k in enumerate(keys)}
         for j, t in enumerate(self.tasks):
-            for k, (s, w) in by_task[t]["scores"].items():
-                self.scores[index[k], j] = s / w
+            for k, (s, w, lat, nl, work, tok, nw) in by_task[t]["runs"].items():
+                i = index[k]
+                self.scores[i, j] = s / w
+                if nl:
+                    self.latency[i, j] = lat / nl
+                if nw:
+                    self.work[i, j] = work / nw
+                    self.tokens[i, j] = tok / nw
         dims = [np.asarray(vectorise(by_task[t]["text"]), dtype=np.float32) for t in self.tasks]
         vecs = np.stack(dims) if dims else np.zeros((0, 1), dtype=np.float32)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
@@ -132,9 +190,10 @@ class SuccessTable:
         names = sorted(set(self.categories))
         self._cat_code = {c: i for i, c in enumerate(names)}
         self._cats = np.array([self._cat_code[c] for c in self.categories], dtype=np.int32)
-        self._key_index = {k: i for i, k in enumerate(keys)}
+        self._key_index = index
         self._graded = ~np.isnan(self.scores)
         self._filled = np.nan_to_num(self.scores)
+        self._has_work = ~np.isnan(self.work)
         self._prior: dict[tuple[int, int], float] = {}
         for ki in range(len(keys)):
             row = self.scores[ki]
@@ -148,7 +207,12 @@ class SuccessTable:
         return len(self.tasks)
 
     def profiles(self) -> set[tuple[str, str]]:
-        return set(self.keys)
+        return {(p, fp) for p, fp, _ in self.keys}
+
+    def configs(self, profiles: dict[str, str]) -> list[tuple[str, int, int]]:
+        """(profile, cot or AUTO, row index) of every calibrated configuration of these
+        profiles (name -> fingerprint)."""
+        return [(p, cot, i) for i, (p, fp, cot) in enumerate(self.keys) if profiles.get(p) == fp]
 
     def predict(
         self,
@@ -157,13 +221,10 @@ class SuccessTable:
         profiles: dict[str, str],
         exclude: int | None = None,
     ) -> dict[str, Estimate]:
-        """Predicted success of each profile (name -> fingerprint) that has evidence;
-        ``exclude`` leaves one calibrated task out (to measure the predictor on it)."""
-        rows = [
-            (n, self._key_index[(n, fp)])
-            for n, fp in profiles.items()
-            if (n, fp) in self._key_index
-        ]
+        """Predicted success (and token cost) of each configuration of these profiles (name
+        -> fingerprint) that has evidence, by label ("coder", "coder CoT 0"); ``exclude``
+        leaves one calibrated task out (to measure the predictor on it)."""
+        rows = self.configs(profiles)
         if not self.tasks or not rows:
             return {}
         q = np.asarray(vec, dtype=np.float32)
@@ -181,7 +242,7 @@ class SuccessTable:
         order = np.argsort(-weight, kind="stable")[:NEIGHBOURS]
         w_top = weight[order]
         out: dict[str, Estimate] = {}
-        for name, ki in rows:
+        for name, cot, ki in rows:
             graded = self._graded[ki, order]
             count = int(graded.sum())
             if count < MIN_EVIDENCE:
@@ -192,31 +253,56 @@ class SuccessTable:
             value = (float(w @ self._filled[ki, order]) + PRIOR_WEIGHT * prior * mean_w) / (
                 float(w.sum()) + PRIOR_WEIGHT * mean_w
             )
-            out[name] = Estimate(name, value, count)
+            tokens = work = None
+            known = w_top * self._has_work[ki, order]
+            if known.sum() > 0:
+                work = float(known @ np.nan_to_num(self.work[ki, order]) / known.sum())
+                tokens = float(known @ np.nan_to_num(self.tokens[ki, order]) / known.sum())
+            est = Estimate(name, value, count, None if cot == AUTO else cot, tokens, work)
+            out[est.label] = est
         return out
+
+
+def _cost(e: Estimate, costs: dict[str, float], by_work: bool) -> float:
+    """A configuration's expected compute: the profile's cost per token times the tokens it
+    is predicted to take; the profile's cost alone when tokens were not recorded."""
+    base = costs.get(e.profile, 1.0)
+    return base * (e.work or 0.0) if by_work else base
 
 
 def choose(
     estimates: dict[str, Estimate], costs: dict[str, float], quality: float
 ) -> tuple[str, str] | None:
-    """(profile, explanation): the cheapest profile predicted within ``quality`` x the best
-    one's success; None when fewer than two profiles have evidence (nothing to compare)."""
+    """(label, explanation): the cheapest configuration predicted within ``quality`` x the
+    best one's success; None when fewer than two have evidence (nothing to compare).
+    Cheapest = the profile's ``cost`` x the tokens predicted (prompt included) when every
+    candidate has recorded tokens, else the profile's ``cost``."""
     if len(estimates) < 2:
         return None
-    ranked = sorted(estimates.values(), key=lambda e: (-e.success, costs.get(e.profile, 1.0)))
+    by_work = all(e.work for e in estimates.values())
+
+    def cost(e: Estimate) -> float:
+        return _cost(e, costs, by_work)
+
+    ranked = sorted(estimates.values(), key=lambda e: (-e.success, cost(e), e.label))
     best = ranked[0]
     bar = min(1.0, max(0.0, quality)) * best.success
     eligible = [e for e in ranked if e.success >= bar - 1e-9]
-    pick = min(eligible, key=lambda e: (costs.get(e.profile, 1.0), -e.success, e.profile))
-    other = best if pick.profile != best.profile else ranked[1]
+    pick = min(eligible, key=lambda e: (cost(e), -e.success, e.label))
+    other = best if pick.label != best.label else ranked[1]
     tasks = min(pick.tasks, other.tasks)
-    note = (
-        f"{pick.profile} predicted {pick.success:.2f} vs {other.profile} {other.success:.2f} "
-        f"on {tasks} similar calibrated tasks"
-    )
-    if pick.profile != best.profile:
-        note += f" (cheaper, within quality {quality:g})"
-    return pick.profile, note
+
+    def said(e: Estimate) -> str:
+        tokens = f" in ~{e.tokens:.0f} tokens" if by_work and e.tokens is not None else ""
+        return f"{e.label} predicted {e.success:.2f}{tokens}"
+
+    note = f"{said(pick)} vs {said(other).replace(' predicted', '', 1)}"
+    note += f" on {tasks} similar calibrated tasks"
+    if pick.label != best.label:
+        note += (
+            f" ({'cheaper' if cost(pick) < cost(best) else 'as cheap'}, within quality {quality:g})"
+        )
+    return pick.label, note
 
 
 @dataclass(frozen=True)
@@ -224,7 +310,23 @@ class Tradeoff:
     quality: float  # the router.quality setting
     kept: float  # routed mean score / the best single profile's mean score
     latency: float  # routed mean latency / that profile's mean latency
-    shares: dict[str, float]  # share of tasks sent to each profile
+    shares: dict[str, float]  # share of tasks sent to each configuration
+
+
+def _baseline(
+    table: SuccessTable, profiles: dict[str, str]
+) -> tuple[str, int, list[int], dict[str, int]] | None:
+    """The best single profile at the policy table's settings, on the tasks every profile
+    was graded on at those settings (the bench's comparison)."""
+    auto = {p: ki for p, cot, ki in table.configs(profiles) if cot == AUTO}
+    tasks = [
+        j for j in range(len(table.tasks)) if all(table._graded[ki, j] for ki in auto.values())
+    ]
+    if len(auto) < 1 or not tasks:
+        return None
+    means = {n: float(np.mean(table.scores[ki, tasks])) for n, ki in auto.items()}
+    best = max(means, key=lambda n: (means[n], n))
+    return best, auto[best], tasks, auto
 
 
 def tradeoff(
@@ -232,45 +334,70 @@ def tradeoff(
     profiles: dict[str, str],
     costs: dict[str, float],
     qualities: Sequence[float],
-    latency: dict[tuple[str, str], float],
 ) -> list[Tradeoff]:
     """What each router.quality setting would give on the calibrated tasks, each task routed
-    by a prediction that leaves it out: the share of the best single profile's quality kept
-    and of its latency paid (the trade-off RouteLLM reports). ``latency`` maps (task,
-    profile) to the measured milliseconds."""
-    keys = {
-        n: table._key_index[(n, fp)] for n, fp in profiles.items() if (n, fp) in table._key_index
-    }
-    tasks = [
-        j for j in range(len(table.tasks)) if all(table._graded[ki, j] for ki in keys.values())
-    ]
-    if len(keys) < 2 or not tasks:
+    by a prediction that leaves it out, among the configurations graded on that task: the
+    share of the best single profile's quality kept and of its latency paid (the trade-off
+    RouteLLM reports), latencies as measured by calibrate."""
+    base = _baseline(table, profiles)
+    if base is None or len(table.configs(profiles)) < 2:
         return []
-    means = {n: float(np.mean(table.scores[ki, tasks])) for n, ki in keys.items()}
-    best = max(means, key=lambda n: (means[n], -costs.get(n, 1.0)))
-    base_latency = float(np.mean([latency.get((table.tasks[j], best), 0.0) for j in tasks]))
-    ests = [table.predict(table.vecs[j], table.categories[j], profiles, exclude=j) for j in tasks]
+    best, best_ki, tasks, _ = base
+    base_quality = float(np.mean(table.scores[best_ki, tasks]))
+    base_latency = float(np.nanmean(table.latency[best_ki, tasks]))
+    index = {label(p, None if c == AUTO else c): ki for p, c, ki in table.configs(profiles)}
+    ests = []
+    for j in tasks:
+        est = table.predict(table.vecs[j], table.categories[j], profiles, exclude=j)
+        ests.append({n: e for n, e in est.items() if table._graded[index[n], j]})
     out: list[Tradeoff] = []
     for q in qualities:
         score = lat = 0.0
         sent: dict[str, int] = {}
         for j, est in zip(tasks, ests, strict=True):
-            est = {n: e for n, e in est.items() if n in keys}
             pick = choose(est, costs, q)
             name = pick[0] if pick else best
             sent[name] = sent.get(name, 0) + 1
-            score += float(table.scores[keys[name], j])
-            lat += latency.get((table.tasks[j], name), 0.0)
+            score += float(table.scores[index[name], j])
+            lat += float(np.nan_to_num(table.latency[index[name], j]))
         n = len(tasks)
         out.append(
             Tradeoff(
                 q,
-                (score / n) / max(means[best], 1e-9),
+                (score / n) / max(base_quality, 1e-9),
                 (lat / n) / max(base_latency, 1e-9),
                 {k: v / n for k, v in sorted(sent.items())},
             )
         )
     return out
+
+
+def lossless_floor(table: SuccessTable, profiles: dict[str, str]) -> tuple[float, float] | None:
+    """The least latency any router could pay on the calibrated tasks without losing a
+    point: each task given the fastest calibrated configuration that scores at least what
+    the best single profile scored on it (an oracle that knows every outcome). Returns
+    (quality kept, latency share); no real router reaches it."""
+    base = _baseline(table, profiles)
+    if base is None:
+        return None
+    _, best_ki, tasks, _ = base
+    rows = [ki for _, _, ki in table.configs(profiles)]
+    score = lat = base_lat = 0.0
+    for j in tasks:
+        floor = table.scores[best_ki, j]
+        ok = [
+            ki
+            for ki in rows
+            if table._graded[ki, j]
+            and table.scores[ki, j] >= floor - 1e-9
+            and not np.isnan(table.latency[ki, j])
+        ]
+        pick = min(ok, key=lambda ki: float(table.latency[ki, j]), default=best_ki)
+        score += float(table.scores[pick, j])
+        lat += float(np.nan_to_num(table.latency[pick, j]))
+        base_lat += float(np.nan_to_num(table.latency[best_ki, j]))
+    base_score = float(np.sum(table.scores[best_ki, tasks]))
+    return (score / max(base_score, 1e-9), lat / max(base_lat, 1e-9))
 
 
 def load_outcomes(paths: Iterable[Path]) -> list[Outcome]:

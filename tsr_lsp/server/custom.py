@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the engine (numpy, jinja2, the router) loads on first use, 
 
 USER_ERROR = -32001
 MAX_TOKENS = 32768
+MAX_COT_STEPS = 16
 
 
 class UserError(JsonRpcException):
@@ -50,6 +51,7 @@ class GenerateParams(RouteParams):
     model: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    cot_steps: int | None = None
     seed: int | None = None
     raw: bool = False
     file: str | None = None
@@ -62,6 +64,8 @@ class GenerateParams(RouteParams):
         super().__post_init__()
         if self.max_tokens is not None and not 1 <= self.max_tokens <= MAX_TOKENS:
             raise ValueError(f"'maxTokens' must be within 1..{MAX_TOKENS}")
+        if self.cot_steps is not None and not 0 <= self.cot_steps <= MAX_COT_STEPS:
+            raise ValueError(f"'cotSteps' must be within 0..{MAX_COT_STEPS}")
 
     def options(self) -> GenerateOptions:
         from tsr_lsp.engine import GenerateOptions
@@ -70,6 +74,7 @@ class GenerateParams(RouteParams):
             model=self.model,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
+            cot_steps=self.cot_steps,
             seed=self.seed,
             raw=self.raw,
             file=self.file or "",

@@ -71,8 +71,12 @@ def summarize(results: Sequence[TaskResult]) -> dict[str, Any]:
         out[f"latency_{profile}_ms"] = round(latency, 1)
         out[f"tokens_{profile}"] = round(mean([r.completion_tokens for r in mine]), 1)
         out[f"errors_{profile}"] = sum(1 for r in mine if r.error)
+        out[f"cot_{profile}"] = round(mean([r.decision.get("cot_steps") or 0 for r in mine]), 2)
         for c, q in by_cat.items():
             out[f"quality_{c}_{profile}"] = round(q, 3)
+            cat = [r for r in mine if r.category == c]
+            out[f"latency_{c}_{profile}_ms"] = round(mean([r.latency_ms for r in cat]), 1)
+            out[f"tokens_{c}_{profile}"] = round(mean([r.completion_tokens for r in cat]), 1)
     forced = {p: v for p, v in totals.items() if p != ROUTED}
     if forced:
         best = max(forced, key=lambda p: (forced[p][0], -forced[p][1]))
@@ -92,7 +96,58 @@ def summarize(results: Sequence[TaskResult]) -> dict[str, Any]:
         for p in forced:
             share = sum(r.model == p for r in routed) / len(routed) if routed else 0.0
             out[f"routed_to_{p}_ratio"] = round(share, 3)
+        interval = tradeoff_interval(results, best)
+        if interval:
+            (k_lo, k_hi), (l_lo, l_hi) = interval
+            out["quality_kept_ratio_lo"], out["quality_kept_ratio_hi"] = k_lo, k_hi
+            out["latency_share_ratio_lo"], out["latency_share_ratio_hi"] = l_lo, l_hi
     return out
+
+
+def tradeoff_interval(
+    results: Sequence[TaskResult], best: str, draws: int = 2000, seed: int = 11
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """95% intervals of quality_kept_ratio and latency_share_ratio: a paired bootstrap over
+    the tasks both the best profile and routing answered, resampled within each category
+    (quality is a mean of category means). Paired, because both sides answered the same
+    tasks: the interval is about the router, not about which tasks were drawn."""
+    import random
+
+    pairs: dict[str, dict[str, TaskResult]] = {}
+    for r in results:
+        if r.profile in (best, ROUTED):
+            pairs.setdefault(r.task_id, {})[r.profile] = r
+    by_cat: dict[str, list[tuple[TaskResult, TaskResult]]] = {}
+    for both in pairs.values():
+        if len(both) == 2:
+            b = both[best]
+            by_cat.setdefault(b.category, []).append((b, both[ROUTED]))
+    if not by_cat or sum(len(v) for v in by_cat.values()) < 2:
+        return None
+    rng = random.Random(seed)
+    kept: list[float] = []
+    share: list[float] = []
+    for _ in range(draws):
+        q_best = q_routed = l_best = l_routed = 0.0
+        for rows in by_cat.values():
+            sample = [rows[rng.randrange(len(rows))] for _ in rows]
+            q_best += mean([b.score for b, _ in sample])
+            q_routed += mean([x.score for _, x in sample])
+            l_best += sum(b.latency_ms for b, _ in sample)
+            l_routed += sum(x.latency_ms for _, x in sample)
+        if q_best > 0 and l_best > 0:
+            kept.append(q_routed / q_best)
+            share.append(l_routed / l_best)
+    if not kept:
+        return None
+
+    def bounds(values: list[float]) -> tuple[float, float]:
+        values.sort()
+        lo = values[int(0.025 * (len(values) - 1))]
+        hi = values[int(0.975 * (len(values) - 1))]
+        return round(lo, 3), round(hi, 3)
+
+    return bounds(kept), bounds(share)
 
 
 # ------------------------------------------------------------------ memory

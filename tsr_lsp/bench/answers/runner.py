@@ -135,9 +135,16 @@ class SuiteRunner:
         self._warm.add(profile)
 
     async def generate(
-        self, text: str, *, profile: str | None = None, max_tokens: int = 256, kind: str = "ask"
+        self,
+        text: str,
+        *,
+        profile: str | None = None,
+        max_tokens: int = 256,
+        kind: str = "ask",
+        cot: int | None = None,
     ) -> tuple[dict[str, Any], float]:
-        """One tsr/generate as an editor sends it; the reply and the client-side latency."""
+        """One tsr/generate as an editor sends it (``cot``: a fixed reasoning depth, as
+        calibration grades configurations); the reply and the client-side latency."""
         await self.warm(profile)
         params: dict[str, Any] = {
             "text": text,
@@ -145,6 +152,8 @@ class SuiteRunner:
             "maxTokens": max_tokens,
             "seed": self.seed,
         }
+        if cot is not None:
+            params["cotSteps"] = cot
         if profile:
             params["model"] = profile
         else:  # routed: load the model the router will pick before timing
@@ -154,16 +163,22 @@ class SuiteRunner:
         reply = await self.request("tsr/generate", params)
         return reply, (time.perf_counter() - start) * 1000
 
-    async def run(self, task: Task, profile: str | None = None) -> TaskResult:
-        """Send one task (``profile`` forced, or None for the router's choice) and grade it.
-        A request the server rejects scores 0 with its error kept, so one bad profile does
-        not stop a run."""
+    async def run(
+        self, task: Task, profile: str | None = None, cot: int | None = None
+    ) -> TaskResult:
+        """Send one task (``profile`` forced, or None for the router's choice; ``cot`` a
+        fixed depth) and grade it. A request the server rejects scores 0 with its error
+        kept, so one bad profile does not stop a run."""
         from pygls.exceptions import JsonRpcException
 
         label = profile or ROUTED
         try:
             reply, latency = await self.generate(
-                task.prompt, profile=profile, max_tokens=task.max_tokens, kind=task.kind
+                task.prompt,
+                profile=profile,
+                max_tokens=task.max_tokens,
+                kind=task.kind,
+                cot=cot,
             )
         except (JsonRpcException, TimeoutError) as exc:
             message = getattr(exc, "message", "") or str(exc) or type(exc).__name__
@@ -215,6 +230,24 @@ def stderr_progress(done: int, total: int, result: TaskResult) -> None:
     )
 
 
+def schedule(n_tasks: int, n_profiles: int) -> list[tuple[int, int]]:
+    """(task index, profile index) pairs in run order: staggered, so profile ``j`` runs task
+    ``i`` at step ``i + j`` and every profile's pass spans the same stretch of time.
+
+    Run one after another, the last pass (routed) met the most load: on a shared machine the
+    load drifts within a run, and that drift landed on one side of the comparison. Staggering
+    (not just alternating) also keeps a model from answering the same prompt twice in a row,
+    which would let the second answer reuse the first's prompt cache (llama.cpp keeps the
+    last prompt's KV state) and look faster than it is."""
+    order = []
+    for step in range(n_tasks + n_profiles - 1):
+        for j in range(n_profiles):
+            i = step - j
+            if 0 <= i < n_tasks:
+                order.append((i, j))
+    return order
+
+
 async def run_tasks_async(
     tasks: Sequence[Task],
     profiles: Sequence[str | None],
@@ -222,17 +255,17 @@ async def run_tasks_async(
     progress: Progress | None = None,
     runner: SuiteRunner | None = None,
 ) -> list[TaskResult]:
-    """Every task with every profile (None = routed), profile by profile."""
+    """Every task with every profile (None = routed), interleaved (`schedule`); results in
+    run order."""
     total = len(tasks) * len(profiles)
     results: list[TaskResult] = []
 
     async def go(r: SuiteRunner) -> None:
-        for profile in profiles:
-            for task in tasks:
-                result = await r.run(task, profile)
-                results.append(result)
-                if progress:
-                    progress(len(results), total, result)
+        for i, j in schedule(len(tasks), len(profiles)):
+            result = await r.run(tasks[i], profiles[j])
+            results.append(result)
+            if progress:
+                progress(len(results), total, result)
 
     if runner is not None:
         await go(runner)
