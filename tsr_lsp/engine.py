@@ -209,9 +209,13 @@ class Engine:
         prediction: Prediction = router.predict(request, history)
         return prediction
 
-    def route(self, request: RouteRequest, settings: Settings | None = None) -> Decision:
+    def route(
+        self, request: RouteRequest, settings: Settings | None = None, forced: str | None = None
+    ) -> Decision:
         """Predict (with the user's history when memory is attached), then apply the policy
-        and the feedback statistics for the predicted category."""
+        and the feedback statistics for the predicted category. ``forced``: the profile the
+        request names; it gets the policy table's settings (graded outcomes choose a
+        configuration only when the router chooses the model)."""
         from tsr_lsp.router.feedback import safe_history, safe_stats
 
         settings = settings or self.settings
@@ -223,7 +227,7 @@ class Engine:
         prediction = self.predict(request, safe_history(memory, request.project), settings)
         stats = safe_stats(memory, prediction.category, request.text)
         available = self.available_profiles(settings)
-        table = self.success_table(settings)
+        table = None if forced else self.success_table(settings)
         return decide(prediction, request, settings, available, stats, table)
 
     # ------------------------------------------------------------------ generation
@@ -240,7 +244,7 @@ class Engine:
         settings = settings or self.settings
         options = options or GenerateOptions()
         emit = on_event or (lambda _kind, _payload: None)
-        decision = self.route(request, settings)
+        decision = self.route(request, settings, forced=options.model)
         if options.model:
             settings.profile(options.model)  # raises UnknownProfileError with the fix
             decision.model = options.model

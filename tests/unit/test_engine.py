@@ -59,3 +59,44 @@ def test_cancel_stops_generation_early(home: Path) -> None:
     )
     assert out.cancelled
     assert len(seen) <= 4
+
+
+def test_outcomes_choose_the_configuration_only_when_the_router_chooses_the_model(
+    home: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from tsr_lsp.router.success import Outcome
+
+    rows = []
+    for i, verb in enumerate(["reverses a string", "sums a list", "sorts words", "counts vowels",
+                              "merges two dicts", "finds the maximum"]):  # fmt: skip
+        text = f"Write a Python function that {verb}"
+        fp = "backend:fake"
+        rows += [  # the coder is as right without a plan, in a quarter of the tokens
+            Outcome(f"t{i}", "code", "coder", 1.0, text, fp, 900.0, 1.0, None, 200, 60),
+            Outcome(f"t{i}", "code", "coder", 1.0, text, fp, 300.0, 1.0, 0, 50, 60),
+            Outcome(f"t{i}", "code", "general", 0.0, text, fp, 400.0, 1.0, None, 100, 60),
+        ]
+    path = tmp_path / "outcomes.jsonl"
+    path.write_text("".join(json.dumps(o.to_json()) + "\n" for o in rows))
+    settings = fake_settings()
+    settings.router.outcomes = str(path)
+    engine = Engine(settings)
+    request = RouteRequest("Write a Python function that reverses a list", kind="ask")
+    routed = engine.generate(request).decision
+    assert (routed.model, routed.cot_steps) == ("coder", 0)
+    assert "coder CoT 0 predicted 1.00 in ~50 tokens" in routed.explanation
+    # a forced profile gets the policy table's settings; cotSteps fixes the depth
+    forced = engine.generate(request, options=GenerateOptions(model="coder")).decision
+    assert "predicted" not in forced.explanation and "forced" in forced.explanation
+    deep = engine.generate(request, options=GenerateOptions(model="coder", cot_steps=2))
+    assert deep.decision.cot_steps == 2
+
+
+def test_cot_steps_param_is_bounded() -> None:
+    from tsr_lsp.server.custom import GenerateParams
+
+    assert GenerateParams(text="x", cot_steps=3).options().cot_steps == 3
+    with pytest.raises(ValueError, match="cotSteps"):
+        GenerateParams(text="x", cot_steps=17)

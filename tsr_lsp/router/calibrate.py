@@ -128,11 +128,13 @@ async def calibrate(
     its result is recorded for both configurations."""
     report = CalibrationReport()
     done = done_keys(out)
+    # per task, depth by depth, alternating profiles: a model never answers the same
+    # prompt prefix twice in a row (its prompt cache would make the second look faster)
     wanted = [
         (task, name, cot)
         for task in round_robin(tasks)
-        for name in profiles
         for cot in [None, *sorted(set(levels(task) if levels else ()))]
+        for name in profiles
     ]
     plan = [(t, n, c) for t, n, c in wanted if (t.id, n, profiles[n], c) not in done]
     report.planned = len(plan)
