@@ -119,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--short", action="store_true", help="reliability: the quick version (CI)")
     bench.add_argument(
-        "--baseline", type=Path, help="startup: another checkout, measured in the same run"
+        "--baseline",
+        type=Path,
+        help="startup: another checkout, measured in the same run; answers: its routed pass "
+        "runs interleaved with this one's (before/after)",
     )
     bench.add_argument(
         "--out",

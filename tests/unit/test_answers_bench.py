@@ -87,3 +87,19 @@ def test_tradeoff_interval_brackets_the_ratios() -> None:
     assert out["latency_share_ratio_lo"] < out["latency_share_ratio"]
     assert out["latency_share_ratio"] < out["latency_share_ratio_hi"] < 0.6
     assert tradeoff_interval(results[:2], "coder") is None  # one task: no interval
+
+
+def test_a_baseline_checkouts_routing_is_compared_with_the_same_best_profile() -> None:
+    results = [
+        r("coder", "code", 1.0, 400),
+        r("coder", "chat", 1.0, 400),
+        r("routed", "code", 1.0, 200, "coder"),
+        r("routed", "chat", 1.0, 100, "general"),
+        r("routed_baseline", "code", 1.0, 400, "coder"),
+        r("routed_baseline", "chat", 1.0, 400, "coder"),
+    ]
+    out = summarize(results)
+    assert out["best_profile"] == "coder"  # the baseline's routing is not a profile
+    assert out["baseline_quality_kept_ratio"] == 1.0
+    assert out["baseline_latency_share_ratio"] == 1.0 and out["latency_share_ratio"] == 0.375
+    assert out["routed_vs_baseline_latency_ratio"] == 0.375

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from typing import Any
 
 from tsr_lsp.bench.answers import generated
 from tsr_lsp.bench.answers.runner import (
+    BASELINE,
     ROUTED,
     SuiteRunner,
     TaskResult,
@@ -77,7 +79,7 @@ def summarize(results: Sequence[TaskResult]) -> dict[str, Any]:
             cat = [r for r in mine if r.category == c]
             out[f"latency_{c}_{profile}_ms"] = round(mean([r.latency_ms for r in cat]), 1)
             out[f"tokens_{c}_{profile}"] = round(mean([r.completion_tokens for r in cat]), 1)
-    forced = {p: v for p, v in totals.items() if p != ROUTED}
+    forced = {p: v for p, v in totals.items() if p not in (ROUTED, BASELINE)}
     if forced:
         best = max(forced, key=lambda p: (forced[p][0], -forced[p][1]))
         out["best_profile"] = best
@@ -101,6 +103,13 @@ def summarize(results: Sequence[TaskResult]) -> dict[str, Any]:
             (k_lo, k_hi), (l_lo, l_hi) = interval
             out["quality_kept_ratio_lo"], out["quality_kept_ratio_hi"] = k_lo, k_hi
             out["latency_share_ratio_lo"], out["latency_share_ratio_hi"] = l_lo, l_hi
+    if BASELINE in totals and forced:  # the other checkout's router against the same best
+        q, lat = totals[BASELINE]
+        best_q, best_lat = forced[best]
+        out["baseline_quality_kept_ratio"] = round(q / best_q, 3) if best_q else 0.0
+        out["baseline_latency_share_ratio"] = round(lat / best_lat, 3) if best_lat else 0.0
+        if ROUTED in totals and lat:
+            out["routed_vs_baseline_latency_ratio"] = round(totals[ROUTED][1] / lat, 3)
     return out
 
 
@@ -310,9 +319,21 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
             models.setdefault(name, {})["nThreads"] = args.threads
     metrics["n_threads"] = args.threads or "all cores"
     if profiles and not args.memory_only:
-        async with SuiteRunner(initialization_options=init) as runner:
+        baseline_root = Path(args.baseline).resolve() if args.baseline else None
+        if baseline_root is not None and not (baseline_root / "tsr_lsp").is_dir():
+            raise ValueError(f"--baseline {baseline_root}: no tsr_lsp package there")
+        async with contextlib.AsyncExitStack() as stack:
+            runner = await stack.enter_async_context(SuiteRunner(initialization_options=init))
+            baseline = None
+            if baseline_root is not None:
+                baseline = await stack.enter_async_context(
+                    SuiteRunner(
+                        initialization_options=init, code_root=baseline_root, label=BASELINE
+                    )
+                )
+                metrics["baseline"] = str(baseline_root)
             results = await run_tasks_async(
-                tasks, profiles, progress=stderr_progress, runner=runner
+                tasks, profiles, progress=stderr_progress, runner=runner, baseline=baseline
             )
         metrics.update(summarize(results))
     if args.out:

@@ -28,6 +28,7 @@ from tsr_lsp.bench.answers.tasks import Task, grade
 
 SEED = 1234
 ROUTED = "routed"
+BASELINE = "routed_baseline"  # the routed pass of another checkout (bench answers --baseline)
 
 
 @dataclass
@@ -80,6 +81,8 @@ class SuiteRunner:
         home: Path | None = None,
         seed: int = SEED,
         timeout_s: float = 600.0,
+        code_root: Path | None = None,
+        label: str = ROUTED,
     ):
         self.memory = memory
         self.record = record
@@ -87,6 +90,8 @@ class SuiteRunner:
         self.init_options = initialization_options or {}
         self.seed = seed
         self.timeout_s = timeout_s
+        self.code_root = code_root  # serve from another checkout (put first on PYTHONPATH)
+        self.label = label  # what its routed results are called
         self._own_home = home is None
         self.home = Path(home) if home else Path(tempfile.mkdtemp(prefix="tsr-answers-"))
         self.project = self.home / "project"
@@ -101,6 +106,8 @@ class SuiteRunner:
         config.write_text(_config_toml(self.memory, self.record, self.memory_config))
         self.project.mkdir(parents=True, exist_ok=True)
         env = {"TSR_LSP_HOME": str(self.home), "TSR_LSP_MODELS_DIR": str(paths.models_dir())}
+        if self.code_root is not None:
+            env["PYTHONPATH"] = str(self.code_root)
         self.client = TsrClient()
         await self.client.start(
             server_command(no_daemon=True),
@@ -171,7 +178,7 @@ class SuiteRunner:
         kept, so one bad profile does not stop a run."""
         from pygls.exceptions import JsonRpcException
 
-        label = profile or ROUTED
+        label = profile or self.label
         try:
             reply, latency = await self.generate(
                 task.prompt,
@@ -254,15 +261,21 @@ async def run_tasks_async(
     *,
     progress: Progress | None = None,
     runner: SuiteRunner | None = None,
+    baseline: SuiteRunner | None = None,
 ) -> list[TaskResult]:
-    """Every task with every profile (None = routed), interleaved (`schedule`); results in
-    run order."""
-    total = len(tasks) * len(profiles)
+    """Every task with every profile (None = routed), interleaved (`schedule`), plus a
+    routed pass on ``baseline`` (another checkout's server) when given; results in run
+    order."""
+    total = len(tasks) * (len(profiles) + (baseline is not None))
     results: list[TaskResult] = []
 
     async def go(r: SuiteRunner) -> None:
-        for i, j in schedule(len(tasks), len(profiles)):
-            result = await r.run(tasks[i], profiles[j])
+        passes: list[tuple[SuiteRunner, str | None]] = [(r, p) for p in profiles]
+        if baseline is not None:
+            passes.append((baseline, None))
+        for i, j in schedule(len(tasks), len(passes)):
+            on, profile = passes[j]
+            result = await on.run(tasks[i], profile)
             results.append(result)
             if progress:
                 progress(len(results), total, result)
