@@ -194,6 +194,7 @@ class SuccessTable:
         self._graded = ~np.isnan(self.scores)
         self._filled = np.nan_to_num(self.scores)
         self._has_work = ~np.isnan(self.work)
+        self._slice_cache: dict[tuple[int, ...], tuple[Any, ...]] = {}
         self._prior: dict[tuple[int, int], float] = {}
         for ki in range(len(keys)):
             row = self.scores[ki]
@@ -213,6 +214,24 @@ class SuccessTable:
         """(profile, cot or AUTO, row index) of every calibrated configuration of these
         profiles (name -> fingerprint)."""
         return [(p, cot, i) for i, (p, fp, cot) in enumerate(self.keys) if profiles.get(p) == fp]
+
+    def _slices(self, rows: list[tuple[str, int, int]]) -> tuple[Any, ...]:
+        """The matrices of these configurations' rows (cached: a daemon asks for the same
+        profiles on every request)."""
+        kis = tuple(ki for _, _, ki in rows)
+        cached = self._slice_cache.get(kis)
+        if cached is None:
+            idx = np.array(kis)
+            cached = (
+                self._graded[idx],
+                self._filled[idx],
+                self._has_work[idx],
+                np.nan_to_num(self.work[idx]),
+                np.nan_to_num(self.tokens[idx]),
+                kis,
+            )
+            self._slice_cache[kis] = cached
+        return cached
 
     def predict(
         self,
@@ -241,24 +260,35 @@ class SuccessTable:
             weight[exclude] = 0.0
         order = np.argsort(-weight, kind="stable")[:NEIGHBOURS]
         w_top = weight[order]
+        # every configuration at once (a handful of matrix products, not a loop per key)
+        graded_all, filled, has_work, work_all, tokens_all, kis = self._slices(rows)
+        graded = graded_all[:, order]
+        counts = graded.sum(axis=1)
+        w = graded * w_top  # (configs, neighbours)
+        w_sum = w.sum(axis=1)
+        mean_w = w_sum / np.maximum(counts, 1)
+        priors = np.array([self._prior.get((ki, code), 0.5) if code >= 0 else 0.5 for ki in kis])
+        scored = (w * filled[:, order]).sum(axis=1)
+        values = (scored + PRIOR_WEIGHT * priors * mean_w) / np.maximum(
+            w_sum + PRIOR_WEIGHT * mean_w, 1e-12
+        )
+        known = has_work[:, order] * w_top
+        k_sum = known.sum(axis=1)
+        work = (known * work_all[:, order]).sum(axis=1)
+        tokens = (known * tokens_all[:, order]).sum(axis=1)
         out: dict[str, Estimate] = {}
-        for name, cot, ki in rows:
-            graded = self._graded[ki, order]
-            count = int(graded.sum())
-            if count < MIN_EVIDENCE:
+        for r, (name, cot, _ki) in enumerate(rows):
+            if counts[r] < MIN_EVIDENCE:
                 continue
-            w = w_top * graded
-            prior = self._prior.get((ki, code), 0.5) if code >= 0 else 0.5
-            mean_w = float(w.sum()) / count
-            value = (float(w @ self._filled[ki, order]) + PRIOR_WEIGHT * prior * mean_w) / (
-                float(w.sum()) + PRIOR_WEIGHT * mean_w
+            has = k_sum[r] > 0
+            est = Estimate(
+                name,
+                float(values[r]),
+                int(counts[r]),
+                None if cot == AUTO else cot,
+                float(tokens[r] / k_sum[r]) if has else None,
+                float(work[r] / k_sum[r]) if has else None,
             )
-            tokens = work = None
-            known = w_top * self._has_work[ki, order]
-            if known.sum() > 0:
-                work = float(known @ np.nan_to_num(self.work[ki, order]) / known.sum())
-                tokens = float(known @ np.nan_to_num(self.tokens[ki, order]) / known.sum())
-            est = Estimate(name, value, count, None if cot == AUTO else cot, tokens, work)
             out[est.label] = est
         return out
 
