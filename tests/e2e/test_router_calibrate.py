@@ -8,7 +8,10 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+
+from tsr_lsp.router.success import SHIPPED
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +45,16 @@ def test_calibrate_grades_resumes_and_routing_follows(
     assert sorted({r["profile"] for r in rows}) == ["coder", "general"]
     assert {r["category"] for r in rows} == {"extraction", "chat"}
     assert all(0.0 <= r["score"] <= 1.0 and r["latency_ms"] > 0 for r in rows)
-    assert set(result["success"]) == {"coder", "general"}
+    # the summary covers the shipped outcomes plus this run's: 2 more per profile and category
+    shipped = Counter(
+        (r["profile"], r["category"])
+        for r in map(json.loads, SHIPPED.read_text().splitlines())
+        if "cot" not in r
+    )
+    for prof in ("coder", "general"):
+        for cat in ("extraction", "chat"):
+            got = result["success"][prof][cat]["n"]
+            assert got == shipped[(prof, cat)] + 2, (prof, cat, got)
 
     again = cli("router", "calibrate", *tiny, "--out", str(out), "--json")
     assert json.loads(again.stdout)["ran"] == 0  # everything done: nothing runs twice
@@ -62,7 +74,8 @@ def test_calibrate_grades_resumes_and_routing_follows(
         ("general", -1), ("general", 0), ("general", 1),
     ]  # fmt: skip
     assert all(r["completion_tokens"] > 0 and r["prompt_tokens"] > 0 for r in analysis)
-    assert "coder CoT 1" in json.loads(deep.stdout)["success"]
+    # the shipped file grades CoT 1 on reasoning only: analysis at CoT 1 is this run's
+    assert "analysis" in json.loads(deep.stdout)["success"]["coder CoT 1"]
 
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
