@@ -117,7 +117,7 @@ class RouterSettings:
     fallback_profile: str = "general"
     # graded outcomes pick the model: the cheapest profile predicted to succeed at least
     # `quality` x the best profile's rate (docs/ROUTER.md); 1.0 = always the best
-    quality: float = 0.85
+    quality: float = 0.8
     # "" = shipped calibration + `tsr-lsp router calibrate` results; "off"; or a JSONL path
     outcomes: str = ""
     policy: dict[str, CategoryPolicy] = field(default_factory=default_policy)
@@ -479,8 +479,8 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
             warnings.append(f"router.policy.{cat}: cot_max < cot_min; using cot_max = cot_min")
             pol.cot_max = pol.cot_min
     if not 0.0 <= settings.router.quality <= 1.0:
-        warnings.append("router.quality: must be within 0..1; using 0.85")
-        settings.router.quality = 0.85
+        warnings.append("router.quality: must be within 0..1; using 0.8")
+        settings.router.quality = 0.8
     comp = settings.completion
     if comp.multiline not in ("auto", "never", "always"):
         warnings.append(
