@@ -92,6 +92,16 @@ async def test_json_nested_too_deep_for_the_parser_gets_an_error() -> None:
     in_step(got, 1)
 
 
+async def test_a_request_too_deep_for_the_parser_is_refused_with_its_id() -> None:
+    nested = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+    body = (
+        b'{"jsonrpc": "2.0", "params": {"id": 1, "x": ' + nested + b'}, "id": "r-9", "method": "m"}'
+    )
+    got = await replies(frame(body) + probe(7))
+    assert got[0]["id"] == "r-9" and "nested deeper" in got[0]["error"]["message"]
+    assert got[1]["id"] == 7
+
+
 async def test_a_deep_request_is_refused_with_its_id() -> None:
     value: Any = 1
     for _ in range(MAX_DEPTH + 5):

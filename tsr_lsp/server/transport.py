@@ -149,6 +149,33 @@ def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_ID_VALUE = re.compile(rb'\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")\s*[,}]')
+MAX_ID_SCAN = 8 * 1024 * 1024
+
+
+def request_id(body: bytes) -> Any:
+    """The top-level ``id`` of a request too deep for the JSON parser, found by a scan that
+    follows strings and brackets (so the error can name the request); None if there is
+    none, or no ``method`` (a response is owed nothing)."""
+    if len(body) > MAX_ID_SCAN:
+        return None
+    depth, found, method = 0, None, False
+    for m in _TOKEN.finditer(body):
+        token = m.group()
+        if token in (b"{", b"["):
+            depth += 1
+        elif token in (b"}", b"]"):
+            depth -= 1
+        elif depth == 1 and token in (b'"id"', b'"method"'):
+            value = _ID_VALUE.match(body, m.end())
+            if token == b'"method"':
+                method = True
+            elif value is not None:
+                found = json.loads(value.group(1))
+    return found if method else None
+
+
 def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
     try:
         data = json.loads(body)
@@ -160,7 +187,10 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
         return
     except RecursionError:
         send_raw(
-            protocol, error_message(PARSE_ERROR, f"JSON nested deeper than {MAX_DEPTH} levels")
+            protocol,
+            error_message(
+                INVALID_REQUEST, f"JSON nested deeper than {MAX_DEPTH} levels", request_id(body)
+            ),
         )
         return
     msg_id = data.get("id") if isinstance(data, dict) else None
