@@ -212,6 +212,17 @@ class ActionsSettings:
 
 
 @dataclass
+class ServerSettings:
+    """Limits that keep one client's input from stalling the others (the daemon serves every
+    editor window on one event loop)."""
+
+    max_document_mb: float = 2.0  # larger (or binary) documents are not processed at all
+    max_text_kb: int = 256  # the text of tsr/route and tsr/generate, a memory search query
+    render_timeout_s: float = 2.0  # a template render preview (in a worker process)
+    render_memory_mb: int = 512  # that worker's address-space limit
+
+
+@dataclass
 class Settings:
     models: dict[str, ModelProfile] = field(default_factory=default_models)
     router: RouterSettings = field(default_factory=RouterSettings)
@@ -220,6 +231,7 @@ class Settings:
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     lint: LintSettings = field(default_factory=LintSettings)
     actions: ActionsSettings = field(default_factory=ActionsSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     memory_budget_mb: int = 4096
     log_level: str = "info"
 

@@ -87,6 +87,7 @@ class Engine:
         self._router_lock = threading.Lock()
         self._memory: Any = None
         self._outcomes: Any = None
+        self._renderer: Any = None
         # the daemon's Engine is built from the user's config file and follows its changes
         self.follow_user_config = follow_user_config
         self._user_stamp = _mtime(paths.user_config_file()) if follow_user_config else None
@@ -117,6 +118,16 @@ class Engine:
             notes.append("log_level changed: it applies when the daemon restarts")
         log.info("user config reloaded (%s)", paths.user_config_file())
         return notes
+
+    @property
+    def renderer(self) -> Any:
+        """Worker processes for template renders the server previews (prompts/worker.py)."""
+        with self._router_lock:
+            if self._renderer is None:
+                from tsr_lsp.prompts.worker import Renderer
+
+                self._renderer = Renderer()
+            return self._renderer
 
     def memory_for(self, settings: Settings) -> Any:
         """The memory a session may use: None when its settings turn memory off."""
@@ -386,6 +397,8 @@ class Engine:
 
     def close(self) -> None:
         self.pool.close()
+        if self._renderer is not None:
+            self._renderer.close()
         if self._memory is not None:
             self._memory.close()
 

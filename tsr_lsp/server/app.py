@@ -27,7 +27,7 @@ from tsr_lsp.server.actions import Actions
 from tsr_lsp.server.completion import InlineCompletion
 from tsr_lsp.server.custom import CustomRequests
 from tsr_lsp.server.dispatch import Dispatcher, FeatureError
-from tsr_lsp.server.feature import CancelToken, LanguageFeature
+from tsr_lsp.server.feature import CancelToken, LanguageFeature, document_problem
 from tsr_lsp.server.lifecycle import Lifecycle, Session
 from tsr_lsp.server.memory import MemoryRequests
 from tsr_lsp.server.templates import Templates
@@ -49,6 +49,7 @@ FEATURES: list[type[LanguageFeature]] = [
 ]
 
 INVALID_REQUEST = -32600
+INFO = types.MessageType.Info
 
 
 class TsrProtocol(LanguageServerProtocol):
@@ -61,6 +62,7 @@ class TsrProtocol(LanguageServerProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tokens: dict[Any, CancelToken] = {}
+        self.refused: dict[str, str] = {}  # uri -> why it is not processed (too big, binary)
 
     # pygls caches these with functools.lru_cache on the method: the cache keys hold the
     # last 128 (protocol, method) pairs, so a daemon kept closed connections' servers and
@@ -111,6 +113,52 @@ class TsrProtocol(LanguageServerProtocol):
             self._send_response(msg_id, error=error)
             return
         super().handle_message(message)
+
+    # -- documents: too big or binary ones are never stored nor shown to features ------
+    def _refuse(self, uri: str, problem: str) -> None:
+        self.workspace.remove_text_document(uri)
+        if uri not in self.refused:
+            name = uri.rsplit("/", 1)[-1]
+            self._server.tell(f"{name}: {problem}; no AI help or linting for it", INFO)
+        self.refused[uri] = problem
+
+    def _problem(self, text: str) -> str | None:
+        return document_problem(text, self._server.session.settings.server.max_document_mb)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        doc = params.text_document
+        problem = self._problem(doc.text)
+        if problem is not None:
+            self._refuse(doc.uri, problem)
+            return
+        self.refused.pop(doc.uri, None)
+        yield from super().lsp_text_document__did_open(params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        uri = params.text_document.uri
+        if uri in self.refused:
+            return  # until it is closed and opened again
+        for change in params.content_changes:
+            self.workspace.update_text_document(params.text_document, change)
+        problem = self._problem(self.workspace.get_text_document(uri).source)
+        if problem is not None:  # grew too big: the features let go of it first
+            closed = types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri))
+            yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, closed)
+            self._refuse(uri, problem)
+            return
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        if self.refused.pop(params.text_document.uri, None) is not None:
+            return
+        yield from super().lsp_text_document__did_close(params)
+
+    def _user_handler(self, method: str, params: Any) -> Any:
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
 
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
     async def lsp_workspace__execute_command(  # type: ignore[override]

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from tsr_lsp.config import UnknownProfileError
 from tsr_lsp.server.feature import CancelToken, LanguageFeature, request
@@ -15,6 +15,7 @@ from tsr_lsp.server.streaming import PartialResults
 from tsr_lsp.server.work_progress import WorkProgress
 
 if TYPE_CHECKING:  # the engine (numpy, jinja2, the router) loads on first use, not at initialize
+    from tsr_lsp.config import Settings
     from tsr_lsp.engine import GenerateOptions
     from tsr_lsp.router.decision import RouteRequest
 
@@ -27,6 +28,15 @@ class UserError(JsonRpcException):
     """An error the user can fix; the message says how (no traceback attached)."""
 
     CODE = USER_ERROR
+
+
+def check_size(text: str, field: str, settings: Settings) -> None:
+    limit = settings.server.max_text_kb * 1024
+    if len(text) > limit:
+        raise JsonRpcInvalidParams(
+            f"'{field}' has {len(text):,} characters; the limit is {limit:,} "
+            "(server.max_text_kb): send the part that matters"
+        )
 
 
 @dataclass
@@ -94,9 +104,18 @@ class CustomRequests(LanguageFeature):
     def project(self) -> str:
         return str(self.root) if self.root else ""
 
+    def checked(self, params: RouteParams) -> RouteRequest:
+        """The request, if its text is within server.max_text_kb (a model reads a few
+        thousand tokens; megabytes would only hold the shared daemon up)."""
+        check_size(params.text, "text", self.settings)
+        check_size(params.context or "", "context", self.settings)
+        return params.request(self.project())
+
     @request("tsr/route", RouteParams)
-    def route(self, params: RouteParams, token: CancelToken) -> dict[str, Any]:
-        return self.engine.route(params.request(self.project()), self.settings).to_json()
+    async def route(self, params: RouteParams, token: CancelToken) -> dict[str, Any]:
+        route, settings = self.checked(params), self.settings
+        decision = await self.in_thread(lambda: self.engine.route(route, settings))
+        return decision.to_json()
 
     @request("tsr/status", NoParams)
     def status(self, params: NoParams, token: CancelToken) -> dict[str, Any]:
@@ -113,7 +132,7 @@ class CustomRequests(LanguageFeature):
         from tsr_lsp.backends.base import BackendError
         from tsr_lsp.prompts.sandbox import RenderError
 
-        route = params.request(self.project())
+        route = self.checked(params)
         options = params.options()
         loop = asyncio.get_running_loop()
         loading = WorkProgress(self.server, loop, params.work_done_token)

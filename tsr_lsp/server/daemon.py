@@ -11,6 +11,7 @@ lock file makes sure two editors starting at once end up with one daemon.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import logging
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # the forwarder below runs with every editor: it does without
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "daemon.sock"
+M_MMAP_THRESHOLD = -3  # mallopt parameters (malloc.h)
+M_ARENA_MAX = -8
 
 
 def default_socket_path() -> Path:
@@ -48,6 +51,31 @@ def socket_alive(path: Path, timeout: float = 0.5) -> bool:
         return False
     finally:
         sock.close()
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return None
+
+
+def tune_malloc() -> None:
+    """glibc keeps freed memory for reuse: after a client sends a 50 MB document, the
+    daemon would stay 50+ MB bigger. Big blocks (over 1 MB) are mapped and unmapped on their
+    own (a fixed threshold: glibc otherwise raises it after the first big free), and fewer
+    arenas fragment less across the worker threads."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, 1024 * 1024)
+        libc.mallopt(M_ARENA_MAX, 4)
+
+
+def release_memory() -> None:
+    """Return freed heap pages to the system (after a connection closes)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 class Daemon:
@@ -88,6 +116,7 @@ class Daemon:
     async def _main(self) -> int:
         import asyncio
 
+        tune_malloc()
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -144,6 +173,8 @@ class Daemon:
             self.connections -= 1
             self.last_activity = time.monotonic()
             server.protocol.cancel_all()  # stops generations the vanished editor awaited
+            loop = asyncio.get_running_loop()
+            loop.call_later(1.0, release_memory)  # what the connection held goes back
             if server._thread_pool is not None:
                 server._thread_pool.shutdown(wait=False, cancel_futures=True)
             with contextlib.suppress(Exception):

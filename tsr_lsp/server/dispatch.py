@@ -207,13 +207,22 @@ class Dispatcher:
         if self.server.session.stale():
             await self.reload_settings()
 
+    def _refused(self, params: Any) -> bool:
+        """About a document the protocol refused (too big, binary): features never see it."""
+        document = getattr(params, "text_document", None)
+        return getattr(document, "uri", None) in self.server.protocol.refused
+
     async def on_standard_notification(self, method: str, params: Any) -> None:
+        if self._refused(params):
+            return
         if method != types.INITIALIZED:
             await self._refresh()
         await self._fan_out(method, NOTIFICATION_HOOKS[method], params)
 
     async def on_standard_request(self, method: str, params: Any) -> Any:
         hook = REQUEST_HOOKS[method]
+        if self._refused(params):
+            return [] if method in MERGED else None
         await self._refresh()
         token = self._begin()
         merged: list[Any] = []

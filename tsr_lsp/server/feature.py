@@ -42,6 +42,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 NOT_MINE: Any = type("NotMine", (), {"__repr__": lambda self: "NOT_MINE"})()
 
 
+def document_problem(text: str, max_mb: float) -> str | None:
+    """Why a document is not processed at all (too big, binary), or None. Features never
+    see such documents: requests about them get an empty result."""
+    limit = int(max_mb * 1024 * 1024)
+    if len(text) > limit:
+        return (
+            f"{len(text) / 1048576:.1f} MB is over the {max_mb:g} MB limit (server.max_document_mb)"
+        )
+    sample = text[:65536]
+    if "\x00" in text or sample.count("\ufffd") > len(sample) // 10:
+        return "it looks binary"
+    return None
+
+
 class CancelToken(threading.Event):
     """Set when the client cancels the request ($/cancelRequest) or the connection closes.
 

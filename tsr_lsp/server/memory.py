@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pygls.exceptions import JsonRpcInvalidParams
 
 from tsr_lsp.memory.api import OUTCOMES
-from tsr_lsp.server.custom import NoParams, UserError
+from tsr_lsp.server.custom import NoParams, UserError, check_size
 from tsr_lsp.server.feature import CancelToken, LanguageFeature, command, request
 
 if TYPE_CHECKING:  # the store (Tantivy, numpy) is imported on first use, not at initialize
@@ -134,6 +134,7 @@ class MemoryRequests(LanguageFeature):
 
     @request("tsr/memory/search", SearchParams)
     async def search(self, params: SearchParams, token: CancelToken) -> dict[str, Any]:
+        check_size(params.query, "query", self.settings)
         project = self.project(params)
         memory = self.service()
         query, k, kinds = params.query, params.k, params.kinds
@@ -176,6 +177,7 @@ class MemoryRequests(LanguageFeature):
 
     @command(REMEMBER, RememberArgs)
     async def remember(self, params: RememberArgs, token: CancelToken) -> dict[str, Any]:
+        check_size(params.text, "text", self.settings)
         memory = self.service()
         project = self.project() or ""
         kind = params.kind or "fact"

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RENDER_PREVIEW = "tsr.renderPreview"
 CREATE_TEMPLATE = "tsr.createTemplate"
 SOURCE = "tsr-lsp"
+INLINE_LINT_CHARS = 20_000  # smaller templates lint in a few ms, on the event loop
 TEMPLATE_LANGUAGES = frozenset({"jinja", "jinja2", "jinja-html", "jinja-md", "j2", "jinja-xml"})
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -118,6 +119,9 @@ class Templates(LanguageFeature):
         self.index: FileIndex | None = None
         self.index_ready = False
         self.index_task: asyncio.Future[Any] | None = None
+        self.index_generation = 0  # bumped when the index changes: lint results are stale
+        self.linting: dict[str, tuple[Any, asyncio.Future[LintResult | None]]] = {}
+        self.tasks: set[asyncio.Future[Any]] = set()
 
     def is_template(self, uri: str) -> bool:
         if self.languages.get(uri, "") in TEMPLATE_LANGUAGES:
@@ -153,36 +157,60 @@ class Templates(LanguageFeature):
 
         await self.in_thread(build)
         self.index_ready = True
+        self.index_generation += 1
         for uri in list(self.results):  # now include/import targets can be checked
-            self.publish(uri)
+            await self.publish(uri)
 
-    def analyse(self, uri: str) -> LintResult | None:
+    def _key(self, version: int | None) -> tuple[int | None, int, int]:
+        # a new settings object or a changed index means linting again
+        return (version, id(self.settings), self.index_generation)
+
+    async def analyse(self, uri: str) -> LintResult | None:
+        """The document's lint result: cached per version, one run shared by concurrent
+        callers, big documents linted in a worker thread (off the event loop)."""
+        doc = self.server.workspace.get_text_document(uri)
+        key = self._key(doc.version)
+        cached = self.results.get(uri)
+        if cached is not None and cached[0] == key and doc.version is not None:
+            return cached[1]
+        running = self.linting.get(uri)
+        if running is None or running[0] != key:
+            running = (key, asyncio.ensure_future(self._lint(uri, doc.source, key)))
+            self.linting[uri] = running
+        return await asyncio.shield(running[1])
+
+    async def _lint(self, uri: str, source: str, key: Any) -> LintResult | None:
         from tsr_lsp.jinja_lint import lint_text
         from tsr_lsp.jinja_lint.settings import options_from
 
-        doc = self.server.workspace.get_text_document(uri)
-        cached = self.results.get(uri)
-        key = (doc.version, id(self.settings))  # new settings object = re-lint
-        if cached is not None and cached[0] == key and doc.version is not None:
-            return cached[1]
         options = options_from(self.settings.lint)
-        path = to_fs_path(uri)
+        path, index = to_fs_path(uri), self.project_index()
         try:
-            result = lint_text(doc.source, path, options, self.project_index())
+            if len(source) <= INLINE_LINT_CHARS:  # a few ms: no thread hop
+                result = lint_text(source, path, options, index)
+            else:
+                result = await self.in_thread(lambda: lint_text(source, path, options, index))
         except Exception:  # a linter bug must never take the server down
             self.log.exception("linting %s failed", uri)
             return None
-        self.results[uri] = (key, result)
+        finally:
+            if self.linting.get(uri, (None,))[0] == key:
+                del self.linting[uri]
+        if uri in self.languages:
+            self.results[uri] = (key, result)
         return result
 
-    def publish(self, uri: str) -> None:
-        self.results.pop(uri, None)
-        result = self.analyse(uri)
-        if result is None:
-            return
+    async def publish(self, uri: str) -> None:
+        result = await self.analyse(uri)
         ls = self.server
-        diagnostics = [to_lsp(ls, result.lines, d) for d in result.diagnostics]
         doc = ls.workspace.get_text_document(uri)
+        if (
+            result is None
+            or uri not in self.languages
+            or self.results.get(uri, (None,))[0] != (self._key(doc.version))
+        ):
+            return  # closed, or edited meanwhile: the newer version publishes
+        diagnostics = [to_lsp(ls, result.lines, d) for d in result.diagnostics]
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
         )
@@ -197,14 +225,16 @@ class Templates(LanguageFeature):
     def _fire(self, uri: str) -> None:
         self.timers.pop(uri, None)
         if uri in self.languages:
-            self.publish(uri)
+            task = asyncio.ensure_future(self.publish(uri))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
     # ------------------------------------------------------------------ documents
-    def document_open(self, params: types.DidOpenTextDocumentParams) -> None:
+    async def document_open(self, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
         self.languages[doc.uri] = doc.language_id
         if self.is_template(doc.uri):
-            self.publish(doc.uri)
+            await self.publish(doc.uri)
         else:
             self.languages.pop(doc.uri, None)
 
@@ -226,8 +256,9 @@ class Templates(LanguageFeature):
         index = await self.index_built()
         if index is not None and (path := to_fs_path(uri)):
             index.add(path, self.server.workspace.get_text_document(uri).source)
+            self.index_generation += 1
         if uri in self.languages:
-            self.publish(uri)
+            await self.publish(uri)
 
     def document_close(self, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
@@ -247,14 +278,14 @@ class Templates(LanguageFeature):
         self.timers.clear()
 
     # ------------------------------------------------------------------ requests
-    def code_action(self, params: types.CodeActionParams, token: CancelToken) -> Any:
+    async def code_action(self, params: types.CodeActionParams, token: CancelToken) -> Any:
         from tsr_lsp.jinja_lint.settings import options_from
         from tsr_lsp.jinja_lint.verify import verified_fixes
 
         uri = params.text_document.uri
         if uri not in self.languages:
             return NOT_MINE
-        result = self.analyse(uri)
+        result = await self.analyse(uri)
         if result is None:
             return []
         ls = self.server
@@ -330,10 +361,10 @@ class Templates(LanguageFeature):
                 break
         return Path(here).parent / name
 
-    def completion(self, params: types.CompletionParams, token: CancelToken) -> Any:
+    async def completion(self, params: types.CompletionParams, token: CancelToken) -> Any:
         from tsr_lsp.jinja_lint.assist import complete
 
-        got = self._assist(params, "completion", complete)
+        got = await self._assist(params, "completion", complete)
         if got is None or got is NOT_MINE:
             return got
         _, items = got
@@ -356,7 +387,7 @@ class Templates(LanguageFeature):
             out.append(ci)
         return types.CompletionList(is_incomplete=False, items=out)
 
-    def _assist(
+    async def _assist(
         self,
         params: types.CompletionParams | types.HoverParams,
         what: str,
@@ -368,7 +399,7 @@ class Templates(LanguageFeature):
         uri = params.text_document.uri
         if uri not in self.languages:
             return NOT_MINE
-        result = self.analyse(uri)
+        result = await self.analyse(uri)
         if result is None or result.analysis is None:
             return None
         offset = to_offset(self.server, result.lines, params.position)
@@ -384,10 +415,10 @@ class Templates(LanguageFeature):
         item = comp.completion_item if comp is not None else None
         return bool(item and item.snippet_support)
 
-    def hover(self, params: types.HoverParams, token: CancelToken) -> Any:
+    async def hover(self, params: types.HoverParams, token: CancelToken) -> Any:
         from tsr_lsp.jinja_lint.assist import hover
 
-        got = self._assist(params, "hover", hover)
+        got = await self._assist(params, "hover", hover)
         if got is None or got is NOT_MINE:
             return got
         result, found = got
@@ -401,29 +432,28 @@ class Templates(LanguageFeature):
 
     # ------------------------------------------------------------------ commands
     @command(RENDER_PREVIEW, RenderPreviewArgs)
-    def render_preview(self, args: RenderPreviewArgs, token: CancelToken) -> dict[str, Any]:
-        """Renders the open buffer in the sandbox with the front matter's samples (or
-        placeholders), overridden by ``values``."""
-        from tsr_lsp.prompts.library import parse_template
-        from tsr_lsp.prompts.sandbox import RenderError
-
+    async def render_preview(self, args: RenderPreviewArgs, token: CancelToken) -> dict[str, Any]:
+        """Renders the open buffer with the front matter's samples (or placeholders),
+        overridden by ``values``: in a worker process with a time and memory limit, so a
+        hostile template costs this client an error and nobody else anything."""
         uri = args.uri
-        doc = self.server.workspace.get_text_document(uri)
+        if uri in self.server.protocol.refused:
+            return {"uri": uri, "error": self.server.protocol.refused[uri]}
+        source = self.server.workspace.get_text_document(uri).source
         path = Path(to_fs_path(uri) or uri)
-        try:
-            template = parse_template(path.stem, doc.source, path)
-            used = {**template.sample_values(), **(args.values or {})}
-            text = template.render(used)
-            system = template.render_system(used)
-        except RenderError as exc:
-            return {"uri": uri, "error": str(exc)}
-        return {
-            "uri": uri,
-            "name": template.name,
-            "system": system,
-            "text": text,
-            "values": _plain(used),
-        }
+        limits = self.settings.server
+        renderer = self.engine.renderer
+        result = await self.in_thread(
+            lambda: renderer.preview(
+                path.stem,
+                source,
+                str(path),
+                _plain(args.values or {}),
+                timeout_s=limits.render_timeout_s,
+                memory_mb=limits.render_memory_mb,
+            )
+        )
+        return {"uri": uri, **result}
 
     @command(CREATE_TEMPLATE, CreateTemplateArgs)
     async def create_template(self, args: CreateTemplateArgs, token: CancelToken) -> dict[str, Any]:
@@ -442,8 +472,9 @@ class Templates(LanguageFeature):
         index = await self.index_built()
         if index is not None:
             index.add(str(path), "")
+            self.index_generation += 1
         for uri in list(self.languages):
-            self.publish(uri)
+            await self.publish(uri)
         return {"path": str(path), "created": created}
 
 
