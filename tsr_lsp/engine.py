@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ class Engine:
         self._memory: Any = None
         self._outcomes: Any = None
         self._renderer: Any = None
+        self._heavy: ThreadPoolExecutor | None = None
         # the daemon's Engine is built from the user's config file and follows its changes
         self.follow_user_config = follow_user_config
         self._user_stamp = _mtime(paths.user_config_file()) if follow_user_config else None
@@ -118,6 +120,15 @@ class Engine:
             notes.append("log_level changed: it applies when the daemon restarts")
         log.info("user config reloaded (%s)", paths.user_config_file())
         return notes
+
+    @property
+    def heavy(self) -> ThreadPoolExecutor:
+        """One thread for CPU-bound Python work of any connection (big template lints):
+        several at once would starve the event loop of the GIL and stall every client."""
+        with self._router_lock:
+            if self._heavy is None:
+                self._heavy = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tsr-heavy")
+            return self._heavy
 
     @property
     def renderer(self) -> Any:
@@ -399,6 +410,8 @@ class Engine:
         self.pool.close()
         if self._renderer is not None:
             self._renderer.close()
+        if self._heavy is not None:
+            self._heavy.shutdown(wait=False, cancel_futures=True)
         if self._memory is not None:
             self._memory.close()
 

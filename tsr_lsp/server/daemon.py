@@ -117,6 +117,9 @@ class Daemon:
         import asyncio
 
         tune_malloc()
+        # worker threads hand the GIL back every 1 ms instead of 5: a request on the event
+        # loop waits that long each time it needs the interpreter
+        sys.setswitchinterval(0.001)
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

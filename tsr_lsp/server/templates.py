@@ -122,6 +122,7 @@ class Templates(LanguageFeature):
         self.index_generation = 0  # bumped when the index changes: lint results are stale
         self.linting: dict[str, tuple[Any, asyncio.Future[LintResult | None]]] = {}
         self.tasks: set[asyncio.Future[Any]] = set()
+        self.too_big: set[str] = set()  # templates over the sandbox's size: told once
 
     def is_template(self, uri: str) -> bool:
         if self.languages.get(uri, "") in TEMPLATE_LANGUAGES:
@@ -182,23 +183,48 @@ class Templates(LanguageFeature):
     async def _lint(self, uri: str, source: str, key: Any) -> LintResult | None:
         from tsr_lsp.jinja_lint import lint_text
         from tsr_lsp.jinja_lint.settings import options_from
+        from tsr_lsp.prompts.sandbox import MAX_SOURCE_CHARS
 
+        if len(source) > MAX_SOURCE_CHARS:  # the sandbox would refuse to render it too
+            if uri not in self.too_big:
+                self.too_big.add(uri)
+                name = uri.rsplit("/", 1)[-1]
+                self.server.tell(
+                    f"{name}: {len(source):,} characters is over the {MAX_SOURCE_CHARS:,} a "
+                    "template may have (it could not render either): not linted",
+                    types.MessageType.Info,
+                )
+            if self.linting.get(uri, (None,))[0] == key:
+                del self.linting[uri]
+            return None
+        self.too_big.discard(uri)
         options = options_from(self.settings.lint)
         path, index = to_fs_path(uri), self.project_index()
+
+        def lint() -> LintResult | None:
+            if self.current_key(uri) != key:
+                return None  # edited while it waited: the newer version is linted instead
+            return lint_text(source, path, options, index)
+
+        result: LintResult | None
         try:
             if len(source) <= INLINE_LINT_CHARS:  # a few ms: no thread hop
                 result = lint_text(source, path, options, index)
-            else:
-                result = await self.in_thread(lambda: lint_text(source, path, options, index))
+            else:  # one big lint at a time in the daemon: the event loop keeps the GIL often
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self.engine.heavy, lint)
         except Exception:  # a linter bug must never take the server down
             self.log.exception("linting %s failed", uri)
             return None
         finally:
             if self.linting.get(uri, (None,))[0] == key:
                 del self.linting[uri]
-        if uri in self.languages:
+        if uri in self.languages and result is not None:
             self.results[uri] = (key, result)
         return result
+
+    def current_key(self, uri: str) -> Any:
+        return self._key(self.server.workspace.get_text_document(uri).version)
 
     async def publish(self, uri: str) -> None:
         result = await self.analyse(uri)
@@ -265,6 +291,7 @@ class Templates(LanguageFeature):
         if self.languages.pop(uri, None) is None:
             return
         self.results.pop(uri, None)
+        self.too_big.discard(uri)
         timer = self.timers.pop(uri, None)
         if timer is not None:
             timer.cancel()

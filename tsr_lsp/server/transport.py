@@ -10,6 +10,7 @@ the reader resynchronises on the next header, so one bad message never shifts th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -151,29 +152,44 @@ def too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
 
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _ID_VALUE = re.compile(rb'\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")\s*[,}]')
-MAX_ID_SCAN = 8 * 1024 * 1024
+EDGE = 4096  # a deep message's top-level members sit before or after its nesting
+_OPEN, _CLOSE = (b"{", b"["), (b"}", b"]")
 
 
 def request_id(body: bytes) -> Any:
-    """The top-level ``id`` of a request too deep for the JSON parser, found by a scan that
-    follows strings and brackets (so the error can name the request); None if there is
-    none, or no ``method`` (a response is owed nothing)."""
-    if len(body) > MAX_ID_SCAN:
-        return None
-    depth, found, method = 0, None, False
-    for m in _TOKEN.finditer(body):
+    """The top-level ``id`` of a request too deep for the JSON parser (so the error can name
+    the request), found in the message's first and last few KB by a scan that follows
+    strings and brackets; None if there is none, or no ``method`` (a response is owed
+    nothing)."""
+    members: dict[bytes, Any] = {}
+    depth = 0
+    for m in _TOKEN.finditer(body, 0, min(len(body), EDGE)):
         token = m.group()
-        if token in (b"{", b"["):
+        if token in _OPEN:
             depth += 1
-        elif token in (b"}", b"]"):
+        elif token in _CLOSE:
             depth -= 1
-        elif depth == 1 and token in (b'"id"', b'"method"'):
-            value = _ID_VALUE.match(body, m.end())
-            if token == b'"method"':
-                method = True
-            elif value is not None:
-                found = json.loads(value.group(1))
-    return found if method else None
+        elif depth == 1:
+            _note(body, m, members)
+    depth = 0  # backwards from the end: a token's depth = closers after it - openers
+    for m in reversed(list(_TOKEN.finditer(body, max(EDGE, len(body) - EDGE)))):
+        token = m.group()
+        if token in _CLOSE:
+            depth += 1
+        elif token in _OPEN:
+            depth -= 1
+        elif depth == 1:
+            _note(body, m, members)
+    return members.get(b'"id"') if b'"method"' in members else None
+
+
+def _note(body: bytes, m: re.Match[bytes], members: dict[bytes, Any]) -> None:
+    token = m.group()
+    if token == b'"method"':
+        members[token] = True
+    elif token == b'"id"' and (value := _ID_VALUE.match(body, m.end())) is not None:
+        with contextlib.suppress(ValueError):
+            members[token] = json.loads(value.group(1))
 
 
 def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
