@@ -64,6 +64,21 @@ async def test_big_and_binary_documents_are_refused_with_a_message(
     assert await messages(client, "blob.py: it looks binary")
 
 
+async def test_a_template_too_big_to_render_is_not_linted(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uri = (tmp_path / "huge.jinja").as_uri()
+    open_doc(client, uri, "{{ x }\n" * 100_000)  # 700,000 characters: under the 2 MB cap
+    assert await messages(client, "huge.jinja: 700,000 characters is over the 500,000")
+    small = (tmp_path / "small.jinja").as_uri()
+    open_doc(client, small, "{{ x }\n")
+    for _ in range(100):
+        if client.diagnostics.get(small):
+            break
+        await asyncio.sleep(0.05)
+    assert client.diagnostics.get(small) and uri not in client.diagnostics
+
+
 async def test_a_template_that_grows_too_big_is_let_go(
     client: LanguageClient, tmp_path: Path
 ) -> None:
