@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError, JsonRpcException
@@ -130,6 +131,9 @@ class TsrProtocol(LanguageServerProtocol):
         doc = params.text_document
         problem = self._problem(doc.text)
         if problem is not None:
+            if unquote(doc.uri) in self.workspace.text_documents:  # opened again, refused now
+                closed = types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(doc.uri))
+                yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, closed)
             self._refuse(doc.uri, problem)
             return
         self.refused.pop(doc.uri, None)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path, to_fs_path
 
 from tsr_lsp.paths import user_file_mode, user_mkdir
@@ -466,7 +467,10 @@ class Templates(LanguageFeature):
         uri = args.uri
         if uri in self.server.protocol.refused:
             return {"uri": uri, "error": self.server.protocol.refused[uri]}
-        source = self.server.workspace.get_text_document(uri).source
+        try:  # an open document, else the file on disk
+            source = self.server.workspace.get_text_document(uri).source
+        except (OSError, ValueError) as exc:
+            raise JsonRpcInvalidParams(f"{uri} is not open and cannot be read ({exc})") from None
         path = Path(to_fs_path(uri) or uri)
         limits = self.settings.server
         renderer = self.engine.renderer
@@ -485,8 +489,6 @@ class Templates(LanguageFeature):
     @command(CREATE_TEMPLATE, CreateTemplateArgs)
     async def create_template(self, args: CreateTemplateArgs, token: CancelToken) -> dict[str, Any]:
         """Fallback for clients without resource operations: create the file server-side."""
-        from pygls.exceptions import JsonRpcInvalidParams
-
         root = self.root
         path = Path(args.path).resolve()
         if root is not None and root.resolve() not in path.parents:

@@ -192,6 +192,24 @@ def _note(body: bytes, m: re.Match[bytes], members: dict[bytes, Any]) -> None:
             members[token] = json.loads(value.group(1))
 
 
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, int | str | float) and not isinstance(value, bool))
+
+
+def shape_problem(data: Any) -> str | None:
+    """What makes a parsed message no JSON-RPC 2.0 message, or None."""
+    if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
+        return "not a JSON-RPC 2.0 object"
+    if not _valid_id(data.get("id")):
+        return "'id' must be a string or a number"
+    if "method" in data:
+        if not isinstance(data["method"], str):
+            return "'method' must be a string"
+    elif "result" not in data and "error" not in data:
+        return "a request or notification needs a 'method'"
+    return None
+
+
 def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
     try:
         data = json.loads(body)
@@ -218,11 +236,16 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
             error_message(INVALID_REQUEST, f"JSON nested deeper than {MAX_DEPTH} levels", msg_id),
         )
         return
-    if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
-        send_raw(
-            protocol,
-            error_message(INVALID_REQUEST, "invalid request: not a JSON-RPC 2.0 object", msg_id),
-        )
+    problem = shape_problem(data)
+    if problem is not None:
+        if not _valid_id(msg_id):
+            msg_id = None
+        if msg_id is not None or "method" in data or "id" in data:
+            send_raw(
+                protocol, error_message(INVALID_REQUEST, f"invalid request: {problem}", msg_id)
+            )
+        else:
+            log.warning("dropped a message: %s", problem)  # a notification: nobody to tell
         return
     try:
         message = protocol.structure_message(data)  # the top level only: params as parsed
