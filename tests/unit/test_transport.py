@@ -153,3 +153,32 @@ def test_protocol_stdout_survives_a_library_silencing_fd_1() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"reply"
     assert b"stray" in proc.stderr and b"printed" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("message", "reply_id", "fragment"),
+    [
+        ({"jsonrpc": "2.0", "id": [1], "method": "tsr/status"}, None, "'id' must be"),
+        ({"jsonrpc": "2.0", "id": True, "method": "tsr/status"}, None, "'id' must be"),
+        ({"jsonrpc": "2.0", "id": 5, "params": {}}, 5, "needs a 'method'"),
+        ({"jsonrpc": "2.0", "id": 6, "method": 3}, 6, "'method' must be a string"),
+    ],
+)
+async def test_malformed_requests_are_invalid(
+    message: dict[str, Any], reply_id: Any, fragment: str
+) -> None:
+    got = await replies(frame(message) + probe(7))
+    assert got[0]["id"] == reply_id and got[0]["error"]["code"] == -32600
+    assert fragment in got[0]["error"]["message"]
+    assert got[1]["id"] == 7
+
+
+async def test_a_notification_without_method_is_dropped_quietly() -> None:
+    got = await replies(frame({"jsonrpc": "2.0", "params": {}}) + probe(7))
+    assert [m.get("id") for m in got] == [7]
+
+
+@pytest.mark.parametrize("body", [b"null", b'"a string"', b"3", b"[]"])
+async def test_json_that_is_no_object_is_invalid(body: bytes) -> None:
+    got = await replies(frame(body) + probe(7))
+    assert got[0]["error"]["code"] == -32600 and got[1]["id"] == 7

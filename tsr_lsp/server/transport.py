@@ -240,7 +240,7 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
     if problem is not None:
         if not _valid_id(msg_id):
             msg_id = None
-        if msg_id is not None or "method" in data or "id" in data:
+        if not isinstance(data, dict) or "method" in data or "id" in data:
             send_raw(
                 protocol, error_message(INVALID_REQUEST, f"invalid request: {problem}", msg_id)
             )
