@@ -23,6 +23,7 @@ from tsr_lsp.paths import user_file_mode, user_mkdir
 from tsr_lsp.server.feature import NOT_MINE, CancelToken, LanguageFeature, command
 
 if TYPE_CHECKING:  # the linter is imported on the first template, not at initialize
+    from tsr_lsp.config import Settings
     from tsr_lsp.jinja_lint import FileIndex, LintResult
     from tsr_lsp.jinja_lint.model import Diagnostic, LineIndex
     from tsr_lsp.server.app import TsrLanguageServer
@@ -220,27 +221,29 @@ class Templates(LanguageFeature):
         finally:
             if self.linting.get(uri, (None,))[0] == key:
                 del self.linting[uri]
-        if uri in self.languages and result is not None:
-            self.results[uri] = (key, result)
+        if uri in self.languages and result is not None and key == self.current_key(uri):
+            self.results[uri] = (key, result)  # a stale key never overwrites a newer result
         return result
 
     def current_key(self, uri: str) -> Any:
         return self._key(self.server.workspace.get_text_document(uri).version)
 
     async def publish(self, uri: str) -> None:
-        result = await self.analyse(uri)
+        """Publish the current version's diagnostics. An edit while linting leaves it to
+        the edit's own publish; settings or the project index changing meanwhile means
+        linting again (nobody else would publish that version)."""
         ls = self.server
-        doc = ls.workspace.get_text_document(uri)
-        if (
-            result is None
-            or uri not in self.languages
-            or self.results.get(uri, (None,))[0] != (self._key(doc.version))
-        ):
-            return  # closed, or edited meanwhile: the newer version publishes
-        diagnostics = [to_lsp(ls, result.lines, d) for d in result.diagnostics]
-        ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
-        )
+        version = ls.workspace.get_text_document(uri).version
+        for _ in range(3):
+            result = await self.analyse(uri)
+            doc = ls.workspace.get_text_document(uri)
+            if result is None or uri not in self.languages or doc.version != version:
+                return
+            if self.results.get(uri, (None,))[0] == self._key(version):
+                diagnostics = [to_lsp(ls, result.lines, d) for d in result.diagnostics]
+                published = types.PublishDiagnosticsParams(uri, diagnostics, version=version)
+                ls.text_document_publish_diagnostics(published)
+                return
 
     def schedule(self, uri: str, delay_ms: int) -> None:
         old = self.timers.pop(uri, None)
@@ -265,6 +268,12 @@ class Templates(LanguageFeature):
         else:
             self.languages.pop(doc.uri, None)
 
+    def configuration_changed(self, settings: Settings) -> None:
+        """Lint results are keyed by the settings object: publish the open templates again
+        (a lint that began before the change is not published: its key is stale)."""
+        for uri in list(self.languages):
+            self.schedule(uri, 0)
+
     def document_change(self, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         if uri in self.languages:
@@ -284,6 +293,9 @@ class Templates(LanguageFeature):
         if index is not None and (path := to_fs_path(uri)):
             index.add(path, self.server.workspace.get_text_document(uri).source)
             self.index_generation += 1
+            for other in list(self.languages):  # an include target may have changed
+                if other != uri:
+                    self.schedule(other, 0)
         if uri in self.languages:
             await self.publish(uri)
 
