@@ -62,6 +62,12 @@ async def test_big_and_binary_documents_are_refused_with_a_message(
     binary = (tmp_path / "blob.py").as_uri()
     open_doc(client, binary, "\x00\x01ELF\x00" * 100, "python")
     assert await messages(client, "blob.py: it looks binary")
+    inline = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=binary),
+        position=types.Position(line=0, character=3),
+        context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Invoked),
+    )
+    assert await client.text_document_inline_completion_async(inline) is None
 
 
 async def test_a_template_too_big_to_render_is_not_linted(

@@ -335,7 +335,11 @@ class InlineCompletion(LanguageFeature):
     # ------------------------------------------------------------------ prewarm
     def _prewarm(self, uri: str, position: Position | None) -> None:
         """Evaluate a prompt into the inline lane's KV cache in the background (stopped by
-        any completion): the file's first window, or the window at ``position``."""
+        any completion): the file's first window, or the window at ``position``. Only
+        documents the client has open: pygls would read any other URI from disk, on the
+        event loop, whatever its size (a document the server refused is not open)."""
+        if unquote(uri) not in self.server.workspace.text_documents:
+            return
         doc = self.server.workspace.get_text_document(uri)
         text = doc.source
         if not self._usable(uri, text):
