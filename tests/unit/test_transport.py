@@ -132,6 +132,45 @@ def test_exit_watcher_streams_big_bodies_and_sees_exit() -> None:
     assert not one_byte.exit_seen
 
 
+def test_forwarder_exits_0_when_the_daemon_closes_right_after_exit() -> None:
+    """The daemon closes the connection as soon as it reads `exit`; the forwarder must know
+    it asked for that even when its stdin thread is slow (a loaded machine): a slow watcher
+    here once made every clean exit look like a lost daemon (exit code 1)."""
+    import socket
+    import subprocess
+    import sys
+
+    ours, theirs = socket.socketpair()
+    code = (
+        "import socket, sys, time\n"
+        "from tsr_lsp.server import daemon\n"
+        "feed = daemon.ExitWatcher.feed\n"
+        "def slow(self, chunk):\n"
+        "    time.sleep(0.3)\n"
+        "    feed(self, chunk)\n"
+        "daemon.ExitWatcher.feed = slow\n"
+        f"sock = socket.socket(fileno={theirs.fileno()})\n"
+        "raise SystemExit(daemon.forward_stdio(sock))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=[theirs.fileno()],
+    )
+    theirs.close()
+    assert proc.stdin is not None
+    proc.stdin.write(frame({"jsonrpc": "2.0", "method": "exit"}))
+    proc.stdin.flush()
+    got = b""
+    while b'"exit"' not in got:
+        got += ours.recv(4096)
+    ours.close()  # what the daemon does on exit
+    assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else b""
+    proc.stdin.close()
+
+
 def test_protocol_stdout_survives_a_library_silencing_fd_1() -> None:
     """llama-cpp-python points fds 1 and 2 at /dev/null while it loads a model; the
     protocol's stream must still reach the client, and stray writes to fd 1 go to stderr."""

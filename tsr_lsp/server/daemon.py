@@ -315,9 +315,12 @@ def forward_stdio(sock: socket.socket) -> int:
         try:
             # os.read, not sys.stdin: a thread blocked inside a buffered reader makes the
             # interpreter abort at exit while it waits for the reader's lock.
+            # the watcher sees a chunk before the daemon does: fed after sendall, an `exit`
+            # could close the socket (the daemon's answer to it) while this thread waited
+            # for the GIL, and a clean exit was reported as a lost daemon (exit code 1)
             while chunk := os.read(0, 1 << 16):
-                sock.sendall(chunk)
                 watcher.feed(chunk)
+                sock.sendall(chunk)
         except OSError:
             pass
         finally:
