@@ -7,7 +7,9 @@ when the editor asks); until then they are ignored with a warning that names the
 - new model profiles (a profile is something that runs and receives prompts);
 - a profile's ``backend``, ``path``, ``url`` and ``api_key_env`` (an endpoint and which of
   your environment variables is sent to it as a bearer token);
-- ``memory.dir`` (where memory is written) and ``router.weights`` (a file loaded to route).
+- ``memory.dir`` (where memory is written), ``router.weights`` (a file loaded to route),
+  ``router.outcomes`` set to a file (graded outcomes that pick the model) and
+  ``memory.embeddings`` set to a model folder (their keywords, e.g. "off", stay allowed).
 
 The editor's own layers (initializationOptions, workspace/configuration) are the user's
 editor configuration and are not gated here; VS Code keeps an untrusted folder's workspace
@@ -28,7 +30,15 @@ from typing import Any
 from tsr_lsp import paths
 
 GATED_PROFILE_KEYS = frozenset({"backend", "path", "url", "api_key_env"})
-GATED_KEYS = {"memory": frozenset({"dir"}), "router": frozenset({"weights"})}
+GATED_KEYS = {
+    "memory": frozenset({"dir", "embeddings"}),
+    "router": frozenset({"weights", "outcomes"}),
+}
+# values of gated keys that name no file or endpoint: an untrusted project may set them
+HARMLESS_VALUES = {
+    ("memory", "embeddings"): frozenset({"auto", "minilm", "off"}),
+    ("router", "outcomes"): frozenset({"", "off"}),
+}
 HEADER = (
     "# Folders whose .tsr/config.toml may set model endpoints, paths and keys (tsr-lsp trust)\n"
 )
@@ -124,9 +134,14 @@ def untrusted_view(
                 ]
             kept[key] = models
         elif name in GATED_KEYS and isinstance(value, dict):
-            gated = GATED_KEYS[name]
-            kept[key] = {k: v for k, v in value.items() if _snake(str(k)) not in gated}
-            dropped += [f"{name}.{_snake(str(k))}" for k in value if _snake(str(k)) in gated]
+            section: dict[str, Any] = {}
+            for k, v in value.items():
+                sub = _snake(str(k))
+                if sub in GATED_KEYS[name] and v not in HARMLESS_VALUES.get((name, sub), ()):
+                    dropped.append(f"{name}.{sub}")
+                else:
+                    section[k] = v
+            kept[key] = section
         else:
             kept[key] = value
     return kept, dropped

@@ -44,8 +44,8 @@ def project(tmp_path: Path) -> Path:
 def test_untrusted_view_keeps_harmless_keys_and_names_the_rest() -> None:
     raw = {
         "models": {"evil": {"url": "u"}, "general": {"apiKeyEnv": "K", "cost": 2.0}},
-        "memory": {"dir": "/x", "promptEpisodes": 1},
-        "router": {"weights": "w", "minConfidence": 0.4},
+        "memory": {"dir": "/x", "promptEpisodes": 1, "embeddings": "/models/st"},
+        "router": {"weights": "w", "minConfidence": 0.4, "outcomes": "/x/graded.jsonl"},
         "lint": {"templatePaths": ["t"]},
     }
     kept, dropped = trust.untrusted_view(raw, ["general", "coder"])
@@ -59,8 +59,12 @@ def test_untrusted_view_keeps_harmless_keys_and_names_the_rest() -> None:
         "models.evil",
         "models.general.api_key_env",
         "memory.dir",
+        "memory.embeddings",
         "router.weights",
+        "router.outcomes",
     ]
+    keywords = {"memory": {"embeddings": "off"}, "router": {"outcomes": "off"}}
+    assert trust.untrusted_view(keywords, ["general"]) == (keywords, [])
 
 
 def test_an_untrusted_project_keeps_the_users_endpoints(tmp_path: Path) -> None:
