@@ -67,7 +67,8 @@ async def test_big_and_binary_documents_are_refused_with_a_message(
         position=types.Position(line=0, character=3),
         context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Invoked),
     )
-    assert await client.text_document_inline_completion_async(inline) is None
+    refused = await client.text_document_inline_completion_async(inline)
+    assert isinstance(refused, types.InlineCompletionList) and not refused.items
 
 
 async def test_a_template_too_big_to_render_is_not_linted(

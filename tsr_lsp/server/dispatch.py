@@ -58,6 +58,19 @@ REQUEST_HOOKS = {
 }
 _HOOKED = {*NOTIFICATION_HOOKS, *REQUEST_HOOKS, types.INITIALIZE, types.SHUTDOWN}
 MERGED = frozenset({types.TEXT_DOCUMENT_CODE_ACTION})  # every feature's items, concatenated
+
+
+def refused_result(method: str) -> Any:
+    """The answer about a document the protocol refused: empty, in the shape a client of
+    that method expects (an inline completion client gets an empty list, as for any
+    document completion skips)."""
+    if method in MERGED:
+        return []
+    if method == types.TEXT_DOCUMENT_INLINE_COMPLETION:
+        return types.InlineCompletionList(items=[])
+    return None
+
+
 _LIST_OPTIONS = ("trigger_characters", "all_commit_characters", "code_action_kinds")
 _FLAG_OPTIONS = ("resolve_provider", "work_done_progress")
 
@@ -222,7 +235,7 @@ class Dispatcher:
     async def on_standard_request(self, method: str, params: Any) -> Any:
         hook = REQUEST_HOOKS[method]
         if self._refused(params):
-            return [] if method in MERGED else None
+            return refused_result(method)
         await self._refresh()
         token = self._begin()
         merged: list[Any] = []
