@@ -193,8 +193,7 @@ class RawConnection:
         method = message.get("method")
         if method is None:
             msg_id = message.get("id")
-            # kept (not popped): expect() again for this id must find the answered future
-            future = self._waiters.get(msg_id) if _hashable(msg_id) else None
+            future = self._waiters.pop(msg_id, None) if _hashable(msg_id) else None
             if future is not None and not future.done():
                 future.set_result(message)
             elif _hashable(msg_id):

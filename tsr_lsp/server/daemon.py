@@ -71,13 +71,6 @@ def tune_malloc() -> None:
         libc.mallopt(M_ARENA_MAX, 4)
 
 
-def release_memory() -> None:
-    """Return freed heap pages to the system (after a connection closes)."""
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
 class Daemon:
     def __init__(self, socket_path: Path, idle_timeout_s: float):
         self.socket_path = socket_path
@@ -176,16 +169,15 @@ class Daemon:
             self.connections -= 1
             self.last_activity = time.monotonic()
             server.protocol.cancel_all()  # stops generations the vanished editor awaited
-            loop = asyncio.get_running_loop()
-            loop.call_later(1.0, release_memory)  # what the connection held goes back
             if server._thread_pool is not None:
                 server._thread_pool.shutdown(wait=False, cancel_futures=True)
             with contextlib.suppress(Exception):
                 writer.close()
-            if self.connections == 0:  # the last editor left: give its memory back
-                from tsr_lsp.backends.pool import release_memory
+            # what the connection held (a 50 MB document, say) goes back to the system,
+            # also while other editors stay connected
+            from tsr_lsp.backends.pool import release_memory
 
-                asyncio.get_running_loop().call_later(1.0, release_memory)
+            asyncio.get_running_loop().call_later(1.0, release_memory)
 
     def info(self) -> dict[str, object]:
         return {
