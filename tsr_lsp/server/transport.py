@@ -18,6 +18,7 @@ import re
 import stat
 import sys
 import threading
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 import attrs
@@ -162,25 +163,30 @@ def request_id(body: bytes) -> Any:
     strings and brackets; None if there is none, or no ``method`` (a response is owed
     nothing)."""
     members: dict[bytes, Any] = {}
-    depth = 0
-    for m in _TOKEN.finditer(body, 0, min(len(body), EDGE)):
-        token = m.group()
-        if token in _OPEN:
-            depth += 1
-        elif token in _CLOSE:
-            depth -= 1
-        elif depth == 1:
-            _note(body, m, members)
-    depth = 0  # backwards from the end: a token's depth = closers after it - openers
-    for m in reversed(list(_TOKEN.finditer(body, max(EDGE, len(body) - EDGE)))):
-        token = m.group()
-        if token in _CLOSE:
-            depth += 1
-        elif token in _OPEN:
-            depth -= 1
-        elif depth == 1:
-            _note(body, m, members)
+    head = _TOKEN.finditer(body, 0, min(len(body), EDGE))
+    _top_level(body, head, _OPEN, _CLOSE, members)
+    # backwards from the end: a token's depth = closers after it - openers
+    tail = reversed(list(_TOKEN.finditer(body, max(EDGE, len(body) - EDGE))))
+    _top_level(body, tail, _CLOSE, _OPEN, members)
     return members.get(b'"id"') if b'"method"' in members else None
+
+
+def _top_level(
+    body: bytes,
+    tokens: Iterable[re.Match[bytes]],
+    deeper: tuple[bytes, ...],
+    shallower: tuple[bytes, ...],
+    members: dict[bytes, Any],
+) -> None:
+    depth = 0
+    for m in tokens:
+        token = m.group()
+        if token in deeper:
+            depth += 1
+        elif token in shallower:
+            depth -= 1
+        elif depth == 1:
+            _note(body, m, members)
 
 
 def _note(body: bytes, m: re.Match[bytes], members: dict[bytes, Any]) -> None:
