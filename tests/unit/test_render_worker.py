@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tsr_lsp.prompts.worker import Renderer
 
@@ -56,4 +59,22 @@ def test_the_child_gives_up_beyond_its_memory_limit() -> None:
         timeout=60,
     )
     assert done.returncode == 1
-    assert "more than 256 MB" in json.loads(done.stdout)["crash"]
+    ready, answer = done.stdout.splitlines()
+    assert ready == b"ready" and "more than 256 MB" in json.loads(answer)["crash"]
+
+
+def test_a_slow_start_is_not_counted_as_render_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded machine the child's start and imports can take longer than a render may
+    (server.render_timeout_s): only the render itself is timed."""
+    slow = tmp_path / "slow-python"
+    slow.write_text(f'#!/bin/sh\nsleep 1.5\nexec "{sys.executable}" "$@"\n')
+    slow.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow))
+    renderer = Renderer()
+    try:
+        answer = renderer.preview("greet", PROMPT, "/p/g.jinja", {}, timeout_s=1.0, memory_mb=512)
+        assert answer.get("text") == "Hello <name>!", answer
+    finally:
+        renderer.close()

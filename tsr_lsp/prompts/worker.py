@@ -26,6 +26,8 @@ from typing import IO, Any
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
+STARTUP_S = 30.0  # the child's start and imports: not part of a render's time (load varies)
+READY = b"ready"
 
 
 def preview(name: str, source: str, path: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +60,7 @@ class Worker:
             close_fds=True,
         )
         self.buffer = b""
+        self.ready = False
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -72,6 +75,20 @@ class Worker:
         except OSError:
             self.kill()
             return None
+        if not self.ready:  # the render's clock starts once the child has started
+            if self._line(STARTUP_S) != READY:
+                self.kill()
+                return None
+            self.ready = True
+        line = self._line(timeout_s)
+        if line is None:
+            return None
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _line(self, timeout_s: float) -> bytes | None:
+        """The child's next line; None (and the child killed) on overrun or death."""
+        assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout_s
         while b"\n" not in self.buffer:
@@ -85,8 +102,7 @@ class Worker:
                 return None
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        return line
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -158,6 +174,8 @@ def serve(memory_mb: int, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import tsr_lsp.prompts.library  # noqa: F401  (imported before the first request's clock)
 
+    stdout.write(READY + b"\n")
+    stdout.flush()
     for line in stdin:
         try:
             req = json.loads(line)
