@@ -33,11 +33,25 @@ def test_previews_reuse_one_worker_and_hostile_templates_are_errors() -> None:
         renderer.close()
 
 
-def test_a_render_over_its_time_is_killed() -> None:
+def test_a_render_over_its_time_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render that overruns (here a child whose renders never end: the sandbox's budget
+    stops real templates sooner) is killed and answered with the limit."""
+    endless = (
+        "import sys, time, tsr_lsp.prompts.worker as w\n"
+        "w.preview = lambda *a: time.sleep(60)\n"
+        "sys.exit(w.serve(int(sys.argv[-1]), sys.stdin.buffer, sys.stdout.buffer))\n"
+    )
+    slow = tmp_path / "endless-python"
+    slow.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c \'{endless}\' "$@"\n')
+    slow.chmod(0o755)
     renderer = Renderer()
     try:
-        answer = renderer.preview("greet", PROMPT, "/p/g.jinja", {}, timeout_s=0.001, memory_mb=512)
-        assert "stopped after 0.001 s" in answer["error"]
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "executable", str(slow))
+            answer = renderer.preview(
+                "greet", PROMPT, "/p/g.jinja", {}, timeout_s=0.5, memory_mb=512
+            )
+        assert "stopped after 0.5 s" in answer["error"]
         assert renderer.idle == []  # that child was killed, not kept
         again = renderer.preview("greet", PROMPT, "/p/g.jinja", {}, timeout_s=30, memory_mb=512)
         assert again["text"] == "Hello <name>!"
