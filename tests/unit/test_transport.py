@@ -221,3 +221,19 @@ async def test_a_notification_without_method_is_dropped_quietly() -> None:
 async def test_json_that_is_no_object_is_invalid(body: bytes) -> None:
     got = await replies(frame(body) + probe(7))
     assert got[0]["error"]["code"] == -32600 and got[1]["id"] == 7
+
+
+@pytest.mark.parametrize("diagnostics", ["x" * 100_000, [1] * 100_000])
+async def test_an_array_param_that_is_no_array_is_refused_at_once(diagnostics: Any) -> None:
+    """cattrs structured a string as a list character by character, an exception each: a
+    100,000-character ``context.diagnostics`` held the daemon's event loop for 15 s."""
+    zero = {"line": 0, "character": 0}
+    params = {
+        "textDocument": {"uri": "file:///a.py"},
+        "range": {"start": zero, "end": zero},
+        "context": {"diagnostics": diagnostics},
+    }
+    message = {"jsonrpc": "2.0", "id": 5, "method": "textDocument/codeAction", "params": params}
+    got = await replies(frame(message) + probe(7))
+    assert got[0]["id"] == 5 and "context.diagnostics" in got[0]["error"]["message"], got[0]
+    assert got[1]["id"] == 7
