@@ -34,7 +34,7 @@ async def test_generate_streams_a_real_answer(client: LanguageClient, models_dir
         client,
         "tsr/generate",
         {
-            "text": "Say hello to my friend Anna in one sentence",
+            "text": "Say hello to Anna",
             "maxTokens": 12,
             "partialResultToken": token,
         },

@@ -118,7 +118,7 @@ function scenarios.basic()
   tsr.route("Write a Python function that parses a CSV file into a list of dicts", function(d)
     results.route = d; done.route = true
   end)
-  tsr.ask("Say hello to my friend Anna in one sentence", { hidden = true, max_tokens = 12 }, function(res, e, buf)
+  tsr.ask("Say hello to Anna", { hidden = true, max_tokens = 12 }, function(res, e, buf)
     results.ask = res
     results.ask_error = e and (e.message or vim.inspect(e)) or nil
     results.ask_buffer = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     stream.push(v);
   });
   const result = await connection.sendRequest<GenerateResult>("tsr/generate", {
-    text: "Say hello to my friend Anna in one sentence",
+    text: "Say hello to Anna",
     maxTokens: 12,
     partialResultToken: token,
   });
