@@ -127,7 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out",
         type=Path,
-        help="reliability: also write every detail (JSON); answers: every graded answer (JSONL)",
+        help=(
+            "reliability: also write every detail (JSON); answers: every graded answer (JSONL);"
+            " completion: every task's expected and suggested line (JSONL)"
+        ),
+    )
+    bench.add_argument(
+        "--set", default="", help="completion: humaneval (held-out, default) or stdlib (dev)"
+    )
+    bench.add_argument("--limit", type=int, default=0, help="completion: about this many tasks")
+    bench.add_argument(
+        "--settings", default="", help="completion: JSON settings, e.g. '{\"suffixTokens\": 64}'"
+    )
+    bench.add_argument(
+        "--no-direct", action="store_true", help="completion: skip the direct llama-cpp baseline"
     )
     _answers_args(bench)
     from tsr_lsp.commands.memory_cmd import add_parser as memory_parser

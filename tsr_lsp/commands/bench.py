@@ -22,6 +22,7 @@ BENCHMARKS = {
     "reliability": "tsr_lsp.bench.reliability:run",
     "redaction": "tsr_lsp.bench.redaction:run",
     "answers": "tsr_lsp.bench.answers.bench:run",
+    "completion": "tsr_lsp.bench.completion:run",
 }
 
 
