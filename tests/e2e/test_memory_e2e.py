@@ -197,3 +197,73 @@ async def test_cli_goes_through_the_running_daemon(daemon_home: Path, tmp_path: 
         assert stats["episodes"] == 1 and stats["projects"] == {str(tmp_path): 1}
     finally:
         await client.stop()
+
+
+async def _suggestion(client: TsrClient, path: Path, text: str, language: str) -> dict[str, Any]:
+    """Open ``path`` and ask for an Invoked inline completion at its end (real coder model);
+    the item's acceptance arguments, after telling the server it was shown."""
+    path.write_text(text)
+    uri = path.as_uri()
+    client.lsp.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, language, 1, text))
+    )
+    lines = text.split("\n")
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri),
+        position=types.Position(len(lines) - 1, len(lines[-1])),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind(1)),
+    )
+    result = await client.lsp.text_document_inline_completion_async(params)
+    assert result is not None and result.items, f"no suggestion for {path.name}"
+    command = result.items[0].command
+    assert command is not None
+    args: dict[str, Any] = command.arguments[0]
+    client.lsp.protocol.notify("tsr/inline/didShow", args)
+    return args
+
+
+async def test_memory_stats_shows_inline_acceptance_per_project_and_language(
+    daemon_home: Path, tmp_path: Path, models_dir: Path
+) -> None:
+    """Outcomes sent by two editors of two projects, through the daemon, come back from
+    `tsr-lsp memory stats` per project and language (a partial acceptance counts half)."""
+    python = "def add(a, b):\n    return "
+    js = "function add(a, b) {\n  return "
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    first, second = await started(one), await started(two)
+    try:
+        args = await _suggestion(first, one / "calc.py", python, "python")
+        accepted = await first.lsp.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="tsr.inline.accepted", arguments=[args])
+        )
+        assert accepted == {"id": args["id"], "outcome": "accepted"}
+        args = await _suggestion(first, one / "calc.js", js, "javascript")
+        first.lsp.protocol.notify("tsr/inline/didPartiallyAccept", {**args, "acceptedLength": 2})
+        first.lsp.protocol.notify("tsr/inline/didDismiss", args)
+        args = await _suggestion(second, two / "calc.py", python, "python")
+        second.lsp.protocol.notify("tsr/inline/didDismiss", args)
+        for client, shown in ((first, 2), (second, 1)):  # stats waits for received outcomes
+            assert (await client.request("tsr/inline/stats", {}))["shown"] == shown
+        loop = asyncio.get_running_loop()
+        done = await loop.run_in_executor(None, cli, "stats", "--json")
+        assert done.returncode == 0, done.stderr
+        table = json.loads(done.stdout)["completions"]
+        assert set(table) == {str(one), str(two)}
+        a, b = table[str(one)], table[str(two)]
+        assert (a["shown"], a["accepted"], a["partial"], a["rejected"]) == (2, 1, 1, 0)
+        assert a["acceptanceRate"] == pytest.approx(0.75)
+        assert a["byLanguage"]["python"]["acceptanceRate"] == 1.0
+        assert a["byLanguage"]["javascript"]["acceptanceRate"] == pytest.approx(0.5)
+        assert (b["shown"], b["rejected"], b["acceptanceRate"]) == (1, 1, 0.0)
+        assert list(b["byLanguage"]) == ["python"] and b["byLanguage"]["python"]["rejected"] == 1
+        text = await loop.run_in_executor(None, cli, "stats")
+        assert text.returncode == 0, text.stderr
+        out = text.stdout.splitlines()
+        at = out.index(f"  {one}")
+        assert out[at + 1].split()[:3] == ["all", "75%", "of"]
+        assert [line.split()[0] for line in out[at + 2 : at + 4]] == ["javascript", "python"]
+        assert f"  {two}" in out
+    finally:
+        await first.stop()
+        await second.stop()
