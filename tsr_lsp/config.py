@@ -174,13 +174,13 @@ class CompletionSettings:
     prefix_tokens: int = 640  # window above the cursor (cached between requests)
     suffix_tokens: int = 96  # below it (evaluated again for every new cursor line)
     chunk_tokens: int = 256  # chunks of other open or edited files, before the window
-    extra_context: bool = True  # use those chunks (repository-level FIM)
+    extra_context: bool = False  # use those chunks (repository-level FIM): off, see COMPLETION.md
     max_ms: int = 2000  # generation budget for lines after the first (multi-line)
     debounce_ms: int = 60  # wait for a newer request of the same document before working
     multiline: str = "auto"  # auto | never | always
     prefetch_on_open: bool = True  # evaluate a file's window when it opens (KV cache)
     max_file_kb: int = 2048  # larger documents get no completion
-    heal: bool = True  # leave the cursor line's trailing spaces out of the prompt
+    heal: bool = False  # leave the cursor line's trailing spaces out of the prompt
     n_ctx: int = 2048  # context of the completion lane's model instance
 
 

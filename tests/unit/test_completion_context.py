@@ -117,6 +117,8 @@ def test_prompt_text_uses_the_repo_format_with_chunks() -> None:
     assert text.startswith("<|repo_name|>proj\n<|file_sep|>a.py\n")
     assert text.index("b.py") < text.index("<|file_sep|>main.py\n<|fim_prefix|>x =<|fim_suffix|>")
     assert text.endswith("<|fim_middle|>")
+    alone = build_prompt(cur, prefix_tokens=50, suffix_tokens=10, path="main.py", repo="proj")
+    assert alone.text() == "<|fim_prefix|>x =<|fim_suffix|>\n<|fim_middle|>"  # no chunk, no header
     few = build_prompt(cur, prefix_tokens=50, suffix_tokens=10, chunks=chunks, chunk_tokens=15)
     assert [c.path for c in few.chunks] == ["b.py"]  # the most recent chunk that fits
 

@@ -133,10 +133,17 @@ class FimPrompt:
     first_line: int = 0  # the document line the prefix window starts at
     extra: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def uses_repo_format(self) -> bool:
+        """Only when other files' chunks are given: a repository header around a lone file
+        makes Qwen2.5-Coder end the function early ("return ..." instead of the masked
+        line; docs/COMPLETION.md, Measured), so a single file gets the plain FIM form."""
+        return bool(self.chunks)
+
     def text(self, tokens: tuple[str, str, str] = QWEN_FIM) -> str:
         """The prompt as plain text (for endpoints that take a string; Qwen's markers)."""
         head = ""
-        if self.repo or self.chunks:
+        if self.uses_repo_format:
             head = f"<|repo_name|>{self.repo}\n"
             for chunk in self.chunks:
                 head += f"<|file_sep|>{chunk.path}\n{chunk.text}\n"

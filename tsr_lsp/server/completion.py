@@ -327,7 +327,7 @@ class InlineCompletion(LanguageFeature):
     @staticmethod
     def _request(prompt: FimPrompt, **sampling: Any) -> GenerationRequest:
         repo = None
-        if prompt.chunks or prompt.repo or prompt.path:
+        if prompt.uses_repo_format:
             files = [(c.path, c.text) for c in prompt.chunks]
             repo = RepoContext(prompt.repo, prompt.path, files)
         return GenerationRequest(prompt=prompt.prefix, suffix=prompt.suffix, repo=repo, **sampling)
