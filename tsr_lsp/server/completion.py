@@ -653,9 +653,7 @@ class InlineCompletion(LanguageFeature):
         shown.outcome = outcome
         index = min(max(params.index, 0), len(shown.texts) - 1)
         async with self.writing:
-            await self.in_thread(
-                lambda: self._store(shown, index, outcome, params.accepted_length)
-            )
+            await self.in_thread(lambda: self._store(shown, index, outcome, params.accepted_length))
         return {"id": params.id, "outcome": outcome}
 
     def _store(self, shown: Shown, index: int, outcome: str, accepted_length: int) -> None:
