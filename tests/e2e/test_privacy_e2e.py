@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from tsr_lsp.client import TsrClient
 
@@ -156,8 +157,11 @@ async def test_a_verbose_log_of_a_huge_request_is_redacted_and_cut(
         [*STDIO, "-vv", "--log-file", str(log), "stdio", "--no-daemon"], root=tmp_path
     )
     try:
-        huge = TEXT + " pad" * 250_000  # 1 MB
-        await client.request("tsr/route", {"text": huge})
+        # over server.max_text_kb: refused with the limit, and logged cut like any other
+        with pytest.raises(JsonRpcInvalidParams, match="max_text_kb"):
+            await client.request("tsr/route", {"text": TEXT + " pad" * 250_000})  # 1 MB
+        big = TEXT + " pad" * 60_000  # 240 kB, under the limit: routed
+        assert (await client.request("tsr/route", {"text": big}))["category"]
         await client.request("tsr/route", {"text": TEXT})
     finally:
         await client.stop()
@@ -165,6 +169,6 @@ async def test_a_verbose_log_of_a_huge_request_is_redacted_and_cut(
     assert "tsr/route" in text  # -vv logs the messages ...
     assert [s for s in SECRETS if s in text] == []  # ... redacted
     assert max(len(line) for line in text.splitlines()) <= 4096 + 40
-    assert log.stat().st_size < 400_000  # not 2 x 1 MB per request any more
+    assert log.stat().st_size < 400_000  # not the 1.2 MB of text sent
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert loose_paths(home) == []

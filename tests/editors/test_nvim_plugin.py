@@ -219,6 +219,9 @@ def test_typing_shows_ghost_text_and_the_accept_keys_insert_it(
         TSR_ROW="2",
         TSR_TYPE="return ",
         TSR_KEYS="<M-Right>,<M-l>",
+        # its own home: a daemon an earlier test left in the shared home holds the memory
+        # writer, and this in-process server could not record the outcome
+        TSR_LSP_HOME=str(tmp_path / "home"),
     )
     assert res["errors"] == [] and res["notifications"] == [], res
     assert res["capability"] is True
