@@ -72,6 +72,16 @@ def test_label_is_the_first_one_stated() -> None:
     assert graders.grade_label("yes", {"labels": ["yes", "no"], "label": "no"}) == 0.0
 
 
+def test_alias_needs_an_accepted_name_early_as_whole_words() -> None:
+    want = {"aliases": ["Onion", "Allium cepa", "Bulb onion"]}
+    assert graders.grade_alias("It is the onion.", want) == 1.0
+    assert graders.grade_alias("Allium  Cepa (the common onion)", want) == 1.0
+    assert graders.grade_alias("Onions? No: the leek.", want) == 0.0  # whole words only
+    assert graders.grade_alias("Garlic.", want) == 0.0
+    late = " ".join(["word"] * 40) + " onion"
+    assert graders.grade_alias(late, want) == 0.0
+
+
 def test_fields_need_exact_values() -> None:
     want = {"fields": {"name": "Ines Novak", "order_id": "R17984", "amount": 205}}
     assert (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from tsr_lsp.bench.answers import CATEGORIES, grade, load_tasks
 from tsr_lsp.bench.answers import generated as gen
 from tsr_lsp.bench.answers.codeexec import run_tests
 from tsr_lsp.bench.answers.graders import GRADERS
-from tsr_lsp.bench.answers.tasks import DATA_DIR
+from tsr_lsp.bench.answers.tasks import DATA_DIR, MBPP_FILES, public_test_item
 from tsr_lsp.overlap import overlaps, shingle_index, shingles
 
 SHARED = paths.shared_data_dir()
@@ -71,15 +72,84 @@ def test_a_perfect_extraction_answer_scores_one() -> None:
     assert grade(task, "{}") == 0.0
 
 
+def _mbpp(split: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (DATA_DIR / MBPP_FILES[split]).open()]
+
+
 def test_mbpp_references_pass_their_tests_and_a_wrong_one_does_not() -> None:
-    rows = [json.loads(line) for line in (DATA_DIR / "mbpp_sanitized_subset.jsonl").open()]
-    assert len(rows) == 47
-    for row in rows[::4]:
+    rows = _mbpp("report")[::4] + _mbpp("calibration")
+    for row in rows:
         setup = "\n".join(row["test_imports"])
         run = run_tests(row["code"], row["test_list"], setup=setup)
         assert run.passed == run.total, (row["task_id"], run)
-    row = rows[0]
-    assert run_tests("def similar_elements(a, b):\n    return ()", row["test_list"]).passed == 0
+    row = _mbpp("report")[0]
+    assert run_tests("def remove_Occ(s, ch):\n    return s", row["test_list"]).passed == 0
+
+
+def test_mbpp_files_follow_mbpps_own_split() -> None:
+    """MBPP's TEST split (ids 11-510) is for evaluation only: report; calibration (what the
+    router learns from) takes train/validation items (511-974) only."""
+    assert {r["task_id"] for r in _mbpp("report")} <= set(range(11, 511))
+    assert {r["task_id"] for r in _mbpp("calibration")} <= set(range(511, 975))
+    assert public_test_item("mbpp/11") and public_test_item("mbpp/510")
+    assert public_test_item("arc_easy/3") and public_test_item("arc_challenge/0")
+    assert not public_test_item("mbpp/511") and not public_test_item("triviaqa/3")
+    assert not public_test_item("gsm8k_train/7")
+
+
+def test_mbpp_calibration_items_copy_no_public_test_item() -> None:
+    """No 8-word run shared with the MBPP test items we hold; no copy of HumanEval or the
+    other indexed test sets anywhere in the item, no near-paraphrase in what the router
+    sees (the prompt with its first test)."""
+    from tsr_lsp.router.overlap import load_index, scan_rows
+
+    test = shingle_index(
+        part for r in _mbpp("report") for part in (r["prompt"], r["code"], *r["test_list"])
+    )
+    sets, reviewed = load_index()
+    for r in _mbpp("calibration"):
+        for part in (r["prompt"], r["code"], *r["test_list"]):
+            assert not overlaps(part, test), (r["task_id"], part)
+        shown = f"{r['prompt']} Your code should pass this test:\n{r['test_list'][0]}"
+        code = r["code"] + "\n" + "\n".join(r["test_list"])
+        found = scan_rows([("prompt", shown), ("code", code)], sets, reviewed)
+        assert not [f for f in found if f.where == "prompt" or f.hit.kind == "copy"], r
+
+
+@needs_shared
+def test_calibration_holds_no_public_test_item_and_no_report_text() -> None:
+    report = load_tasks("report", per_category=200, exclude_router_corpus=False)
+    calib = load_tasks("calibration", per_category=200, exclude_router_corpus=False)
+    assert not [t.id for t in calib if public_test_item(t.id)]
+    assert {t.id.split("/")[0] for t in calib if t.category in ("code", "knowledge")} == {
+        "mbpp",
+        "triviaqa",
+    }
+
+    # the items themselves (not the suite's instructions around them) share no 8-word run
+    def content(t: Any) -> list[str]:
+        if t.category == "code":
+            return [t.prompt.split(" Your code should pass")[0], *t.expected["tests"]]
+        return [t.prompt]
+
+    def public(tasks: list[Any]) -> list[Any]:  # the sources with a public test split
+        return [t for t in tasks if t.category in ("code", "knowledge")]
+
+    index = shingle_index(s for t in public(report) for s in content(t))
+    assert not [t.id for t in public(calib) if any(overlaps(s, index) for s in content(t))]
+
+
+def test_shipped_outcomes_hold_no_public_test_item() -> None:
+    """What `router calibrate` learns from: no row of a public test split, and no row whose
+    text shares an 8-word run with an MBPP test item."""
+    from tsr_lsp.router.success import load_outcomes
+
+    path = Path(__file__).parents[2] / "tsr_lsp" / "router" / "pretrained" / "outcomes.jsonl"
+    rows = [json.loads(line) for line in path.open() if line.strip()]
+    assert rows and len(load_outcomes([path])) == len(rows)
+    assert not sorted({r["task"] for r in rows if public_test_item(r["task"])})
+    test = shingle_index(r["prompt"] for r in _mbpp("report"))
+    assert not [r["task"] for r in rows if overlaps(r["text"], test)]
 
 
 def _team_texts() -> list[str]:

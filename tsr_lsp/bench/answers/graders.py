@@ -101,6 +101,18 @@ def grade_label(text: str, expected: dict[str, Any]) -> float:
     return 1.0 if first_label(text, expected["labels"]) == expected["label"] else 0.0
 
 
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.casefold())) + " "
+
+
+def grade_alias(text: str, expected: dict[str, Any]) -> float:
+    """Short free-text answers (TriviaQA): one of the accepted names appears, as whole
+    words, in the answer's first 30 words (a list of guesses further on does not count)."""
+    head = _words(" ".join(text.split()[:30]))
+    names = [_words(a) for a in expected["aliases"]]
+    return 1.0 if any(n.strip() and n in head for n in names) else 0.0
+
+
 # ------------------------------------------------------------------ extraction
 def json_object(text: str) -> dict[str, Any] | None:
     """The first JSON object in the text (fenced or not)."""
@@ -216,6 +228,7 @@ GRADERS: dict[str, Callable[[str, dict[str, Any]], float]] = {
     "numeric": grade_numeric,
     "choice": grade_choice,
     "label": grade_label,
+    "alias": grade_alias,
     "fields": grade_fields,
     "instructions": grade_instructions,
     "code_tests": grade_code_tests,

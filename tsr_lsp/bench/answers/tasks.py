@@ -9,8 +9,11 @@ report, odd to calibration), so the two never share an item whatever size a run 
 Items whose text shares an 8-word run with the router's training corpus are skipped (the
 router must not have seen a report prompt). The team's own tasks (generated.py) draw the
 two splits from disjoint word pools. Public data is read from ../shared/data at run time;
-only a 47-task MBPP subset is vendored (data/, CC BY 4.0), because no PyPI package ships
-MBPP. docs/ANSWERS.md lists every source and licence.
+only two small MBPP subsets are vendored (data/, CC BY 4.0; no PyPI package ships MBPP):
+its TEST split (ids 11-510) for report only, its train/validation split (511-974) for
+calibration only; ARC (its test set) reports only, TriviaQA calibrates. No public test-split
+item ever reaches calibration (`public_test_item`). docs/ANSWERS.md lists every source and
+licence.
 """
 
 from __future__ import annotations
@@ -96,23 +99,45 @@ def _strip_scaffold(query: str) -> str:
     return re.sub(r"\s*(?:Answer|A)\s*:\s*$", "", q).strip()
 
 
+# MBPP's official split by task_id (Austin et al. 2021; google-research mbpp/README.md):
+# 1-10 few-shot prompts, 11-510 TEST, 511-600 validation, 601-974 train.
+MBPP_TEST_IDS = range(11, 511)
+MBPP_FILES = {
+    "report": "mbpp_sanitized_test_subset.jsonl",  # evaluation only: never trained on
+    "calibration": "mbpp_sanitized_trainval_subset.jsonl",  # ids 511-974
+}
+
+
+def public_test_item(task_id: str) -> bool:
+    """Whether a task comes from a public benchmark's TEST split (MBPP 11-510; ARC as
+    packaged by llm-foundry, which is ARC's test set; HumanEval; GSM8K test). Such items may
+    be reported on but never reach the calibration split or the router's outcomes."""
+    source, _, rest = task_id.partition("/")
+    if source == "mbpp":
+        return not rest.isdigit() or int(rest) in MBPP_TEST_IDS
+    return source in {"arc_easy", "arc_challenge", "humaneval", "gsm8k_test", "gsm8k"}
+
+
 def mbpp(_shared: Path) -> list[Task]:
+    """MBPP code tasks, their split fixed by MBPP's own: test-split items only ever report,
+    train/validation items only ever calibrate."""
     out = []
-    for r in _rows(DATA_DIR / "mbpp_sanitized_subset.jsonl"):
-        tests = list(r["test_list"])
-        prompt = f"{r['prompt']} Your code should pass this test:\n{tests[0]}"
-        out.append(
-            Task(
-                id=f"mbpp/{r['task_id']}",
-                category="code",
-                prompt=prompt,
-                grader="code_tests",
-                expected={"tests": tests, "setup": "\n".join(r["test_imports"])},
-                split="",
-                source="MBPP sanitized (google-research/google-research mbpp/, CC BY 4.0)",
-                meta={"reference": r["code"]},
+    for split, name in MBPP_FILES.items():
+        for r in _rows(DATA_DIR / name):
+            tests = list(r["test_list"])
+            prompt = f"{r['prompt']} Your code should pass this test:\n{tests[0]}"
+            out.append(
+                Task(
+                    id=f"mbpp/{r['task_id']}",
+                    category="code",
+                    prompt=prompt,
+                    grader="code_tests",
+                    expected={"tests": tests, "setup": "\n".join(r["test_imports"])},
+                    split=split,
+                    source="MBPP sanitized (google-research/google-research mbpp/, CC BY 4.0)",
+                    meta={"reference": r["code"]},
+                )
             )
-        )
     return out
 
 
@@ -154,7 +179,9 @@ def _yes_no_task(task_id: str, category: str, prompt: str, label: str, source: s
 
 
 def arc(shared: Path) -> list[Task]:
-    source = f"ARC (AI2, CC BY-SA 4.0) {FOUNDRY}"
+    """ARC as llm-foundry packages it is ARC's TEST set (2376 easy + 1172 challenge items):
+    report split only."""
+    source = f"ARC test set (AI2, CC BY-SA 4.0) {FOUNDRY}"
     return [
         _choice_task(
             f"{name}/{i}", "knowledge", _strip_scaffold(r["query"]), r["choices"], r["gold"], source
@@ -162,6 +189,21 @@ def arc(shared: Path) -> list[Task]:
         for name in ("arc_easy", "arc_challenge")
         for i, r in enumerate(_foundry(shared, "world_knowledge", name))
     ]
+
+
+def triviaqa(shared: Path) -> list[Task]:
+    """Knowledge questions for calibration: llm-foundry's TriviaQA subset, graded against
+    the answer's aliases. TriviaQA's test answers are not public, so these labelled rows are
+    not test-split items."""
+    source = f"TriviaQA (Apache-2.0) {FOUNDRY}"
+    out = []
+    for i, r in enumerate(_foundry(shared, "world_knowledge", "triviaqa_sm_sub")):
+        aliases = sorted({r["answer"], *r.get("aliases", [])})
+        prompt = f"{_strip_scaffold(r['context'])} Answer in a few words."
+        out.append(
+            Task(f"triviaqa/{i}", "knowledge", prompt, "alias", {"aliases": aliases}, "", source)
+        )
+    return out
 
 
 def strategyqa(shared: Path) -> list[Task]:
@@ -210,10 +252,12 @@ def pii(shared: Path) -> list[Task]:
     return out
 
 
+# sources that serve one split only (public test sets: report; their replacement: calibration)
+ONLY_SPLIT = {"arc": "report", "triviaqa": "calibration"}
 PUBLIC_SOURCES = {
     "code": (mbpp,),
     "math": (gsm8k,),
-    "knowledge": (arc,),
+    "knowledge": (arc, triviaqa),
     "reasoning": (strategyqa, commonsense_qa),
     "analysis": (pii,),
 }
@@ -264,7 +308,8 @@ def _select(
 ) -> list[Task]:
     """A seeded shuffle of the clean items (no overlap with the router corpus), dealt
     alternately: even positions report, odd positions calibration. The deal does not depend
-    on ``n``, so the splits stay disjoint whatever size each run asks for."""
+    on ``n``, so the splits stay disjoint whatever size each run asks for. An item whose
+    split its source fixes (MBPP by its official split) goes to that split only."""
     from tsr_lsp.overlap import overlaps
 
     order = list(pool)
@@ -276,6 +321,10 @@ def _select(
         if len(chosen) >= n:
             break
         if banned and overlaps(task.prompt, banned):
+            continue
+        if task.split:
+            if task.split == split:
+                chosen.append(task)
             continue
         if position % 2 == want:
             task.split = split
@@ -306,11 +355,15 @@ def load_tasks(
         if category not in PUBLIC_SOURCES:
             chosen = _team_tasks(category, split, per_category)
         else:
-            loaders = PUBLIC_SOURCES[category]
+            loaders = [
+                f for f in PUBLIC_SOURCES[category] if ONLY_SPLIT.get(f.__name__, split) == split
+            ]
             chosen = []
             for j, loader in enumerate(loaders):
                 share = per_category // len(loaders) + (j < per_category % len(loaders))
                 chosen += _select(loader(shared), split, share, loader.__name__, banned)
+        if split == "calibration" and any(public_test_item(t.id) for t in chosen):
+            raise AssertionError(f"{category}: a public test-split item in calibration")
         for task in chosen:
             task.max_tokens = MAX_TOKENS[category]
         tasks += chosen
