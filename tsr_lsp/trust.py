@@ -9,7 +9,9 @@ when the editor asks); until then they are ignored with a warning that names the
   your environment variables is sent to it as a bearer token);
 - ``memory.dir`` (where memory is written), ``router.weights`` (a file loaded to route),
   ``router.outcomes`` set to a file (graded outcomes that pick the model) and
-  ``memory.embeddings`` set to a model folder (their keywords, e.g. "off", stay allowed).
+  ``memory.embeddings`` set to a model folder (their keywords, e.g. "off", stay allowed);
+- ``lint.template_paths`` and ``actions.tests_dir`` that leave the project (absolute, ``~`` or
+  ``..``): the linter would read, and "Write tests" write, outside the cloned folder.
 
 The editor's own layers (initializationOptions, workspace/configuration) are the user's
 editor configuration and are not gated here; VS Code keeps an untrusted folder's workspace
@@ -39,6 +41,11 @@ HARMLESS_VALUES = {
     ("memory", "embeddings"): frozenset({"auto", "minilm", "off"}),
     ("router", "outcomes"): frozenset({"", "off"}),
 }
+# keys an untrusted project may set only to relative paths that stay inside it
+INSIDE_KEYS = {
+    "lint": frozenset({"template_paths"}),
+    "actions": frozenset({"tests_dir"}),
+}
 HEADER = (
     "# Folders whose .tsr/config.toml may set model endpoints, paths and keys (tsr-lsp trust)\n"
 )
@@ -54,6 +61,24 @@ def _snake(key: str) -> str:
 
 def _resolved(path: Path | str) -> Path:
     return Path(path).expanduser().resolve()
+
+
+def stays_inside(value: Any) -> bool:
+    """Whether a path setting (one path or a list) names only places inside the project."""
+    values = value if isinstance(value, list) else [value]
+    return all(
+        isinstance(v, str)
+        and not v.startswith("~")
+        and not Path(v).is_absolute()
+        and ".." not in Path(v).parts
+        for v in values
+    )
+
+
+def _gated(section: str, key: str, value: Any) -> bool:
+    if key in GATED_KEYS.get(section, ()):
+        return value not in HARMLESS_VALUES.get((section, key), ())
+    return key in INSIDE_KEYS.get(section, ()) and not stays_inside(value)
 
 
 def trusted_folders(file: Path | None = None) -> list[Path]:
@@ -133,11 +158,11 @@ def untrusted_view(
                     if _snake(str(k)) in GATED_PROFILE_KEYS
                 ]
             kept[key] = models
-        elif name in GATED_KEYS and isinstance(value, dict):
+        elif (name in GATED_KEYS or name in INSIDE_KEYS) and isinstance(value, dict):
             section: dict[str, Any] = {}
             for k, v in value.items():
                 sub = _snake(str(k))
-                if sub in GATED_KEYS[name] and v not in HARMLESS_VALUES.get((name, sub), ()):
+                if _gated(name, sub, v):
                     dropped.append(f"{name}.{sub}")
                 else:
                     section[k] = v

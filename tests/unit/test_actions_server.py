@@ -39,6 +39,11 @@ def make_client() -> LanguageClient:
         ls.applied_edits.append(params.edit)  # type: ignore[attr-defined]
         return types.ApplyWorkspaceEditResult(applied=True)
 
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def ask(ls: LanguageClient, params: types.ShowMessageRequestParams) -> None:
+        ls.asked.append(params.message)  # type: ignore[attr-defined]  # "Not now"
+
+    client.asked = []  # type: ignore[attr-defined]
     return client
 
 
@@ -301,6 +306,27 @@ async def test_tests_create_a_file_in_the_test_folder(
     (edit,) = text_edits(again["edit"], target)
     assert edit["range"]["start"] == {"line": 2, "character": 0}
     assert "def test_area_2():" in edit["newText"]
+
+
+async def test_tests_stay_inside_the_project(client: LanguageClient, tmp_path: Path) -> None:
+    """A cloned project's config cannot make Write tests write outside it: "../.." is
+    dropped by trust (untrusted folder), a symlinked folder is refused when resolved."""
+    uri = open_doc(client, tmp_path / "geo.py", CODE)
+    reply("```python\nfrom geo import area\n\n\ndef test_area():\n    assert area(0) == 0\n```")
+    (tmp_path / ".tsr").mkdir()
+    config = tmp_path / ".tsr" / "config.toml"
+    config.write_text('[actions]\ntests_dir = "../.."\n')
+    resolved = await resolve(client, pick(await actions(client, uri, rng(3, 0, 3, 0)), "tests"))
+    create = resolved["edit"]["documentChanges"][0]
+    assert create["uri"] == (tmp_path / "tests" / "test_geo.py").as_uri()
+    assert any("trust this folder" in m for m in client.asked)  # type: ignore[attr-defined]
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (tmp_path / "out").symlink_to(outside)
+    config.write_text('[actions]\ntests_dir = "out"\n')
+    with pytest.raises(JsonRpcException, match="outside the project"):
+        await resolve(client, pick(await actions(client, uri, rng(3, 0, 3, 0)), "tests"))
+    assert not any(outside.iterdir())
 
 
 async def test_explain_and_ask_open_a_markdown_document(

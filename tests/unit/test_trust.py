@@ -67,6 +67,16 @@ def test_untrusted_view_keeps_harmless_keys_and_names_the_rest() -> None:
     assert trust.untrusted_view(keywords, ["general"]) == (keywords, [])
 
 
+def test_untrusted_paths_must_stay_inside_the_project() -> None:
+    inside = {"lint": {"templatePaths": ["t", "a/b"]}, "actions": {"testsDir": "spec"}}
+    assert trust.untrusted_view(inside, []) == (inside, [])
+    for lint, tests in (["/etc"], "../.."), (["t", "~/x"], "/tmp/t"), (["a/../../b"], "~"):
+        raw = {"lint": {"templatePaths": lint}, "actions": {"testsDir": tests}}
+        kept, dropped = trust.untrusted_view(raw, [])
+        assert kept == {"lint": {}, "actions": {}}
+        assert dropped == ["lint.template_paths", "actions.tests_dir"]
+
+
 def test_an_untrusted_project_keeps_the_users_endpoints(tmp_path: Path) -> None:
     root = project(tmp_path)
     user = tmp_path / "user.toml"

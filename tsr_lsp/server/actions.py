@@ -653,7 +653,14 @@ class Actions(LanguageFeature):
     def _tests_dir(self, root: Path) -> Path:
         configured = self.settings.actions.tests_dir
         if configured:
-            return root / configured
+            # trust keeps a cloned project's "../.." out; this also catches symlinks
+            folder = (root / configured).resolve()
+            if not folder.is_relative_to(root.resolve()):
+                raise user_error(
+                    f"actions.testsDir {configured!r} resolves to {folder}, outside the "
+                    f"project {root}: Write tests only writes inside the project"
+                )
+            return folder
         for name in ("tests", "test"):
             if (root / name).is_dir():
                 return root / name
