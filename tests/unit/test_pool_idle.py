@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tests.unit.test_pool import ask, fake, settings_with
 from tsr_lsp.backends.fake import FakeBackend
-from tsr_lsp.backends.pool import ModelPool, release_memory
+from tsr_lsp.backends.pool import ModelPool
+from tsr_lsp.release import release_memory
 
 
 def test_idle_models_unload_and_come_back(home: Path) -> None:

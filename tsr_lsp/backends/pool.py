@@ -15,9 +15,7 @@ All methods are synchronous and thread-safe; the server calls them from worker t
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import gc
 import hashlib
 import json
 import logging
@@ -41,6 +39,7 @@ from tsr_lsp.backends.base import (
     TokenCallback,
 )
 from tsr_lsp.config import ModelProfile, Settings
+from tsr_lsp.release import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +49,6 @@ LoadProgress = Callable[[str, str], None]
 ENDPOINT_RETRY_S = 30.0
 INLINE = "inline"  # the lane of inline completions
 MAX_YIELD_S = 5.0  # a paused generation waits at most this long for each token
-
-
-def release_memory() -> None:
-    """Give freed memory back to the system: Python's garbage, then glibc's free lists
-    (without ``malloc_trim`` an idle process keeps its peak RSS)."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
 
 
 def fingerprint(profile: ModelProfile) -> str:

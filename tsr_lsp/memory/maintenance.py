@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tsr_lsp.config import MemorySettings
 from tsr_lsp.memory.episodic import PINNED_KINDS, Episode
 from tsr_lsp.paths import private_dir, write_private
+from tsr_lsp.release import release_memory
 
 if TYPE_CHECKING:
     import threading
@@ -45,17 +46,6 @@ def _clean(ep: Episode) -> Episode:
     except ValueError:  # an id that now looks like a secret: a fresh one
         healed.id = Episode(project="", text="").id
         return sanitized(healed)
-
-
-def release_memory() -> None:
-    """Give the heap's free pages back after a big batch (import, rebuild): glibc keeps the
-    high-water mark of its temporaries otherwise (+60 MB after 100,000 episodes)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def dir_size_mb(path: Path) -> float:

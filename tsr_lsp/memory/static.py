@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tsr_lsp import release
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +88,20 @@ class StaticEncoder:
         self.dim = int(meta["dim"])
         vocab = int(meta["vocab"])
         # mapped, not read: only the rows of tokens in use become resident; a plain ndarray
-        # view because memmap's subclass hooks cost more than the lookup itself
-        mapped = np.memmap(folder / "table.f16", dtype=np.float16, mode="r")
-        self.table = mapped.view(np.ndarray).reshape(vocab, self.dim)
+        # over our own mmap (memmap's subclass hooks cost more than the lookup itself, and
+        # drop_pages needs the mapping)
+        with open(folder / "table.f16", "rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.table = np.frombuffer(self._map, dtype=np.float16).reshape(vocab, self.dim)
         self.bias = np.asarray(meta["bias"], dtype=np.float32)
         self.tokenizer = WordPiece(folder / "tokenizer.json")
         self._word_ids: dict[str, list[int]] = {}
+        release.register(self)
+
+    def drop_pages(self) -> None:
+        """Un-map the table rows a batch touched (they fault back in from the page cache on
+        use): a read-only mapping's pages count in RSS until then."""
+        self._map.madvise(mmap.MADV_DONTNEED)
 
     def token_ids(self, text: str) -> list[int]:
         """WordPiece ids of ``text``, the same as the tokenizer's: BERT splits on whitespace

@@ -175,7 +175,7 @@ class Daemon:
                 writer.close()
             # what the connection held (a 50 MB document, say) goes back to the system,
             # also while other editors stay connected
-            from tsr_lsp.backends.pool import release_memory
+            from tsr_lsp.release import release_memory
 
             asyncio.get_running_loop().call_later(1.0, release_memory)
 
