@@ -62,6 +62,13 @@ def test_redaction_is_idempotent_and_leaves_clean_text_alone() -> None:
         ("the db password is Winter2024!", False),
         ("mysql -u root -pS3cretPw1 shop", False),
         ("Authorization: Basic YWRtaW46c2VjcmV0LXB3", False),
+        # base64 of a password in a Kubernetes Secret, generated letters in .properties
+        ("kind: Secret\ndata:\n  password: bGJyfmlXSUtzSiMh\n", False),
+        ("spring.datasource.password=SzcpqBkwypYRioquSWnJGM", False),
+        # names, not values: type hints and variables
+        ("class Login(BaseModel):\n    password: SecretStr\n", True),
+        ("    password: HTTPBasicAuth\n", True),
+        ("password = current_password_value", True),
     ],
 )
 def test_expressions_and_placeholders_stay_literals_go(text: str, kept: bool) -> None:

@@ -214,10 +214,25 @@ _CONTEXT_WORD = re.compile(
 _TOKEN = re.compile(r"(?<![\w+/=\-.~%])[A-Za-z0-9+/_\-.=~]{20,}(?![\w+/=\-.~%])")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z_]*$")  # `password: SecretStr` (no digit, no symbol)
+# words as people write names: "str", "SecretStr", "HTTPBasicAuth", "secret_value"; random
+# letters (a base64 password "bGJyfmlXSUtzSiMh") switch case too often to be read that way
+_WORDS = re.compile(r"(?:[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]{2,})+")
 _IDENTIFIER = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)$")
 _HEX_CONTEXT = re.compile(r"(?i)pass|secret|token|api|auth|key|credential")
 _PUBLIC_KEY_BEFORE = re.compile(r"(?:ssh-\w+|ecdsa-\S+)\s+$")
 _LAST_NAME = re.compile(r"([A-Za-z_][\w\-.]*)[\"']?\s*(?::=|=>|=|:)?\s*[\"'`]?[^\"'`\s]*$")
+
+
+def _type_name(value: str) -> bool:
+    """A bare name (``SecretStr``, ``str``, ``secret_value``), not letters typed at random."""
+    return bool(_TYPE_NAME.match(value)) and all(
+        _WORDS.fullmatch(part) for part in value.split("_") if part
+    )
+
+
+def _random_letters(value: str) -> bool:
+    """12+ letters whose case does not read as words: a generated password or base64."""
+    return len(value) >= 12 and value.isalpha() and not _type_name(value)
 
 
 def _parts(key: str) -> list[str]:
@@ -280,11 +295,11 @@ def _secret_literal(
         if quoted:
             return len(value) >= 4
         if env:  # unquoted on a .env or YAML line; a bare CamelCase word is a type hint
-            return len(value) >= 4 and not (_TYPE_NAME.match(value) and not env_line)
+            return len(value) >= 4 and not (_type_name(value) and not env_line)
         # unquoted in code or YAML: not an expression (unless machine-made), not a number
         if value.replace(".", "").isdigit() or len(value) < 4:
             return False
-        return not _EXPRESSION.match(value) or looks_random(value)
+        return not _EXPRESSION.match(value) or looks_random(value) or _random_letters(value)
     value = value.strip("\"'`")
     return looks_random(value) or _short_token(value)
 
