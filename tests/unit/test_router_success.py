@@ -263,6 +263,18 @@ def test_policy_applies_the_calibrated_depth_within_the_row() -> None:
     assert d.cot_steps == 4 and "CoT 0" not in d.explanation
 
 
+def test_a_hedged_depth_is_kept_over_the_calibrated_one() -> None:
+    """Unsure between code and analysis, the hedge's CoT 1 suits both rows; the code-only
+    calibrated CoT 0 would drop the analysis row again."""
+    settings = Settings()
+    table = SuccessTable(configured(settings), vec)
+    text = CODE[7]
+    pred = Prediction("code", {"code": 0.55, "analysis": 0.45}, 0.55, "test", meaning=vec(text))
+    d = decide(pred, RouteRequest(text), settings, set(settings.models), (), table)
+    assert (d.model, d.cot_steps) == ("coder", 1)
+    assert "unsure (analysis 0.45): CoT 1" in d.explanation
+
+
 def test_outcome_json_round_trip_keeps_the_configuration() -> None:
     o = Outcome("t", "code", "coder", 0.5, "x", "fp", 12.0, 1.0, 2, 40, 80)
     row = o.to_json()

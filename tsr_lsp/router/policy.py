@@ -207,7 +207,8 @@ def decide(
         evidence = by_outcomes(prediction, request, settings, available, success, model)
         if evidence is not None:
             model = evidence[0].profile
-            if evidence[0].cot is not None:  # a depth the evidence was graded at
+            # a depth the evidence was graded at, unless the hedge already changed the depth
+            if evidence[0].cot is not None and not why:
                 cot = evidence[0].cot
             notes.append(evidence[1])
     temperature, cot, why = adjust(feedback, category, request.text, pol, temperature, cot)
