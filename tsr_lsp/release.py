@@ -14,7 +14,6 @@ import ctypes
 import gc
 import linecache
 import weakref
-from collections.abc import Callable
 from typing import Protocol
 
 
@@ -32,7 +31,7 @@ def register(owner: Droppable) -> None:
     _droppers.add(owner)
 
 
-def release_memory(trim: Callable[[int], object] | None = None) -> None:
+def release_memory() -> None:
     gc.collect()
     linecache.clearcache()
     for owner in list(_droppers):
@@ -41,6 +40,6 @@ def release_memory(trim: Callable[[int], object] | None = None) -> None:
         except (OSError, ValueError):
             pass  # a closed mapping: nothing resident to drop
     try:
-        (trim or ctypes.CDLL("libc.so.6").malloc_trim)(0)
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass  # not glibc

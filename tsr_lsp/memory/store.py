@@ -44,7 +44,6 @@ from tsr_lsp.memory.maintenance import (
     SCHEMA_VERSION,
     TOKENIZER,
     StoreMaintenance,
-    release_memory,
 )
 from tsr_lsp.memory.recovery import (
     NOT_DAMAGE,
@@ -72,6 +71,7 @@ from tsr_lsp.memory.static import (
 )
 from tsr_lsp.memory.validate import read_payload, sanitized, seal
 from tsr_lsp.paths import current_umask, private_dir, secure_tree
+from tsr_lsp.release import release_memory
 
 log = logging.getLogger(__name__)
 

@@ -190,11 +190,6 @@ def _question_variants(
     return wrap + stem
 
 
-def _needs_choices(stem: str) -> bool:
-    low = stem.lower()
-    return "following" in low or "?" not in stem or "which statement" in low or "of these" in low
-
-
 def _cap(rows: list[Example], name: str, rng: random.Random) -> list[Example]:
     cap = CAPS.get(name)
     if cap is not None and len(rows) > cap:
