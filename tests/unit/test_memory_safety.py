@@ -14,6 +14,7 @@ from tsr_lsp.cli import main
 from tsr_lsp.config import MemorySettings, Settings
 from tsr_lsp.memory.episodic import Episode
 from tsr_lsp.memory.journal import Fold, decode, encode, fold
+from tsr_lsp.memory.recovery import segment_damage
 from tsr_lsp.memory.service import MemoryService
 from tsr_lsp.memory.store import EpisodeStore, MemoryError
 from tsr_lsp.memory.validate import check_import, check_record, heal_record
@@ -212,6 +213,25 @@ def test_a_damaged_segment_costs_no_acknowledged_episode(tmp_path: Path) -> None
     again = store_at(tmp_path / "m")
     assert again.count("/p") == 60
     assert len({e.text for e in again.iter_all("/p")}) == 60
+
+
+def test_a_flipped_bit_in_a_segment_is_caught_before_tantivy_reads_it(tmp_path: Path) -> None:
+    """Some flips (a length) abort the process inside Tantivy; the CRC32 footers catch
+    every flip first, and the index is rebuilt from the journal."""
+    store = store_at(tmp_path / "m")
+    store.add([Episode(project="/p", text=f"episode {j} about csv") for j in range(20)])
+    store.close()
+    index = tmp_path / "m" / "index"
+    assert segment_damage(index) is None
+    target = sorted(index.glob("*.fieldnorm"))[0]
+    data = bytearray(target.read_bytes())
+    data[0] ^= 1
+    target.write_bytes(bytes(data))
+    assert segment_damage(index) == f"{target.name}: checksum mismatch"
+    again = store_at(tmp_path / "m")
+    assert any("rebuilt it from the journal" in n and target.name in n for n in again.notices)
+    assert again.count("/p") == 20
+    assert segment_damage(index) is None
 
 
 def test_memory_check_reports_and_repairs_a_damaged_journal(

@@ -60,6 +60,51 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
+FOOTER_MAGIC = 1337  # tantivy's footer: JSON {"version", "crc"}, its u32 length, this u32
+
+
+def segment_damage(index_dir: Path) -> str | None:
+    """The first file of a live segment whose CRC32 footer does not match its bytes, or
+    None. Tantivy checks none of these on open, and some damage (a flipped length) aborts
+    the whole process inside the library, where no handler can catch it; so the files are
+    checked here, before the index is opened, and a mismatch is treated as damage."""
+    try:
+        segments = json.loads((index_dir / "meta.json").read_text("utf-8"))["segments"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a damaged meta.json is Tantivy's to report: it fails cleanly
+    for segment in segments:
+        stem = str(segment.get("segment_id", "")).replace("-", "")
+        deletes = segment.get("deletes") or {}
+        live_del = f"{stem}.{deletes.get('opstamp')}.del"
+        for path in sorted(index_dir.glob(f"{stem}.*")):
+            if path.name.endswith(".del") and path.name != live_del:
+                continue  # an older delete file, not read
+            problem = _footer_problem(path)
+            if problem:
+                return f"{path.name}: {problem}"
+    return None
+
+
+def _footer_problem(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return describe(exc)
+    if len(data) < 8:
+        return "too short for a footer"
+    length = int.from_bytes(data[-8:-4], "little")
+    magic = int.from_bytes(data[-4:], "little")
+    if magic != FOOTER_MAGIC or length + 8 > len(data):
+        return "footer damaged"
+    try:
+        crc = json.loads(data[-8 - length : -8])["crc"]
+    except (ValueError, KeyError, TypeError):
+        return "footer damaged"
+    if crc != zlib.crc32(memoryview(data)[: len(data) - 8 - length]):
+        return "checksum mismatch"
+    return None
+
+
 def meta_checksum(meta: dict[str, Any]) -> str:
     body = json.dumps({k: v for k, v in meta.items() if k != "crc"}, sort_keys=True)
     return f"{zlib.crc32(body.encode()):08x}"

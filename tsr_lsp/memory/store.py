@@ -51,6 +51,7 @@ from tsr_lsp.memory.recovery import (
     MemoryError,
     StoreRecovery,
     describe,
+    segment_damage,
 )
 from tsr_lsp.memory.retrieval import session_words, strip_speakers
 from tsr_lsp.memory.schema import (
@@ -264,6 +265,9 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
     def _open_index(self) -> None:
         import tantivy
 
+        damage = segment_damage(self.index_dir)
+        if damage:
+            raise ValueError(f"a segment file is damaged ({damage})")
         index = tantivy.Index.open(str(self.index_dir))
         index.register_tokenizer(TOKENIZER, self.analyzer)
         self.index = index
