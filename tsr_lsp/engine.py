@@ -144,6 +144,18 @@ class Engine:
         """The memory a session may use: None when its settings turn memory off."""
         return self.memory if settings.memory.enabled else None
 
+    def memory_read_only(self, settings: Settings) -> str | None:
+        """Why this process cannot record the session's memory (another process holds the
+        writer), or None; never waits, and never opens memory just to ask."""
+        if not (settings.memory.enabled and self.settings.memory.enabled):
+            return None
+        if self._memory is None:
+            from tsr_lsp.memory.writer_lock import WRITER_BUSY, writer_busy
+
+            return WRITER_BUSY if writer_busy(self.settings.memory_path() / "index") else None
+        reason: str | None = self._memory.read_only_reason()
+        return reason
+
     @property
     def memory(self) -> Any:
         """The MemoryService (a FeedbackSource for the router); Tantivy opens on first use."""

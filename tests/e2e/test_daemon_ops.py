@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tsr_lsp.client import TsrClient
 
@@ -90,3 +93,66 @@ def test_idle_unload_gives_the_memory_back(home: Path, models_dir: Path) -> None
             assert status["rssMb"] < loaded["rssMb"] - 0.5 * model_mb, (loaded, status)
     finally:
         assert daemon("stop").returncode == 0
+
+
+async def read_only_warnings(client: TsrClient, expect: bool) -> list[str]:
+    """The window/showMessage warnings about read-only memory: waited for when expected,
+    else whatever came within a second of a reply sent after ``initialized``."""
+    await client.request("tsr/status", {})
+    deadline = time.monotonic() + (20 if expect else 1)
+    while time.monotonic() < deadline:
+        found = [m for m in client.messages if "read-only" in m]
+        if found and expect:
+            return found
+        await asyncio.sleep(0.1)
+    return [m for m in client.messages if "read-only" in m]
+
+
+async def test_no_daemon_server_next_to_the_daemon_says_memory_is_read_only(
+    home: Path, tmp_path: Path
+) -> None:
+    """The daemon holds the memory writer once it wrote; a `--no-daemon` server next to it
+    used to drop every episode silently. It warns once (cause and fix), tsr/status says
+    read-only, and with the daemon stopped the same server gets neither."""
+    from lsprotocol import types
+
+    from tsr_lsp.client import server_command
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    editor, alone, after = TsrClient(), TsrClient(), TsrClient()
+    await editor.start([sys.executable, "-m", "tsr_lsp"], root=project)  # spawns the daemon
+    try:
+        params = types.ExecuteCommandParams(
+            command="tsr.memory.remember", arguments=["we deploy on fridays"]
+        )
+        remembered = await editor.lsp.workspace_execute_command_async(params)
+        assert remembered["id"]  # the daemon wrote: it holds the writer now
+
+        await alone.start(server_command(no_daemon=True), root=project)
+        warnings = await read_only_warnings(alone, expect=True)
+        assert len(warnings) == 1, alone.messages
+        assert "holds the memory writer" in warnings[0]
+        assert "tsr-lsp daemon stop" in warnings[0] and "--no-daemon" in warnings[0]
+        status = await alone.request("tsr/status", {})
+        assert status["daemon"] is False
+        assert status["memory"]["readOnly"] is True, status["memory"]
+        assert "writer" in status["memory"]["reason"]
+        with pytest.raises(Exception, match="written by another tsr-lsp process"):
+            await alone.lsp.workspace_execute_command_async(params)
+        await alone.request("tsr/status", {})
+        assert sum("read-only" in m for m in alone.messages) == 1  # once, not per request
+        daemon_status = await editor.request("tsr/status", {})
+        assert daemon_status["memory"]["readOnly"] is False  # the daemon is the writer
+        await alone.stop()
+
+        assert daemon("stop").returncode == 0
+        await after.start(server_command(no_daemon=True), root=project)
+        assert not await read_only_warnings(after, expect=False), after.messages
+        status = await after.request("tsr/status", {})
+        assert status["memory"] == {"enabled": True, "readOnly": False, "reason": None}
+        stored = await after.lsp.workspace_execute_command_async(params)
+        assert stored["id"]  # and it can write now
+    finally:
+        await asyncio.gather(editor.stop(), alone.stop(), after.stop())
+        daemon("stop")

@@ -10,6 +10,7 @@ from tsr_lsp.config import ModelProfile, Settings
 from tsr_lsp.engine import Engine, GenerateOptions
 from tsr_lsp.memory.api import FeedbackSource
 from tsr_lsp.memory.service import MemoryService
+from tsr_lsp.memory.writer_lock import WRITER_BUSY
 from tsr_lsp.router.decision import RouteRequest
 
 
@@ -129,3 +130,24 @@ def test_export_import_and_forget(home: Path, tmp_path: Path) -> None:
     assert memory.import_(dump) == {"imported": 1, "existing": 1, "rejected": []}
     assert memory.forget(everything=True) == 2
     assert memory.export(None) == []
+
+
+def test_a_second_engine_sees_the_writer_is_elsewhere(home: Path) -> None:
+    """Two processes on one memory (the daemon and a --no-daemon server): the one without
+    the writer says why instead of dropping episodes silently; the writer says nothing."""
+    writer, other = Engine(fake_settings(home)), Engine(fake_settings(home))
+    settings = fake_settings(home)
+    assert writer.memory_read_only(settings) is None  # nobody wrote yet
+    writer.memory.remember("/proj", "we deploy on fridays")
+    assert writer.memory_read_only(settings) is None  # it holds the writer itself
+    assert other.memory_read_only(settings) == WRITER_BUSY  # memory not opened: the probe
+    out = other.generate(RouteRequest("Write a CSV parser", project="/proj")).to_json()
+    assert out["episodeId"] is None and other.memory.writer_elsewhere == WRITER_BUSY
+    assert other.memory_read_only(settings) == WRITER_BUSY  # opened, still not the writer
+    settings.memory.enabled = False
+    assert other.memory_read_only(settings) is None  # this session keeps no memory
+    writer.close()
+    assert other.memory_read_only(fake_settings(home)) is None
+    out = other.generate(RouteRequest("Write a CSV parser", project="/proj")).to_json()
+    assert out["episodeId"] and other.memory.writer_elsewhere is None
+    other.close()

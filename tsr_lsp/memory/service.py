@@ -23,10 +23,11 @@ from tsr_lsp.memory.api import (
     acceptance,
 )
 from tsr_lsp.memory.episodic import COMPLETION_KIND, KINDS, Episode, summarize_response
-from tsr_lsp.memory.recovery import NOT_DAMAGE, describe
+from tsr_lsp.memory.recovery import NOT_DAMAGE, MemoryBusyError, describe
 from tsr_lsp.memory.semantic import Pattern, consolidate, match_topic
 from tsr_lsp.memory.store import PATTERN_KIND, EpisodeStore, MemoryError, h52
 from tsr_lsp.memory.validate import check_import
+from tsr_lsp.memory.writer_lock import WRITER_BUSY, writer_busy
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class MemoryService:
         self._patterns: list[Pattern] | None = None
         self._history: dict[tuple[str, int], tuple[int, HistoryFeatures]] = {}
         self._writes = 0
+        self.writer_elsewhere: str | None = None  # a write failed: the writer is elsewhere
 
     @property
     def conf(self) -> MemorySettings:
@@ -117,6 +119,33 @@ class MemoryService:
     def opened(self) -> bool:
         return self._store is not None
 
+    def read_only_reason(self) -> str | None:
+        """Why this process cannot record memory now, or None. A ``--no-daemon`` server
+        next to the daemon (which holds the writer lock) used to drop every episode with
+        only a log line; the server tells the user with this. Never waits: during an open
+        or a write the last known answer is given."""
+        if self.readonly:
+            return "memory is open read-only in this process"
+        if not self._open_lock.acquire(blocking=False):
+            return self.writer_elsewhere
+        try:
+            store = self._store
+            if store is None:
+                held = writer_busy(self.settings.memory_path() / "index")
+            elif store.readonly:
+                return "memory's index is open read-only (the log says why)"
+            elif not store._lock.acquire(blocking=False):  # a write is under way here
+                return self.writer_elsewhere
+            else:
+                try:  # under the store's lock: our own writer cannot start mid-probe
+                    held = store._writer is None and writer_busy(store.index_dir)
+                finally:
+                    store._lock.release()
+        finally:
+            self._open_lock.release()
+        self.writer_elsewhere = WRITER_BUSY if held else None
+        return self.writer_elsewhere
+
     # ------------------------------------------------------------------ episodic
     def record_generation(
         self,
@@ -153,11 +182,14 @@ class MemoryService:
             ep.seq = int(time.time() * 1000)
         try:
             episode_id = self.store.add([ep])[0]
+            self.writer_elsewhere = None
             self._writes += 1
             if self._writes % MAINTAIN_EVERY == 0:
                 self._maintain()
             return episode_id
         except Exception as exc:  # memory must never break a generation
+            if isinstance(exc, MemoryBusyError):  # the server tells the user (read_only_reason)
+                self.writer_elsewhere = WRITER_BUSY
             log.warning("memory: could not record the episode: %s", exc)
             return None
 

@@ -225,6 +225,14 @@ class TsrLanguageServer(LanguageServer):
     def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"tsr-lsp: {message}"))
 
+    def tell_once(self, key: str, message: str) -> None:
+        """A warning shown (and logged) once per connection, however often its cause recurs."""
+        if ("once", key) in self._reported:
+            return
+        self._reported.add(("once", key))
+        log.warning("%s", message)
+        self.tell(message)
+
     def report_server_error(self, error: Exception, source: Any) -> None:
         """The one error path: a feature's bug is logged with its name and traceback; the
         user sees the first failure of each feature and method outside of a reply."""

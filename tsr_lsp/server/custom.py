@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the engine (numpy, jinja2, the router) loads on first use, 
     from tsr_lsp.config import Settings
     from tsr_lsp.engine import GenerateOptions
     from tsr_lsp.router.decision import RouteRequest
+    from tsr_lsp.server.app import TsrLanguageServer
 
 USER_ERROR = -32001
 MAX_TOKENS = 32768
@@ -37,6 +38,42 @@ def check_size(text: str, field: str, settings: Settings) -> None:
             f"'{field}' has {len(text):,} characters; the limit is {limit:,} "
             "(server.max_text_kb): send the part that matters"
         )
+
+
+def memory_read_only(server: TsrLanguageServer) -> str | None:
+    """Why this connection's memory cannot be written, or None. Before the Engine exists the
+    process has opened no memory, so a held writer lock is another process's (the probe
+    needs no import: initialize stays fast)."""
+    settings = server.session.settings
+    if server.engine_started:
+        return server.engine.memory_read_only(settings)
+    if not settings.memory.enabled:
+        return None
+    from tsr_lsp.memory.writer_lock import WRITER_BUSY, writer_busy
+
+    return WRITER_BUSY if writer_busy(settings.memory_path() / "index") else None
+
+
+def warn_if_memory_read_only(server: TsrLanguageServer) -> None:
+    """Say once, naming the cause and the fix, that nothing will be remembered here."""
+    reason = memory_read_only(server)
+    if reason is None:
+        return
+    if server.in_daemon:
+        fix = (
+            "close it (a server started with --no-daemon, or a `tsr-lsp memory` command); "
+            "the daemon writes again once it has exited"
+        )
+    else:
+        fix = (
+            "use the daemon (start `tsr-lsp stdio` without --no-daemon), or stop it with "
+            "`tsr-lsp daemon stop` and restart this server"
+        )
+    server.tell_once(
+        "memory-read-only",
+        f"memory is read-only in this server: {reason}, so nothing from this editor is "
+        f"remembered; {fix}",
+    )
 
 
 @dataclass
@@ -123,6 +160,12 @@ class CustomRequests(LanguageFeature):
         out["project"] = str(self.root) if self.root else None
         out["settingsWarnings"] = self.server.session.warnings
         out["daemon"] = self.server.in_daemon
+        reason = memory_read_only(self.server)
+        out["memory"] = {
+            "enabled": self.settings.memory.enabled,
+            "readOnly": reason is not None,
+            "reason": reason,
+        }
         if self.server.daemon_info is not None:
             out["daemonInfo"] = self.server.daemon_info()
         return out
@@ -164,6 +207,8 @@ class CustomRequests(LanguageFeature):
         try:
             result = await asyncio.shield(future)
             partials.flush()  # coalesced text goes out before the response
+            if result.get("episodeId", "") is None:  # memory could not record it
+                warn_if_memory_read_only(self.server)
             return result
         except asyncio.CancelledError:
             token.set()  # the model stops at its next token; the slot frees for the queue

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pygls.exceptions import JsonRpcInvalidParams
 
 from tsr_lsp.memory.api import OUTCOMES
-from tsr_lsp.server.custom import NoParams, UserError, check_size
+from tsr_lsp.server.custom import NoParams, UserError, check_size, warn_if_memory_read_only
 from tsr_lsp.server.feature import CancelToken, LanguageFeature, command, request
 
 if TYPE_CHECKING:  # the store (Tantivy, numpy) is imported on first use, not at initialize
@@ -96,6 +96,11 @@ class RememberArgs:
 
 class MemoryRequests(LanguageFeature):
     name = "memory"
+
+    def initialized(self, params: Any) -> None:
+        """Warn at once when another process holds the memory writer (the daemon next to a
+        --no-daemon server): every episode of this connection would be dropped."""
+        warn_if_memory_read_only(self.server)
 
     def service(self) -> MemoryService:
         memory = self.engine.memory_for(self.settings)
