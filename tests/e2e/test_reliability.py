@@ -64,16 +64,6 @@ def metrics(report: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def known_flip_aborts(report: dict[str, Any]) -> dict[str, int]:
-    """What a known bug adds to ``crashes`` and ``lost_episodes``: a random bit flip in the
-    index sometimes kills the reading process (SIGABRT in the index library seen; about one
-    short run in four, as the flips land in different bytes each run). Owner: memory."""
-    failed = report["details"].get("corruption", {}).get("failed_cases", {})
-    flips = [r for name, r in failed.items() if name.startswith("random bit flips")]
-    aborts = [r for r in flips if r["crashed"] is not None]  # killed by a signal
-    return {"crashes": len(aborts), "lost_episodes": sum(r["lost"] for r in aborts)}
-
-
 def test_every_section_ran(metrics: dict[str, Any]) -> None:
     assert metrics["fuzz_messages"] >= 900
     assert metrics["clients"] == 8 and metrics["victim_requests"] >= 4 * 25
@@ -83,13 +73,10 @@ def test_every_section_ran(metrics: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("key", BEHAVIOUR)
-def test_target(key: str, metrics: dict[str, Any], report: dict[str, Any]) -> None:
+def test_target(key: str, metrics: dict[str, Any]) -> None:
     from tsr_lsp.bench.reliability import target_met
 
     met = target_met(key, metrics[key])
-    known = known_flip_aborts(report).get(key, 0)
-    if not met and known and target_met(key, metrics[key] - known):
-        pytest.xfail(f"known bug: a random bit flip aborted the index reader ({key} {known})")
     if key in KNOWN_FAILING:
         assert not met, f"{key} meets its target now: remove it from KNOWN_FAILING"
         pytest.xfail(f"{KNOWN_FAILING[key]} ({key} = {metrics[key]})")
