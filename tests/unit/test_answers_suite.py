@@ -107,6 +107,10 @@ def test_mbpp_calibration_items_copy_no_public_test_item() -> None:
         part for r in _mbpp("report") for part in (r["prompt"], r["code"], *r["test_list"])
     )
     sets, reviewed = load_index()
+    # MBPP's own split decides for its train items (checked above): they share its template
+    # ("write a python function to find the sum of the ...") and sibling tasks with its test
+    # items by construction, which the router's index of MBPP's test split would call copies
+    sets = [s for s in sets if s.name != "mbpp_test"]
     for r in _mbpp("calibration"):
         for part in (r["prompt"], r["code"], *r["test_list"]):
             assert not overlaps(part, test), (r["task_id"], part)
