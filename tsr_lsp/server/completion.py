@@ -2,8 +2,9 @@
 
 Thin: the pure package (tsr_lsp.completion) decides what to ask and cleans the answer; this
 feature keeps the per-connection state (running request per document, suggestion cache,
-ring of chunks, suggestions waiting for an outcome) and runs the model in the pool's inline
-lane (its own model instance and KV cache, with priority over chat; backends/pool.py).
+ring of chunks) and answers requests. Its two base classes hold the rest: model runs in the
+pool's inline lane (its own model instance and KV cache, with priority over chat;
+server/inline_run.py) and the suggestions' outcomes (server/inline_outcomes.py).
 
 Latency machinery: latest wins per document (a newer request stops the older generation at
 its next token and the older reply is sent at once, empty), a short debounce, a generation
@@ -15,13 +16,10 @@ optional ``tsr/inline/didFocus`` hint).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import re
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -29,12 +27,7 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from tsr_lsp.backends.base import (
-    BackendError,
-    GenerationCancelled,
-    GenerationRequest,
-    RepoContext,
-)
+from tsr_lsp.backends.base import GenerationCancelled
 from tsr_lsp.backends.pool import INLINE
 from tsr_lsp.completion.cache import Entry, SuggestionCache, make_key
 from tsr_lsp.completion.chunks import ChunkRing, pick
@@ -47,43 +40,20 @@ from tsr_lsp.completion.context import (
     skip_reason,
     wants_multiline,
 )
-from tsr_lsp.completion.postprocess import Cleaned, postprocess
-from tsr_lsp.config import CompletionSettings, ModelProfile
+from tsr_lsp.completion.postprocess import Cleaned
+from tsr_lsp.config import CompletionSettings
 from tsr_lsp.router.decision import Decision, RouteRequest
-from tsr_lsp.server.feature import (
-    NOT_MINE,
-    CancelToken,
-    LanguageFeature,
-    command,
-    notification,
-    request,
-)
+from tsr_lsp.server.feature import NOT_MINE, CancelToken, notification
+from tsr_lsp.server.inline_outcomes import ACCEPTED, InlineOutcomes
+from tsr_lsp.server.inline_run import InlineRuns, Job
 
-ACCEPTED = "tsr.inline.accepted"
 EMPTY_ITEMS: list[types.InlineCompletionItem] = []
 MAX_ITEMS = 3  # when Invoked
 FOCUS_DELAY_S = 0.25  # a didFocus hint waits this long for the cursor to settle
-PENDING_MAX = 500  # suggestions kept for their outcome
-PENDING_TTL_S = 600.0  # a shown suggestion without an outcome is dropped after this
 TEMPLATE_LANGUAGES = frozenset({"jinja", "jinja2", "jinja-html", "jinja-md", "j2", "jinja-xml"})
-STRENGTH = {"": 0, "rejected": 1, "edited": 2, "accepted": 3}
-RETUNE_EVERY = 10  # recorded outcomes between two feedback updates of the settings
 
 
 # ---------------------------------------------------------------------- params
-@dataclass
-class EventParams:
-    """``{"id", "index"?, "acceptedLength"?}``: the item's command arguments."""
-
-    id: str
-    index: int = 0
-    accepted_length: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.id:
-            raise ValueError("'id' must be the id from the item's command arguments")
-
-
 @dataclass
 class TextDocument:
     uri: str
@@ -101,68 +71,7 @@ class FocusParams:
     position: Position
 
 
-@dataclass
-class StatsParams:
-    project: str | None = None
-    all_projects: bool = False
-
-
-# ---------------------------------------------------------------------- state
-@dataclass
-class Job:
-    """One inline completion request of a document, until a newer one supersedes it."""
-
-    uri: str
-    superseded: asyncio.Future[None]
-    token: threading.Event = field(default_factory=threading.Event)  # $/cancelRequest, close
-    stop: threading.Event = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.stop = Halt(self.token)
-
-    def supersede(self) -> None:
-        self.stop.set()
-        if not self.superseded.done():
-            self.superseded.set_result(None)
-
-
-class Halt(threading.Event):
-    """Set itself (done early, over budget, superseded) or through a parent event (the
-    request's cancel token, the job's stop): generations check one event every token."""
-
-    def __init__(self, *parents: threading.Event) -> None:
-        super().__init__()
-        self.parents = parents
-
-    def is_set(self) -> bool:
-        return super().is_set() or any(p.is_set() for p in self.parents)
-
-
-@dataclass
-class Shown:
-    """A suggestion waiting for its outcome (the acceptance events)."""
-
-    texts: tuple[str, ...]
-    language: str
-    file: str
-    model: str
-    multiline: bool
-    created: float = field(default_factory=time.monotonic)
-    episode: str | None = None
-    outcome: str = ""
-
-
-@dataclass
-class Tuning:
-    """Completion settings after the user's feedback (router/feedback.py)."""
-
-    max_tokens: int
-    multiline: str
-    note: str = ""
-    recorded: int = 0  # outcomes recorded since the last update
-
-
-class InlineCompletion(LanguageFeature):
+class InlineCompletion(InlineRuns, InlineOutcomes):
     name = "completion"
     options = {types.TEXT_DOCUMENT_INLINE_COMPLETION: types.InlineCompletionOptions()}
 
@@ -172,14 +81,9 @@ class InlineCompletion(LanguageFeature):
         self.cache = SuggestionCache()
         self.ring = ChunkRing()
         self.languages: dict[str, str] = {}  # uri -> languageId
-        self.pending: OrderedDict[str, Shown] = OrderedDict()
         self.decision: Decision | None = None
-        self.tuning: Tuning | None = None
         self.prewarm: threading.Event | None = None
         self.focus_timer: asyncio.TimerHandle | None = None
-        # outcomes are written one at a time, in arrival order (a partial acceptance and
-        # the acceptance after it update one episode), and tsr/inline/stats waits for them
-        self.writing = asyncio.Lock()
 
     # ------------------------------------------------------------------ settings
     @property
@@ -189,9 +93,6 @@ class InlineCompletion(LanguageFeature):
     def configuration_changed(self, settings: Any) -> None:
         self.decision = None
         self.tuning = None
-
-    def project(self) -> str:
-        return str(self.root) if self.root else ""
 
     def _route(self, language: str) -> Decision:
         """kind=inline_completion through the Engine's routing: the cheapest FIM profile,
@@ -204,46 +105,6 @@ class InlineCompletion(LanguageFeature):
             self.decision = self.engine.route(req, self.settings)
             self.log.info("%s", self.decision.explanation)
         return self.decision
-
-    def _lane_profile(self, name: str) -> ModelProfile:
-        profile = self.settings.profile(name)
-        return dataclasses.replace(profile, n_ctx=min(profile.n_ctx, self.conf.n_ctx))
-
-    def _tuned(self) -> Tuning:
-        tuning = self.tuning
-        if tuning is None:
-            tuning = self.tuning = self._retune()
-        return tuning
-
-    def _retune(self) -> Tuning:
-        """Feedback moves length and multi-line (router/feedback.completion_settings)."""
-        from tsr_lsp.router.feedback import CompletionOutcome, completion_settings
-
-        plain = Tuning(self.conf.max_tokens, self.conf.multiline)
-        memory = self.engine.memory
-        if memory is None:
-            return plain
-        try:
-            eps = memory.completions(self.project(), 500)
-        except Exception as exc:  # memory trouble never stops completion
-            self.log.info("completion feedback unavailable: %s", exc)
-            return plain
-        outcomes = [
-            CompletionOutcome(
-                lines=int(ep.meta.get("lines", 1)),
-                chars=int(ep.meta.get("chars", len(ep.response))),
-                outcome=ep.outcome,
-                accepted_chars=int(ep.meta.get("acceptedLength", 0)),
-            )
-            for ep in eps
-            if ep.outcome
-        ]
-        max_tokens, multiline, note = completion_settings(
-            outcomes, self.conf.max_tokens, self.conf.multiline
-        )
-        if note:
-            self.log.info("%s", note)
-        return Tuning(max_tokens, multiline, note)
 
     # ------------------------------------------------------------------ documents
     def _is_template(self, uri: str) -> bool:
@@ -323,14 +184,6 @@ class InlineCompletion(LanguageFeature):
             heal=conf.heal,
             **common,
         )
-
-    @staticmethod
-    def _request(prompt: FimPrompt, **sampling: Any) -> GenerationRequest:
-        repo = None
-        if prompt.uses_repo_format:
-            files = [(c.path, c.text) for c in prompt.chunks]
-            repo = RepoContext(prompt.repo, prompt.path, files)
-        return GenerationRequest(prompt=prompt.prefix, suffix=prompt.suffix, repo=repo, **sampling)
 
     # ------------------------------------------------------------------ prewarm
     def _prewarm(self, uri: str, position: Position | None) -> None:
@@ -485,95 +338,13 @@ class InlineCompletion(LanguageFeature):
             return self._empty("nothing left after post-processing")
         completion_id = "c" + uuid.uuid4().hex[:12]
         self.cache.put(key, Entry(texts, completion_id))
-        self._remember(completion_id, texts, language, job.uri, decision.model, multiline)
+        file = self._rel_path(job.uri)
+        self._remember(completion_id, texts, language, file, decision.model, multiline)
         items = self._items(cur, position, texts, completion_id, doc, cleaned)
         self.log.debug(
             "%d item(s) in %.0f ms", len(items.items), (time.perf_counter() - started) * 1000
         )
         return items
-
-    def _generate(
-        self,
-        job: Job,
-        cur: Cursor,
-        prompt: FimPrompt,
-        decision: Decision,
-        count: int,
-        multiline: bool,
-        tuning: Tuning,
-    ) -> list[Cleaned]:
-        """In a worker thread: up to ``count`` suggestions (the first greedy), cleaned."""
-        out: list[Cleaned] = []
-        profile = self._lane_profile(decision.model)
-        for i in range(count):
-            if job.stop.is_set():
-                break
-            req = self._request(
-                prompt,
-                max_tokens=tuning.max_tokens if multiline else min(tuning.max_tokens, 40),
-                temperature=0.0 if i == 0 else 0.7,
-                top_p=0.95,
-                repeat_penalty=1.0,
-                seed=i,
-            )
-            raw = self._run(job, req, cur, multiline, prompt.healed, decision.model, profile)
-            if raw is None:
-                break
-            cleaned = postprocess(raw, cur, multiline=multiline, healed=prompt.healed)
-            self.log.debug("raw %r -> %r (%s)", raw[:200], cleaned.text[:200], cleaned.reason)
-            out.append(cleaned)
-        return out
-
-    def _run(
-        self,
-        job: Job,
-        req: GenerationRequest,
-        cur: Cursor,
-        multiline: bool,
-        healed: str,
-        model: str,
-        profile: ModelProfile,
-    ) -> str | None:
-        """One generation; stops itself as soon as the suggestion is complete (one line, or
-        the end of the block) or over budget. None: superseded or failed."""
-        halt = Halt(job.stop)
-        pieces: list[str] = []
-        first: list[float] = []
-        budget = self.conf.max_ms / 1000
-        over = []
-
-        def on_token(piece: str) -> None:
-            pieces.append(piece)
-            now = time.monotonic()
-            if not first:
-                first.append(now)
-            text = "".join(pieces)
-            if _complete(text, cur, multiline, healed):
-                halt.set()
-            elif now - first[0] > budget and "\n" in text.strip("\n"):
-                over.append(True)  # the budget ends extra lines, never the first one
-                halt.set()
-
-        try:
-            result = self.engine.pool.generate(
-                model, req, on_token=on_token, cancel=halt, profile=profile, lane=INLINE
-            )
-            text = result.text
-            self.log.debug(
-                "generated: %s, %d tokens", result.finish_reason, result.completion_tokens
-            )
-        except GenerationCancelled as exc:
-            if job.stop.is_set():
-                return None
-            text = exc.result.text or "".join(pieces)
-            self.log.debug("stopped early after %d tokens", exc.result.completion_tokens)
-        except BackendError as exc:
-            self.decision = None  # route again: the pool may fall back to another profile
-            self.log.warning("inline completion with %r failed: %s", model, exc)
-            return None
-        if over:  # keep complete lines only
-            text = text[: text.rstrip("\n").rfind("\n") + 1]
-        return text
 
     def _items(
         self,
@@ -613,111 +384,3 @@ class InlineCompletion(LanguageFeature):
     def _empty(self, reason: str) -> types.InlineCompletionList:
         self.log.debug("no completion: %s", reason)
         return types.InlineCompletionList(items=EMPTY_ITEMS)
-
-    # ------------------------------------------------------------------ outcomes
-    def _remember(
-        self, cid: str, texts: tuple[str, ...], language: str, uri: str, model: str, multi: bool
-    ) -> None:
-        now = time.monotonic()
-        while self.pending and (
-            len(self.pending) >= PENDING_MAX
-            or now - next(iter(self.pending.values())).created > PENDING_TTL_S
-        ):
-            self.pending.popitem(last=False)
-        self.pending[cid] = Shown(texts, language, self._rel_path(uri), model, multi)
-
-    @notification("tsr/inline/didShow", EventParams)
-    def did_show(self, params: EventParams) -> None:
-        if params.id not in self.pending:
-            self.log.debug("didShow for unknown completion %s", params.id)
-
-    @notification("tsr/inline/didPartiallyAccept", EventParams)
-    async def did_partially_accept(self, params: EventParams) -> None:
-        await self._outcome(params, "edited")
-
-    @notification("tsr/inline/didDismiss", EventParams)
-    async def did_dismiss(self, params: EventParams) -> None:
-        await self._outcome(params, "rejected")
-
-    @command(ACCEPTED, EventParams)
-    async def accepted(self, params: EventParams, token: CancelToken) -> dict[str, Any]:
-        return await self._outcome(params, "accepted")
-
-    async def _outcome(self, params: EventParams, outcome: str) -> dict[str, Any]:
-        shown = self.pending.get(params.id)
-        if shown is None:
-            self.log.debug("%s for unknown completion %s", outcome, params.id)
-            return {"id": params.id, "outcome": None}
-        if STRENGTH[outcome] <= STRENGTH[shown.outcome]:
-            return {"id": params.id, "outcome": shown.outcome}  # a dismiss after an accept
-        shown.outcome = outcome
-        index = min(max(params.index, 0), len(shown.texts) - 1)
-        async with self.writing:
-            await self.in_thread(lambda: self._store(shown, index, outcome, params.accepted_length))
-        return {"id": params.id, "outcome": outcome}
-
-    def _store(self, shown: Shown, index: int, outcome: str, accepted_length: int) -> None:
-        from tsr_lsp.memory.episodic import Episode
-
-        memory = self.engine.memory
-        if memory is None:
-            return
-        text = shown.texts[index]
-        meta = {
-            "lines": text.count("\n") + 1,
-            "chars": len(text),
-            "acceptedLength": len(text) if outcome == "accepted" else accepted_length,
-            "multiline": shown.multiline,
-            "index": index,
-        }
-        if shown.episode is not None:
-            memory.update_completion(shown.episode, outcome, meta)
-            return
-        shown.episode = memory.record_completion(
-            Episode(
-                project=self.project(),
-                text=text,
-                kind="completion",
-                response=text[:400],
-                language=shown.language,
-                file=shown.file,
-                category="code",
-                model=shown.model,
-                temperature=0.0,
-                cot_steps=0,
-                template="inline_completion",
-                outcome=outcome,
-                outcome_ts=time.time(),
-                meta=meta,
-            )
-        )
-        if self.tuning is not None:
-            self.tuning.recorded += 1
-            if self.tuning.recorded >= RETUNE_EVERY:
-                self.tuning = self._retune()
-
-    @request("tsr/inline/stats", StatsParams)
-    async def stats(self, params: StatsParams, token: CancelToken) -> dict[str, Any]:
-        project = None if params.all_projects else (params.project or self.project())
-        memory = self.engine.memory
-        if memory is None:
-            table: dict[str, Any] = {"shown": 0, "accepted": 0, "partial": 0, "rejected": 0}
-            return {"project": project, **table, "acceptanceRate": 0.0, "byLanguage": {}}
-        async with self.writing:  # the outcomes received before this request count
-            result = await self.in_thread(lambda: memory.completion_stats(project))
-        return {"project": project, **result}
-
-
-_BLANK_LINES = re.compile(r"^(?:[ \t]*\n)*")
-
-
-def _complete(text: str, cur: Cursor, multiline: bool, healed: str) -> bool:
-    """Is the suggestion streamed so far already all we will show? (stop generating)
-    On a blank line, empty lines the model starts with are skipped by post-processing."""
-    body = text if cur.line_prefix.strip() else _BLANK_LINES.sub("", text)
-    if "\n" not in body:
-        return False
-    if not multiline:
-        return True
-    cut = postprocess(text, cur, multiline=True, healed=healed)
-    return cut.reason in ("end of block", "repeats the lines below", "line limit")
