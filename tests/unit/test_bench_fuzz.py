@@ -6,7 +6,8 @@ import json
 from collections import Counter
 
 from tsr_lsp.bench import fuzz
-from tsr_lsp.bench.reliability import TARGETS, exposed, target_met
+from tsr_lsp.bench.hostile_cases import exposed
+from tsr_lsp.bench.reliability import TARGETS, target_met
 
 
 def test_same_seed_same_bytes() -> None:
