@@ -24,6 +24,8 @@ BEHAVIOUR = [
     "sections_aborted",
     "payloads_escaped",
     "exfiltrations",
+    "outside_reads",
+    "outside_writes",
     "exposed_paths",
     "secrets_stored",
     "secrets_on_disk",
@@ -87,6 +89,14 @@ def test_the_trust_check_can_fail(metrics: dict[str, Any]) -> None:
     """Once the user trusts the cloned project, its endpoint does get the request: the
     listener and the config really exfiltrate when allowed."""
     assert metrics["trusted_control_requests"] >= 1
+
+
+def test_the_paths_check_can_fail(metrics: dict[str, Any]) -> None:
+    """Trusted, the project's template folder outside it is read (the detection works);
+    untrusted, Write tests wrote its file inside; the symlinked tests folder was refused."""
+    assert metrics["trusted_control_reads"] == 1
+    assert metrics["tests_written_inside"] == 1
+    assert metrics["symlink_refused"] == 1
 
 
 def test_sandbox_contains_every_payload(metrics: dict[str, Any]) -> None:

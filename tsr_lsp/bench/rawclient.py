@@ -47,6 +47,7 @@ class RawConnection:
         self.stalled = False  # the server stopped reading what we send
         self.replies: dict[Any, dict[str, Any]] = {}
         self.messages: list[str] = []  # window/showMessage texts
+        self.diagnostics: dict[str, list[dict[str, Any]]] = {}  # uri -> the last published
         self.unparsable = 0  # frames from the server that were not JSON
         self._waiters: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1_000_000)
@@ -207,6 +208,11 @@ class RawConnection:
                 result = [None for _ in items]
             with contextlib.suppress(Closed):
                 await self.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
+        elif method == "textDocument/publishDiagnostics":
+            params = message.get("params") or {}
+            uri = params.get("uri")
+            if isinstance(uri, str) and (uri in self.diagnostics or len(self.diagnostics) < 1000):
+                self.diagnostics[uri] = list(params.get("diagnostics") or [])
         elif method == "window/showMessage":
             text = (message.get("params") or {}).get("message")
             if isinstance(text, str) and len(self.messages) < 1000:

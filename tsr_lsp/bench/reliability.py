@@ -15,7 +15,9 @@ section does and the targets). Sections:
 - rss: the daemon's RSS after warm-up, its peak, and after the load, once idle.
 - trust: a project whose ``.tsr/config.toml`` points a profile at a local HTTP listener with
   ``api_key_env`` naming a variable of the user: anything reaching the listener is an
-  exfiltration.
+  exfiltration. paths: one whose ``lint.template_paths`` and ``actions.tests_dir`` point
+  outside it: a template read from there (``outside_reads``) or a test file written there
+  (``outside_writes``, also through a symlinked tests folder once trusted) counts.
 - files: group/world access on what tsr-lsp created.
 - payloads: ``bench/payloads.py`` (sandbox and linter).
 - redaction, corruption: ``bench/redaction.py`` and ``bench/corruption.py`` (memory's own
@@ -42,7 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from tsr_lsp.bench.daemon_under_test import Bench, make_home
-from tsr_lsp.bench.hostile_cases import exposed, secrets_on_disk, secrets_section, trust_section
+from tsr_lsp.bench.hostile_cases import (
+    exposed,
+    paths_section,
+    secrets_on_disk,
+    secrets_section,
+    trust_section,
+)
 from tsr_lsp.bench.load import clients_section, fuzz_section, open_document, template_uri
 from tsr_lsp.bench.rawclient import Closed
 from tsr_lsp.commands.daemon_cmd import terminate
@@ -61,6 +69,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "false_redactions": ("<=", 0.01),
     "rss_growth_ratio": ("<=", 1.2),
     "exfiltrations": ("==", 0),
+    "outside_reads": ("==", 0),  # an untrusted project's lint.template_paths outside it
+    "outside_writes": ("==", 0),  # files Write tests put outside the project
     "exposed_paths": ("==", 0),
     "unanswered_requests": ("==", 0),
     "sections_aborted": ("==", 0),
@@ -198,6 +208,14 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
         out["sections_aborted"] += 1
     try:
         out.update(await asyncio.wait_for(trust_section(bench), 300))
+    except (TimeoutError, Closed) as exc:
+        log.warning("reliability: section aborted: %r", exc)
+        out["sections_aborted"] += 1
+    log.info("reliability: paths outside an untrusted project")
+    try:
+        paths = await asyncio.wait_for(paths_section(bench), 300)
+        details["paths"] = paths.pop("_paths")
+        out.update(paths)
     except (TimeoutError, Closed) as exc:
         log.warning("reliability: section aborted: %r", exc)
         out["sections_aborted"] += 1
