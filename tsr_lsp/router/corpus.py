@@ -21,14 +21,25 @@ from tsr_lsp.router.features import hard_code_terms
 
 TEAM_DIR = Path(__file__).parent / "data"
 CAPS = {
-    "gsm8k": 1200,
+    "gsm8k": 1745,  # was 1,200 + SVAMP 300 + AQuA 245 (test splits, below)
     "triviaqa": 1300,  # was 700 + ARC 1,200: the ARC files are ARC's test split (eval only)
-    "strategyqa": 200,
-    "commonsense_qa": 150,
-    "siqa": 300,
-    "logical_deduction": 400,
+    "commonsense_qa": 600,  # was 150; + 830 for StrategyQA, logical deduction, LSAT-AR
+    "siqa": 680,  # was 300
     "boolq": 500,
-    "pii": 250,
+}
+# Files in ../shared/data/router/foundry that are a benchmark's TEST split or an
+# evaluation-only set: never trained on (docs/ROUTER.md "Which split each file is").
+EVALUATION_ONLY = {
+    "arc_easy": "ARC test split (2,376 rows = its test size)",
+    "arc_challenge": "ARC test split (1,172 rows = its test size)",
+    "agi_eval_lsat_ar": "AGIEval LSAT-AR: AGIEval is test-only (230 = its size)",
+    "agi_eval_lsat_rc": "AGIEval LSAT-RC: AGIEval is test-only (268 of its 269)",
+    "aqua": "AQuA-RAT test split via AGIEval (245 of 254; test and dev are 254 each)",
+    "svamp": "SVAMP's 300-problem test part of the 700/300 split",
+    "enterprise_pii_classification": "Patronus EnterprisePII: an evaluation set, no train split",
+    "bigbench_strategy_qa": "BIG-bench task (canary: never in training corpora)",
+    "bigbench_logical_deduction": "BIG-bench task (canary; BBH's test items are among them)",
+    "bigbench_understanding_fables": "BIG-bench task (canary: never in training corpora)",
 }
 
 # Self-Instruct rows labelled by hand, in file order, ten per group (letters -> _LETTERS).
@@ -285,14 +296,9 @@ def knowledge_sources(root: Path, rng: random.Random) -> list[Example]:
 
 
 def reasoning_sources(root: Path, rng: random.Random) -> list[Example]:
+    """CommonsenseQA and SIQA: their validation splits (test labels are unpublished).
+    StrategyQA and logical deduction (BIG-bench) and LSAT-AR (AGIEval) are evaluation data."""
     out = []
-    rows = []
-    for r in _foundry(root, "commonsense_reasoning", "bigbench_strategy_qa"):
-        stem = strip_scaffold(r["query"])
-        rows.append(
-            Example(rng.choice(_WRAPPERS) + stem, "reasoning", difficulty=0.4, source="strategyqa")
-        )
-    out += _cap(rows, "strategyqa", rng)
     for name, source in (("commonsense_qa", "commonsense_qa"), ("siqa", "siqa")):
         rows = []
         for r in _foundry(root, "commonsense_reasoning", name):
@@ -301,29 +307,6 @@ def reasoning_sources(root: Path, rng: random.Random) -> list[Example]:
             text = _question_variants(stem, choices, rng, True)
             rows.append(Example(text, "reasoning", difficulty=0.3, source=source))
         out += _cap(rows, source, rng)
-    rows = []
-    for r in _foundry(root, "symbolic_problem_solving", "bigbench_logical_deduction"):
-        text = strip_scaffold(r["query"])
-        n = "seven" if "seven" in text else "five" if "five" in text else "three"
-        diff = {"three": 0.3, "five": 0.6, "seven": 0.9}[n]
-        if rng.random() < 0.4:
-            stem, choices = split_choices(text)
-            text = stem if choices else text
-        rows.append(Example(text, "reasoning", difficulty=diff, source="logical_deduction"))
-    out += _cap(rows, "logical_deduction", rng)
-    for r in _foundry(root, "symbolic_problem_solving", "agi_eval_lsat_ar"):
-        stem, choices = split_choices(strip_scaffold(r["query"]))
-        text = format_choices(stem, choices, rng) if choices else stem
-        out.append(Example(text, "reasoning", difficulty=0.9, source="lsat_ar"))
-    return out
-
-
-def math_sources(root: Path, rng: random.Random) -> list[Example]:
-    out = []
-    for name, diff in (("svamp", 0.2), ("aqua", 0.6)):
-        for r in _foundry(root, "symbolic_problem_solving", name):
-            text = rng.choice(_WRAPPERS) + strip_scaffold(r["context"])
-            out.append(Example(text, "math", difficulty=diff, source=name))
     return out
 
 
@@ -335,23 +318,11 @@ _BOOLQ_FORMS = (
     "Text: {p}\nQuestion: {q}?",
     'According to the following paragraph, {q}?\n"{p}"',
 )
-_PII_FORMS = (
-    "Does the passage below contain sensitive information?\n{p}",
-    "Is there any personal or confidential data in this text? Answer yes or no.\n\n{p}",
-    "Classify this document as containing PII or not:\n{p}",
-    "{p}\n\nWould it be safe to share this text publicly, or does it include private data?",
-    "Check the following for sensitive details (names, addresses, account numbers):\n{p}",
-    "Please label this passage: sensitive or not sensitive.\n\n{p}",
-)
-_RC_EXTRACT = re.compile(
-    r"according to the passage|the passage (?:states|mentions)|"
-    r"mentioned in the passage|the author mentions",
-    re.I,
-)
 
 
 def reading_sources(root: Path, rng: random.Random) -> list[Example]:
-    out = []
+    """BoolQ's validation split as extraction. LSAT-RC (AGIEval), fables (BIG-bench) and
+    EnterprisePII are evaluation data."""
     rows = []
     for r in _foundry(root, "reading_comprehension", "boolq"):
         body = strip_scaffold(r["query"])
@@ -361,25 +332,7 @@ def reading_sources(root: Path, rng: random.Random) -> list[Example]:
             continue
         text = rng.choice(_BOOLQ_FORMS).format(p=passage.strip(), q=question)
         rows.append(Example(text, "extraction", source="boolq"))
-    out += _cap(rows, "boolq", rng)
-    for r in _foundry(root, "reading_comprehension", "agi_eval_lsat_rc"):
-        stem, choices = split_choices(strip_scaffold(r["query"]))
-        question = stem.rsplit("\n", 1)[-1]
-        cat = "extraction" if _RC_EXTRACT.search(question) else "analysis"
-        text = format_choices(stem, choices, rng) if choices and rng.random() < 0.6 else stem
-        out.append(Example(text, cat, difficulty=0.6, source="lsat_rc"))
-    for r in _foundry(root, "reading_comprehension", "bigbench_understanding_fables"):
-        stem, choices = split_choices(strip_scaffold(r["query"]))
-        text = format_choices(stem, choices, rng) if choices and rng.random() < 0.5 else stem
-        out.append(Example(text, "analysis", difficulty=0.2, source="fables"))
-    rows = []
-    for r in _foundry(root, "safety", "enterprise_pii_classification"):
-        m = re.search(r"'''\n?(.*?)\n?'''", r["query"], re.S)
-        if not m:
-            continue
-        text = rng.choice(_PII_FORMS).format(p=m.group(1).strip())
-        rows.append(Example(text, "analysis", source="pii"))
-    return out + _cap(rows, "pii", rng)
+    return _cap(rows, "boolq", rng)
 
 
 def team_sources() -> list[Example]:
@@ -414,7 +367,6 @@ def build_corpus(shared: Path | None = None, seed: int = 0, team: bool = True) -
         self_instruct,
         knowledge_sources,
         reasoning_sources,
-        math_sources,
         reading_sources,
     ):
         out += builder(root, rng)
