@@ -9,6 +9,7 @@ import pytest
 
 from tsr_lsp.completion.context import build_prompt, locate, wants_multiline
 from tsr_lsp.completion.postprocess import postprocess
+from tsr_lsp.config import CompletionSettings
 
 GOLDEN = Path(__file__).parent / "completion_golden"
 CASES = sorted(GOLDEN.glob("*.toml"))
@@ -37,7 +38,8 @@ def test_golden(path: Path) -> None:
     cur = locate(case["text"], *case["position"])
     assert cur is not None
     multiline = case.get("multiline", wants_multiline(cur))
-    prompt = build_prompt(cur, prefix_tokens=512, suffix_tokens=128)
+    heal = case.get("heal", CompletionSettings().heal)  # the server's default unless the case says
+    prompt = build_prompt(cur, prefix_tokens=512, suffix_tokens=128, heal=heal)
     out = postprocess(case["raw"], cur, multiline=multiline, healed=prompt.healed)
     assert out.text == case["expected"], case["description"]
     assert out.replace_rest == case.get("replace_rest", False), case["description"]

@@ -104,14 +104,24 @@ def wants_multiline(cur: Cursor, setting: str = "auto") -> bool:
         return True
     if cur.line_prefix.strip():
         return False
-    above = next((x for x in reversed(cur.before) if x.strip()), "")
+    above = line_above(cur)
     if not above:
         return True  # an empty file or the top of one
-    stripped = above.rstrip()
-    if stripped.endswith((":", "{", "(", "[", "=>", "->")) or stripped.endswith(("do", "then")):
+    if opens_block(above):
         return True
     above_indent = len(above) - len(above.lstrip())
     return len(cur.line_prefix) > above_indent
+
+
+def line_above(cur: Cursor) -> str:
+    """The last non-blank line above the cursor's line ("" at the top of a file)."""
+    return next((x for x in reversed(cur.before) if x.strip()), "")
+
+
+def opens_block(line: str) -> bool:
+    """Does ``line`` open a block (Python's ':', braces, brackets, arrows, do/then)?"""
+    stripped = line.rstrip()
+    return stripped.endswith((":", "{", "(", "[", "=>", "->")) or stripped.endswith(("do", "then"))
 
 
 @dataclass(frozen=True)

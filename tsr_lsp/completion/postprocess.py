@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tsr_lsp.completion.context import CLOSERS, OPENERS, Cursor
+from tsr_lsp.completion.context import CLOSERS, OPENERS, Cursor, line_above, opens_block
 
 MAX_LINES = 12
 _SPECIAL = re.compile(r"<\|[a-z_]+\|>|<fim_[a-z]+>|<file_sep>|<repo_name>|<\uff5cfim")
@@ -49,19 +49,28 @@ def _strip_chat(text: str) -> str:
     return "\n".join(lines)
 
 
-def _heal(text: str, healed: str, blank_line: bool) -> str:
-    """Remove the whitespace the prompt left out (see context.build_prompt)."""
+def _heal(text: str, healed: str, cur: Cursor) -> str:
+    """Remove the whitespace the prompt left out (see context.build_prompt), and on a
+    blank line the indentation the model wrote again in front of the cursor's."""
+    blank_line = not cur.line_prefix.strip()
     if blank_line:
         lines = text.split("\n")
         while len(lines) > 1 and not lines[0].strip():
             lines.pop(0)  # the model started with an empty line: complete the cursor's line
         text = "\n".join(lines)
-    if not healed:
-        return text
-    if text.startswith(healed):
+    if healed and text.startswith(healed):
         return text[len(healed) :]
+    if not healed and not (blank_line and _indent(text) and not _body_below_opener(cur)):
+        return text
     first, nl, rest = text.partition("\n")
     return first.lstrip(" \t") + nl + rest
+
+
+def _body_below_opener(cur: Cursor) -> bool:
+    """The cursor is not yet indented below a line that opens a block: more indentation
+    from the model is the block's body, not a repeat of the cursor's indentation."""
+    above = line_above(cur)
+    return opens_block(above) and len(cur.line_prefix) <= _indent(above)
 
 
 def _indent(line: str) -> int:
@@ -184,7 +193,7 @@ def _contains_in_order(text: str, chars: str) -> bool:
 def postprocess(raw: str, cur: Cursor, *, multiline: bool, healed: str = "") -> Cleaned:
     """The text to insert at the cursor (possibly empty), from the model's raw answer."""
     text = _strip_chat(_strip_special(raw))
-    text = _heal(text, healed, blank_line=not cur.line_prefix.strip())
+    text = _heal(text, healed, cur)
     text, reason = _cut_lines(text, cur, multiline)
     if not text.strip():
         return Cleaned("", reason="empty")
