@@ -282,6 +282,56 @@ def extraction_items(split: str, n: int) -> list[dict[str, Any]]:
     return out
 
 
+# ------------------------------------------------------------------ analysis
+# review sentences by polarity: first half calibration, second half report (the report
+# split's analysis is Enterprise PII today, so only calibration uses these)
+PRAISE = [
+    "It works exactly as the description promised",
+    "It arrived two days early and was packed with care",
+    "I would happily order the same one again",
+    "It feels sturdy and took five minutes to set up",
+    "For the price it is a real bargain",
+    "Their support team sorted out my question within a day",
+    "Everyone at home has been using it since it came",
+    "It is quieter than the one it replaced",
+]
+COMPLAINTS = [
+    "It stopped working after barely a week",
+    "The box came late and the surface was scratched",
+    "I sent it back and I am still waiting for my money",
+    "It wobbles and two screws were missing",
+    "For the price I expected far better",
+    "Nobody from support has answered my three emails",
+    "The manual is useless and the app keeps crashing",
+    "It is louder than the cheap one it replaced",
+]
+NEUTRAL = [
+    "I mostly use it in the evenings.",
+    "It replaced an older model.",
+    "My brother recommended the brand.",
+    "I bought it in the spring sale.",
+]
+
+
+def analysis_items(split: str, n: int) -> list[dict[str, Any]]:
+    """Short product reviews whose sentiment is plain (two sentences of one polarity and
+    a neutral one): label positive or negative."""
+    rng = _rng("analysis", split)
+    praise, complaints = _half(PRAISE, split), _half(COMPLAINTS, split)
+    out = []
+    for i in range(n):
+        label = "positive" if i % 2 == 0 else "negative"
+        a, b = rng.sample(praise if label == "positive" else complaints, 2)
+        product = rng.choice(PRODUCTS)
+        text = f"{a}. {rng.choice(NEUTRAL)} {b}."
+        prompt = (
+            f"Is the sentiment of this review of a {product} positive or negative? Answer "
+            f"with one word.\n\nReview: {text}"
+        )
+        out.append({"id": f"analysis-{split[:3]}-{i:02d}", "prompt": prompt, "label": label})
+    return out
+
+
 # ------------------------------------------------------------------ writing
 def _writing_checks(rng: random.Random, i: int) -> tuple[str, list[dict[str, Any]]]:
     """Two or three verifiable instructions and how the prompt states them."""

@@ -111,11 +111,18 @@ MBPP_FILES = {
 def public_test_item(task_id: str) -> bool:
     """Whether a task comes from a public benchmark's TEST split (MBPP 11-510; ARC as
     packaged by llm-foundry, which is ARC's test set; HumanEval; GSM8K test). Such items may
-    be reported on but never reach the calibration split or the router's outcomes."""
+    be reported on but never reach the calibration split or the router's outcomes. So are
+    sets meant for evaluation only: BIG-bench's StrategyQA (its files ask not to be trained
+    on) and Enterprise PII (an evaluation set); docs/ROUTER.md has the split audit."""
     source, _, rest = task_id.partition("/")
     if source == "mbpp":
         return not rest.isdigit() or int(rest) in MBPP_TEST_IDS
-    return source in {"arc_easy", "arc_challenge", "humaneval", "gsm8k_test", "gsm8k"}
+    return source in EVALUATION_ONLY
+
+
+EVALUATION_ONLY = frozenset(
+    {"arc_easy", "arc_challenge", "humaneval", "gsm8k_test", "gsm8k", "strategyqa", "pii"}
+)
 
 
 def mbpp(_shared: Path) -> list[Task]:
@@ -252,14 +259,38 @@ def pii(shared: Path) -> list[Task]:
     return out
 
 
+def team_analysis(_shared: Path) -> list[Task]:
+    """Review sentiment written for tsr-lsp: the calibration split's analysis tasks, since
+    Enterprise PII (the only public analysis set here) is for evaluation only."""
+    source = "written for tsr-lsp (generated.py), Apache-2.0"
+    return [
+        Task(
+            it["id"],
+            "analysis",
+            it["prompt"],
+            "label",
+            {"labels": ["positive", "negative"], "label": it["label"]},
+            "calibration",
+            source,
+        )
+        for it in generated.analysis_items("calibration", 40)
+    ]
+
+
 # sources that serve one split only (public test sets: report; their replacement: calibration)
-ONLY_SPLIT = {"arc": "report", "triviaqa": "calibration"}
+ONLY_SPLIT = {
+    "arc": "report",
+    "strategyqa": "report",
+    "pii": "report",
+    "triviaqa": "calibration",
+    "team_analysis": "calibration",
+}
 PUBLIC_SOURCES = {
     "code": (mbpp,),
     "math": (gsm8k,),
     "knowledge": (arc, triviaqa),
     "reasoning": (strategyqa, commonsense_qa),
-    "analysis": (pii,),
+    "analysis": (pii, team_analysis),
 }
 
 
