@@ -237,3 +237,42 @@ async def test_an_array_param_that_is_no_array_is_refused_at_once(diagnostics: A
     got = await replies(frame(message) + probe(7))
     assert got[0]["id"] == 5 and "context.diagnostics" in got[0]["error"]["message"], got[0]
     assert got[1]["id"] == 7
+
+
+def test_a_plain_result_is_sent_as_the_converter_would_and_objects_inside_still_convert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tsr/* results skip cattrs's walk (it held the event loop for big memory exports) but
+    the wire carries the same JSON; an lsprotocol object inside is still converted, and a
+    null result stays in the message."""
+    from lsprotocol import types
+
+    server = TsrLanguageServer(make_engine_factory())
+    out = Capture()
+    server.protocol.set_writer(out)
+    walked: list[Any] = []
+
+    class Recording:  # the converter, noting what it is asked to walk
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def unstructure(self, obj: Any, *args: Any) -> Any:
+            walked.append(obj)
+            return self.real.unstructure(obj, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+    monkeypatch.setattr(server.protocol, "_converter", Recording(server.protocol._converter))
+    episodes = [{"id": f"{i:016x}", "text": "a note", "tags": ["x"], "ts": 1.5} for i in range(50)]
+    pos = types.Position(line=1, character=2)
+    server.protocol._send_response(5, result={"episodes": episodes, "at": pos, "none": None})
+    server.protocol._send_response(6, result=None)
+    first, second = out.messages()
+    assert first == {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "result": {"episodes": episodes, "at": {"line": 1, "character": 2}, "none": None},
+    }
+    assert second == {"jsonrpc": "2.0", "id": 6, "result": None}
+    assert walked == [pos]  # only the object, not the whole result
