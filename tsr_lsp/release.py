@@ -6,6 +6,11 @@ pages of read-only files mapped by components that registered a dropper (the mem
 table: rows touched by a batch of unusual words stay resident otherwise, +11 MB after the
 reliability fuzz), then glibc's free lists (``malloc_trim``: without it a process keeps its
 peak heap). Pure apart from those side effects; safe to call from any thread.
+
+Work that frees a lot asks for ``release_later()``, not ``release_memory()``: the full garbage
+collection holds the interpreter without a break (over a second after a 2,000-episode import),
+so run inside a request it stalled every other client of the daemon; later, once such calls
+stop for a moment, it runs once on its own thread.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import linecache
+import threading
 import weakref
 from typing import Protocol
 
@@ -24,6 +30,9 @@ class Droppable(Protocol):
 
 
 _droppers: weakref.WeakSet[Droppable] = weakref.WeakSet()
+QUIET_S = 2.0  # a release waits until no other release was asked for this long
+_pending: threading.Timer | None = None
+_pending_lock = threading.Lock()
 
 
 def register(owner: Droppable) -> None:
@@ -43,3 +52,16 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass  # not glibc
+
+
+def release_later(delay_s: float = QUIET_S) -> None:
+    """``release_memory()`` once ``delay_s`` passed without another call (debounced: a busy
+    daemon releases once, when the burst ends)."""
+    global _pending
+    timer = threading.Timer(delay_s, release_memory)
+    timer.daemon = True
+    with _pending_lock:
+        if _pending is not None:
+            _pending.cancel()
+        _pending = timer
+        timer.start()

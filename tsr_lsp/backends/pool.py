@@ -39,7 +39,7 @@ from tsr_lsp.backends.base import (
     TokenCallback,
 )
 from tsr_lsp.config import ModelProfile, Settings
-from tsr_lsp.release import release_memory
+from tsr_lsp.release import release_later
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ class ModelPool:
             slot.backend.close()
             self.idle_unloads.append(slot.name)
         if gone:
-            release_memory()
+            release_later()
         return [s.name for s in gone]
 
     def _make_room(self, needed_mb: float, keep: str) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tsr_lsp.config import MemorySettings
 from tsr_lsp.memory.episodic import PINNED_KINDS, Episode
 from tsr_lsp.paths import private_dir, write_private
-from tsr_lsp.release import release_memory
+from tsr_lsp.release import release_later
 
 if TYPE_CHECKING:
     import threading
@@ -216,7 +216,7 @@ class StoreMaintenance:
         self.index.register_tokenizer(TOKENIZER, self.analyzer)
         episodes[:] = clean
         self._after_rebuild(clean)
-        release_memory()
+        release_later()
 
     def _migrate(self, version: int) -> None:
         """Re-index every stored payload into the current schema (payloads carry all data,

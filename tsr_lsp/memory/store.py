@@ -72,7 +72,7 @@ from tsr_lsp.memory.static import (
 )
 from tsr_lsp.memory.validate import read_payload, sanitized, seal
 from tsr_lsp.paths import current_umask, private_dir, secure_tree
-from tsr_lsp.release import release_memory
+from tsr_lsp.release import release_later
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +487,7 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
         self._change((encode_put(p) for p in payloads), apply, prepare)
         del docs[:], payloads[:]
         if len(clean) >= 1000:
-            release_memory()
+            release_later()
         if bounded:
             self._enforce_caps({ep.project for ep in clean})
         if self.dense is not None:

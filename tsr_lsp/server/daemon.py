@@ -175,9 +175,9 @@ class Daemon:
                 writer.close()
             # what the connection held (a 50 MB document, say) goes back to the system,
             # also while other editors stay connected
-            from tsr_lsp.release import release_memory
+            from tsr_lsp.release import release_later
 
-            asyncio.get_running_loop().call_later(1.0, release_memory)
+            release_later(1.0)
 
     def info(self) -> dict[str, object]:
         return {
