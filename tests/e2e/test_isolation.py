@@ -137,9 +137,12 @@ async def test_a_render_over_its_time_is_stopped_and_others_are_served(
     await other.start(server_command(), root=tmp_path)
     try:
         uri = (tmp_path / "p.jinja").as_uri()
+        # a loop that takes milliseconds, so the 1 ms budget always stops it (a template
+        # as short as the other client's sometimes finished first, about 1 run in 3)
+        busy = "{% for i in range(90000) %}{% endfor %}Hi {{ x }}"
         slow.lsp.text_document_did_open(
             types.DidOpenTextDocumentParams(
-                types.TextDocumentItem(uri=uri, language_id="jinja", version=1, text="Hi {{ x }}")
+                types.TextDocumentItem(uri=uri, language_id="jinja", version=1, text=busy)
             )
         )
         preview, status = await asyncio.gather(
