@@ -1,0 +1,120 @@
+"""Which prompt window costs inline completion quality? (docs/COMPLETION.md, "Windows")
+
+Development set only: it loads ``stdlib`` of tsr_lsp/bench/fim_data.py and never the
+held-out ``humaneval`` set (settings are never chosen on it). One process, one model instance: for
+every task each configuration builds the server's prompt (``build_prompt``), generates
+greedily in the lane's way (stop when the suggestion is complete, ``inline_run._complete``)
+and post-processes it (``postprocess``); ``direct`` is the bench's direct call (the
+model's FIM tokens around the whole file, stop at the first newline). Configurations that
+share a prefix window run one after the other, so llama.cpp's KV cache makes them cheap.
+The first line (stripped) is compared with the masked line, as ``bench completion`` does.
+
+  .venv/bin/python scripts/completion_window_probe.py \
+      '{"direct": "direct", "w640/96": [640, 96], "w640/256": [640, 256]}' --limit 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import threading
+import time
+
+from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest
+from tsr_lsp.backends.llama_cpp import LlamaCppBackend
+from tsr_lsp.bench import fim_data
+from tsr_lsp.completion.context import Cursor, build_prompt, locate, wants_multiline
+from tsr_lsp.completion.postprocess import postprocess
+from tsr_lsp.config import CompletionSettings, Settings
+from tsr_lsp.server.inline_run import _complete
+
+
+def direct_answer(backend: LlamaCppBackend, task: fim_data.Task) -> str:
+    """The bench's direct call: FIM tokens around the whole file, stop at the newline."""
+    lines = task.text.split("\n")
+    head = "\n".join(lines[: task.line]) + "\n" + lines[task.line][: task.column]
+    tail = lines[task.line][task.column :] + "\n" + "\n".join(lines[task.line + 1 :])
+    req = GenerationRequest(
+        prompt=head, suffix=tail, max_tokens=48, temperature=0.0, repeat_penalty=1.0, stop=["\n"]
+    )
+    return str(backend.generate(req).text)
+
+
+def tsr_answer(
+    backend: LlamaCppBackend, cur: Cursor, window: list[int], conf: CompletionSettings
+) -> str:
+    """The server's prompt, stopping rule and post-processing for one window."""
+    prompt = build_prompt(cur, prefix_tokens=window[0], suffix_tokens=window[1], heal=conf.heal)
+    multi = wants_multiline(cur, conf.multiline)
+    halt = threading.Event()
+    pieces: list[str] = []
+
+    def on_token(piece: str) -> None:
+        pieces.append(piece)
+        if _complete("".join(pieces), cur, multi, prompt.healed):
+            halt.set()
+
+    req = GenerationRequest(
+        prompt=prompt.prefix,
+        suffix=prompt.suffix,
+        max_tokens=conf.max_tokens if multi else min(conf.max_tokens, 40),
+        temperature=0.0,
+        top_p=0.95,
+        repeat_penalty=1.0,
+        seed=0,
+    )
+    try:
+        raw = backend.generate(req, on_token=on_token, cancel=halt).text
+    except GenerationCancelled as exc:
+        raw = exc.result.text or "".join(pieces)
+    return postprocess(raw, cur, multiline=multi, healed=prompt.healed).text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("configs", help='JSON: name -> "direct" or [prefixTokens, suffixTokens]')
+    ap.add_argument("--limit", type=int, default=60)
+    ap.add_argument("--start", type=int, default=0, help="skip the first tasks (resume)")
+    ap.add_argument("--out", default="", help="one JSON line per task (outside the repo)")
+    args = ap.parse_args()
+    configs = json.loads(args.configs)
+    conf = CompletionSettings()
+    profile = dataclasses.replace(Settings().models["coder"], n_ctx=conf.n_ctx)
+    backend = LlamaCppBackend("coder", profile)
+    backend.load()
+    tasks = fim_data.sample(fim_data.load("stdlib"), args.limit)[args.start :]
+    right = dict.fromkeys(configs, 0)
+    sim = dict.fromkeys(configs, 0.0)
+    out = open(args.out, "w") if args.out else None  # noqa: SIM115
+    started = time.time()
+    for n, task in enumerate(tasks):
+        cur = locate(task.text, task.line, task.column)
+        assert cur is not None
+        row: dict[str, str] = {"expected": task.expected}
+        for name, cfg in configs.items():
+            if cfg == "direct":
+                got = direct_answer(backend, task)
+            else:
+                got = tsr_answer(backend, cur, cfg, conf)
+            got = got.split("\n", 1)[0].strip()
+            row[name] = got
+            right[name] += got == task.expected
+            sim[name] += fim_data.edit_similarity(got, task.expected)
+        if out is not None:
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+        print(n + args.start, right, flush=True)
+    total = max(1, len(tasks))
+    result: dict[str, object] = {"tasks": len(tasks)}
+    for name in configs:
+        em, es = right[name] / total, sim[name] / total
+        result[name] = {"exact_match": round(em, 3), "edit_similarity": round(es, 3)}
+    result["minutes"] = round((time.time() - started) / 60, 1)
+    result["load_after"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
