@@ -11,6 +11,11 @@ The first line (stripped) is compared with the masked line, as ``bench completio
 
   .venv/bin/python scripts/completion_window_probe.py \
       '{"direct": "direct", "w640/96": [640, 96], "w640/256": [640, 256]}' --limit 60
+
+``--next-line N``: latency instead of quality. For N tasks, per window (alternating): the
+prompt at the masked line is evaluated, the line is filled in and the prompt one line
+further down is timed with ``max_tokens`` 0: what a next-line request re-evaluates (the
+changed lines and the whole suffix) before its first token. Prints p50 ms per window.
 """
 
 from __future__ import annotations
@@ -72,12 +77,30 @@ def tsr_answer(
     return postprocess(raw, cur, multiline=multi, healed=prompt.healed).text
 
 
+def next_line_ms(backend: LlamaCppBackend, task: fim_data.Task, window: list[int]) -> float:
+    """Milliseconds to re-evaluate the prompt one line below the masked one, once the
+    prompt at the masked line is in the KV cache (the prefix window stays anchored)."""
+    lines = task.text.split("\n")
+    indent = lines[task.line]
+    filled = [*lines[: task.line], indent + task.expected, indent, *lines[task.line + 1 :]]
+    timed = 0.0
+    for text, line in ((task.text, task.line), ("\n".join(filled), task.line + 1)):
+        cur = locate(text, line, len(indent))
+        assert cur is not None
+        prompt = build_prompt(cur, prefix_tokens=window[0], suffix_tokens=window[1], heal=False)
+        start = time.perf_counter()
+        backend.prefill(GenerationRequest(prompt=prompt.prefix, suffix=prompt.suffix))
+        timed = (time.perf_counter() - start) * 1000
+    return timed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("configs", help='JSON: name -> "direct" or [prefixTokens, suffixTokens]')
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--start", type=int, default=0, help="skip the first tasks (resume)")
     ap.add_argument("--out", default="", help="one JSON line per task (outside the repo)")
+    ap.add_argument("--next-line", type=int, default=0, help="time N next-line prefills")
     args = ap.parse_args()
     configs = json.loads(args.configs)
     conf = CompletionSettings()
@@ -85,6 +108,14 @@ def main() -> None:
     backend = LlamaCppBackend("coder", profile)
     backend.load()
     tasks = fim_data.sample(fim_data.load("stdlib"), args.limit)[args.start :]
+    if args.next_line:
+        times: dict[str, list[float]] = {name: [] for name in configs}
+        for task in tasks[: args.next_line]:
+            for name, window in configs.items():
+                times[name].append(next_line_ms(backend, task, window))
+        p50 = {name: round(sorted(ms)[len(ms) // 2], 1) for name, ms in times.items()}
+        print(json.dumps({"next_line_prefill_p50_ms": p50, "load": os.getloadavg()[0]}))
+        return
     right = dict.fromkeys(configs, 0)
     sim = dict.fromkeys(configs, 0.0)
     out = open(args.out, "w") if args.out else None  # noqa: SIM115
