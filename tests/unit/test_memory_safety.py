@@ -367,3 +367,51 @@ def test_an_export_imports_again_whatever_kinds_it_holds(tmp_path: Path) -> None
     assert out["rejected"] == [] and out["imported"] == 3
     assert target.completion_stats("/p")["accepted"] == 1
     target.close()
+
+
+def test_routing_does_not_wait_for_a_write_under_way(tmp_path: Path) -> None:
+    """An import or a compaction holds the store's write lock for seconds: routing's
+    history and statistics come back at once (from before the write, or none) instead."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = MemoryService(settings_at(tmp_path / "m"))
+    service.remember("/p", "the csv parser takes a delimiter")
+    before = service.history("/p")
+    service.remember("/p", "the csv parser skips blank lines")  # a new generation
+    held, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with service.store._lock:
+            held.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    held.wait(5)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(service.history, "/p").result(timeout=3) == before
+            with pytest.raises(MemoryError, match="routing without history"):
+                pool.submit(service.history, "/other").result(timeout=3)
+            with pytest.raises(MemoryError, match="without its statistics"):
+                pool.submit(service.setting_stats, "code").result(timeout=3)
+    finally:
+        done.set()
+        thread.join()
+    assert service.setting_stats("code") == []  # read normally once the write is done
+    service.close()
+
+
+def test_forgetting_nothing_rewrites_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = MemoryService(settings_at(tmp_path / "m"))
+    service.remember("/p", "the csv parser takes a delimiter")
+    compactions: list[int] = []
+    monkeypatch.setattr(service.store, "compact", lambda: compactions.append(1))
+    assert service.forget(project="/nowhere") == 0
+    assert compactions == []
+    assert service.forget(project="/p") == 1
+    assert compactions == [1]
+    service.close()

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 EPISODE_KINDS = list(KINDS)
 MAINTAIN_EVERY = 200  # writes between retention / disk-cap checks
+ROUTING_WAIT_S = 0.25  # routing waits this long for a write under way, then goes on without
 
 
 def completion_table(episodes: Iterable[Episode]) -> dict[str, Any]:
@@ -359,10 +360,22 @@ class MemoryService:
         (topic "") and every topic's (topic "csv parsing" ...), so the router can match the
         request itself. With ``topic`` (a topic name or a request text): the best-matching
         topic's stats, else the category-wide ones."""
+        patterns = self._patterns if self._patterns is not None else self._patterns_now()
         if not topic:
-            return [s for p in self.patterns() if p.category == category for s in p.stats()]
-        found = match_topic(self.patterns(), category, topic)
+            return [s for p in patterns if p.category == category for s in p.stats()]
+        found = match_topic(patterns, category, topic)
         return found.stats() if found else []
+
+    def _patterns_now(self) -> list[Pattern]:
+        """The patterns, unless reading them would wait for a write under way (routing
+        then goes on with the plain policy)."""
+        store = self.store
+        if not store._lock.acquire(timeout=ROUTING_WAIT_S):
+            raise MemoryError("memory is being written; routing without its statistics")
+        try:
+            return self.patterns()
+        finally:
+            store._lock.release()
 
     def feedback_examples(self, limit: int = 10_000) -> list[FeedbackExample]:
         rated = self.store.recent(None, limit, ["interaction"], with_outcome=True)
@@ -396,7 +409,17 @@ class MemoryService:
         cached = self._history.get(key)
         if cached is not None and cached[0] == store._generation:
             return cached[1]
-        value = self._compute_history(project, limit)
+        if not store._lock.acquire(timeout=ROUTING_WAIT_S):
+            # an import or a compaction holds the store for seconds: route with the
+            # history from before it (or none) instead of waiting, which held every
+            # client's tsr/route up to 26 s under the reliability bench's load
+            if cached is not None:
+                return cached[1]
+            raise MemoryError("memory is being written; routing without history this time")
+        try:
+            value = self._compute_history(project, limit)
+        finally:
+            store._lock.release()
         self._history[key] = (store._generation, value)
         return value
 
@@ -420,8 +443,9 @@ class MemoryService:
         self, *, project: str | None = None, ids: Iterable[str] = (), everything: bool = False
     ) -> int:
         n = self.store.delete(project=project, ids=list(ids), everything=everything)
-        self.store.compact()  # the forgotten text leaves the disk now, not at some merge
-        self.consolidate()
+        if n:  # nothing forgotten, nothing to rewrite (a rebuild takes seconds per 10,000)
+            self.store.compact()  # the forgotten text leaves the disk now, not at some merge
+            self.consolidate()
         return n
 
     def export(self, project: str | None = None) -> list[dict[str, Any]]:
