@@ -151,3 +151,21 @@ def test_a_second_engine_sees_the_writer_is_elsewhere(home: Path) -> None:
     out = other.generate(RouteRequest("Write a CSV parser", project="/proj")).to_json()
     assert out["episodeId"] and other.memory.writer_elsewhere is None
     other.close()
+
+
+def test_a_new_editor_of_a_daemon_that_writes_is_not_told_memory_is_read_only(
+    home: Path,
+) -> None:
+    """Each daemon connection has its own server; they share the process's Engine. A new
+    connection must see that Engine (the writer is its own), not probe the lock file."""
+    from tsr_lsp.server.app import TsrLanguageServer, make_engine_factory
+    from tsr_lsp.server.custom import memory_read_only
+
+    factory = make_engine_factory(fake_settings(home))
+    first = TsrLanguageServer(factory, in_daemon=True)
+    first.engine.memory.remember("/proj", "we deploy on fridays")  # the daemon writes
+    second = TsrLanguageServer(factory, in_daemon=True)  # another editor connects
+    second.session.settings = fake_settings(home)
+    assert second.engine_started
+    assert memory_read_only(second) is None
+    first.engine.close()

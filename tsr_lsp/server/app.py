@@ -225,7 +225,14 @@ class TsrLanguageServer(LanguageServer):
 
     @property
     def engine_started(self) -> bool:
-        return self._engine is not None
+        """This process's Engine exists: built for this connection, or for another one of
+        the daemon (each connection has its own server; they share the Engine). Per
+        connection, a new editor of a daemon that was already writing memory probed the
+        writer lock, found the daemon's own and was told memory is read-only."""
+        if self._engine is not None:
+            return True
+        holder = getattr(self._engine_factory, "__self__", None)
+        return isinstance(holder, EngineHolder) and holder.engine is not None
 
     @property
     def engine(self) -> Engine:
