@@ -77,21 +77,24 @@ def tsr_answer(
     return postprocess(raw, cur, multiline=multi, healed=prompt.healed).text
 
 
-def next_line_ms(backend: LlamaCppBackend, task: fim_data.Task, window: list[int]) -> float:
+def next_line_ms(
+    backend: LlamaCppBackend, task: fim_data.Task, window: list[int]
+) -> tuple[float, int]:
     """Milliseconds to re-evaluate the prompt one line below the masked one, once the
-    prompt at the masked line is in the KV cache (the prefix window stays anchored)."""
+    prompt at the masked line is in the KV cache (the prefix window stays anchored), and
+    how many tokens that evaluated (the load-independent part)."""
     lines = task.text.split("\n")
     indent = lines[task.line]
     filled = [*lines[: task.line], indent + task.expected, indent, *lines[task.line + 1 :]]
-    timed = 0.0
+    timed, evaluated = 0.0, 0
     for text, line in ((task.text, task.line), ("\n".join(filled), task.line + 1)):
         cur = locate(text, line, len(indent))
         assert cur is not None
         prompt = build_prompt(cur, prefix_tokens=window[0], suffix_tokens=window[1], heal=False)
         start = time.perf_counter()
-        backend.prefill(GenerationRequest(prompt=prompt.prefix, suffix=prompt.suffix))
-        timed = (time.perf_counter() - start) * 1000
-    return timed
+        done = backend.prefill(GenerationRequest(prompt=prompt.prefix, suffix=prompt.suffix))
+        timed, evaluated = (time.perf_counter() - start) * 1000, done.evaluated_tokens
+    return timed, evaluated
 
 
 def main() -> None:
@@ -110,11 +113,16 @@ def main() -> None:
     tasks = fim_data.sample(fim_data.load("stdlib"), args.limit)[args.start :]
     if args.next_line:
         times: dict[str, list[float]] = {name: [] for name in configs}
+        tokens: dict[str, list[float]] = {name: [] for name in configs}
         for task in tasks[: args.next_line]:
             for name, window in configs.items():
-                times[name].append(next_line_ms(backend, task, window))
-        p50 = {name: round(sorted(ms)[len(ms) // 2], 1) for name, ms in times.items()}
-        print(json.dumps({"next_line_prefill_p50_ms": p50, "load": os.getloadavg()[0]}))
+                ms, evaluated = next_line_ms(backend, task, window)
+                times[name].append(ms)
+                tokens[name].append(evaluated)
+        p50 = {name: round(sorted(x)[len(x) // 2], 1) for name, x in times.items()}
+        mean = {name: round(sum(x) / len(x), 1) for name, x in tokens.items()}
+        print(json.dumps({"next_line_prefill_p50_ms": p50, "next_line_evaluated_tokens": mean}))
+        print(f"load {os.getloadavg()[0]:.2f}")
         return
     right = dict.fromkeys(configs, 0)
     sim = dict.fromkeys(configs, 0.0)
