@@ -150,9 +150,9 @@ class Engine:
         if not (settings.memory.enabled and self.settings.memory.enabled):
             return None
         if self._memory is None:
-            from tsr_lsp.memory.writer_lock import WRITER_BUSY, writer_busy
+            from tsr_lsp.memory.writer_lock import held_elsewhere
 
-            return WRITER_BUSY if writer_busy(self.settings.memory_path() / "index") else None
+            return held_elsewhere(self.settings.memory_path())
         reason: str | None = self._memory.read_only_reason()
         return reason
 

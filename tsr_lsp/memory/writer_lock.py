@@ -32,3 +32,9 @@ def writer_busy(index_dir: Path) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def held_elsewhere(memory_dir: Path) -> str | None:
+    """WRITER_BUSY when another process holds the writer of the memory in ``memory_dir``
+    (for a process that has not opened that memory itself), else None."""
+    return WRITER_BUSY if writer_busy(memory_dir / "index") else None

@@ -49,9 +49,9 @@ def memory_read_only(server: TsrLanguageServer) -> str | None:
         return server.engine.memory_read_only(settings)
     if not settings.memory.enabled:
         return None
-    from tsr_lsp.memory.writer_lock import WRITER_BUSY, writer_busy
+    from tsr_lsp.memory.writer_lock import held_elsewhere
 
-    return WRITER_BUSY if writer_busy(settings.memory_path() / "index") else None
+    return held_elsewhere(settings.memory_path())
 
 
 def warn_if_memory_read_only(server: TsrLanguageServer) -> None:
