@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError, JsonRpcException
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCResponseMessage, LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from tsr_lsp import __version__
@@ -106,8 +106,6 @@ class TsrProtocol(LanguageServerProtocol):
         instead of cattrs first walking it in Python on the event loop (a 20,000-episode
         memory export: 0.17 -> 0.05 s, during which every other client waited). lsprotocol
         objects inside still go through the converter (json calls back here for them)."""
-        from pygls.protocol import JsonRPCResponseMessage
-
         if type(data) is JsonRPCResponseMessage:
             return {"jsonrpc": data.jsonrpc, "id": data.id, "result": data.result}
         return super()._serialize_message(data)
