@@ -18,9 +18,10 @@ from __future__ import annotations
 import ctypes
 import gc
 import linecache
-import threading
 import weakref
 from typing import Protocol
+
+from tsr_lsp.debounce import Debounce
 
 
 class Droppable(Protocol):
@@ -31,8 +32,6 @@ class Droppable(Protocol):
 
 _droppers: weakref.WeakSet[Droppable] = weakref.WeakSet()
 QUIET_S = 2.0  # a release waits until no other release was asked for this long
-_pending: threading.Timer | None = None
-_pending_lock = threading.Lock()
 
 
 def register(owner: Droppable) -> None:
@@ -54,14 +53,10 @@ def release_memory() -> None:
         pass  # not glibc
 
 
+_release = Debounce(release_memory)
+
+
 def release_later(delay_s: float = QUIET_S) -> None:
     """``release_memory()`` once ``delay_s`` passed without another call (debounced: a busy
     daemon releases once, when the burst ends)."""
-    global _pending
-    timer = threading.Timer(delay_s, release_memory)
-    timer.daemon = True
-    with _pending_lock:
-        if _pending is not None:
-            _pending.cancel()
-        _pending = timer
-        timer.start()
+    _release(delay_s)

@@ -7,14 +7,16 @@ errors: memory must never break a generation. It is also the router's `FeedbackS
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from tsr_lsp.config import MemorySettings, Settings
+from tsr_lsp.debounce import Debounce
 from tsr_lsp.memory.api import (
     OUTCOMES,
     FeedbackExample,
@@ -71,8 +73,7 @@ class MemoryService:
         self._embedder = embedder
         self._store: EpisodeStore | None = None
         self._open_lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        self._timer_lock = threading.Lock()
+        self._consolidation = Debounce(self._consolidate_quietly)
         self._patterns: list[Pattern] | None = None
         self._history: dict[tuple[str, int], tuple[int, HistoryFeatures]] = {}
         self._writes = 0
@@ -341,12 +342,7 @@ class MemoryService:
         return self._patterns
 
     def schedule_consolidation(self) -> None:
-        with self._timer_lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(self.conf.consolidate_delay_s, self._consolidate_quietly)
-            self._timer.daemon = True
-            self._timer.start()
+        self._consolidation(self.conf.consolidate_delay_s)
 
     def _consolidate_quietly(self) -> None:
         try:
@@ -360,22 +356,30 @@ class MemoryService:
         (topic "") and every topic's (topic "csv parsing" ...), so the router can match the
         request itself. With ``topic`` (a topic name or a request text): the best-matching
         topic's stats, else the category-wide ones."""
-        patterns = self._patterns if self._patterns is not None else self._patterns_now()
+        patterns = self._patterns
+        if patterns is None:
+            with self._store_briefly() as free:
+                if not free:  # routing goes on with the plain policy
+                    raise MemoryError("memory is being written; routing without its statistics")
+                patterns = self.patterns()
         if not topic:
             return [s for p in patterns if p.category == category for s in p.stats()]
         found = match_topic(patterns, category, topic)
         return found.stats() if found else []
 
-    def _patterns_now(self) -> list[Pattern]:
-        """The patterns, unless reading them would wait for a write under way (routing
-        then goes on with the plain policy)."""
-        store = self.store
-        if not store._lock.acquire(timeout=ROUTING_WAIT_S):
-            raise MemoryError("memory is being written; routing without its statistics")
+    @contextlib.contextmanager
+    def _store_briefly(self) -> Iterator[bool]:
+        """Hold the store's lock if a write under way lets go of it within ROUTING_WAIT_S;
+        yields whether it did. Routing reads through this: an import or a compaction holds
+        the store for seconds, and waiting held every client's tsr/route up to 26 s under
+        the reliability bench's load."""
+        lock = self.store._lock
+        free = lock.acquire(timeout=ROUTING_WAIT_S)
         try:
-            return self.patterns()
+            yield free
         finally:
-            store._lock.release()
+            if free:
+                lock.release()
 
     def feedback_examples(self, limit: int = 10_000) -> list[FeedbackExample]:
         rated = self.store.recent(None, limit, ["interaction"], with_outcome=True)
@@ -409,17 +413,12 @@ class MemoryService:
         cached = self._history.get(key)
         if cached is not None and cached[0] == store._generation:
             return cached[1]
-        if not store._lock.acquire(timeout=ROUTING_WAIT_S):
-            # an import or a compaction holds the store for seconds: route with the
-            # history from before it (or none) instead of waiting, which held every
-            # client's tsr/route up to 26 s under the reliability bench's load
-            if cached is not None:
-                return cached[1]
-            raise MemoryError("memory is being written; routing without history this time")
-        try:
+        with self._store_briefly() as free:
+            if not free:  # route with the history from before the write, or none
+                if cached is not None:
+                    return cached[1]
+                raise MemoryError("memory is being written; routing without history this time")
             value = self._compute_history(project, limit)
-        finally:
-            store._lock.release()
         self._history[key] = (store._generation, value)
         return value
 
@@ -506,8 +505,6 @@ class MemoryService:
         return out
 
     def close(self) -> None:
-        with self._timer_lock:
-            if self._timer is not None:
-                self._timer.cancel()
+        self._consolidation.cancel()
         if self._store is not None:
             self._store.close()
