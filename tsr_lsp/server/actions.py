@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,14 +22,24 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from tsr_lsp.actions import catalog, outcome
 from tsr_lsp.actions.catalog import BY_NAME, DOCUMENT, Action
-from tsr_lsp.actions.edits import LineEdit, PlanError
+from tsr_lsp.actions.edits import PlanError
 from tsr_lsp.actions.target import (
     PYTHON,
     Scope,
     Target,
     find_target,
     python_scopes,
-    split_lines,
+)
+from tsr_lsp.server.action_edits import EditPlanner, created_file
+from tsr_lsp.server.action_types import (
+    ActionData,
+    AppliedArgs,
+    Generated,
+    Pending,
+    as_user_error,
+    range_json,
+    route_summary,
+    user_error,
 )
 from tsr_lsp.server.feature import NOT_MINE, CancelToken, LanguageFeature, command
 
@@ -40,77 +49,6 @@ MAX_DOCUMENT_CHARS = 1_000_000  # larger documents get no AI actions (the prompt
 REPORT_EVERY_S = 0.5
 KEEP_ANSWERS = 200  # markdown answers kept in the data dir (the oldest go first)
 _SUFFIX_LANGUAGES = {".py": PYTHON, ".js": "javascript", ".ts": "typescript", ".go": "go"}
-
-
-@dataclass
-class ActionData:
-    """``data`` of an AI code action, and the argument of ``tsr.action.run``."""
-
-    action: str
-    uri: str
-    range: dict[str, Any]
-    version: int | None = None
-    digest: str = ""
-    diagnostic: dict[str, Any] | None = None
-    question: str = ""
-
-    def __post_init__(self) -> None:
-        if self.action not in BY_NAME:
-            raise ValueError(f"'action' must be one of {', '.join(BY_NAME)}")
-        try:
-            self.lines()
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(
-                "'range' must be an LSP range {start: {line, character}, end: {...}}"
-            ) from None
-
-    def lines(self) -> tuple[int, int, int, int]:
-        start, end = self.range["start"], self.range["end"]
-        values = (start["line"], start["character"], end["line"], end["character"])
-        if not all(isinstance(v, int) and v >= 0 for v in values):
-            raise ValueError("negative or non-integer position")
-        return values
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"action": self.action, "uri": self.uri, "range": self.range}
-        if self.version is not None:
-            out["version"] = self.version
-        if self.digest:
-            out["digest"] = self.digest
-        if self.diagnostic is not None:
-            out["diagnostic"] = self.diagnostic
-        if self.question:
-            out["question"] = self.question
-        return out
-
-
-@dataclass
-class AppliedArgs:
-    positional: ClassVar[tuple[str, ...]] = ("id",)
-    id: str
-
-
-@dataclass
-class Generated:
-    """What one action's model run produced."""
-
-    action: Action
-    data: ActionData
-    target: Target
-    text: str  # the document's text the target was taken from
-    answer: str
-    decision: dict[str, Any]
-    episode: str | None
-    path: str
-    language: str
-
-
-@dataclass
-class Pending:
-    """Edits resolved for an episode, waiting for the client to apply them."""
-
-    watches: list[outcome.Applied] = field(default_factory=list)
-    since: float = field(default_factory=time.monotonic)
 
 
 class Actions(LanguageFeature):
@@ -171,9 +109,9 @@ class Actions(LanguageFeature):
                     "message": d.message,
                     "code": d.code,
                     "source": d.source,
-                    "range": _range_json(d.range),
+                    "range": range_json(d.range),
                 }
-                data = ActionData("fix", uri, _range_json(d.range), version, fix_target.digest)
+                data = ActionData("fix", uri, range_json(d.range), version, fix_target.digest)
                 data.diagnostic = diag
                 out.append(self._action(catalog.FIX, catalog.fix_title(d.message), data, d))
         if target is None:
@@ -191,7 +129,7 @@ class Actions(LanguageFeature):
                 )
             ):
                 continue
-            data = ActionData(action.name, uri, _range_json(r), version, target.digest)
+            data = ActionData(action.name, uri, range_json(r), version, target.digest)
             out.append(self._action(action, action.title, data))
         return out
 
@@ -204,8 +142,8 @@ class Actions(LanguageFeature):
             data=data.to_json(),
             diagnostics=[diag] if diag is not None else None,
         )
-        by_command = action.result == DOCUMENT or not self._can_resolve_edits()
-        if by_command or (action is catalog.TESTS and not self._can_create_files()):
+        by_command = action.result == DOCUMENT or not self.planner().can_resolve_edits()
+        if by_command or (action is catalog.TESTS and not self.planner().can_create_files()):
             ca.command = types.Command(title=title, command=RUN, arguments=[data.to_json()])
         return ca
 
@@ -239,8 +177,8 @@ class Actions(LanguageFeature):
         if gen.action.result == DOCUMENT:
             return await self.show_answer(gen)
         edit, watches = await self.in_thread(lambda: self.plan(gen))
-        created = _created_file(edit)
-        if created is not None and not self._can_create_files():
+        created = created_file(edit)
+        if created is not None and not self.planner().can_create_files():
             return await self._write_tests(gen, edit, created, watches)
         result = await self.server.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=gen.action.title)
@@ -323,7 +261,7 @@ class Actions(LanguageFeature):
             raise
         except Exception as exc:
             progress.end("failed")
-            raise _as_user_error(exc) from exc
+            raise as_user_error(exc) from exc
         finally:
             watch.close()
         if result.cancelled or token.is_set():
@@ -377,67 +315,6 @@ class Actions(LanguageFeature):
             request = f"{verb} {what} of {Path(path).name}"
         return request, variables
 
-    # ------------------------------------------------------------------ results
-    def plan(self, gen: Generated) -> tuple[types.WorkspaceEdit, list[outcome.Applied]]:
-        """The WorkspaceEdit of an edit action (and what to watch once it is applied); a
-        PlanError becomes a -32001 error and marks the episode rejected."""
-        from tsr_lsp.actions import edits
-
-        try:
-            if gen.action is catalog.TESTS:
-                return self._tests_edit(gen)
-            if gen.action is catalog.DOCSTRING:
-                line_edit = edits.plan_docstring(gen.text, gen.target, gen.answer, gen.language)
-            else:
-                line_edit = edits.plan_replace(
-                    gen.text, gen.target, gen.answer, gen.language, gen.action.name
-                )
-        except PlanError as exc:
-            self._record(gen.episode, outcome.REJECTED)
-            raise user_error(str(exc)) from None
-        after = edits.apply_line_edits(gen.text, [line_edit])
-        grown = len(split_lines(line_edit.text)) - (line_edit.end - line_edit.start)
-        new_region = "".join(split_lines(after)[gen.target.start : gen.target.end + grown])
-        watch = outcome.Applied(gen.data.uri, gen.episode or "", gen.target.text, new_region)
-        doc = self.server.workspace.get_text_document(gen.data.uri)
-        text_edit = types.TextEdit(self._line_range(gen.text, line_edit), line_edit.text)
-        return self._workspace_edit(gen.data.uri, doc.version, [text_edit]), [watch]
-
-    def _tests_edit(self, gen: Generated) -> tuple[types.WorkspaceEdit, list[outcome.Applied]]:
-        from tsr_lsp.actions import edits
-        from tsr_lsp.actions.target import file_for_tests, importable_names, module_name
-
-        root = self.root or Path(gen.path).parent
-        tests_dir = self._tests_dir(root)
-        test_path = tests_dir / file_for_tests(gen.path, gen.language)
-        test_uri = from_fs_path(str(test_path)) or test_path.as_uri()
-        existing = self._read(test_uri, test_path)
-        prelude = ""
-        module = module_name(gen.path, str(root))
-        if gen.language == PYTHON and existing is None:
-            prelude = _python_prelude(root, tests_dir, Path(gen.path))
-        names = importable_names(gen.text, gen.target) if gen.language == PYTHON else []
-        plan = edits.plan_tests(gen.answer, gen.language, module, names, existing, prelude)
-        watch = outcome.Applied(test_uri, gen.episode or "", existing or "", plan.text)
-        if existing is None:
-            insert = types.TextEdit(_range(0, 0, 0, 0), plan.text)
-            changes: list[Any] = [
-                types.CreateFile(
-                    uri=test_uri, options=types.CreateFileOptions(ignore_if_exists=True)
-                ),
-                types.TextDocumentEdit(
-                    text_document=types.OptionalVersionedTextDocumentIdentifier(
-                        uri=test_uri, version=None
-                    ),
-                    edits=[insert],
-                ),
-            ]
-            return types.WorkspaceEdit(document_changes=changes), [watch]
-        end = self._end_position(test_uri, existing)
-        text_edit = types.TextEdit(types.Range(start=end, end=end), plan.text)
-        version = self._open_version(test_uri)
-        return self._workspace_edit(test_uri, version, [text_edit]), [watch]
-
     async def _write_tests(
         self,
         gen: Generated,
@@ -480,7 +357,7 @@ class Actions(LanguageFeature):
         }
 
     async def _show(self, uri: str) -> bool:
-        if not self._can_show_documents():
+        if not self.planner().can_show_documents():
             return False
         try:
             reply = await self.server.window_show_document_async(
@@ -566,6 +443,24 @@ class Actions(LanguageFeature):
 
         self.server.thread_pool.submit(write)
 
+    # ------------------------------------------------------------------ results
+    def planner(self) -> EditPlanner:
+        return EditPlanner(
+            self.server.workspace,
+            self.server.client_capabilities,
+            self.root,
+            self.settings.actions.tests_dir,
+        )
+
+    def plan(self, gen: Generated) -> tuple[types.WorkspaceEdit, list[outcome.Applied]]:
+        """The answer's edit; one that cannot be planned is a -32001 error and marks the
+        episode rejected."""
+        try:
+            return self.planner().plan(gen)
+        except PlanError as exc:
+            self._record(gen.episode, outcome.REJECTED)
+            raise user_error(str(exc)) from None
+
     # ------------------------------------------------------------------ helpers
     def _is_template(self, uri: str) -> bool:
         from tsr_lsp.server.templates import Templates
@@ -581,90 +476,6 @@ class Actions(LanguageFeature):
         if language_id:
             return language_id
         return _SUFFIX_LANGUAGES.get(Path(to_fs_path(uri) or uri).suffix, "")
-
-    def _caps(self) -> Any:
-        return self.server.client_capabilities
-
-    def _can_resolve_edits(self) -> bool:
-        td = self._caps().text_document
-        ca = td.code_action if td is not None else None
-        support = ca.resolve_support if ca is not None else None
-        return bool(support and "edit" in support.properties)
-
-    def _can_create_files(self) -> bool:
-        """Resource operations exist only in ``documentChanges``: a client that lists
-        ``create`` handles them even when it does not also set ``documentChanges``
-        (Neovim)."""
-        ws = self._caps().workspace
-        edit = ws.workspace_edit if ws is not None else None
-        ops = edit.resource_operations if edit is not None else None
-        return bool(ops and types.ResourceOperationKind.Create in ops)
-
-    def _can_show_documents(self) -> bool:
-        window = self._caps().window
-        show = window.show_document if window is not None else None
-        return bool(show and show.support)
-
-    def _workspace_edit(
-        self, uri: str, version: int | None, edits: list[types.TextEdit]
-    ) -> types.WorkspaceEdit:
-        ws = self._caps().workspace
-        versioned = ws is not None and ws.workspace_edit and ws.workspace_edit.document_changes
-        if versioned:
-            ident = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
-            changes: list[Any] = [types.TextDocumentEdit(text_document=ident, edits=edits)]
-            return types.WorkspaceEdit(document_changes=changes)
-        return types.WorkspaceEdit(changes={uri: edits})
-
-    def _line_range(self, text: str, edit: LineEdit) -> types.Range:
-        """Whole lines; an end past the last line is the end of the document."""
-        lines = split_lines(text)
-        if edit.end < len(lines) or text.endswith(("\n", "\r")):
-            return _range(edit.start, 0, edit.end, 0)
-        last = len(lines) - 1
-        codec = self.server.workspace.position_codec
-        col = codec.client_num_units(lines[last].rstrip("\r\n"))
-        return _range(edit.start, 0, last, col)
-
-    def _end_position(self, uri: str, text: str) -> types.Position:
-        lines = split_lines(text)
-        if not lines or text.endswith(("\n", "\r")):
-            return types.Position(line=len(lines), character=0)
-        codec = self.server.workspace.position_codec
-        last = lines[-1].rstrip("\r\n")
-        return types.Position(line=len(lines) - 1, character=codec.client_num_units(last))
-
-    def _open_version(self, uri: str) -> int | None:
-        doc = self.server.workspace.text_documents.get(uri)
-        return doc.version if doc is not None else None
-
-    def _read(self, uri: str, path: Path) -> str | None:
-        """An open document's text, else the file's, else None (it does not exist)."""
-        doc = self.server.workspace.text_documents.get(uri)
-        if doc is not None:
-            return str(doc.source)
-        try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise user_error(f"cannot read {path}: {exc}") from None
-
-    def _tests_dir(self, root: Path) -> Path:
-        configured = self.settings.actions.tests_dir
-        if configured:
-            # trust keeps a cloned project's "../.." out; this also catches symlinks
-            folder = (root / configured).resolve()
-            if not folder.is_relative_to(root.resolve()):
-                raise user_error(
-                    f"actions.testsDir {configured!r} resolves to {folder}, outside the "
-                    f"project {root}: Write tests only writes inside the project"
-                )
-            return folder
-        for name in ("tests", "test"):
-            if (root / name).is_dir():
-                return root / name
-        return root / "tests"
 
 
 class _ProgressWatch:
@@ -710,70 +521,6 @@ class _ProgressWatch:
     def close(self) -> None:
         if self.linked is not None:
             self.feature.server.work_done_progress.tokens.pop(self.linked, None)
-
-
-def route_summary(decision: dict[str, Any]) -> str:
-    """``code (0.93) -> coder, CoT 1``: the explanation's head, without the settings."""
-    head = str(decision.get("explanation", "")).split(";", 1)[0]
-    return head.split(", temperature", 1)[0].strip()
-
-
-def user_error(message: str) -> Exception:
-    from tsr_lsp.server.custom import UserError
-
-    return UserError(message)
-
-
-def _as_user_error(exc: Exception) -> Exception:
-    """Model and template failures the user can act on; anything else is a bug."""
-    from tsr_lsp.backends.base import BackendError
-    from tsr_lsp.config import UnknownProfileError
-    from tsr_lsp.prompts.sandbox import RenderError
-
-    if isinstance(exc, BackendError | UnknownProfileError | RenderError):
-        return user_error(str(exc))
-    return exc
-
-
-def _created_file(edit: types.WorkspaceEdit) -> str | None:
-    for change in edit.document_changes or []:
-        if isinstance(change, types.CreateFile):
-            return change.uri
-    return None
-
-
-def _range(sl: int, sc: int, el: int, ec: int) -> types.Range:
-    return types.Range(
-        start=types.Position(line=sl, character=sc), end=types.Position(line=el, character=ec)
-    )
-
-
-def _range_json(r: types.Range) -> dict[str, Any]:
-    return {
-        "start": {"line": r.start.line, "character": r.start.character},
-        "end": {"line": r.end.line, "character": r.end.character},
-    }
-
-
-def _python_prelude(root: Path, tests_dir: Path, source: Path) -> str:
-    """sys.path lines for a new test file, unless pytest already finds the code: a
-    conftest.py at the root, a package tests/, or pytest's ``pythonpath`` setting."""
-    from tsr_lsp.actions.target import path_prelude
-
-    if (root / "conftest.py").exists() or (tests_dir / "__init__.py").exists():
-        return ""
-    for config in ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini"):
-        try:
-            if "pythonpath" in (root / config).read_text(encoding="utf-8"):
-                return ""
-        except (OSError, UnicodeDecodeError):
-            continue
-    try:
-        levels = len(tests_dir.relative_to(root).parts)
-        inside_src = source.relative_to(root).parts[0] == "src"
-    except (ValueError, IndexError):
-        return ""
-    return path_prelude(levels, "src" if inside_src else "")
 
 
 def _write_answer(action: str, source: str, text: str) -> Path:
