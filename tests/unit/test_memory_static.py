@@ -81,13 +81,13 @@ def fake_encoder(folder: Path, dim: int = 8) -> None:
 def test_store_uses_the_encoder_once_its_background_build_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tsr_lsp.memory.store as store_mod
+    import tsr_lsp.memory.encoding as encoding
 
     folder = tmp_path / "encoder"
     builds: list[Path] = []
-    monkeypatch.setattr(store_mod, "encoder_dir", lambda: folder)
-    monkeypatch.setattr(store_mod, "can_build", lambda: True)
-    monkeypatch.setattr(store_mod, "build_in_background", lambda model, f: builds.append(f))
+    monkeypatch.setattr(encoding, "encoder_dir", lambda: folder)
+    monkeypatch.setattr(encoding, "can_build", lambda: True)
+    monkeypatch.setattr(encoding, "build_in_background", lambda model, f: builds.append(f))
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "vectors.f16").write_bytes(b"old MiniLM vectors")  # another space
     store = EpisodeStore(tmp_path / "m", MemorySettings())

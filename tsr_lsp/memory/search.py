@@ -1,14 +1,16 @@
-"""Search over the store: analysed query -> Tantivy candidates (+ nearest vectors) -> hybrid
-rerank (retrieval.py). A mixin of EpisodeStore, kept apart so each file stays readable."""
+"""Reading the store: search (analysed query -> Tantivy candidates (+ nearest vectors) ->
+hybrid rerank, retrieval.py) and listing (get, recent, count, iter_all). A mixin of
+EpisodeStore, kept apart so each file stays readable."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tsr_lsp.memory.episodic import Episode
+from tsr_lsp.memory.maintenance import PATTERN_KIND
 from tsr_lsp.memory.retrieval import (
     DEFAULT_CONFIG,
     Candidate,
@@ -189,3 +191,86 @@ class StoreSearch:
         q = tantivy.Query.term_set_query(self.schema, "id_h", near)
         q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), *filters])
         return [(0.0, addr) for _s, addr in searcher.search(q, len(near)).hits]
+
+    # ------------------------------------------------------------------ reading
+    def _episodes(self, q: Any, limit: int, order_by_ts: bool = False) -> list[Episode]:
+        def read() -> list[Episode]:
+            searcher = self.searcher()
+            kwargs: dict[str, Any] = {"order_by_field": "ts"} if order_by_ts else {}
+            hits = searcher.search(q, limit, **kwargs).hits
+            return [read_payload(searcher.doc(a)["payload"][0]) for _s, a in hits]
+
+        return self._read("reading episodes", read)
+
+    def _query(
+        self, project: str | None = None, kinds: Sequence[str] | None = None, outcome: bool = False
+    ) -> Any:
+        import tantivy
+
+        parts = self._filters(project, kinds)
+        if outcome:
+            from tsr_lsp.memory.api import OUTCOMES
+
+            q = tantivy.Query.term_set_query(self.schema, "outcome", list(OUTCOMES))
+            parts.append((tantivy.Occur.Must, q))
+        if not parts:
+            return tantivy.Query.all_query()
+        return tantivy.Query.boolean_query(parts)
+
+    def get(self, episode_id: str) -> Episode | None:
+        import tantivy
+
+        found = self._episodes(tantivy.Query.term_query(self.schema, "id", episode_id), 1)
+        return found[0] if found else None
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are stored (imports skip them)."""
+        import tantivy
+
+        found: set[str] = set()
+        for i in range(0, len(ids), 1024):
+            chunk = list(ids[i : i + 1024])
+
+            def read(chunk: list[str] = chunk) -> set[str]:
+                searcher = self.searcher()
+                q = tantivy.Query.term_set_query(self.schema, "id", chunk)
+                hits = searcher.search(q, len(chunk)).hits
+                return {searcher.doc(addr)["id"][0] for _s, addr in hits}
+
+            found |= self._read("looking up ids", read)
+        return found
+
+    def recent(
+        self,
+        project: str | None = None,
+        limit: int = 50,
+        kinds: Sequence[str] | None = None,
+        with_outcome: bool = False,
+    ) -> list[Episode]:
+        """Newest first."""
+        return self._episodes(self._query(project, kinds, with_outcome), limit, order_by_ts=True)
+
+    def count(self, project: str | None = None, kinds: Sequence[str] | None = None) -> int:
+        q = self._query(project, kinds)
+        return self._read(
+            "counting episodes", lambda: int(self.searcher().search(q, 1, count=True).count)
+        )
+
+    def iter_all(self, project: str | None = None, batch: int = 5000) -> Iterator[Episode]:
+        q = self._query(project)
+        searcher = self._read("listing episodes", self.searcher)
+        total = self._read("listing episodes", lambda: searcher.search(q, 1, count=True).count)
+        for offset in range(0, total, batch):
+
+            def page(offset: int = offset) -> list[Episode]:
+                hits = searcher.search(q, batch, offset=offset, order_by_field="ts").hits
+                return [read_payload(searcher.doc(addr)["payload"][0]) for _s, addr in hits]
+
+            yield from self._read("listing episodes", page)
+
+    def projects(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ep in self.iter_all():
+            if ep.kind != PATTERN_KIND:
+                counts[ep.project] = counts.get(ep.project, 0) + 1
+        return counts

