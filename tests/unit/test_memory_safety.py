@@ -234,6 +234,26 @@ def test_a_flipped_bit_in_a_segment_is_caught_before_tantivy_reads_it(tmp_path: 
     assert segment_damage(index) is None
 
 
+def test_segment_check_reads_in_chunks_and_finds_a_flip_past_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tsr_lsp.memory.recovery as recovery
+
+    store = store_at(tmp_path / "m")
+    store.add([Episode(project="/p", text=f"episode {j} about csv") for j in range(40)])
+    store.close()
+    index = tmp_path / "m" / "index"
+    monkeypatch.setattr(recovery, "CRC_CHUNK", 7)  # many chunks, odd boundaries
+    assert segment_damage(index) is None
+    target = max(index.glob("*.store"), key=lambda f: f.stat().st_size)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x40  # inside the body, far past the first chunk
+    target.write_bytes(bytes(data))
+    assert segment_damage(index) == f"{target.name}: checksum mismatch"
+    target.write_bytes(bytes(data[:5]))
+    assert segment_damage(index) == f"{target.name}: too short for a footer"
+
+
 def test_memory_check_reports_and_repairs_a_damaged_journal(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

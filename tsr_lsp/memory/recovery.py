@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -61,6 +62,7 @@ def describe(exc: BaseException) -> str:
 
 
 FOOTER_MAGIC = 1337  # tantivy's footer: JSON {"version", "crc"}, its u32 length, this u32
+CRC_CHUNK = 1 << 20  # bytes read at a time while checking a segment
 
 
 def segment_damage(index_dir: Path) -> str | None:
@@ -86,21 +88,33 @@ def segment_damage(index_dir: Path) -> str | None:
 
 
 def _footer_problem(path: Path) -> str | None:
+    """Read in chunks: a big segment is checked without holding it in memory."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size < 8:
+                return "too short for a footer"
+            fh.seek(size - 8)
+            tail = fh.read(8)
+            length = int.from_bytes(tail[:4], "little")
+            if int.from_bytes(tail[4:], "little") != FOOTER_MAGIC or length + 8 > size:
+                return "footer damaged"
+            fh.seek(size - 8 - length)
+            try:
+                crc = json.loads(fh.read(length))["crc"]
+            except (ValueError, KeyError, TypeError):
+                return "footer damaged"
+            fh.seek(0)
+            body, actual = size - 8 - length, 0
+            while body > 0:
+                chunk = fh.read(min(body, CRC_CHUNK))
+                if not chunk:
+                    return "checksum mismatch"  # the file shrank meanwhile
+                actual = zlib.crc32(chunk, actual)
+                body -= len(chunk)
     except OSError as exc:
         return describe(exc)
-    if len(data) < 8:
-        return "too short for a footer"
-    length = int.from_bytes(data[-8:-4], "little")
-    magic = int.from_bytes(data[-4:], "little")
-    if magic != FOOTER_MAGIC or length + 8 > len(data):
-        return "footer damaged"
-    try:
-        crc = json.loads(data[-8 - length : -8])["crc"]
-    except (ValueError, KeyError, TypeError):
-        return "footer damaged"
-    if crc != zlib.crc32(memoryview(data)[: len(data) - 8 - length]):
+    if crc != actual:
         return "checksum mismatch"
     return None
 
