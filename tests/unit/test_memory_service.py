@@ -158,10 +158,10 @@ def test_a_new_editor_of_a_daemon_that_writes_is_not_told_memory_is_read_only(
 ) -> None:
     """Each daemon connection has its own server; they share the process's Engine. A new
     connection must see that Engine (the writer is its own), not probe the lock file."""
-    from tsr_lsp.server.app import TsrLanguageServer, make_engine_factory
+    from tsr_lsp.server.app import EngineHolder, TsrLanguageServer
     from tsr_lsp.server.custom import memory_read_only
 
-    factory = make_engine_factory(fake_settings(home))
+    factory = EngineHolder(fake_settings(home))
     first = TsrLanguageServer(factory, in_daemon=True)
     first.engine.memory.remember("/proj", "we deploy on fridays")  # the daemon writes
     second = TsrLanguageServer(factory, in_daemon=True)  # another editor connects

@@ -18,7 +18,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import register_lsp_features
 
-from tsr_lsp.server.app import FEATURES, TsrLanguageServer, make_engine_factory
+from tsr_lsp.server.app import FEATURES, EngineHolder, TsrLanguageServer
 from tsr_lsp.server.dispatch import FeatureError, merge_options
 from tsr_lsp.server.feature import (
     NOT_MINE,
@@ -123,7 +123,7 @@ class Third(LanguageFeature):
 
 
 def make_server(*features: type[LanguageFeature]) -> TsrLanguageServer:
-    return TsrLanguageServer(make_engine_factory(), features=features)
+    return TsrLanguageServer(EngineHolder(), features=features)
 
 
 async def test_requests_go_to_the_first_claim_and_code_actions_merge() -> None:

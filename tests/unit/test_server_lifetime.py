@@ -6,11 +6,11 @@ from __future__ import annotations
 import gc
 import weakref
 
-from tsr_lsp.server.app import TsrLanguageServer, make_engine_factory
+from tsr_lsp.server.app import EngineHolder, TsrLanguageServer
 
 
 def test_a_served_connection_can_be_freed() -> None:
-    server = TsrLanguageServer(make_engine_factory(), in_daemon=True)
+    server = TsrLanguageServer(EngineHolder(), in_daemon=True)
     for method in ("initialize", "textDocument/didOpen", "textDocument/hover", "tsr/status"):
         server.protocol.get_message_type(method)  # what every incoming message does
         server.protocol.get_result_type(method)

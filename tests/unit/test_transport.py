@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tsr_lsp.server.app import TsrLanguageServer, make_engine_factory
+from tsr_lsp.server.app import EngineHolder, TsrLanguageServer
 from tsr_lsp.server.daemon import ExitWatcher
 from tsr_lsp.server.transport import MAX_DEPTH, read_messages, too_deep
 
@@ -45,7 +45,7 @@ def probe(msg_id: int) -> bytes:
 
 
 async def replies(stream: bytes) -> list[dict[str, Any]]:
-    server = TsrLanguageServer(make_engine_factory())
+    server = TsrLanguageServer(EngineHolder())
     out = Capture()
     server.protocol.set_writer(out)
     reader = asyncio.StreamReader()
@@ -247,7 +247,7 @@ def test_a_plain_result_is_sent_as_the_converter_would_and_objects_inside_still_
     null result stays in the message."""
     from lsprotocol import types
 
-    server = TsrLanguageServer(make_engine_factory())
+    server = TsrLanguageServer(EngineHolder())
     out = Capture()
     server.protocol.set_writer(out)
     walked: list[Any] = []

@@ -197,7 +197,7 @@ class TsrLanguageServer(LanguageServer):
 
     def __init__(
         self,
-        engine_factory: Callable[[], Engine],
+        engines: EngineHolder,
         *,
         in_daemon: bool = False,
         daemon_info: Callable[[], dict[str, Any]] | None = None,
@@ -212,8 +212,7 @@ class TsrLanguageServer(LanguageServer):
             converter_factory=plain_converter,
             max_workers=8,
         )
-        self._engine_factory = engine_factory
-        self._engine: Engine | None = None
+        self.engines = engines
         self.in_daemon = in_daemon
         self.daemon_info = daemon_info
         self.connection_closed = threading.Event()
@@ -224,19 +223,14 @@ class TsrLanguageServer(LanguageServer):
     @property
     def engine_started(self) -> bool:
         """This process's Engine exists: built for this connection, or for another one of
-        the daemon (each connection has its own server; they share the Engine). Per
+        the daemon (each connection has its own server; they share the holder). Asked per
         connection, a new editor of a daemon that was already writing memory probed the
         writer lock, found the daemon's own and was told memory is read-only."""
-        if self._engine is not None:
-            return True
-        holder = getattr(self._engine_factory, "__self__", None)
-        return isinstance(holder, EngineHolder) and holder.engine is not None
+        return self.engines.engine is not None
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = self._engine_factory()
-        return self._engine
+        return self.engines.get()
 
     def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"tsr-lsp: {message}"))
@@ -268,13 +262,9 @@ class TsrLanguageServer(LanguageServer):
         self.tell(f"{error} (further errors of this kind go to the log)", types.MessageType.Error)
 
 
-def make_engine_factory(settings: Settings | None = None) -> Callable[[], Engine]:
-    """One Engine per process, built on first use from the user-level settings."""
-    return EngineHolder(settings).get
-
-
 class EngineHolder:
-    """Builds the process's one Engine on first use (initialize stays fast)."""
+    """The process's one Engine, built on first use (initialize stays fast) from the
+    user-level settings, or ``settings`` when given (tests, benches)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings
@@ -295,6 +285,11 @@ class EngineHolder:
                 else:
                     self.engine = Engine(base)
             return self.engine
+
+    def close(self) -> None:
+        """Close the Engine if one was built (never builds one to close it)."""
+        if self.engine is not None:
+            self.engine.close()
 
 
 def protocol_stdout() -> BinaryIO:
@@ -317,13 +312,13 @@ def protocol_stdout() -> BinaryIO:
 
 
 def serve_stdio(
-    engine_factory: Callable[[], Engine] | None = None,
+    engines: EngineHolder | None = None,
     features: Iterable[type[LanguageFeature]] = FEATURES,
 ) -> int:
     """Serve one editor over stdin/stdout in this process."""
     from tsr_lsp.server.transport import StdoutWriter, read_messages, stdin_reader
 
-    server = TsrLanguageServer(engine_factory or make_engine_factory(), features=features)
+    server = TsrLanguageServer(engines or EngineHolder(), features=features)
     server.protocol.set_writer(StdoutWriter(protocol_stdout()))
 
     async def main() -> None:
@@ -336,6 +331,5 @@ def serve_stdio(
         pass
     finally:
         server.protocol.cancel_all()
-        if server._engine is not None:
-            server._engine.close()
+        server.engines.close()
     return 0

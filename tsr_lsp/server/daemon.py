@@ -80,9 +80,9 @@ class Daemon:
         self.last_activity = time.monotonic()
         self._stop: asyncio.Event | None = None
         self._lock_fh: IO[str] | None = None
-        from tsr_lsp.server.app import make_engine_factory
+        from tsr_lsp.server.app import EngineHolder
 
-        self.engine_factory = make_engine_factory()
+        self.engines = EngineHolder()
 
     # ------------------------------------------------------------------ lifecycle
     def acquire_lock(self) -> bool:
@@ -132,7 +132,7 @@ class Daemon:
             await self._stop.wait()
         watchdog.cancel()
         self.socket_path.unlink(missing_ok=True)
-        self.engine_factory().close()
+        self.engines.close()
         log.info("daemon stopped")
         return 0
 
@@ -159,7 +159,7 @@ class Daemon:
 
         self.connections += 1
         self.total_connections += 1
-        server = TsrLanguageServer(self.engine_factory, in_daemon=True, daemon_info=self.info)
+        server = TsrLanguageServer(self.engines, in_daemon=True, daemon_info=self.info)
         server.protocol.set_writer(StreamWriterAdapter(writer))
         try:
             await read_messages(reader, server.protocol, server.connection_closed)
