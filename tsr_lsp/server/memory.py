@@ -12,6 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from tsr_lsp.memory.api import OUTCOMES
 from tsr_lsp.server.custom import NoParams, UserError, check_size, warn_if_memory_read_only
 from tsr_lsp.server.feature import CancelToken, LanguageFeature, command, request
+from tsr_lsp.server.lanes import Lane
 
 if TYPE_CHECKING:  # the store (Tantivy, numpy) is imported on first use, not at initialize
     from tsr_lsp.memory.service import MemoryService
@@ -97,6 +98,12 @@ class RememberArgs:
 class MemoryRequests(LanguageFeature):
     name = "memory"
 
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        # exports, imports and checks of a big store: one at a time per connection, shared
+        # fairly across the daemon's connections (lanes.py)
+        self.lane = Lane()
+
     def initialized(self, params: Any) -> None:
         """Warn at once when another process holds the memory writer (the daemon next to a
         --no-daemon server): every episode of this connection would be dropped."""
@@ -118,11 +125,12 @@ class MemoryRequests(LanguageFeature):
         return str(self.root) if self.root else ""
 
     async def run(self, fn: Callable[[], T]) -> T:
-        """A blocking memory call off the event loop, its errors mapped to JSON-RPC ones."""
+        """A blocking memory call off the event loop in this connection's lane, its errors
+        mapped to JSON-RPC ones."""
         from tsr_lsp.memory.store import MemoryError
 
         try:
-            return await self.in_thread(fn)
+            return await self.lane.run(self.server.thread_pool, fn)
         except ValueError as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
         except KeyError as exc:
