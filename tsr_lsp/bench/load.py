@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +14,7 @@ from tsr_lsp.bench import fuzz
 from tsr_lsp.bench.daemon_under_test import Bench
 from tsr_lsp.bench.rawclient import Closed, RawConnection
 from tsr_lsp.bench.stats import percentile
+from tsr_lsp.bench.victims import VictimProcess, run_victims
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,6 @@ async def fuzz_section(bench: Bench, n: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- concurrent clients
-
-VICTIM_TEXTS = [
-    "write a csv parser in python",
-    "what is the capital of France",
-    "solve 3x + 5 = 20",
-    "summarise this paragraph",
-]
 
 
 def template_uri(bench: Bench, name: str) -> str:
@@ -245,30 +238,6 @@ def hostile_menu(bench: Bench, big_mb: int) -> list[tuple[str, Action]]:
     ]
 
 
-async def _victim(
-    bench: Bench, transport: str, n: int, hostile_done: asyncio.Event | None
-) -> list[float]:
-    """At least ``n`` cheap requests, and more until the hostile clients are done."""
-    conn = await bench.connect(transport)
-    latencies: list[float] = []
-    rng = random.Random(n)
-    i = 0
-    try:
-        while i < n or (hostile_done is not None and not hostile_done.is_set()):
-            if i % 2:
-                reply, ms = await conn.request("tsr/status", {}, 60)
-            else:
-                reply, ms = await conn.request("tsr/route", {"text": rng.choice(VICTIM_TEXTS)}, 60)
-            latencies.append(ms if reply is not None else 60_000.0)
-            i += 1
-            await asyncio.sleep(rng.uniform(0.01, 0.03))
-    except Closed:
-        latencies.append(60_000.0)
-    finally:
-        await bench.close(conn)
-    return latencies
-
-
 FRAMED = ("valid", "params", "id", "method", "extra-member")  # fuzz cases with sound framing
 
 
@@ -329,32 +298,23 @@ async def _hostile(bench: Bench, transport: str, n: int, big_mb: int) -> dict[st
 async def clients_section(bench: Bench, per_client: int) -> dict[str, Any]:
     transports = ["stdio", "socket"]
     # baseline: the victims alone, under whatever else loads this machine right now
-    baseline_n = max(20, per_client // 4)
-    base = await asyncio.gather(
-        *(_victim(bench, transports[i % 2], baseline_n, None) for i in range(4))
-    )
-    baseline = [x for lat in base for x in lat]
+    baseline = await run_victims(bench, max(20, per_client // 4))
     big_mb = 10 if bench.short else 50
-    hostile_done = asyncio.Event()
 
-    async def hostile_all() -> list[dict[str, Any]]:
-        try:
-            return await asyncio.gather(
-                *(
-                    _hostile(bench, transports[i % 2], per_client, big_mb if i == 0 else 5)
-                    for i in range(4)
-                )
+    # the victims run in their own process: big hostile replies parsed here must not delay
+    # them (bench/victims.py)
+    victim_proc = VictimProcess(bench, per_client, until_stopped=True)
+    await victim_proc.start()
+    try:
+        hostile = await asyncio.gather(
+            *(
+                _hostile(bench, transports[i % 2], per_client, big_mb if i == 0 else 5)
+                for i in range(4)
             )
-        finally:
-            hostile_done.set()
-
-    victim_lists, hostile = await asyncio.gather(
-        asyncio.gather(
-            *(_victim(bench, transports[i % 2], per_client, hostile_done) for i in range(4))
-        ),
-        hostile_all(),
-    )
-    victims = [x for lat in victim_lists for x in lat]
+        )
+    finally:
+        victim_proc.stop()
+        victims = await victim_proc.result()
     slowest: dict[str, float] = {}
     for h in hostile:
         for name, s in h["slowest_s"].items():
