@@ -65,6 +65,9 @@ async def test_a_real_lsp_client_on_the_socket(daemon_home: Path) -> None:
     assert result.server_info is not None and result.server_info.name == "tsr-lsp"
     status = await client.protocol.send_request_async("tsr/status", {})
     assert status["daemon"] is True
+    # pymalloc kept a hostile burst's arenas (5x idle RSS); the daemon runs on glibc malloc
+    environ = Path(f"/proc/{daemon_pid(daemon_home)}/environ").read_bytes().split(b"\0")
+    assert b"PYTHONMALLOC=malloc" in environ
     await client.shutdown_async(None)
     client.exit(None)
     await asyncio.wait_for(task, 10)

@@ -70,6 +70,10 @@ def run_stdio(args: argparse.Namespace) -> int:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    from tsr_lsp.server.daemon import daemon_env
+
+    if "PYTHONMALLOC" not in os.environ:  # started by hand: again with the daemon's allocator
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], daemon_env(os.environ))
     from tsr_lsp.lspcache import load_lsprotocol
 
     load_lsprotocol()  # before pygls imports it: the cached path is 40% faster
