@@ -1,8 +1,9 @@
-"""One client queues N tsr/memory/export of a 2,000-episode store (5 MB each), reading its
-replies or not; another asks tsr/status every 0.2 s for 60 s. Prints the second client's
-worst latency and the daemon's RSS (docs/RELIABILITY.md, server/lanes.py).
+"""One client queues N heavy requests at once: tsr/memory/export of a 2,000-episode store
+(5 MB each; reading its replies or not) or template render previews that use their whole
+time budget; another client asks tsr/status every 0.2 s for 60 s. Prints the second
+client's worst latency and the daemon's RSS (docs/RELIABILITY.md, server/lanes.py).
 
-    python scripts/reliability_export_queue_probe.py [N=60] [read|noread]
+    python scripts/reliability_export_queue_probe.py [N=60] [read|noread|preview]
 
 A private TSR_LSP_HOME with fake models; the daemon is stopped at the end.
 """
@@ -20,8 +21,10 @@ from pathlib import Path
 from tsr_lsp.bench.daemon_under_test import Bench, make_home
 from tsr_lsp.bench.rawclient import frame
 
+SLOW_TEMPLATE = "{% for i in range(10**9) %}{{ i }}{% endfor %}"
 
-async def main(n_exports: int, read: bool) -> None:
+
+async def main(n_exports: int, mode: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="export-queue-"))
     home, env = make_home(root)
     project = root / "proj"
@@ -34,11 +37,18 @@ async def main(n_exports: int, read: bool) -> None:
     print(f"store ready, daemon RSS {bench.rss_mb():.0f} MB")
     victim = await bench.connect("socket")
     hostile = await bench.connect("socket")
-    if not read:
+    if mode == "noread":
         hostile._task.cancel()  # never reads a reply again
+    uri = (project / "slow.j2").as_uri()
+    if mode == "preview":
+        doc = {"uri": uri, "languageId": "jinja", "version": 1, "text": SLOW_TEMPLATE}
+        await hostile.notify("textDocument/didOpen", {"textDocument": doc})
     for i in range(n_exports):
-        params = {"project": str(project)}
         message = {"jsonrpc": "2.0", "id": 10_000 + i, "method": "tsr/memory/export"}
+        params: dict[str, object] = {"project": str(project)}
+        if mode == "preview":
+            message["method"] = "workspace/executeCommand"
+            params = {"command": "tsr.renderPreview", "arguments": [uri]}
         hostile.writer.write(frame({**message, "params": params}))
     await hostile.writer.drain()
     worst, peak = 0.0, 0.0
@@ -62,4 +72,4 @@ async def main(n_exports: int, read: bool) -> None:
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 60
-    asyncio.run(main(count, len(sys.argv) > 2 and sys.argv[2] == "read"))
+    asyncio.run(main(count, sys.argv[2] if len(sys.argv) > 2 else "noread"))
