@@ -21,6 +21,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from tsr_lsp.paths import user_file_mode, user_mkdir
 from tsr_lsp.server.feature import NOT_MINE, CancelToken, LanguageFeature, command
+from tsr_lsp.server.lanes import Lane
 
 if TYPE_CHECKING:  # the linter is imported on the first template, not at initialize
     from tsr_lsp.config import Settings
@@ -125,6 +126,7 @@ class Templates(LanguageFeature):
         self.linting: dict[str, tuple[Any, asyncio.Future[LintResult | None]]] = {}
         self.tasks: set[asyncio.Future[Any]] = set()
         self.too_big: set[str] = set()  # templates over the sandbox's size: told once
+        self.lane = Lane()  # render previews: a worker process each, shared fairly (lanes.py)
 
     def is_template(self, uri: str) -> bool:
         if self.languages.get(uri, "") in TEMPLATE_LANGUAGES:
@@ -486,7 +488,8 @@ class Templates(LanguageFeature):
         path = Path(to_fs_path(uri) or uri)
         limits = self.settings.server
         renderer = self.engine.renderer
-        result = await self.in_thread(
+        result = await self.lane.run(
+            self.server.thread_pool,
             lambda: renderer.preview(
                 path.stem,
                 source,
@@ -494,7 +497,7 @@ class Templates(LanguageFeature):
                 _plain(args.values or {}),
                 timeout_s=limits.render_timeout_s,
                 memory_mb=limits.render_memory_mb,
-            )
+            ),
         )
         return {"uri": uri, **result}
 
