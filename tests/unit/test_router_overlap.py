@@ -103,15 +103,17 @@ def test_index_round_trips_without_text(tmp_path: Path) -> None:
 
 def test_shipped_router_data_copies_and_mirrors_no_public_test_item() -> None:
     """Team prompts, the development set and the test fixture against MT-Bench, Vicuna-80,
-    the WizardLM test set, HumanEval and MBPP's test split (docs/ROUTER.md, "Contamination
-    check"): no shared 8-word shingle, no test item's lead sentence (SHA-256 keys of its
-    normalised words and content stems), no unreviewed mirror."""
+    the WizardLM test set, HumanEval, MBPP's test split and the openings of GSM8K's 1,319 test
+    questions (docs/ROUTER.md, "Contamination check"): no shared 8-word shingle, no test
+    item's lead sentence (SHA-256 keys of its normalised words and content stems), no
+    unreviewed mirror."""
     sets, reviewed = load_index()
     names = {s.name: s for s in sets}
-    assert set(names) >= {"mtbench", "vicuna80", "wizardlm", "humaneval", "mbpp_test"}
+    assert set(names) >= {"mtbench", "vicuna80", "wizardlm", "humaneval", "mbpp_test", "gsm8k_test"}
     assert all(s.items >= 80 for s in sets)
     assert names["mbpp_test"].items == 500 and len(names["mbpp_test"].lead_exact) >= 490
     assert len(names["humaneval"].lead_near) >= 140
+    assert names["gsm8k_test"].items == 1319 and len(names["gsm8k_test"].lead_exact) >= 1250
     rows = jsonl_rows([*shipped_files(), FIXTURE])
     assert len(rows) > 2500
     found = scan_rows(rows, sets, reviewed)
