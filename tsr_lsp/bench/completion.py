@@ -11,7 +11,10 @@ project folder and, per group of tasks (the masked lines of one file, in order):
      with the original line: exact match and edit similarity;
   3. types the first two characters of the suggestion and asks again
      (``p50_ms_type_through``: answered from the cache; ``type_through_hit_ratio``);
-  4. moves to the next masked line of the same file with ``didChange``
+  4. on a long file (cursor at line >= LONG_LINE: ``--set stdlib``), fills the masked
+     line in, adds a line below it with the same indentation (the user pressed Enter) and
+     asks there (``p50_ms_next_line_long``: what typing forward costs);
+  5. moves to the next masked line of the same file with ``didChange``
      (``p50_ms_next_line``).
 
 Direct side: llama-cpp-python with the same GGUF and constructor arguments, the model's own
@@ -40,6 +43,7 @@ from tsr_lsp.bench.stats import median
 FIRST_WAIT_S = 5.0
 TYPED = 2
 DEFAULT_LIMIT = 60
+LONG_LINE = 60  # a cursor this far down: the prefix window no longer starts at line 0
 
 
 def _load() -> float:
@@ -57,6 +61,7 @@ class Side:
     first: list[float] = dataclasses.field(default_factory=list)
     first_nohint: list[float] = dataclasses.field(default_factory=list)
     next_line: list[float] = dataclasses.field(default_factory=list)
+    next_line_long: list[float] = dataclasses.field(default_factory=list)
     type_through: list[float] = dataclasses.field(default_factory=list)
     hits: int = 0
     tries: int = 0
@@ -152,6 +157,8 @@ class TsrSide:
             self.side.all_ms.append(ms)
             if len(suggestion) > TYPED:
                 await self._type_through(uri, task, suggestion)
+            if task.line >= LONG_LINE:
+                await self._typed_next_line(uri, task)
         self.client.lsp.text_document_did_close(
             t.DidCloseTextDocumentParams(t.TextDocumentIdentifier(uri))
         )
@@ -166,6 +173,17 @@ class TsrSide:
         if items and items[0].insert_text[task.column :] == suggestion:
             self.side.hits += 1
             self.side.type_through.append(ms)
+        self._change(uri, task.text)
+
+    async def _typed_next_line(self, uri: str, task: Task) -> None:
+        """The user wrote the masked line and pressed Enter (same indentation): the
+        request on the new line, the lines below unchanged (``p50_ms_next_line_long``)."""
+        lines = task.text.split("\n")
+        indent = lines[task.line]
+        typed = [*lines[: task.line], indent + task.expected, indent, *lines[task.line + 1 :]]
+        self._change(uri, "\n".join(typed))
+        ms, _ = await self._ask(uri, task.line + 1, task.column)
+        self.side.next_line_long.append(ms)
         self._change(uri, task.text)
 
 
@@ -276,6 +294,7 @@ async def _measure(
         }
     metrics |= {
         "p50_ms_next_line": _p50(s.next_line),
+        "p50_ms_next_line_long": _p50(s.next_line_long),
         "p50_ms_first": _p50(s.first),
         "p50_ms_first_nohint": _p50(s.first_nohint),
         "p50_ms_type_through": _p50(s.type_through),
