@@ -182,6 +182,7 @@ class CompletionSettings:
     max_file_kb: int = 2048  # larger documents get no completion
     heal: bool = False  # leave the cursor line's trailing spaces out of the prompt
     n_ctx: int = 2048  # context of the completion lane's model instance
+    fim_order: str = "psm"  # psm | spm (suffix first: typing forward reuses its KV cache)
 
 
 @dataclass
@@ -499,6 +500,9 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
             f"completion.multiline: {comp.multiline!r} is not auto, never or always; using auto"
         )
         comp.multiline = "auto"
+    if comp.fim_order not in ("psm", "spm"):
+        warnings.append(f"completion.fimOrder: {comp.fim_order!r} is not psm or spm; using psm")
+        comp.fim_order = "psm"
     if not 0.0 <= settings.router.min_confidence <= 1.0:
         warnings.append("router.min_confidence: must be within 0..1; using 0.35")
         settings.router.min_confidence = 0.35

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,3 +175,15 @@ def test_bad_model_files_are_clear_errors(
         target.mkdir()
     with pytest.raises(ModelLoadError, match=fragment):
         LlamaCppBackend("bad", ModelProfile(path=str(target))).load()
+
+
+def test_spm_puts_the_suffix_first_and_typing_forward_reuses_it(coder: LlamaCppBackend) -> None:
+    pre, suf, mid = coder.fim_ids or (0, 0, 0)
+    below = "".join(f"    y{i} = x * {i}\n" for i in range(30))
+    req = GenerationRequest(prompt="def f(x):\n    ", suffix="\n" + below, fim_order="spm")
+    tokens = coder.prompt_tokens(req)
+    assert tokens[0] == suf and tokens.index(pre) > 60 and tokens[-1] == mid
+    coder.prefill(req)
+    typed = dataclasses.replace(req, prompt="def f(x):\n    z = 1\n    ")
+    # the suffix (60+ tokens) stays in the KV cache: only the typed line is evaluated
+    assert 0 < coder.prefill(typed).evaluated_tokens < 10

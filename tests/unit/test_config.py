@@ -78,3 +78,11 @@ def test_wire_format_is_camel_case(home: Path) -> None:
     assert "maxTokens" in wire["completion"]
     assert "minConfidence" in wire["router"]
     assert "nCtx" in wire["models"]["coder"]
+
+
+def test_fim_order_takes_spm_and_falls_back_to_psm(home: Path) -> None:
+    spm, warnings = load_settings(None, ("editor", {"completion": {"fimOrder": "spm"}}))
+    assert spm.completion.fim_order == "spm" and warnings == []
+    bad, warnings = load_settings(None, ("editor", {"completion": {"fimOrder": "sideways"}}))
+    assert bad.completion.fim_order == "psm"
+    assert any("completion.fimOrder" in w for w in warnings)

@@ -67,6 +67,9 @@ class GenerationRequest:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     repo: RepoContext | None = None  # FIM only: context from other files
+    # FIM order: "psm" (prefix, suffix, middle) or "spm" (suffix first: a prompt whose
+    # suffix stays the same while the prefix grows reuses the suffix's KV cache).
+    fim_order: str = "psm"
 
 
 @dataclass

@@ -200,6 +200,8 @@ class LlamaCppBackend:
         pre, suf, mid = self.fim_ids
         body = self._plain(request.prompt or "")
         after = self._plain(request.suffix)
+        if request.fim_order == "spm":
+            return [*self._repo_tokens(request), suf, *after, pre, *body, mid]
         return [*self._repo_tokens(request), pre, *body, suf, *after, mid]
 
     def _plain(self, text: str) -> list[int]:

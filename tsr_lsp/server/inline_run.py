@@ -68,13 +68,15 @@ class InlineRuns(LanguageFeature):
         n_ctx = min(profile.n_ctx, self.settings.completion.n_ctx)
         return dataclasses.replace(profile, n_ctx=n_ctx)
 
-    @staticmethod
-    def _request(prompt: FimPrompt, **sampling: Any) -> GenerationRequest:
+    def _request(self, prompt: FimPrompt, **sampling: Any) -> GenerationRequest:
         repo = None
         if prompt.uses_repo_format:
             files = [(c.path, c.text) for c in prompt.chunks]
             repo = RepoContext(prompt.repo, prompt.path, files)
-        return GenerationRequest(prompt=prompt.prefix, suffix=prompt.suffix, repo=repo, **sampling)
+        order = self.settings.completion.fim_order
+        return GenerationRequest(
+            prompt=prompt.prefix, suffix=prompt.suffix, repo=repo, fim_order=order, **sampling
+        )
 
     def _generate(
         self,
