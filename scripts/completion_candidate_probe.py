@@ -14,7 +14,6 @@ and the exact match with and without.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import re
@@ -25,7 +24,6 @@ from tsr_lsp.backends.llama_cpp import LlamaCppBackend, sampling_kwargs
 from tsr_lsp.bench import fim_data
 from tsr_lsp.completion.context import Cursor, build_prompt, locate, wants_multiline
 from tsr_lsp.completion.postprocess import Cleaned, postprocess
-from tsr_lsp.config import CompletionSettings, Settings
 
 _ENDS_BLOCK = re.compile(r"^(return|pass|raise|continue|break)\b")
 
@@ -70,10 +68,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--only", default="", help="comma-separated task numbers (a check)")
     args = ap.parse_args()
-    conf = CompletionSettings()
-    profile = dataclasses.replace(Settings().models["coder"], n_ctx=conf.n_ctx)
-    backend = LlamaCppBackend("coder", profile)
-    backend.load()
+    conf, backend = fim_data.inline_coder()
     tasks = fim_data.sample(fim_data.load("stdlib"), 60)[: args.limit]
     if args.only:
         tasks = [tasks[int(i)] for i in args.only.split(",")]

@@ -20,11 +20,9 @@ import os
 import time
 
 from tsr_lsp.backends.base import GenerationRequest
-from tsr_lsp.backends.llama_cpp import LlamaCppBackend
 from tsr_lsp.bench import fim_data
 from tsr_lsp.completion.context import build_prompt, locate, wants_multiline
 from tsr_lsp.completion.postprocess import postprocess
-from tsr_lsp.config import CompletionSettings, Settings
 
 ORDERS = ("psm", "spm")
 
@@ -34,10 +32,7 @@ def main() -> None:
     ap.add_argument("what", choices=("latency", "quality"))
     ap.add_argument("--limit", type=int, default=10)
     args = ap.parse_args()
-    conf = CompletionSettings()
-    profile = dataclasses.replace(Settings().models["coder"], n_ctx=conf.n_ctx)
-    backend = LlamaCppBackend("coder", profile)
-    backend.load()
+    conf, backend = fim_data.inline_coder()
     tasks = fim_data.sample(fim_data.load("stdlib"), 60)[: args.limit]
     ms: dict[str, list[float]] = {o: [] for o in ORDERS}
     evaluated: dict[str, list[int]] = {o: [] for o in ORDERS}

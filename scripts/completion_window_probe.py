@@ -21,7 +21,6 @@ changed lines and the whole suffix) before its first token. Prints p50 ms per wi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import threading
@@ -32,7 +31,7 @@ from tsr_lsp.backends.llama_cpp import LlamaCppBackend
 from tsr_lsp.bench import fim_data
 from tsr_lsp.completion.context import Cursor, build_prompt, locate, wants_multiline
 from tsr_lsp.completion.postprocess import postprocess
-from tsr_lsp.config import CompletionSettings, Settings
+from tsr_lsp.config import CompletionSettings
 from tsr_lsp.server.inline_run import _complete
 
 
@@ -106,10 +105,7 @@ def main() -> None:
     ap.add_argument("--next-line", type=int, default=0, help="time N next-line prefills")
     args = ap.parse_args()
     configs = json.loads(args.configs)
-    conf = CompletionSettings()
-    profile = dataclasses.replace(Settings().models["coder"], n_ctx=conf.n_ctx)
-    backend = LlamaCppBackend("coder", profile)
-    backend.load()
+    conf, backend = fim_data.inline_coder()
     tasks = fim_data.sample(fim_data.load("stdlib"), args.limit)[args.start :]
     if args.next_line:
         times: dict[str, list[float]] = {name: [] for name in configs}

