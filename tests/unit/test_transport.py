@@ -4,6 +4,7 @@ error and the message after it is still read in step. The real protocol object a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -276,3 +277,29 @@ def test_a_plain_result_is_sent_as_the_converter_would_and_objects_inside_still_
     }
     assert second == {"jsonrpc": "2.0", "id": 6, "result": None}
     assert walked == [pos]  # only the object, not the whole result
+
+
+async def test_a_daemon_client_that_leaves_its_replies_unread_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from tsr_lsp.server import transport
+
+    monkeypatch.setattr(transport, "MAX_UNREAD_BYTES", 1 << 20)
+    ours, theirs = socket.socketpair()
+    _reader, writer = await asyncio.open_connection(sock=ours)
+    adapter = transport.StreamWriterAdapter(writer)
+    adapter.write(b"x" * (5 << 20))  # one reply bigger than the limit: sent, the peer reads none
+    assert not writer.is_closing()
+    assert writer.transport.get_write_buffer_size() > 1 << 20
+    adapter.write(b"y" * 100)  # the next one finds a backlog: the connection is dropped
+    assert writer.is_closing()
+    await asyncio.sleep(0)
+    theirs.setblocking(False)
+    received = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := theirs.recv(1 << 20):
+            received += chunk
+    assert b"y" not in received  # dropped, not queued behind the backlog
+    theirs.close()

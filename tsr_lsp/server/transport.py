@@ -29,6 +29,9 @@ from pygls.protocol import JsonRPCProtocol
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# replies a daemon client has left unread: beyond this it is not reading; its connection is
+# dropped rather than the daemon's memory growing with everything it keeps asking for
+MAX_UNREAD_BYTES = 128 * 1024 * 1024
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 
@@ -300,8 +303,17 @@ class StreamWriterAdapter:
         self._writer = writer
 
     def write(self, data: bytes) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(data)
+        if self._writer.is_closing():
+            return
+        transport = self._writer.transport
+        unread = transport.get_write_buffer_size()
+        if unread > MAX_UNREAD_BYTES:  # one big reply is fine; a backlog this size is not
+            log.warning(
+                "a client left %d MB of replies unread: closing its connection", unread >> 20
+            )
+            transport.abort()  # close() would wait for the unread bytes to be sent
+            return
+        self._writer.write(data)
 
     def close(self) -> None:
         if not self._writer.is_closing():
