@@ -11,8 +11,6 @@ A private TSR_LSP_HOME with fake models; the daemon is stopped at the end.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 import tempfile
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 
 from tsr_lsp.bench.daemon_under_test import Bench, make_home
 from tsr_lsp.bench.rawclient import frame
+from tsr_lsp.bench.reliability import _stop_daemon
 
 SLOW_TEMPLATE = "{% for i in range(10**9) %}{{ i }}{% endfor %}"
 
@@ -63,11 +62,9 @@ async def main(n_exports: int, mode: str) -> None:
     hostile.writer.close()
     await asyncio.sleep(5)
     print(f"after the hostile client left: RSS {bench.rss_mb():.0f} MB")
-    pid = bench.daemon_pid()
     await victim.close()
     await loader.close()
-    if pid:
-        os.kill(pid, signal.SIGTERM)
+    _stop_daemon(bench)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 Each connection has its own worker threads, but they all share one GIL and two cores: a
 client that sent 60 memory exports at once ran 8 of them in parallel, and another client's
 tsr/status waited up to 8 s behind them while the daemon's RSS rose to 550 MB (eight 5 MB
-exports built at once). A `Lane` runs one job of its connection at a time and at most
-`SHARED_SLOTS` jobs across the process, so a queue of one client's work waits its turn
-instead of starving everyone else.
+exports built at once). A `Lane` (a feature's, per connection: memory requests have one,
+render previews another) runs one job at a time and at most `SHARED_SLOTS` jobs across
+the process, so a queue of one client's work waits its turn instead of starving everyone
+else.
 """
 
 from __future__ import annotations

@@ -100,8 +100,8 @@ class MemoryRequests(LanguageFeature):
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
-        # exports, imports and checks of a big store: one at a time per connection, shared
-        # fairly across the daemon's connections (lanes.py)
+        # exports, imports and checks of a big store: one memory request at a time per
+        # connection, shared fairly across the daemon's connections (lanes.py)
         self.lane = Lane()
 
     def initialized(self, params: Any) -> None:
