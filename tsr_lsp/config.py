@@ -454,10 +454,10 @@ def load(
 
 def _validate(settings: Settings, warnings: list[str]) -> None:
     """Cross-field checks that a type alone cannot express."""
-    from tsr_lsp.backends import known_backends
+    from tsr_lsp.backends import is_known_backend, known_backends
 
     for name, prof in settings.models.items():
-        if prof.backend not in known_backends():
+        if not is_known_backend(prof.backend):
             warnings.append(
                 f"models.{name}.backend: unknown backend {prof.backend!r} "
                 f"(known: {', '.join(known_backends())})"

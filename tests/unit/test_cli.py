@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tsr_lsp import __version__
-from tsr_lsp.cli import COMMANDS, build_parser, main
+from tsr_lsp.cli import COMMANDS, build_parser, fast_args, main
+from tsr_lsp.server.daemon import spawn_args
 
 
 def test_every_command_parses() -> None:
@@ -17,6 +18,16 @@ def test_every_command_parses() -> None:
     assert parser.parse_args(["bench", "startup", "--json"]).json is True
     assert parser.parse_args([]).command is None  # stdio by default
     assert set(COMMANDS) >= {"stdio", "serve", "ask", "route", "models", "bench", "doctor"}
+
+
+def test_the_fast_paths_parse_as_the_full_parser_does(tmp_path: Path) -> None:
+    """Editors' and the spawned daemon's starts skip build_parser: they must mean the same."""
+    daemon = spawn_args(tmp_path / "d.log", tmp_path / "s")
+    for argv in (["stdio"], ["stdio", "--no-daemon"], daemon):
+        fast = fast_args(argv)
+        assert fast is not None, argv
+        assert vars(fast) == vars(build_parser().parse_args(argv))
+    assert fast_args(["serve", "--socket", "x", "--idle-timeout", "3"]) is None  # the parser's
 
 
 def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:

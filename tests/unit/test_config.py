@@ -86,3 +86,17 @@ def test_fim_order_takes_spm_and_falls_back_to_psm(home: Path) -> None:
     bad, warnings = load_settings(None, ("editor", {"completion": {"fimOrder": "sideways"}}))
     assert bad.completion.fim_order == "psm"
     assert any("completion.fimOrder" in w for w in warnings)
+
+
+def test_loading_built_in_backends_does_not_scan_installed_packages(home: Path) -> None:
+    """Entry points are read (importlib.metadata imported, ~15 ms of a daemon's cold start)
+    only when a profile names a backend that is not built in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tsr_lsp.config import load_settings; load_settings(None); "
+        "print('importlib.metadata' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,12 +31,20 @@ def register_backend(name: str, target: str) -> None:
 
 @cache
 def _plugins() -> dict[str, str]:
+    from importlib.metadata import entry_points  # ~15 ms of imports: only when needed
+
     found = {ep.name: ep.value for ep in entry_points(group="tsr_lsp.backends")}
     return {**_BUILTIN, **found, **_registered}
 
 
 def known_backends() -> list[str]:
     return sorted(_plugins())
+
+
+def is_known_backend(name: str) -> bool:
+    """Built-in and registered names are known without scanning installed packages'
+    entry points, which every settings load (every daemon start) would otherwise pay."""
+    return name in _BUILTIN or name in _registered or name in _plugins()
 
 
 def create_backend(name: str, profile_name: str, profile: ModelProfile) -> Backend:

@@ -204,6 +204,12 @@ class Daemon:
 # ---------------------------------------------------------------------- the forwarder
 
 
+def spawn_args(log_path: Path, socket_path: Path) -> list[str]:
+    """The daemon's command line after ``python -m tsr_lsp``: cli.fast_args parses exactly
+    this form without building the whole parser."""
+    return ["--log-file", str(log_path), "serve", "--socket", str(socket_path)]
+
+
 def connect_or_spawn(socket_path: Path, timeout_s: float = 20.0) -> socket.socket:
     """Connect to the daemon, starting one in the background if none answers."""
     sock = _try_connect(socket_path)
@@ -211,18 +217,8 @@ def connect_or_spawn(socket_path: Path, timeout_s: float = 20.0) -> socket.socke
         return sock
     log_path = paths.log_dir() / "daemon.log"
     paths.private_dir(log_path.parent)
-    cmd = [
-        sys.executable,
-        "-m",
-        "tsr_lsp",
-        "--log-file",
-        str(log_path),
-        "serve",
-        "--socket",
-        str(socket_path),
-    ]
     proc = subprocess.Popen(
-        cmd,
+        [sys.executable, "-m", "tsr_lsp", *spawn_args(log_path, socket_path)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
