@@ -1,4 +1,4 @@
-"""The model pool with the fake backend: lazy loading, FIFO queueing, cancellation, LRU
+"""The model pool with the fake backend: lazy loading, fair queueing, cancellation, LRU
 eviction, pinning, failures reported once, fallback, per-session profiles. The same
 behaviours are checked with the real default models in tests/e2e/test_backends_llama.py."""
 
@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import cancel_after
 from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
 from tsr_lsp.backends.fake import FakeBackend
-from tsr_lsp.backends.pool import ModelPool
+from tsr_lsp.backends.pool import ModelPool, set_owner
 from tsr_lsp.config import ModelProfile, Settings
 from tsr_lsp.engine import Engine, GenerateOptions
 from tsr_lsp.router.decision import RouteRequest
@@ -69,6 +69,45 @@ def test_one_generation_at_a_time_in_arrival_order(home: Path) -> None:
     runs = [i for n, i in enumerate(tokens) if n == 0 or tokens[n - 1] != i]
     assert runs == [0, 1, 2, 3]  # no interleaving, and first come first served
     assert len(tokens) == 4 * 5  # max_tokens each
+
+
+def test_connections_take_turns(home: Path) -> None:
+    """Editor A queues four generations, then editor B asks once: B runs right after A's
+    first, not behind all of A's (arrival order is kept within each editor)."""
+    pool = ModelPool(settings_with(a=fake(delay="0.02")))
+    slot = pool.get("a")
+    tokens: list[str] = []
+
+    def run(owner: str, tag: str) -> None:
+        set_owner(owner)
+        pool.generate("a", ask("w " * 3, 3), on_token=lambda _p: tokens.append(tag))
+
+    threads = []
+    for n, (owner, tag) in enumerate(
+        [("A", "a1"), ("A", "a2"), ("A", "a3"), ("A", "a4"), ("B", "b1")]
+    ):
+        t = threading.Thread(target=run, args=(owner, tag))
+        t.start()
+        threads.append(t)
+        deadline = time.monotonic() + 5
+        while slot.lock.waiting + slot.lock.busy < n + 1 and time.monotonic() < deadline:
+            time.sleep(0.002)
+    for t in threads:
+        t.join(10)
+    runs = [tag for n, tag in enumerate(tokens) if n == 0 or tokens[n - 1] != tag]
+    assert runs == ["a1", "b1", "a2", "a3", "a4"]
+
+
+def test_each_connection_s_worker_threads_carry_its_owner(home: Path) -> None:
+    from tsr_lsp.backends.pool import current_owner
+    from tsr_lsp.server.app import EngineHolder, TsrLanguageServer
+
+    engines = EngineHolder()
+    one, two = TsrLanguageServer(engines), TsrLanguageServer(engines)
+    owners = [s.thread_pool.submit(current_owner).result(5) for s in (one, two, one)]
+    assert owners[0] is not None and owners[0] is owners[2] and owners[0] is not owners[1]
+    for s in (one, two):
+        s.thread_pool.shutdown()
 
 
 def test_cancel_while_queued_returns_at_once(home: Path) -> None:

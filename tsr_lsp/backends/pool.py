@@ -1,5 +1,6 @@
 """The model pool: lazy loading, pinning, LRU eviction under a memory budget, one generation
-per model at a time in arrival order, and models that failed to load marked unavailable.
+per model at a time (turns taken across editor connections, arrival order within one), and
+models that failed to load marked unavailable.
 
 Lanes: inline completion runs in its own lane (``lane=INLINE``): a second instance of the
 same model (llama.cpp memory-maps the weights, so it costs only its KV cache) with its own
@@ -66,57 +67,87 @@ def _file_stamp(profile: ModelProfile) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns)
 
 
-class FifoLock:
-    """A lock that wakes waiters in arrival order (threading.Lock makes no promise)."""
+_owner = threading.local()
+
+
+def set_owner(owner: object) -> None:
+    """Mark this thread's model requests as ``owner``'s (the initializer of each editor
+    connection's worker threads): the pool takes turns between owners."""
+    _owner.value = owner
+
+
+def current_owner() -> object:
+    return getattr(_owner, "value", None)
+
+
+class FairLock:
+    """One holder at a time; waiters take turns across owners (a connection's worker
+    threads share one), in arrival order within an owner. With one owner it is a FIFO lock.
+    One editor queueing twenty chats no longer makes another editor's request wait for all
+    twenty: it waits for at most one turn of each other owner (threading.Lock makes no
+    promise at all)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._queue: list[int] = []
+        self._held = False
+        self._waiting: list[tuple[int, object]] = []  # (ticket, owner) in arrival order
+        self._served: dict[object, int] = {}  # owner -> number of its last turn
         self._next = 0
+        self._turns = 0
+
+    def _next_ticket(self) -> int:
+        """The earliest ticket of the owner served longest ago (never served: first)."""
+        return min(self._waiting, key=lambda w: (self._served.get(w[1], -1), w[0]))[0]
 
     def acquire(self, cancel: threading.Event | None = None) -> bool:
         with self._cond:
             ticket = self._next
             self._next += 1
-            self._queue.append(ticket)
-            while self._queue[0] != ticket:
+            me = (ticket, current_owner())
+            self._waiting.append(me)
+            while self._held or self._next_ticket() != ticket:
                 if cancel is not None and cancel.is_set():
-                    self._queue.remove(ticket)
+                    self._waiting.remove(me)
                     self._cond.notify_all()
                     return False
                 self._cond.wait(0.05)
+            self._waiting.remove(me)
+            self._held = True
+            self._turns += 1
+            self._served[me[1]] = self._turns
             return True
 
     def try_acquire(self) -> bool:
         with self._cond:
-            if self._queue:
+            if self._held or self._waiting:
                 return False
-            self._queue.append(self._next)
-            self._next += 1
+            self._held = True
             return True
 
     def release(self) -> None:
         with self._cond:
-            self._queue.pop(0)
+            self._held = False
+            if not self._waiting:  # no contention: turns start afresh (bounded memory)
+                self._served.clear()
             self._cond.notify_all()
 
     @property
     def waiting(self) -> int:
         """Requests queued behind the running one."""
         with self._cond:
-            return max(0, len(self._queue) - 1)
+            return len(self._waiting)
 
     @property
     def busy(self) -> bool:
         with self._cond:
-            return bool(self._queue)
+            return self._held or bool(self._waiting)
 
 
 @dataclass
 class _Slot:
     name: str
     backend: Backend
-    lock: FifoLock = field(default_factory=FifoLock)
+    lock: FairLock = field(default_factory=FairLock)
     last_used: float = field(default_factory=time.monotonic)
     closed: bool = False
 
@@ -409,7 +440,7 @@ class ModelPool:
         profile: ModelProfile | None,
         lane: str = "",
     ) -> _Slot:
-        """Load if needed and wait for this model's turn (FIFO); evicted meanwhile: reload."""
+        """Load if needed and wait for this model's turn (FairLock); evicted meanwhile: reload."""
         while True:
             slot = self.get(name, progress, profile, lane)
             if not slot.lock.acquire(cancel):

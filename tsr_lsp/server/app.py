@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote
 
@@ -23,6 +24,7 @@ from pygls.protocol import JsonRPCResponseMessage, LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from tsr_lsp import __version__
+from tsr_lsp.backends.pool import set_owner
 from tsr_lsp.config import Settings, load_settings
 from tsr_lsp.server.actions import Actions
 from tsr_lsp.server.completion import InlineCompletion
@@ -219,6 +221,20 @@ class TsrLanguageServer(LanguageServer):
         self.session = Session()
         self._reported: set[tuple[str, str]] = set()
         self.dispatcher = Dispatcher(self, features)
+
+    @property
+    def thread_pool(self) -> ThreadPoolExecutor:
+        """This connection's worker threads, marked as its own: the model pool takes turns
+        between connections (backends/pool.py FairLock), so one editor's queue of long
+        generations never holds another editor's request behind all of it."""
+        if self._thread_pool is None:
+            self._thread_pool = ThreadPoolExecutor(
+                max_workers=self._max_workers,
+                thread_name_prefix="tsr-conn",
+                initializer=set_owner,
+                initargs=(object(),),  # this connection, hashable and unique
+            )
+        return self._thread_pool
 
     @property
     def engine_started(self) -> bool:
