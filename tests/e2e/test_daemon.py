@@ -105,3 +105,31 @@ def test_idle_daemon_exits(daemon_home: Path) -> None:
     assert sock.exists()
     assert proc.wait(timeout=15) == 0
     assert not sock.exists()
+
+
+async def test_editors_take_turns_for_a_model(daemon_home: Path) -> None:
+    """One editor queues three chats, another then asks once: with the real general model,
+    the second is answered right after the first chat, not after all three (FairLock)."""
+    a, b = TsrClient(), TsrClient()
+    await asyncio.gather(a.start(STDIO), b.start(STDIO))
+    ask = {"text": "Count from one to twenty in words.", "model": "general"}
+    ask |= {"maxTokens": 40, "cotSteps": 0, "temperature": 0.0}
+    order: list[str] = []
+
+    async def chat(client: TsrClient, tag: str) -> None:
+        await client.request("tsr/generate", ask)
+        order.append(tag)
+
+    try:
+        await a.request("tsr/generate", {**ask, "maxTokens": 2})  # the model is loaded
+        first = [asyncio.create_task(chat(a, f"a{i}")) for i in range(3)]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # one running, two queued
+            models = (await b.request("tsr/status", {}))["loadedModels"]
+            if models["general"]["queued"] >= 2:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.gather(chat(b, "b"), *first)
+        assert order.index("b") == 1, order  # behind the running chat only (FIFO: last)
+    finally:
+        await asyncio.gather(a.stop(), b.stop())
