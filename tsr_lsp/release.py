@@ -8,9 +8,11 @@ reliability fuzz), then glibc's free lists (``malloc_trim``: without it a proces
 peak heap). Pure apart from those side effects; safe to call from any thread.
 
 Work that frees a lot asks for ``release_later()``, not ``release_memory()``: the full garbage
-collection holds the interpreter without a break (over a second after a 2,000-episode import),
-so run inside a request it stalled every other client of the daemon; later, once such calls
-stop for a moment, it runs once on its own thread.
+collection holds the interpreter without a break (0.5-1.2 s while a burst of hostile clients
+keeps millions of objects alive), and a thread of its own does not help, since it holds the
+GIL. So the release waits until no request of any client has been running for ``QUIET_S``
+(``activity``, counted by the protocol): run while clients waited, these collections were
+the reliability bench's victim stalls over 1 s (docs/RELIABILITY.md, stop 19).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import ctypes
 import gc
 import linecache
+import threading
+import time
 import weakref
 from typing import Protocol
 
@@ -53,10 +57,44 @@ def release_memory() -> None:
         pass  # not glibc
 
 
-_release = Debounce(release_memory)
+class Activity:
+    """Requests running in this process (every connection's), and when the last one ended."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.running = 0
+        self.last_end = time.monotonic()
+
+    def begin(self) -> None:
+        with self._lock:
+            self.running += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self.running = max(0, self.running - 1)
+            self.last_end = time.monotonic()
+
+    def quiet_s(self) -> float:
+        """How long no request has been running (0 while one is)."""
+        with self._lock:
+            return 0.0 if self.running else time.monotonic() - self.last_end
+
+
+activity = Activity()
+
+
+def _release_when_quiet() -> None:
+    quiet = activity.quiet_s()
+    if quiet >= QUIET_S:
+        release_memory()
+    else:  # someone waits on a reply: look again once it could be quiet
+        _release(QUIET_S - quiet)
+
+
+_release = Debounce(_release_when_quiet)
 
 
 def release_later(delay_s: float = QUIET_S) -> None:
     """``release_memory()`` once ``delay_s`` passed without another call (debounced: a busy
-    daemon releases once, when the burst ends)."""
+    daemon releases once, when the burst ends) and no request has run for ``QUIET_S``."""
     _release(delay_s)

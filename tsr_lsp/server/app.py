@@ -23,7 +23,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import JsonRPCResponseMessage, LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
-from tsr_lsp import __version__
+from tsr_lsp import __version__, release
 from tsr_lsp.backends.pool import set_owner
 from tsr_lsp.config import Settings, load_settings
 from tsr_lsp.server.actions import Actions
@@ -83,9 +83,11 @@ class TsrProtocol(LanguageServerProtocol):
         token = CancelToken(self.msg_id)
         if token.request_id is not None:
             self.tokens[token.request_id] = token
+        release.activity.begin()  # the memory release waits while anyone waits on a reply
         return token
 
     def end_request(self, token: CancelToken) -> None:
+        release.activity.end()
         if self.tokens.get(token.request_id) is token:
             del self.tokens[token.request_id]
 

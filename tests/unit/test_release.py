@@ -1,0 +1,56 @@
+"""The memory release (a full garbage collection: it holds the interpreter up to a second)
+waits until no client waits on a reply."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tsr_lsp import release
+from tsr_lsp.server.app import EngineHolder, TsrLanguageServer
+
+
+def _wait_for(calls: list[float], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_the_release_waits_while_a_request_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[float] = []
+    monkeypatch.setattr(release, "QUIET_S", 0.2)
+    monkeypatch.setattr(release, "release_memory", lambda: calls.append(time.monotonic()))
+    release.activity.begin()
+    try:
+        release.release_later(0.05)
+        time.sleep(0.5)
+        assert calls == []  # a client waits on a reply: no collection now
+    finally:
+        release.activity.end()
+    ended = time.monotonic()
+    _wait_for(calls)
+    assert len(calls) == 1 and calls[0] - ended >= 0.15  # once, after a quiet moment
+
+
+def test_an_idle_daemon_releases_right_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[float] = []
+    monkeypatch.setattr(release, "QUIET_S", 0.05)
+    monkeypatch.setattr(release, "release_memory", lambda: calls.append(time.monotonic()))
+    time.sleep(0.1)  # whatever ran before this test ended a while ago
+    asked = time.monotonic()
+    release.release_later(0.05)
+    _wait_for(calls)
+    assert len(calls) == 1 and calls[0] - asked < 1.0
+
+
+def test_every_connection_counts_its_requests() -> None:
+    a = TsrLanguageServer(EngineHolder(), in_daemon=True)
+    b = TsrLanguageServer(EngineHolder(), in_daemon=True)
+    before = release.activity.running
+    first, second = a.protocol.begin_request(), b.protocol.begin_request()
+    assert release.activity.running == before + 2 and release.activity.quiet_s() == 0.0
+    a.protocol.end_request(first)
+    assert release.activity.quiet_s() == 0.0  # b's request still runs
+    b.protocol.end_request(second)
+    assert release.activity.running == before
