@@ -8,6 +8,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
+# llama.cpp builds for the machine (-march=native) by default, which includes its AMX kernels
+# on Sapphire/Granite Rapids CPUs; in VMs those segfault on the first multi-token decode
+# (ggml-org/llama.cpp#20824; reproduced here: every prompt of 2+ tokens). AVX2 without AMX
+# runs everywhere x86-64-v3 does. --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, so a
+# wheel built natively before would come back. Override LLAMA_CMAKE_ARGS to tune.
+LLAMA_PIN := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | head -1)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
 .PHONY: setup runtime bytecode models demo test lint unit e2e system-deps nvim-new vscode clean
 
@@ -26,6 +33,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "installing tsr-lsp and its dependencies (llama-cpp-python compiles on first install: ~5 min)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --progress-bar off --no-cache-dir '$(LLAMA_PIN)'
 	$(BIN)/python -m pip install --progress-bar off -e .
 	touch $(STAMP)
 
