@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
+import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from tsr_lsp.bench.daemon_under_test import Bench, make_home
 from tsr_lsp.bench.load import clients_section
-from tsr_lsp.bench.reliability import _stop_daemon, _warm_up
+from tsr_lsp.bench.reliability import warm_daemon
 
 
 async def _dumps(pid: int, every: float, folder: Path, stop: asyncio.Event) -> None:
@@ -34,17 +33,11 @@ async def _dumps(pid: int, every: float, folder: Path, stop: asyncio.Event) -> N
 
 
 async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="clients-probe-"))
-    home, env = make_home(tmp)
-    project = tmp / "project"
-    project.mkdir()
-    bench = Bench(home, env, home / "run" / "daemon.sock", False, project)
-    try:
-        await _warm_up(bench)
+    async with warm_daemon("clients-probe-") as bench:
         await asyncio.sleep(1.0)
         pid = bench.daemon_pid()
         assert pid is not None
-        out = {"rss_before_mb": round(bench.rss_mb(), 1)}
+        out: dict[str, Any] = {"rss_before_mb": round(bench.rss_mb(), 1)}
         stop = asyncio.Event()
         dumper = None
         if args.dump_every:
@@ -57,13 +50,16 @@ async def main(args: argparse.Namespace) -> None:
         out["clients_s"] = round(time.perf_counter() - started, 1)
         out.update({k: v for k, v in part.items() if not k.startswith("_")})
         out["hostile_slowest_s"] = part["_hostile_slowest_s"]
+        # each stall: [start, ms, method, transport, heavy actions running meanwhile]
+        out["stalls"] = part["_stalls"]
         for wait in (2, 15, 30):
             await asyncio.sleep(wait)
             out[f"rss_after_{wait}s_mb"] = round(bench.rss_mb(), 1)
+        # the daemon's own account of collections that held the interpreter (release.py)
+        logs = "".join(f.read_text(errors="replace") for f in bench.home.rglob("*.log*"))
+        slow = re.findall(r"generation (\d) held the interpreter (\d+) ms", logs)
+        out["slow_gc"] = {g: sorted(int(ms) for gen, ms in slow if gen == g) for g in "012"}
         print(json.dumps(out))
-    finally:
-        _stop_daemon(bench)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

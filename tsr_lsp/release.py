@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import linecache
+import logging
 import threading
 import time
 import weakref
@@ -92,6 +93,31 @@ def _release_when_quiet() -> None:
 
 
 _release = Debounce(_release_when_quiet)
+
+
+SLOW_GC_S = 0.25  # a collection that long shows as a stall to every client: logged
+
+
+def watch_collections(log: logging.Logger) -> None:
+    """Log each garbage collection that holds the interpreter over ``SLOW_GC_S``: the trace
+    that found template lint results filling the heap (docs/RELIABILITY.md, stop 20)."""
+    started: list[float] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            took = time.perf_counter() - started.pop()
+            if took > SLOW_GC_S:
+                log.warning(
+                    "garbage collection of generation %d held the interpreter %.0f ms "
+                    "(%d objects freed)",
+                    info["generation"],
+                    took * 1000,
+                    info["collected"],
+                )
+
+    gc.callbacks.append(callback)
 
 
 def release_later(delay_s: float = QUIET_S) -> None:

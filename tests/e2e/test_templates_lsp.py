@@ -202,6 +202,26 @@ async def test_hover(client: LanguageClient, tmp_path: Path) -> None:
     assert "tag `if`" in await hover_at(9, 4)
 
 
+async def test_hover_on_a_big_template_after_others_took_the_analysis_cache(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    """The server keeps the analyses of only ~500,000 characters of templates (a big one's
+    is 100,000+ objects every garbage collection walks): hover on the first of three big
+    templates, whose analysis the other two pushed out, is answered from a new analysis."""
+    big = PROMPT + "{{ code }}\n" * 30_000  # 330,000 characters each
+    uris = []
+    for name in ("a", "b", "c"):
+        uris.append(await _open(client, tmp_path / f"{name}.jinja", big))
+        await _diagnostics(client, uris[-1])
+    result = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uris[0]),
+            position=types.Position(line=8, character=4),
+        )
+    )
+    assert result is not None and "code: str" in result.contents.value
+
+
 async def test_render_preview(client: LanguageClient, tmp_path: Path) -> None:
     text = PROMPT.replace("upperr", "upper").replace("langauge", "language")
     uri = await _open(client, tmp_path / "review.jinja", text)

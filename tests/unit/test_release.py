@@ -54,3 +54,26 @@ def test_every_connection_counts_its_requests() -> None:
     assert release.activity.quiet_s() == 0.0  # b's request still runs
     b.protocol.end_request(second)
     assert release.activity.running == before
+
+
+def test_a_slow_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A full collection over SLOW_GC_S is logged with its generation; fast ones are not."""
+    import gc
+    import logging
+
+    log = logging.getLogger("tsr-test-gc")
+    before = list(gc.callbacks)
+    try:
+        release.watch_collections(log)
+        with caplog.at_level(logging.WARNING, logger="tsr-test-gc"):
+            gc.collect()  # this test process: well under a quarter second
+            assert not caplog.records
+            old = release.SLOW_GC_S
+            release.SLOW_GC_S = -1.0
+            try:
+                gc.collect()
+            finally:
+                release.SLOW_GC_S = old
+        assert any("generation 2" in r.getMessage() for r in caplog.records)
+    finally:
+        gc.callbacks[:] = before

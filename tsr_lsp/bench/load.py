@@ -14,11 +14,10 @@ from tsr_lsp.bench import fuzz
 from tsr_lsp.bench.daemon_under_test import Bench
 from tsr_lsp.bench.rawclient import Closed, RawConnection
 from tsr_lsp.bench.stats import percentile
-from tsr_lsp.bench.victims import VictimProcess, run_victims
+from tsr_lsp.bench.victims import STALL_MS, VictimProcess, run_victims
 
 log = logging.getLogger(__name__)
 
-STALL_MS = 1000.0
 
 # ---------------------------------------------------------------------- fuzz
 
@@ -254,6 +253,7 @@ async def _hostile(bench: Bench, transport: str, n: int, big_mb: int) -> dict[st
     ]
     unanswered = reconnects = 0
     slow: dict[str, float] = {}
+    spans: list[list[Any]] = []  # [name, wall-clock start, end] of each heavy action
     try:
         for i in range(n):
             answered = True
@@ -272,12 +272,13 @@ async def _hostile(bench: Bench, transport: str, n: int, big_mb: int) -> dict[st
                 name, action = menu[k % len(menu)]
                 if name == "big_open" and k >= len(menu):
                     name, action = menu[1]  # one giant document per client is enough
-                start = time.perf_counter()
+                start, wall = time.perf_counter(), time.time()
                 try:
                     result = await action(conn)
                 except Closed:
                     result = None
                 slow[name] = max(slow.get(name, 0.0), time.perf_counter() - start)
+                spans.append([name, round(wall, 3), round(time.time(), 3)])
                 reply = result[0] if isinstance(result, tuple) else result
                 answered = reply is not None
             if not answered:
@@ -292,7 +293,7 @@ async def _hostile(bench: Bench, transport: str, n: int, big_mb: int) -> dict[st
                     reconnects += 1
     finally:
         await bench.close(conn)
-    return {"unanswered": unanswered, "reconnects": reconnects, "slowest_s": slow}
+    return {"unanswered": unanswered, "reconnects": reconnects, "slowest_s": slow, "spans": spans}
 
 
 async def clients_section(bench: Bench, per_client: int) -> dict[str, Any]:
@@ -333,4 +334,14 @@ async def clients_section(bench: Bench, per_client: int) -> dict[str, Any]:
         "hostile_unanswered": sum(h["unanswered"] for h in hostile),
         "hostile_reconnects": sum(h["reconnects"] for h in hostile),
         "_hostile_slowest_s": slowest,
+        "_stalls": [
+            [*stall, overlapping(stall, [s for h in hostile for s in h["spans"]])]
+            for stall in victim_proc.stalls
+        ],
     }
+
+
+def overlapping(stall: list[Any], spans: list[list[Any]]) -> list[str]:
+    """The heavy actions running while a victim's request ([start, ms, ...]) waited."""
+    start, end = stall[0], stall[0] + stall[1] / 1000
+    return sorted({name for name, s, e in spans if s < end and e > start})

@@ -40,6 +40,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,7 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
     try:
         cl = await asyncio.wait_for(clients_section(bench, per_client), limit)
         details["hostile_slowest_s"] = cl.pop("_hostile_slowest_s")
+        details["stalls"] = cl.pop("_stalls")  # each with the heavy actions running meanwhile
         out.update(cl)
     except (TimeoutError, Closed) as exc:
         log.warning("reliability: section aborted: %r", exc)
@@ -225,6 +227,23 @@ def _stop_daemon(bench: Bench) -> None:
     pid = bench.daemon_pid()
     if pid is not None:
         terminate(pid)
+
+
+@contextlib.asynccontextmanager
+async def warm_daemon(prefix: str) -> AsyncIterator[Bench]:
+    """A daemon of its own (fake models, a fresh home), warmed up; stopped and removed after:
+    the setting of the clients probes in scripts/."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    home, env = make_home(tmp)
+    project = tmp / "project"
+    project.mkdir()
+    bench = Bench(home, env, home / "run" / "daemon.sock", False, project)
+    try:
+        await _warm_up(bench)
+        yield bench
+    finally:
+        _stop_daemon(bench)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import os
 import random
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +36,34 @@ TRANSPORTS = ("stdio", "socket", "stdio", "socket")
 LOST_MS = 60_000.0  # a request that got no reply counts as this slow
 
 
-async def victim(bench: Bench, transport: str, n: int, done: asyncio.Event | None) -> list[float]:
-    """At least ``n`` cheap requests (tsr/status, tsr/route), and more until ``done``."""
+STALL_MS = 1000.0
+
+
+async def victim(
+    bench: Bench,
+    transport: str,
+    n: int,
+    done: asyncio.Event | None,
+    stalls: list[list[Any]] | None = None,
+) -> list[float]:
+    """At least ``n`` cheap requests (tsr/status, tsr/route), and more until ``done``; each
+    one over ``STALL_MS`` is noted in ``stalls`` as [wall-clock start, ms, method, transport]
+    so a probe can line it up with what the other clients were doing."""
     conn = await bench.connect(transport)
     latencies: list[float] = []
     rng = random.Random(n)
     i = 0
     try:
         while i < n or (done is not None and not done.is_set()):
+            started = time.time()
             if i % 2:
-                reply, ms = await conn.request("tsr/status", {}, 60)
+                method, params = "tsr/status", {}
             else:
-                reply, ms = await conn.request("tsr/route", {"text": rng.choice(VICTIM_TEXTS)}, 60)
+                method, params = "tsr/route", {"text": rng.choice(VICTIM_TEXTS)}
+            reply, ms = await conn.request(method, params, 60)
             latencies.append(ms if reply is not None else LOST_MS)
+            if stalls is not None and latencies[-1] > STALL_MS:
+                stalls.append([round(started, 3), round(latencies[-1], 1), method, transport])
             i += 1
             await asyncio.sleep(rng.uniform(0.01, 0.03))
     except Closed:
@@ -75,9 +91,10 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     if args.until_stdin:
         done = asyncio.Event()
         _until_stdin(done)
-    lists = await asyncio.gather(*(victim(bench, t, args.n, done) for t in TRANSPORTS))
+    stalls: list[list[Any]] = []
+    lists = await asyncio.gather(*(victim(bench, t, args.n, done, stalls) for t in TRANSPORTS))
     latencies = [x for lat in lists for x in lat]
-    return {"latencies_ms": latencies, "failed_connects": bench.failed_connects}
+    return {"latencies_ms": latencies, "failed_connects": bench.failed_connects, "stalls": stalls}
 
 
 class VictimProcess:
@@ -87,6 +104,7 @@ class VictimProcess:
     def __init__(self, bench: Bench, n: int, until_stopped: bool) -> None:
         self.bench, self.n, self.until_stopped = bench, n, until_stopped
         self.proc: asyncio.subprocess.Process | None = None
+        self.stalls: list[list[Any]] = []  # [start, ms, method, transport] of each stall
 
     async def start(self) -> None:
         b = self.bench
@@ -114,6 +132,7 @@ class VictimProcess:
             self.bench.failed_connects += len(TRANSPORTS)
             return [LOST_MS] * len(TRANSPORTS)
         self.bench.failed_connects += int(report["failed_connects"])
+        self.stalls = report.get("stalls", [])
         return [float(x) for x in report["latencies_ms"]]
 
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from tsr_lsp import paths
+from tsr_lsp import paths, release
 
 if TYPE_CHECKING:  # the forwarder below runs with every editor: it does without asyncio
     import asyncio
@@ -127,6 +127,7 @@ class Daemon:
         # worker threads hand the GIL back every 1 ms instead of 5: a request on the event
         # loop waits that long each time it needs the interpreter
         sys.setswitchinterval(0.001)
+        release.watch_collections(log)
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

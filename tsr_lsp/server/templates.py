@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path, to_fs_path
 
+from tsr_lsp.lru import WeightedLru
 from tsr_lsp.paths import user_file_mode, user_mkdir
 from tsr_lsp.server.feature import NOT_MINE, CancelToken, LanguageFeature, command
 from tsr_lsp.server.lanes import Lane
@@ -34,6 +36,12 @@ RENDER_PREVIEW = "tsr.renderPreview"
 CREATE_TEMPLATE = "tsr.createTemplate"
 SOURCE = "tsr-lsp"
 INLINE_LINT_CHARS = 20_000  # smaller templates lint in a few ms, on the event loop
+# source characters whose analyses the process keeps, for all connections (dozens of usual
+# templates; one big one alone): at most ~120,000 objects for the garbage collector to walk
+# (tsr_lsp/lru.py); an evicted analysis is redone when hover or completion needs it
+RESULT_CHARS = 500_000
+_RESULTS: WeightedLru[tuple[int, str], tuple[Any, LintResult]] = WeightedLru(RESULT_CHARS)
+_OWNERS = itertools.count()  # one per Templates feature: keys never meet across connections
 TEMPLATE_LANGUAGES = frozenset({"jinja", "jinja2", "jinja-html", "jinja-md", "j2", "jinja-xml"})
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -117,7 +125,7 @@ class Templates(LanguageFeature):
     def __init__(self, server: TsrLanguageServer) -> None:
         super().__init__(server)
         self.languages: dict[str, str] = {}  # uri -> languageId
-        self.results: dict[str, tuple[tuple[int | None, int], LintResult]] = {}
+        self.owner = next(_OWNERS)  # its analyses in _RESULTS are keyed (owner, uri)
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.index: FileIndex | None = None
         self.index_ready = False
@@ -163,7 +171,7 @@ class Templates(LanguageFeature):
         await self.in_thread(build)
         self.index_ready = True
         self.index_generation += 1
-        for uri in list(self.results):  # now include/import targets can be checked
+        for uri in list(self.languages):  # now include/import targets can be checked
             await self.publish(uri)
 
     def _key(self, version: int | None) -> tuple[int | None, int, int]:
@@ -175,7 +183,7 @@ class Templates(LanguageFeature):
         callers, big documents linted in a worker thread (off the event loop)."""
         doc = self.server.workspace.get_text_document(uri)
         key = self._key(doc.version)
-        cached = self.results.get(uri)
+        cached = _RESULTS.get((self.owner, uri))
         if cached is not None and cached[0] == key and doc.version is not None:
             return cached[1]
         running = self.linting.get(uri)
@@ -224,7 +232,8 @@ class Templates(LanguageFeature):
             if self.linting.get(uri, (None,))[0] == key:
                 del self.linting[uri]
         if uri in self.languages and result is not None and key == self.current_key(uri):
-            self.results[uri] = (key, result)  # a stale key never overwrites a newer result
+            # a stale key never overwrites a newer result
+            _RESULTS.put((self.owner, uri), (key, result), len(source))
         return result
 
     def current_key(self, uri: str) -> Any:
@@ -241,7 +250,8 @@ class Templates(LanguageFeature):
             doc = ls.workspace.get_text_document(uri)
             if result is None or uri not in self.languages or doc.version != version:
                 return
-            if self.results.get(uri, (None,))[0] == self._key(version):
+            current = _RESULTS.get((self.owner, uri))
+            if current is not None and current[0] == self._key(version):
                 diagnostics = [to_lsp(ls, result.lines, d) for d in result.diagnostics]
                 published = types.PublishDiagnosticsParams(uri, diagnostics, version=version)
                 ls.text_document_publish_diagnostics(published)
@@ -305,7 +315,7 @@ class Templates(LanguageFeature):
         uri = params.text_document.uri
         if self.languages.pop(uri, None) is None:
             return
-        self.results.pop(uri, None)
+        _RESULTS.pop((self.owner, uri))
         self.too_big.discard(uri)
         timer = self.timers.pop(uri, None)
         if timer is not None:
@@ -318,6 +328,8 @@ class Templates(LanguageFeature):
         for timer in self.timers.values():
             timer.cancel()
         self.timers.clear()
+        for uri in self.languages:  # other connections' templates get the room
+            _RESULTS.pop((self.owner, uri))
 
     # ------------------------------------------------------------------ requests
     async def code_action(self, params: types.CodeActionParams, token: CancelToken) -> Any:
