@@ -63,6 +63,3 @@ class WeightedLru(Generic[K, V]):
     def __iter__(self) -> Iterator[K]:
         with self._lock:
             return iter(list(self._items))
-
-    def __len__(self) -> int:
-        return len(self._items)

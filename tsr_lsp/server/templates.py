@@ -246,12 +246,13 @@ class Templates(LanguageFeature):
         ls = self.server
         version = ls.workspace.get_text_document(uri).version
         for _ in range(3):
+            key = self._key(version)  # what analyse() lints with
             result = await self.analyse(uri)
             doc = ls.workspace.get_text_document(uri)
             if result is None or uri not in self.languages or doc.version != version:
                 return
-            current = _RESULTS.get((self.owner, uri))
-            if current is not None and current[0] == self._key(version):
+            # not read back from _RESULTS: another connection's analysis may have evicted it
+            if key == self._key(version):
                 diagnostics = [to_lsp(ls, result.lines, d) for d in result.diagnostics]
                 published = types.PublishDiagnosticsParams(uri, diagnostics, version=version)
                 ls.text_document_publish_diagnostics(published)
