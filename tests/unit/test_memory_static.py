@@ -47,6 +47,29 @@ def test_vector_file_persists_last_write_wins_and_ignores_a_torn_record(tmp_path
     assert VectorFile(path, dim=16).get([1, 2, 3])[1] == [True, False, True]
 
 
+def test_vector_codes_are_read_from_the_file_and_survive_damage(tmp_path: Path) -> None:
+    """The codes are a view of the file (page cache the release can drop), so a damaged
+    record in the middle must not shift later rows onto the wrong episodes."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "v.i8"
+    vf = VectorFile(path, dim=8)
+    vecs = unit(rng, 3, 8)
+    vf.add([1, 2, 3], vecs, [5, 5, 5])
+    assert vf._codes.base is not None and not vf._codes.flags.owndata  # no heap copy
+    vf.drop_pages()  # pages dropped: the next read faults them in again
+    assert vf.get([3])[0][0] @ vecs[2] > 0.999
+    raw = bytearray(path.read_bytes())
+    raw[vf.record + 2 * 8 : vf.record + 2 * 8 + 4] = np.float32(np.nan).tobytes()  # row 2's scale
+    path.write_bytes(bytes(raw))
+    again = VectorFile(path, dim=8)
+    assert again.damaged == 1 and again.get([1, 2, 3])[1] == [True, False, True]
+    assert again.get([3])[0][0] @ vecs[2] > 0.999  # row 3 still row 3's vector
+    assert path.stat().st_size == 2 * again.record  # rewritten without the damaged record
+    path.unlink()  # deleted under a running daemon: dropped and recomputed, never a crash
+    again.add([4], unit(rng, 1, 8), [5])
+    assert again.damaged and again.get([1, 4])[1] == [False, False]
+
+
 def test_nearest_stays_in_the_project_and_skips_superseded_rows(tmp_path: Path) -> None:
     vf = VectorFile(tmp_path / "v.i8", dim=4)
     e = np.eye(4, dtype=np.float32)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import mmap
 import os
 import shutil
 import threading
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tsr_lsp import release
 from tsr_lsp.paths import private_file, write_private
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,12 @@ class VectorFile:
     the keys (searchsorted) plus a dict for rows appended since it was sorted. A project's
     rows are found by comparing the project column, so nothing is collected per search.
     Record: key (int64), project hash (int64), scale (float32), ``dim`` int8 codes.
+
+    The codes are read through a read-only mapping of the file, not copied into the heap:
+    a big import's vectors were anonymous memory for the daemon's lifetime (16 MB of the
+    reliability bench's RSS growth, docs/RELIABILITY.md); mapped, they are page cache the
+    memory release drops (``drop_pages``). Keys, projects and scales (20 bytes a row) stay
+    in memory. Row i is record i of the file, so a damaged file is rewritten on load.
     """
 
     REINDEX_TAIL = 4096
@@ -134,7 +142,8 @@ class VectorFile:
         self._keys = np.zeros(0, dtype=np.int64)
         self._projects = np.zeros(0, dtype=np.int64)
         self._scale = np.zeros(0, dtype=np.float32)
-        self._codes = np.zeros((0, dim), dtype=np.int8)
+        self._codes = np.zeros((0, dim), dtype=np.int8)  # a view of ``_map`` once mapped
+        self._map: mmap.mmap | None = None
         self._n = 0
         self._sorted_keys = np.zeros(0, dtype=np.int64)
         self._sorted_rows = np.zeros(0, dtype=np.int64)
@@ -142,6 +151,7 @@ class VectorFile:
         self._distinct = 0
         self.damaged = 0  # records dropped on load (not finite, or a torn last record)
         self._load()
+        release.register(self)
 
     @staticmethod
     def quantize(vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,9 +192,43 @@ class VectorFile:
         self._projects = rec[:, ID_BYTES : 2 * ID_BYTES].copy().view("<i8").reshape(n)
         self._projects = self._projects.astype(np.int64)
         self._scale = rec[:, 2 * ID_BYTES : self.HEADER].copy().view("<f4").reshape(n)
-        self._codes = rec[:, self.HEADER :].copy().view(np.int8)
         self._n = n
+        if self.damaged:  # rows must be the file's records: keep only the good ones
+            try:
+                write_private(self.path, rec.tobytes())
+            except OSError as exc:
+                log.warning("memory: cannot rewrite damaged vectors at %s: %s", self.path, exc)
+                self._n = 0
+        del raw, rec
+        self._map_file()
         self._reindex()
+
+    def _map_file(self) -> None:
+        """Map the file's first ``_n`` records read-only and view their codes. A file
+        shorter than that (deleted or truncated under us) drops every vector: they are
+        derived data, recomputed for the episodes that lack one."""
+        self._codes, self._map = np.zeros((0, self.dim), dtype=np.int8), None
+        if not self._n:
+            return
+        try:
+            with open(self.path, "rb") as fh:
+                size = self._n * self.record
+                if os.fstat(fh.fileno()).st_size < size:
+                    raise OSError(f"{size:,} bytes expected")
+                self._map = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
+        except OSError as exc:
+            log.warning("memory: vectors at %s unreadable (%s); recomputing them", self.path, exc)
+            self.damaged, self._n = 1, 0
+            self._reindex()
+            return
+        rec = np.frombuffer(self._map, dtype=np.uint8).reshape(self._n, self.record)
+        self._codes = rec[:, self.HEADER :].view(np.int8)
+
+    def drop_pages(self) -> None:
+        """Give back the pages of the codes a search read (they fault in again from the
+        page cache on use)."""
+        if self._map is not None:
+            self._map.madvise(mmap.MADV_DONTNEED)
 
     def _reindex(self) -> None:
         keys = self._keys[: self._n]
@@ -237,18 +281,15 @@ class VectorFile:
                 self._keys = np.resize(self._keys, size)
                 self._projects = np.resize(self._projects, size)
                 self._scale = np.resize(self._scale, size)
-                grown = np.zeros((size, self.dim), dtype=np.int8)
-                grown[:start] = self._codes[:start]
-                self._codes = grown
             self._keys[start:end] = keys
             self._projects[start:end] = proj
             self._scale[start:end] = scale
-            self._codes[start:end] = codes
             self._n = end
             for i, k in enumerate(keys.tolist()):
                 self._tail[k] = start + i
             if len(self._tail) > self.REINDEX_TAIL:
                 self._reindex()
+            self._map_file()  # a reader holding the old view keeps the old mapping alive
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """float32 rows (callers pass rows >= 0)."""
@@ -290,9 +331,9 @@ class VectorFile:
                 shutil.rmtree(self.path)
             write_private(self.path, self._encode(keys, proj, codes, scale))
             self.damaged = 0
-            self._keys, self._projects = keys.copy(), proj.copy()
-            self._codes, self._scale = codes.copy(), scale.copy()
+            self._keys, self._projects, self._scale = keys.copy(), proj.copy(), scale.copy()
             self._n = len(keys)
+            self._map_file()
             self._reindex()
 
 
