@@ -65,9 +65,14 @@ def test_vector_codes_are_read_from_the_file_and_survive_damage(tmp_path: Path) 
     assert again.damaged == 1 and again.get([1, 2, 3])[1] == [True, False, True]
     assert again.get([3])[0][0] @ vecs[2] > 0.999  # row 3 still row 3's vector
     assert path.stat().st_size == 2 * again.record  # rewritten without the damaged record
-    path.unlink()  # deleted under a running daemon: dropped and recomputed, never a crash
+    path.unlink()  # deleted under a running daemon: the file is the truth, never a crash
     again.add([4], unit(rng, 1, 8), [5])
-    assert again.damaged and again.get([1, 4])[1] == [False, False]
+    assert again.get([1, 4])[1] == [False, True]
+    other = VectorFile(path, dim=8)  # another process appends to the same file
+    other.add([5], vecs[:1], [5])
+    again.add([6], vecs[1:2], [5])  # rows re-read: each key still gets its own vector
+    got, found = again.get([4, 5, 6])
+    assert found == [True, True, True] and got[1] @ vecs[0] > 0.999 and got[2] @ vecs[1] > 0.999
 
 
 def test_nearest_stays_in_the_project_and_skips_superseded_rows(tmp_path: Path) -> None:

@@ -274,7 +274,11 @@ class VectorFile:
         with self._lock:
             self._distinct += fresh
             with private_file(self.path, "ab") as fh:
+                foreign = fh.tell() != self._n * self.record  # "ab" opens at the end
                 fh.write(self._encode(keys, proj, codes, scale))
+            if foreign:  # another process appended (a --no-daemon backfill): read it all
+                self._load()
+                return
             start, end = self._n, self._n + len(keys)
             if end > len(self._keys):  # grow by doubling: appends stay O(1)
                 size = max(64, 2 * end)

@@ -100,8 +100,12 @@ class StaticEncoder:
 
     def drop_pages(self) -> None:
         """Un-map the table rows a batch touched (they fault back in from the page cache on
-        use): a read-only mapping's pages count in RSS until then."""
+        use): a read-only mapping's pages count in RSS until then. The word cache goes too:
+        filled during a big import, its entries sit between the import's freed memory and
+        keep those pages resident (9 MB after 20,000 imported episodes, docs/RELIABILITY.md);
+        refilling costs microseconds a word."""
         self._map.madvise(mmap.MADV_DONTNEED)
+        self._word_ids = {}  # token_ids holds its own reference while it runs
 
     def token_ids(self, text: str) -> list[int]:
         """WordPiece ids of ``text``, the same as the tokenizer's: BERT splits on whitespace
