@@ -21,9 +21,11 @@ import ctypes
 import gc
 import linecache
 import logging
+import os
 import threading
 import time
 import weakref
+from pathlib import Path
 from typing import Protocol
 
 from tsr_lsp.debounce import Debounce
@@ -42,6 +44,35 @@ QUIET_S = 2.0  # a release waits until no other release was asked for this long
 def register(owner: Droppable) -> None:
     """Drop ``owner``'s pages on every release; held weakly (no lifetime change)."""
     _droppers.add(owner)
+
+
+MADV_PAGEOUT = 21  # Linux 5.4+; older kernels answer EINVAL and nothing happens
+
+
+def page_out(folder: Path) -> int:
+    """Ask the kernel to reclaim this process's pages of files under ``folder`` that a
+    library mapped (Tantivy maps its segments; we never see those mappings). MADV_PAGEOUT
+    is only a hint: clean file pages leave RSS and fault back in from the page cache or
+    disk on use, and unlike MADV_DONTNEED it never discards data, so a range that was
+    unmapped and reused since /proc/self/maps was read comes to no harm. Returns how many
+    mappings were advised."""
+    prefix = f"{folder}{os.sep}"
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            ranges = [
+                line.split(None, 1)[0]
+                for line in fh
+                if line.rstrip("\n").split(None, 5)[-1].startswith(prefix)
+            ]
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return 0  # not Linux
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    done = 0
+    for span in ranges:
+        start, end = (int(x, 16) for x in span.split("-"))
+        done += madvise(start, end - start, MADV_PAGEOUT) == 0
+    return done
 
 
 def release_memory() -> None:

@@ -3,6 +3,8 @@ waits until no client waits on a reply."""
 
 from __future__ import annotations
 
+import mmap
+import pathlib
 import time
 
 import pytest
@@ -77,3 +79,39 @@ def test_a_slow_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:
         assert any("generation 2" in r.getMessage() for r in caplog.records)
     finally:
         gc.callbacks[:] = before
+
+
+def _resident_kb(path: str) -> int:
+    """RSS of this process's mappings of ``path``, from /proc/self/smaps."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                inside = line.rstrip("\n").endswith(path)
+            elif inside and head[0] == "Rss:":
+                total += int(head[1])
+    return total
+
+
+def test_page_out_drops_mapped_files_under_a_folder_only(tmp_path: pathlib.Path) -> None:
+    """A library's mapped files (Tantivy's segments) leave RSS; other mappings stay."""
+    mine, other = tmp_path / "index", tmp_path / "elsewhere"
+    mine.mkdir()
+    other.mkdir()
+    maps = []
+    for folder in (mine, other):
+        path = folder / "seg.bin"
+        path.write_bytes(b"x" * (4 << 20))
+        with path.open("rb") as fh:
+            m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        sum(m[i] for i in range(0, len(m), 4096))  # fault every page in
+        maps.append((str(path), m))
+    before = [_resident_kb(p) for p, _m in maps]
+    assert min(before) >= 4000
+    assert release.page_out(mine) == 1
+    after = [_resident_kb(p) for p, _m in maps]
+    assert after[0] < before[0] // 4 and after[1] == before[1]
+    assert maps[0][1][:1] == b"x"  # a hint, not a loss: the data reads back
+    for _p, m in maps:
+        m.close()

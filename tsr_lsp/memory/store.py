@@ -64,7 +64,7 @@ from tsr_lsp.memory.schema import (
 from tsr_lsp.memory.search import Hit, StoreSearch
 from tsr_lsp.memory.validate import read_payload, sanitized, seal
 from tsr_lsp.paths import current_umask, private_dir, secure_tree
-from tsr_lsp.release import release_later
+from tsr_lsp.release import page_out, register, release_later
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ class EpisodeStore(StoreSearch, StoreEncoding, StoreRecovery, StoreMaintenance):
         self._pending_encoder: Path | None = None  # a static encoder table being built
         self._pending_check = 0.0
         self._open()
+        register(self)
         if embedder == "auto":
             embedder = self._find_embedder()
         if embedder is not None:
@@ -556,6 +557,13 @@ class EpisodeStore(StoreSearch, StoreEncoding, StoreRecovery, StoreMaintenance):
             self.dense.vectors.rewrite({h52(ep.id) for ep in episodes})
         if self._sweep_modes:
             secure_tree(self.root)
+
+    def drop_pages(self) -> None:
+        """The index's mapped segment pages leave RSS on a memory release (they grew with
+        every search and import: 7 MB after the reliability bench's 40,000 imported
+        episodes); they fault back in on use."""
+        if self.index_dir.is_dir():
+            page_out(self.index_dir)
 
     def close(self) -> None:
         if self.dense is not None:
