@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tsr_lsp.backends.base import Backend, GenerationCancelled, GenerationRequest, GenerationResult
+
+
+def mapped_rss_kb(path: Path | str) -> int:
+    """Resident kB of this process's mappings of the file ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
 
 
 def cancel_after(n: int) -> tuple[threading.Event, list[str], Callable[[str], None]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import mapped_rss_kb
 from tsr_lsp.config import MemorySettings
 from tsr_lsp.memory.embed import VectorFile, find_model_dir
 from tsr_lsp.memory.episodic import Episode
@@ -184,17 +185,6 @@ def test_default_store_embeds_as_it_stores_and_finds_meaning(tmp_path: Path) -> 
     store.close()
 
 
-def _table_rss_kb(table: Path) -> int:
-    """Resident kB of this process's mappings of ``table`` (/proc/self/smaps)."""
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        if line[:1] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
-            inside = line.endswith(str(table))
-        elif inside and line.startswith("Rss:"):
-            total += int(line.split()[1])
-    return total
-
-
 def test_release_gives_the_touched_table_rows_back_and_embeddings_stay() -> None:
     from tsr_lsp.release import release_memory
 
@@ -202,8 +192,8 @@ def test_release_gives_the_touched_table_rows_back_and_embeddings_stay() -> None
     table = (enc.folder / "table.f16").resolve()
     words = [f"w{i}x{i * 7919 % 10007}" for i in range(20_000)]  # many distinct pieces
     before = enc.embed([" ".join(words[i : i + 50]) for i in range(0, len(words), 50)])
-    touched = _table_rss_kb(table)
+    touched = mapped_rss_kb(table)
     release_memory()
-    assert touched > 1000 and _table_rss_kb(table) < touched / 4
+    assert touched > 1000 and mapped_rss_kb(table) < touched / 4
     after = enc.embed([" ".join(words[i : i + 50]) for i in range(0, len(words), 50)])
     assert np.array_equal(before, after)

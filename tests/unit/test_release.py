@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.helpers import mapped_rss_kb
 from tsr_lsp import release
 from tsr_lsp.server.app import EngineHolder, TsrLanguageServer
 
@@ -82,19 +83,6 @@ def test_a_slow_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:
         gc.callbacks[:] = before
 
 
-def _resident_kb(path: str) -> int:
-    """RSS of this process's mappings of ``path``, from /proc/self/smaps."""
-    total, inside = 0, False
-    with open("/proc/self/smaps") as fh:
-        for line in fh:
-            head = line.split()
-            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
-                inside = line.rstrip("\n").endswith(path)
-            elif inside and head[0] == "Rss:":
-                total += int(head[1])
-    return total
-
-
 def test_page_out_drops_mapped_files_under_a_folder_only(tmp_path: pathlib.Path) -> None:
     """A library's mapped files (Tantivy's segments) leave RSS; other mappings stay."""
     mine, other = tmp_path / "index", tmp_path / "elsewhere"
@@ -108,10 +96,10 @@ def test_page_out_drops_mapped_files_under_a_folder_only(tmp_path: pathlib.Path)
             m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         sum(m[i] for i in range(0, len(m), 4096))  # fault every page in
         maps.append((str(path), m))
-    before = [_resident_kb(p) for p, _m in maps]
+    before = [mapped_rss_kb(p) for p, _m in maps]
     assert min(before) >= 4000
     assert release.page_out(mine) == 1
-    after = [_resident_kb(p) for p, _m in maps]
+    after = [mapped_rss_kb(p) for p, _m in maps]
     assert after[0] < before[0] // 4 and after[1] == before[1]
     assert maps[0][1][:1] == b"x"  # a hint, not a loss: the data reads back
     for _p, m in maps:
