@@ -27,6 +27,7 @@ from tsr_lsp.backends.pool import ModelPool
 from tsr_lsp.config import Settings, load_settings
 from tsr_lsp.prompts.builder import build_messages
 from tsr_lsp.prompts.cot import split_answer
+from tsr_lsp.release import rss_mb
 from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
 from tsr_lsp.router.policy import decide
 
@@ -433,15 +434,3 @@ def _mtime(path: Path) -> int | None:
         return path.stat().st_mtime_ns
     except OSError:
         return None
-
-
-def rss_mb(pid: int | None = None) -> float:
-    """Resident set size from /proc (Linux); 0 where unavailable."""
-    try:
-        with open(f"/proc/{pid or 'self'}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0

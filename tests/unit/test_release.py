@@ -104,3 +104,32 @@ def test_page_out_drops_mapped_files_under_a_folder_only(tmp_path: pathlib.Path)
     assert maps[0][1][:1] == b"x"  # a hint, not a loss: the data reads back
     for _p, m in maps:
         m.close()
+
+
+def test_an_idle_daemon_releases_once_more_per_quiet_spell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release a burst asked for runs right after it, while closed connections' threads
+    may still hold memory; the idle check releases once more when nobody has waited for
+    ``IDLE_S``, and only once until the next request."""
+    monkeypatch.setattr(release, "IDLE_S", 1.0)  # above a full collection of this process
+    real = release.release_memory
+    calls: list[float] = []
+
+    def counting() -> None:
+        calls.append(time.monotonic())
+        real()
+
+    monkeypatch.setattr(release, "release_memory", counting)
+    release.activity.begin()
+    release.activity.end()
+    release.release_memory()  # the burst's own release, right after it
+    assert not release.release_if_idle()  # not idle long enough yet
+    time.sleep(1.1)
+    assert release.release_if_idle() and len(calls) == 2
+    assert not release.release_if_idle()  # once per quiet spell
+    time.sleep(1.1)
+    assert not release.release_if_idle() and len(calls) == 2
+    release.activity.begin()
+    assert not release.release_if_idle()  # a request runs
+    release.activity.end()
+    time.sleep(1.1)
+    assert release.release_if_idle() and len(calls) == 3

@@ -154,9 +154,12 @@ class Daemon:
     async def _idle_watchdog(self) -> None:
         import asyncio
 
+        from tsr_lsp.release import release_if_idle
+
         assert self._stop is not None
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout_s))
+            await asyncio.to_thread(release_if_idle)
             idle = time.monotonic() - self.last_activity
             if self.connections == 0 and idle >= self.idle_timeout_s:
                 log.info("idle for %.0fs with no editor connected; exiting", idle)
