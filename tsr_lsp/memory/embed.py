@@ -182,6 +182,18 @@ class VectorFile:
     ) -> bytes:
         return encode_records(self.dim, keys, projects, codes, scale)
 
+    def _columns(self, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Keys, projects (int64) and scales (float32) of records read from the file."""
+        keys = rec[:, :ID_BYTES].copy().view("<i8").reshape(-1).astype(np.int64)
+        projects = rec[:, ID_BYTES : 2 * ID_BYTES].copy().view("<i8").reshape(-1)
+        scale = rec[:, 2 * ID_BYTES : self.HEADER].copy().view("<f4").reshape(-1)
+        return keys, projects.astype(np.int64), scale.astype(np.float32, copy=False)
+
+    @staticmethod
+    def _sound(scale: np.ndarray) -> np.ndarray:
+        """Rows whose scale can be a unit vector's (at most 1/127): anything else is damage."""
+        return np.isfinite(scale) & (scale > 0) & (scale <= 1.0)
+
     def _load(self) -> None:
         """Derived data: what cannot be read is dropped (and recomputed by the backfill)."""
         try:
@@ -195,15 +207,13 @@ class VectorFile:
         n = len(raw) // self.record  # a torn last record (crash mid-append) is ignored
         self.damaged = int(len(raw) % self.record != 0)
         rec = np.frombuffer(raw[: n * self.record], dtype=np.uint8).reshape(n, self.record)
-        scale = rec[:, 2 * ID_BYTES : self.HEADER].copy().view("<f4").reshape(n)
-        good = np.isfinite(scale) & (scale > 0) & (scale <= 1.0)
-        if not good.all():  # a unit vector's scale is at most 1/127: anything else is damage
+        keys, projects, scale = self._columns(rec)
+        good = self._sound(scale)
+        if not good.all():
             self.damaged += int((~good).sum())
             rec, n = rec[good], int(good.sum())
-        self._keys = rec[:, :ID_BYTES].copy().view("<i8").reshape(n).astype(np.int64)
-        self._projects = rec[:, ID_BYTES : 2 * ID_BYTES].copy().view("<i8").reshape(n)
-        self._projects = self._projects.astype(np.int64)
-        self._scale = rec[:, 2 * ID_BYTES : self.HEADER].copy().view("<f4").reshape(n)
+            keys, projects, scale = keys[good], projects[good], scale[good]
+        self._keys, self._projects, self._scale = keys, projects, scale
         self._n = n
         if self.damaged:  # rows must be the file's records: keep only the good ones
             try:
@@ -312,14 +322,13 @@ class VectorFile:
             with open(self.path, "rb") as fh:
                 fh.seek(done)
                 raw = fh.read(size - done)
-            rec = np.frombuffer(raw, dtype=np.uint8).reshape(-1, self.record)
-            keys = rec[:, :ID_BYTES].copy().view("<i8").reshape(-1).astype(np.int64)
-            proj = rec[:, ID_BYTES : 2 * ID_BYTES].copy().view("<i8").reshape(-1)
-            scale = rec[:, 2 * ID_BYTES : self.HEADER].copy().view("<f4").reshape(-1)
-            if not (np.isfinite(scale) & (scale > 0) & (scale <= 1.0)).all():
+            keys, proj, scale = self._columns(
+                np.frombuffer(raw, dtype=np.uint8).reshape(-1, self.record)
+            )
+            if not self._sound(scale).all():
                 self._load()  # damage: the whole file is checked and rewritten
                 return
-            self._append_rows(keys, proj.astype(np.int64), scale)
+            self._append_rows(keys, proj, scale)
 
     def _append_rows(self, keys: np.ndarray, proj: np.ndarray, scale: np.ndarray) -> None:
         """Rows just appended to the file (held: ``_lock``)."""
