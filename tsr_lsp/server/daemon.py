@@ -187,6 +187,7 @@ class Daemon:
             self.connections -= 1
             self.last_activity = time.monotonic()
             server.protocol.cancel_all()  # stops generations the vanished editor awaited
+            server.dispatcher.connection_lost()
             if server._thread_pool is not None:
                 server._thread_pool.shutdown(wait=False, cancel_futures=True)
             with contextlib.suppress(Exception):

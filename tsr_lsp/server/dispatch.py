@@ -206,6 +206,15 @@ class Dispatcher:
     async def on_shutdown(self, params: Any) -> None:
         await self._fan_out(types.SHUTDOWN, "shutdown", params)
 
+    def connection_lost(self) -> None:
+        """Every feature lets go of what it holds for this connection (daemon.py calls it
+        when the connection ends, however it ended)."""
+        for feature in self.features:
+            try:
+                feature.connection_lost()
+            except Exception:  # one feature's bug must not keep the others' caches
+                log.exception("%s: letting go of the connection failed", feature.feature_name())
+
     async def reload_settings(self) -> None:
         """Rebuild the session's settings (and the Engine's user-level ones), then tell
         every feature."""

@@ -174,6 +174,11 @@ class LanguageFeature:
     def shutdown(self, params: Any) -> Any:
         """``shutdown``: stop background work; no more requests will come."""
 
+    def connection_lost(self) -> None:
+        """The connection is gone (after ``exit``, or the editor vanished without
+        ``shutdown``): let go of what this connection put in process-wide caches, which
+        would otherwise outlive it in a long-running daemon. Synchronous, must not fail."""
+
     def document_open(self, params: Any) -> Any:
         """``textDocument/didOpen``."""
 

@@ -326,11 +326,20 @@ class Templates(LanguageFeature):
         )
 
     def shutdown(self, params: Any) -> None:
+        self.connection_lost()
+
+    def connection_lost(self) -> None:
+        """Its analyses leave the process-wide cache (other connections' templates get the
+        room); with no document left, a lint still running in a thread stores nothing when
+        it ends. Without this the cache kept the last big template of a closed connection
+        (the newest entry stays however heavy): ~50,000 objects for as long as the daemon
+        ran."""
         for timer in self.timers.values():
             timer.cancel()
         self.timers.clear()
-        for uri in self.languages:  # other connections' templates get the room
+        for uri in self.languages:
             _RESULTS.pop((self.owner, uri))
+        self.languages.clear()
 
     # ------------------------------------------------------------------ requests
     async def code_action(self, params: types.CodeActionParams, token: CancelToken) -> Any:
