@@ -77,7 +77,7 @@ class Bench:
             self.open_conns.remove(conn)
 
     def rss_mb(self) -> float:
-        from tsr_lsp.engine import rss_mb
+        from tsr_lsp.release import rss_mb
 
         pid = self.daemon_pid()
         return rss_mb(pid) if pid else 0.0

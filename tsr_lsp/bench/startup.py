@@ -24,7 +24,7 @@ from typing import Any
 
 from tsr_lsp.bench import wire
 from tsr_lsp.bench.stats import median
-from tsr_lsp.engine import rss_mb
+from tsr_lsp.release import rss_mb
 
 
 def _spawn_initialize(
