@@ -91,6 +91,9 @@ class Engine:
         self._outcomes: Any = None
         self._renderer: Any = None
         self._heavy: ThreadPoolExecutor | None = None
+        # (monotonic time read, stored feedback) for routing, refreshed by one request
+        self._feedback_cache: tuple[float, list[Any]] | None = None
+        self._feedback_lock = threading.Lock()
         # the daemon's Engine is built from the user's config file and follows its changes
         self.follow_user_config = follow_user_config
         self._user_stamp = _mtime(paths.user_config_file()) if follow_user_config else None
@@ -195,28 +198,38 @@ class Engine:
                 return None
 
     FEEDBACK_REFRESH_S = 60.0
+    FEEDBACK_RETRY_S = 5.0  # memory was being written: the next try, meanwhile the older read
 
     def _feedback_outcomes(self, settings: Settings) -> tuple[list[Any], str]:
         """Stored feedback as outcomes for the success predictor, read at most once a
-        minute (a store query per request would cost more than the decision)."""
+        minute (a store query per request would cost more than the decision) by one
+        request; the others, and every request while an import holds the store, route
+        with the previous read (every victim of the reliability bench's clients section
+        waited 3.5 s for one import when they all refreshed at once)."""
         from tsr_lsp.router.success import feedback_outcomes, fingerprint
 
         if settings.router.outcomes == "off" or not settings.memory.enabled:
             return [], ""
         now = time.monotonic()
-        cached = self.__dict__.get("_feedback_cache")
-        if cached is None or now - cached[0] > self.FEEDBACK_REFRESH_S:
+        cached = self._feedback_cache
+        stale = cached is None or now - cached[0] > self.FEEDBACK_REFRESH_S
+        if stale and self._feedback_lock.acquire(blocking=False):
             try:
                 examples = (
-                    self.memory.feedback_examples(limit=500) if self.memory is not None else []
+                    self.memory.feedback_examples(limit=500, routing=True)
+                    if self.memory is not None
+                    else []
                 )
-            except Exception as exc:  # memory trouble never blocks routing
-                log.warning("feedback unavailable for routing: %s", exc)
-                examples = []
-            cached = (now, examples)
-            self.__dict__["_feedback_cache"] = cached
+                cached = (now, examples)
+            except Exception as exc:  # written meanwhile, or broken: never blocks routing
+                log.info("feedback unavailable for routing, the older read kept: %s", exc)
+                retry_at = now - self.FEEDBACK_REFRESH_S + self.FEEDBACK_RETRY_S
+                cached = (retry_at, cached[1] if cached else [])
+            finally:
+                self._feedback_lock.release()
+            self._feedback_cache = cached
         prints = {n: fingerprint(p) for n, p in settings.models.items()}
-        rows = feedback_outcomes(cached[1], prints)
+        rows = feedback_outcomes(cached[1] if cached else [], prints)
         key = f"{len(rows)}:{sum(o.score for o in rows)}:{rows[-1].task if rows else ''}"
         return rows, key
 

@@ -423,6 +423,50 @@ def test_routing_does_not_wait_for_a_write_under_way(tmp_path: Path) -> None:
     service.close()
 
 
+def test_routing_keeps_its_older_feedback_while_a_write_holds_the_store(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feedback routing reads once a minute waits for no write either: the request
+    routes with the previous read (every tsr/route of the reliability bench's victims
+    waited for one import when they all refreshed at once), and reads again afterwards."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tsr_lsp.engine import Engine
+    from tsr_lsp.router.decision import RouteRequest
+
+    engine = Engine(settings_at(tmp_path / "m"))
+    service = engine.memory
+    rated = {"project": "/p", "kind": "interaction", "category": "code", "outcome": "accepted"}
+    service.import_([{**rated, "text": "parse a csv file into dicts"}])
+    ask = RouteRequest("Write a Python function that parses a CSV file")
+    engine.route(ask)
+    assert [e.text for e in engine._feedback_cache[1]] == ["parse a csv file into dicts"]
+    service.import_([{**rated, "text": "split a csv line on commas"}])
+    monkeypatch.setattr(Engine, "FEEDBACK_REFRESH_S", 0.0)  # every request reads again
+    monkeypatch.setattr(Engine, "FEEDBACK_RETRY_S", 0.0)
+    held, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with service.store._lock:
+            held.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    held.wait(5)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(engine.route, ask).result(timeout=3).category == "code"
+        assert len(engine._feedback_cache[1]) == 1  # the read from before the write
+    finally:
+        done.set()
+        thread.join()
+    engine.route(ask)
+    assert len(engine._feedback_cache[1]) == 2
+    engine.close()
+
+
 def test_forgetting_nothing_rewrites_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,7 +22,9 @@ class MemoryFeedback:
     def setting_stats(self, category: str, topic: str = "") -> list[SettingStats]:
         return [s for s in self.stats if s.category == category]
 
-    def feedback_examples(self, limit: int = 10_000) -> list[FeedbackExample]:
+    def feedback_examples(
+        self, limit: int = 10_000, *, routing: bool = False
+    ) -> list[FeedbackExample]:
         return self.examples[:limit]
 
     def history(self, project: str, limit: int = 50) -> HistoryFeatures:

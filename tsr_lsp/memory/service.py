@@ -381,7 +381,14 @@ class MemoryService:
             if free:
                 lock.release()
 
-    def feedback_examples(self, limit: int = 10_000) -> list[FeedbackExample]:
+    def feedback_examples(
+        self, limit: int = 10_000, *, routing: bool = False
+    ) -> list[FeedbackExample]:
+        if routing:  # a write under way (an import: seconds) must not hold every tsr/route
+            with self._store_briefly() as free:
+                if not free:
+                    raise MemoryError("memory is being written; routing with older feedback")
+                return self.feedback_examples(limit)
         rated = self.store.recent(None, limit, ["interaction"], with_outcome=True)
         return [
             FeedbackExample(
