@@ -129,20 +129,22 @@ class Engine:
     def heavy(self) -> ThreadPoolExecutor:
         """One thread for CPU-bound Python work of any connection (big template lints):
         several at once would starve the event loop of the GIL and stall every client."""
-        with self._router_lock:
-            if self._heavy is None:
-                self._heavy = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tsr-heavy")
-            return self._heavy
+        if self._heavy is None:  # the event loop asks: no lock once it exists
+            with self._router_lock:
+                if self._heavy is None:
+                    self._heavy = ThreadPoolExecutor(1, thread_name_prefix="tsr-heavy")
+        return self._heavy
 
     @property
     def renderer(self) -> Any:
         """Worker processes for template renders the server previews (prompts/worker.py)."""
-        with self._router_lock:
-            if self._renderer is None:
-                from tsr_lsp.prompts.worker import Renderer
+        if self._renderer is None:
+            with self._router_lock:
+                if self._renderer is None:
+                    from tsr_lsp.prompts.worker import Renderer
 
-                self._renderer = Renderer()
-            return self._renderer
+                    self._renderer = Renderer()
+        return self._renderer
 
     def memory_for(self, settings: Settings) -> Any:
         """The memory a session may use: None when its settings turn memory off."""
@@ -174,13 +176,18 @@ class Engine:
     # ------------------------------------------------------------------ routing
     @property
     def router(self) -> Any:
-        """The category predictor, loaded on first use so `initialize` stays fast."""
-        with self._router_lock:
-            if self._router is None:
-                from tsr_lsp.router.loader import load_router
+        """The category predictor, loaded on first use so `initialize` stays fast. Every
+        route asks: no lock once loaded (a lock taken per request queued every tsr/route,
+        and the event loop's `heavy`, behind one thread waiting for the GIL)."""
+        router = self._router
+        if router is None:
+            with self._router_lock:
+                if self._router is None:
+                    from tsr_lsp.router.loader import load_router
 
-                self._router = load_router(self.settings)
-            return self._router
+                    self._router = load_router(self.settings)
+                router = self._router
+        return router
 
     def success_table(self, settings: Settings) -> Any:
         """Graded outcomes the policy picks models by (None: no calibration evidence);
@@ -188,14 +195,15 @@ class Engine:
         from tsr_lsp.router.success import OutcomeCache
 
         extra, key = self._feedback_outcomes(settings)
-        with self._router_lock:
-            if self._outcomes is None:
-                self._outcomes = OutcomeCache()
-            try:
-                return self._outcomes.table(settings.router.outcomes, extra, key)
-            except Exception as exc:  # a damaged outcomes file: route by the policy table
-                log.warning("router outcomes unavailable: %s", exc)
-                return None
+        if self._outcomes is None:
+            with self._router_lock:
+                if self._outcomes is None:
+                    self._outcomes = OutcomeCache()
+        try:  # outside the router lock: it looks at files (OutcomeCache has its own lock)
+            return self._outcomes.table(settings.router.outcomes, extra, key)
+        except Exception as exc:  # a damaged outcomes file: route by the policy table
+            log.warning("router outcomes unavailable: %s", exc)
+            return None
 
     FEEDBACK_REFRESH_S = 60.0
     FEEDBACK_RETRY_S = 5.0  # memory was being written: the next try, meanwhile the older read
@@ -242,6 +250,9 @@ class Engine:
         """The router a (project's) settings name; each weights file is loaded once."""
         if settings.router.weights == self.settings.router.weights:
             return self.router
+        loaded = self.__dict__.get("_routers", {}).get(settings.router.weights)
+        if loaded is not None:
+            return loaded
         with self._router_lock:
             routers = self.__dict__.setdefault("_routers", {})
             if settings.router.weights not in routers:

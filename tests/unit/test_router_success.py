@@ -145,7 +145,7 @@ def test_outcome_cache_rebuilds_when_the_file_changes(
 
     path = tmp_path / "mine.jsonl"
     monkeypatch.setattr(success, "SHIPPED", tmp_path / "none.jsonl")
-    cache = OutcomeCache()
+    cache = OutcomeCache(recheck_s=0.0)
     assert cache.table(str(path)) is None
     path.write_text(json.dumps(Outcome("t1", "code", "coder", 1.0, "x").to_json()) + "\n")
     first = cache.table(str(path))
@@ -155,6 +155,26 @@ def test_outcome_cache_rebuilds_when_the_file_changes(
         fh.write(json.dumps(Outcome("t2", "code", "coder", 0.0, "y").to_json()) + "\n")
     assert len(cache.table(str(path)) or []) == 2
     assert cache.table("off") is None
+
+
+def test_outcome_cache_looks_at_its_files_once_per_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every route asks for the table: the files are checked once per ``recheck_s``."""
+    import time
+
+    from tsr_lsp.router import success
+
+    path = tmp_path / "mine.jsonl"
+    monkeypatch.setattr(success, "SHIPPED", tmp_path / "none.jsonl")
+    path.write_text(json.dumps(Outcome("t1", "code", "coder", 1.0, "x").to_json()) + "\n")
+    cache = OutcomeCache(recheck_s=0.5)
+    first = cache.table(str(path))
+    with path.open("a") as fh:
+        fh.write(json.dumps(Outcome("t2", "code", "coder", 0.0, "y").to_json()) + "\n")
+    assert cache.table(str(path)) is first  # not looked at again yet
+    time.sleep(0.6)
+    assert len(cache.table(str(path)) or []) == 2
 
 
 def test_tradeoff_reports_quality_kept_and_latency_paid_per_setting() -> None:

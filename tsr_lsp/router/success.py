@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -481,32 +483,49 @@ def outcome_files(setting: str) -> list[Path]:
 
 class OutcomeCache:
     """The SuccessTable for a router.outcomes setting, rebuilt when a file changes (a daemon
-    picks up `router calibrate` results on the next request, no restart)."""
+    picks up `router calibrate` results within ``recheck_s``, no restart). Every route asks:
+    the files are looked at once per ``recheck_s``, not per request, and only a rebuild
+    takes the lock (several routes at once waited on each other's file checks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, recheck_s: float = 1.0) -> None:
+        self.recheck_s = recheck_s
         self._tables: dict[str, tuple[tuple[tuple[str, float, int], ...], SuccessTable]] = {}
+        self._stamps: dict[str, tuple[float, list[tuple[str, float, int]]]] = {}
+        self._lock = threading.Lock()
 
-    def table(
-        self, setting: str, extra: Sequence[Outcome] = (), extra_key: str = ""
-    ) -> SuccessTable | None:
-        """``extra``: outcomes from elsewhere (user feedback), identified by ``extra_key``."""
-        files = outcome_files(setting)
+    def _stamp(self, setting: str) -> list[tuple[str, float, int]]:
+        now = time.monotonic()
+        seen = self._stamps.get(setting)
+        if seen is not None and now - seen[0] < self.recheck_s:
+            return seen[1]
         stamp = []
-        for p in files:
+        for p in outcome_files(setting):
             try:
                 st = p.stat()
                 stamp.append((str(p), st.st_mtime, st.st_size))
             except OSError:
                 continue
+        self._stamps[setting] = (now, stamp)
+        return stamp
+
+    def table(
+        self, setting: str, extra: Sequence[Outcome] = (), extra_key: str = ""
+    ) -> SuccessTable | None:
+        """``extra``: outcomes from elsewhere (user feedback), identified by ``extra_key``."""
+        stamp = self._stamp(setting)
         if not stamp and not extra:
             return None
         key = (*stamp, ("extra", 0.0, hash(extra_key)))
         cached = self._tables.get(setting)
-        if cached is None or cached[0] != key:
-            table = SuccessTable([*load_outcomes(files), *extra], meaning_vector)
-            self._tables[setting] = (key, table)
-            return table
-        return cached[1]
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._lock:  # one rebuild; the routes behind it take its table
+            cached = self._tables.get(setting)
+            if cached is None or cached[0] != key:
+                files = [Path(name) for name, _mtime, _size in stamp]
+                cached = (key, SuccessTable([*load_outcomes(files), *extra], meaning_vector))
+                self._tables[setting] = cached
+            return cached[1]
 
 
 FEEDBACK_SCORE = {"accepted": 1.0, "edited": 0.5, "rejected": 0.0}
