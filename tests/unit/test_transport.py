@@ -279,6 +279,26 @@ def test_a_plain_result_is_sent_as_the_converter_would_and_objects_inside_still_
     assert walked == [pos]  # only the object, not the whole result
 
 
+def test_a_result_encoded_in_a_worker_thread_reaches_the_wire_as_the_plain_one_would() -> None:
+    """A memory export is encoded item by item off the event loop (feature.Encoded): the
+    client reads the same JSON, framed by its byte length (non-ASCII text included)."""
+    from tsr_lsp.server.feature import encode_items
+
+    server = TsrLanguageServer(EngineHolder())
+    out = Capture()
+    server.protocol.set_writer(out)
+    episodes = [
+        {"id": f"{i:016x}", "text": "naïve café ✓", "tags": [], "ts": 1.5} for i in range(3)
+    ]
+    server.protocol._send_response("req-1", result=encode_items("episodes", episodes))
+    server.protocol._send_response(2, result=encode_items("episodes", []))
+    server.protocol._send_response(3, result={"episodes": episodes})
+    first, empty, plain = out.messages()
+    assert first == {"jsonrpc": "2.0", "id": "req-1", "result": {"episodes": episodes}}
+    assert empty == {"jsonrpc": "2.0", "id": 2, "result": {"episodes": []}}
+    assert plain["result"] == first["result"]
+
+
 async def test_a_daemon_client_that_leaves_its_replies_unread_is_dropped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -8,6 +8,7 @@ and the session; everything expensive (models, router, memory) lives on the Engi
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -30,7 +31,7 @@ from tsr_lsp.server.actions import Actions
 from tsr_lsp.server.completion import InlineCompletion
 from tsr_lsp.server.custom import CustomRequests
 from tsr_lsp.server.dispatch import Dispatcher, FeatureError
-from tsr_lsp.server.feature import CancelToken, LanguageFeature, document_problem
+from tsr_lsp.server.feature import CancelToken, Encoded, LanguageFeature, document_problem
 from tsr_lsp.server.lifecycle import Lifecycle, Session
 from tsr_lsp.server.memory import MemoryRequests
 from tsr_lsp.server.templates import Templates
@@ -113,6 +114,20 @@ class TsrProtocol(LanguageServerProtocol):
         if type(data) is JsonRPCResponseMessage:
             return {"jsonrpc": data.jsonrpc, "id": data.id, "result": data.result}
         return super()._serialize_message(data)
+
+    def _send_data(self, data: Any) -> None:
+        """A result already encoded (feature.Encoded) goes out as its text; the rest as
+        pygls sends it."""
+        if type(data) is not JsonRPCResponseMessage or not isinstance(data.result, Encoded):
+            super()._send_data(data)
+            return
+        from tsr_lsp.server.transport import send_body
+
+        body = f'{{"jsonrpc":"2.0","id":{json.dumps(data.id)},"result":{data.result.text}}}'
+        try:
+            send_body(self, body.encode("utf-8"))
+        except (BrokenPipeError, ConnectionError):
+            log.info("the client went away before its result was sent")
 
     def handle_message(self, message: Any) -> None:
         method = getattr(message, "method", None)

@@ -11,7 +11,14 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from tsr_lsp.memory.api import OUTCOMES
 from tsr_lsp.server.custom import NoParams, UserError, check_size, warn_if_memory_read_only
-from tsr_lsp.server.feature import CancelToken, LanguageFeature, command, request
+from tsr_lsp.server.feature import (
+    CancelToken,
+    Encoded,
+    LanguageFeature,
+    command,
+    encode_items,
+    request,
+)
 from tsr_lsp.server.lanes import Lane
 
 if TYPE_CHECKING:  # the store (Tantivy, numpy) is imported on first use, not at initialize
@@ -163,10 +170,10 @@ class MemoryRequests(LanguageFeature):
         return {"forgotten": n}
 
     @request("tsr/memory/export", ProjectParams)
-    async def export(self, params: ProjectParams, token: CancelToken) -> dict[str, Any]:
+    async def export(self, params: ProjectParams, token: CancelToken) -> Encoded:
         memory = self.service()
         project = self.project(params)
-        return {"episodes": await self.run(lambda: memory.export(project))}
+        return await self.run(lambda: encode_items("episodes", memory.export(project)))
 
     @request("tsr/memory/import", ImportParams)
     async def import_(self, params: ImportParams, token: CancelToken) -> dict[str, Any]:

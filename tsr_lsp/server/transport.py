@@ -42,7 +42,11 @@ def error_message(code: int, message: str, msg_id: Any = None) -> dict[str, Any]
 
 def send_raw(protocol: JsonRPCProtocol, payload: dict[str, Any]) -> None:
     """Write a hand-made JSON-RPC message through the protocol's writer."""
-    body = json.dumps(payload).encode("utf-8")
+    send_body(protocol, json.dumps(payload).encode("utf-8"))
+
+
+def send_body(protocol: JsonRPCProtocol, body: bytes) -> None:
+    """Write an encoded JSON-RPC message, framed, through the protocol's writer."""
     header = f"Content-Length: {len(body)}\r\n\r\n".encode("ascii")
     if protocol.writer is not None:
         protocol.writer.write(header + body)  # our writers are synchronous
