@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import held_elsewhere
 from tsr_lsp.cli import main
 from tsr_lsp.config import MemorySettings, Settings
 from tsr_lsp.memory.episodic import Episode
@@ -392,33 +393,18 @@ def test_an_export_imports_again_whatever_kinds_it_holds(tmp_path: Path) -> None
 def test_routing_does_not_wait_for_a_write_under_way(tmp_path: Path) -> None:
     """An import or a compaction holds the store's write lock for seconds: routing's
     history and statistics come back at once (from before the write, or none) instead."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     service = MemoryService(settings_at(tmp_path / "m"))
     service.remember("/p", "the csv parser takes a delimiter")
     before = service.history("/p")
     service.remember("/p", "the csv parser skips blank lines")  # a new generation
-    held, done = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with service.store._lock:
-            held.set()
-            done.wait(10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    held.wait(5)
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            assert pool.submit(service.history, "/p").result(timeout=3) == before
-            with pytest.raises(MemoryError, match="routing without history"):
-                pool.submit(service.history, "/other").result(timeout=3)
-            with pytest.raises(MemoryError, match="without its statistics"):
-                pool.submit(service.setting_stats, "code").result(timeout=3)
-    finally:
-        done.set()
-        thread.join()
+    with held_elsewhere(service.store._lock), ThreadPoolExecutor(1) as pool:
+        assert pool.submit(service.history, "/p").result(timeout=3) == before
+        with pytest.raises(MemoryError, match="routing without history"):
+            pool.submit(service.history, "/other").result(timeout=3)
+        with pytest.raises(MemoryError, match="without its statistics"):
+            pool.submit(service.setting_stats, "code").result(timeout=3)
     assert service.setting_stats("code") == []  # read normally once the write is done
     service.close()
 
@@ -429,7 +415,6 @@ def test_routing_keeps_its_older_feedback_while_a_write_holds_the_store(
     """The feedback routing reads once a minute waits for no write either: the request
     routes with the previous read (every tsr/route of the reliability bench's victims
     waited for one import when they all refreshed at once), and reads again afterwards."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from tsr_lsp.engine import Engine
@@ -445,23 +430,9 @@ def test_routing_keeps_its_older_feedback_while_a_write_holds_the_store(
     service.import_([{**rated, "text": "split a csv line on commas"}])
     monkeypatch.setattr(Engine, "FEEDBACK_REFRESH_S", 0.0)  # every request reads again
     monkeypatch.setattr(Engine, "FEEDBACK_RETRY_S", 0.0)
-    held, done = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with service.store._lock:
-            held.set()
-            done.wait(10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    held.wait(5)
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            assert pool.submit(engine.route, ask).result(timeout=3).category == "code"
+    with held_elsewhere(service.store._lock), ThreadPoolExecutor(1) as pool:
+        assert pool.submit(engine.route, ask).result(timeout=3).category == "code"
         assert len(engine._feedback_cache[1]) == 1  # the read from before the write
-    finally:
-        done.set()
-        thread.join()
     engine.route(ask)
     assert len(engine._feedback_cache[1]) == 2
     engine.close()

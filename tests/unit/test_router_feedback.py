@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import held_elsewhere
 from tsr_lsp.config import Settings
 from tsr_lsp.engine import Engine
 from tsr_lsp.memory.api import FeedbackExample, HistoryFeatures, SettingStats
@@ -128,27 +129,12 @@ def test_a_router_being_loaded_holds_no_other_route(home: Path) -> None:
     """Loading a project's own router holds the engine's lock for a second or more:
     requests for the loaded router, and the event loop's `heavy` pool, never wait on it
     (a lock per request queued every client's tsr/route behind one slow thread)."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     engine = Engine(Settings())
     assert engine.route(RouteRequest(CSV)).category == "code"  # the router is loaded
     heavy = engine.heavy
-    held, done = threading.Event(), threading.Event()
-
-    def loading() -> None:
-        with engine._router_lock:
-            held.set()
-            done.wait(10)
-
-    thread = threading.Thread(target=loading)
-    thread.start()
-    held.wait(5)
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            assert pool.submit(engine.route, RouteRequest(CSV)).result(timeout=3).category == "code"
-            assert pool.submit(lambda: engine.heavy).result(timeout=3) is heavy
-    finally:
-        done.set()
-        thread.join()
+    with held_elsewhere(engine._router_lock), ThreadPoolExecutor(2) as pool:
+        assert pool.submit(engine.route, RouteRequest(CSV)).result(timeout=3).category == "code"
+        assert pool.submit(lambda: engine.heavy).result(timeout=3) is heavy
     engine.close()
