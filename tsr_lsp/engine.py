@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tsr_lsp import __version__, paths
 from tsr_lsp.backends.base import (
@@ -32,6 +32,7 @@ from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
 from tsr_lsp.router.policy import decide
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
@@ -125,26 +126,35 @@ class Engine:
         log.info("user config reloaded (%s)", paths.user_config_file())
         return notes
 
+    def _once(self, name: str, make: Callable[[], T]) -> T:
+        """The attribute ``name``, made by ``make()`` on first use. Only the making takes
+        the Engine's lock: every route and the event loop ask for these, and a lock taken
+        per request queued them all behind one thread waiting for the GIL."""
+        value = getattr(self, name)
+        if value is None:
+            with self._router_lock:
+                value = getattr(self, name)
+                if value is None:
+                    value = make()
+                    setattr(self, name, value)
+        return value
+
     @property
     def heavy(self) -> ThreadPoolExecutor:
         """One thread for CPU-bound Python work of any connection (big template lints):
         several at once would starve the event loop of the GIL and stall every client."""
-        if self._heavy is None:  # the event loop asks: no lock once it exists
-            with self._router_lock:
-                if self._heavy is None:
-                    self._heavy = ThreadPoolExecutor(1, thread_name_prefix="tsr-heavy")
-        return self._heavy
+        return self._once("_heavy", lambda: ThreadPoolExecutor(1, thread_name_prefix="tsr-heavy"))
 
     @property
     def renderer(self) -> Any:
         """Worker processes for template renders the server previews (prompts/worker.py)."""
-        if self._renderer is None:
-            with self._router_lock:
-                if self._renderer is None:
-                    from tsr_lsp.prompts.worker import Renderer
 
-                    self._renderer = Renderer()
-        return self._renderer
+        def make() -> Any:
+            from tsr_lsp.prompts.worker import Renderer
+
+            return Renderer()
+
+        return self._once("_renderer", make)
 
     def memory_for(self, settings: Settings) -> Any:
         """The memory a session may use: None when its settings turn memory off."""
@@ -165,29 +175,27 @@ class Engine:
     @property
     def memory(self) -> Any:
         """The MemoryService (a FeedbackSource for the router); Tantivy opens on first use."""
-        if self._memory is None and self.settings.memory.enabled:
+        if not self.settings.memory.enabled:
+            return self._memory
+
+        def make() -> Any:
             from tsr_lsp.memory.service import MemoryService
 
-            with self._router_lock:
-                if self._memory is None:
-                    self._memory = MemoryService(self.settings)
-        return self._memory
+            return MemoryService(self.settings)
+
+        return self._once("_memory", make)
 
     # ------------------------------------------------------------------ routing
     @property
     def router(self) -> Any:
-        """The category predictor, loaded on first use so `initialize` stays fast. Every
-        route asks: no lock once loaded (a lock taken per request queued every tsr/route,
-        and the event loop's `heavy`, behind one thread waiting for the GIL)."""
-        router = self._router
-        if router is None:
-            with self._router_lock:
-                if self._router is None:
-                    from tsr_lsp.router.loader import load_router
+        """The category predictor, loaded on first use so `initialize` stays fast."""
 
-                    self._router = load_router(self.settings)
-                router = self._router
-        return router
+        def make() -> Any:
+            from tsr_lsp.router.loader import load_router
+
+            return load_router(self.settings)
+
+        return self._once("_router", make)
 
     def success_table(self, settings: Settings) -> Any:
         """Graded outcomes the policy picks models by (None: no calibration evidence);
@@ -195,12 +203,9 @@ class Engine:
         from tsr_lsp.router.success import OutcomeCache
 
         extra, key = self._feedback_outcomes(settings)
-        if self._outcomes is None:
-            with self._router_lock:
-                if self._outcomes is None:
-                    self._outcomes = OutcomeCache()
-        try:  # outside the router lock: it looks at files (OutcomeCache has its own lock)
-            return self._outcomes.table(settings.router.outcomes, extra, key)
+        outcomes = self._once("_outcomes", OutcomeCache)
+        try:  # outside the Engine's lock: it looks at files (OutcomeCache has its own)
+            return outcomes.table(settings.router.outcomes, extra, key)
         except Exception as exc:  # a damaged outcomes file: route by the policy table
             log.warning("router outcomes unavailable: %s", exc)
             return None

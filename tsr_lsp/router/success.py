@@ -522,8 +522,8 @@ class OutcomeCache:
         with self._lock:  # one rebuild; the routes behind it take its table
             cached = self._tables.get(setting)
             if cached is None or cached[0] != key:
-                files = [Path(name) for name, _mtime, _size in stamp]
-                cached = (key, SuccessTable([*load_outcomes(files), *extra], meaning_vector))
+                rows = [*load_outcomes(outcome_files(setting)), *extra]
+                cached = (key, SuccessTable(rows, meaning_vector))
                 self._tables[setting] = cached
             return cached[1]
 
