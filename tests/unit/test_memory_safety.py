@@ -390,6 +390,25 @@ def test_an_export_imports_again_whatever_kinds_it_holds(tmp_path: Path) -> None
     target.close()
 
 
+def test_a_big_import_is_stored_a_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index buffers what a write adds until its commit: an import commits every
+    IMPORT_BATCH episodes, so its working memory does not grow with the import."""
+    from tsr_lsp.memory import service as service_module
+
+    monkeypatch.setattr(service_module, "IMPORT_BATCH", 40)
+    service = MemoryService(settings_at(tmp_path / "m"))
+    sizes: list[int] = []
+    add = service.store.add
+    monkeypatch.setattr(service.store, "add", lambda eps: sizes.append(len(eps)) or add(eps))
+    records = [{"project": "/p", "text": f"note {i} on csv parsing"} for i in range(100)]
+    assert service.import_(records)["imported"] == 100
+    assert sizes == [40, 40, 20]
+    assert sorted(e["text"] for e in service.export("/p")) == sorted(r["text"] for r in records)
+    service.close()
+
+
 def test_routing_does_not_wait_for_a_write_under_way(tmp_path: Path) -> None:
     """An import or a compaction holds the store's write lock for seconds: routing's
     history and statistics come back at once (from before the write, or none) instead."""

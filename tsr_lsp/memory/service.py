@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 EPISODE_KINDS = list(KINDS)
 MAINTAIN_EVERY = 200  # writes between retention / disk-cap checks
 ROUTING_WAIT_S = 0.25  # routing waits this long for a write under way, then goes on without
+# episodes an import stores (redacted, indexed, committed) at a time: the index buffers a
+# batch until its commit, and 2,000 at once left the heap stretched (docs/RELIABILITY.md)
+IMPORT_BATCH = 250
 
 
 def completion_table(episodes: Iterable[Episode]) -> dict[str, Any]:
@@ -475,8 +478,8 @@ class MemoryService:
             )
         existing = self.store.existing_ids([ep.id for ep in checked.valid])
         fresh = [ep for ep in checked.valid if ep.id not in existing]
-        for i in range(0, len(fresh), 5000):
-            self.store.add(fresh[i : i + 5000])
+        for i in range(0, len(fresh), IMPORT_BATCH):
+            self.store.add(fresh[i : i + IMPORT_BATCH])
         if any(ep.outcome for ep in fresh):
             self.consolidate()
         return {
