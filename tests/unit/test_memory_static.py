@@ -227,8 +227,8 @@ def test_refresh_reads_only_what_another_process_appended(tmp_path: Path) -> Non
 def test_a_big_batch_is_embedded_by_a_child_process_and_falls_back_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An import's vectors come from `python -m tsr_lsp.memory.bulk_embed` (the same
-    vectors as embedding them here); when the child fails they are made here instead."""
+    """A big batch's vectors (the backfill) come from `python -m tsr_lsp.memory.bulk_embed`
+    (the same vectors as embedding them here); when the child fails they are made here."""
     import tsr_lsp.memory.bulk_embed as bulk
     from tsr_lsp.memory.embed import BULK_ITEMS, DenseIndex
 
