@@ -482,7 +482,7 @@ class MemoryService:
         for i in range(0, len(fresh), IMPORT_BATCH):
             self.store.add(fresh[i : i + IMPORT_BATCH])
         if len(fresh) >= 1000:
-            release_later()  # as the store does for a big write: its batches are small now
+            release_later()  # a big import freed a lot; its batches are too small to say
         if any(ep.outcome for ep in fresh):
             self.consolidate()
         return {

@@ -64,7 +64,7 @@ from tsr_lsp.memory.schema import (
 from tsr_lsp.memory.search import Hit, StoreSearch
 from tsr_lsp.memory.validate import read_payload, sanitized, seal
 from tsr_lsp.paths import current_umask, private_dir, secure_tree
-from tsr_lsp.release import page_out, register, release_later
+from tsr_lsp.release import page_out, register
 
 log = logging.getLogger(__name__)
 
@@ -391,8 +391,6 @@ class EpisodeStore(StoreSearch, StoreEncoding, StoreRecovery, StoreMaintenance):
 
         self._change((encode_put(p) for p in payloads), apply, prepare)
         del docs[:], payloads[:]
-        if len(clean) >= 1000:
-            release_later()
         if bounded:
             self._enforce_caps({ep.project for ep in clean})
         if self.dense is not None:
