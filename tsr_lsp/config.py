@@ -160,6 +160,9 @@ class DaemonSettings:
     # models (pinned ones too) unload after this long unused, so an idle daemon gives its
     # memory back; 0 keeps them loaded. Applies to in-process servers as well.
     idle_unload_s: float = 600.0
+    # with no editor connected, the daemon starts afresh in place (same pid and socket) when
+    # this much freed memory stays resident after its idle release; 0 never
+    recycle_stranded_mb: float = 20.0
     tcp_port: int = 0
     tcp_token_env: str = "TSR_LSP_TOKEN"
 

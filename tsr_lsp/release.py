@@ -87,6 +87,31 @@ def rss_mb(pid: int | None = None) -> float:
     return 0.0
 
 
+_MALLINFO2 = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2.split(" ")]
+
+
+def stranded_mb() -> float | None:
+    """Anonymous memory resident beyond what malloc has handed out: after ``malloc_trim``,
+    the pages that free chunks still pin (a free chunk keeps its partial first and last
+    pages, and a burst leaves thousands of them between small survivors; docs/RELIABILITY.md,
+    stop 23). RssAnon minus malloc's bytes in use (heap and mapped blocks); thread stacks
+    and Python's own mappings count too, a few MB. None where glibc's ``mallinfo2`` or
+    /proc is missing."""
+    try:
+        with open("/proc/self/status") as fh:
+            anon = next(int(line.split()[1]) for line in fh if line.startswith("RssAnon:"))
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError, StopIteration, ValueError):
+        return None
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return max(0.0, anon / 1024 - (info.uordblks + info.hblkhd) / 2**20)
+
+
 IDLE_S = 10.0  # no request for this long since the last release: release once more
 _released_at = 0.0  # time.monotonic() of the last release
 

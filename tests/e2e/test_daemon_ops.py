@@ -156,3 +156,55 @@ async def test_no_daemon_server_next_to_the_daemon_says_memory_is_read_only(
     finally:
         await asyncio.gather(editor.stop(), alone.stop(), after.stop())
         daemon("stop")
+
+
+async def test_an_idle_daemon_recycles_in_place_and_keeps_what_it_held(
+    home: Path, tmp_path: Path
+) -> None:
+    """With `recycle_stranded_mb` tiny, the daemon starts afresh in place once no editor is
+    connected and it released: the same pid and socket, its lock still held (another daemon
+    cannot start), its connection count and uptime carried over, and the memory written
+    before is there and can be written again (the writer lock was let go)."""
+    from lsprotocol import types
+
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text("[daemon]\nrecycle_stranded_mb = 0.001\n")
+    project = tmp_path / "proj"
+    project.mkdir()
+    editor, again = TsrClient(), TsrClient()
+    try:
+        await editor.start([sys.executable, "-m", "tsr_lsp"], root=project)
+        remember = types.ExecuteCommandParams(
+            command="tsr.memory.remember", arguments=["we deploy on fridays"]
+        )
+        assert (await editor.lsp.workspace_execute_command_async(remember))["id"]
+        pid = (await editor.request("tsr/status", {}))["pid"]
+        await editor.stop()
+
+        log = home / "log" / "daemon.log"
+        deadline = time.monotonic() + 90  # a release after 10 s idle (a query would reset it)
+        while "recycling in place" not in log.read_text() and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        assert "recycling in place" in log.read_text(), log.read_text()[-2000:]
+
+        status = json.loads(daemon("status", "--json").stdout)
+        assert status["pid"] == pid and alive(pid) and status["recycles"] == 1, status
+        assert status["totalConnections"] >= 1  # the editor's, from before
+        assert "started afresh in place 1x" in daemon("status").stdout
+        second = subprocess.run(
+            [sys.executable, "-m", "tsr_lsp", "serve", "--socket", status["socket"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 0 and "already serves" in second.stderr, second
+
+        await again.start([sys.executable, "-m", "tsr_lsp"], root=project)
+        assert (await again.request("tsr/status", {}))["pid"] == pid
+        found = await again.request("tsr/memory/search", {"query": "deploy fridays"})
+        assert any("fridays" in json.dumps(hit) for hit in found["results"]), found
+        remember.arguments = ["releases need two reviews"]
+        assert (await again.lsp.workspace_execute_command_async(remember))["id"]
+    finally:
+        await asyncio.gather(editor.stop(), again.stop())
+        daemon("stop")

@@ -133,3 +133,43 @@ def test_an_idle_daemon_releases_once_more_per_quiet_spell(monkeypatch: pytest.M
     release.activity.end()
     time.sleep(1.1)
     assert release.release_if_idle() and len(calls) == 3
+
+
+STRANDED_SCRIPT = """
+import ctypes
+from tsr_lsp import release
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+blocks, survivors = [], []
+for _ in range(5000):  # 5,000 x 4,000 bytes: ~20 MB of pages, each touched
+    block = libc.malloc(4000)
+    ctypes.memset(block, 1, 4000)
+    blocks.append(block)
+    survivors.append(libc.malloc(32))
+libc.malloc_trim(0)
+in_use = release.stranded_mb()
+for block in blocks:
+    libc.free(block)
+libc.malloc_trim(0)
+print(in_use, release.stranded_mb())
+"""
+
+
+def test_stranded_memory_counts_the_pages_free_chunks_pin() -> None:
+    """Blocks of just under a page freed between small survivors: ``malloc_trim`` cannot
+    return their pages (each free chunk keeps its first and last), and ``stranded_mb``
+    shows them, while in use they counted as malloc's. In a fresh process with the daemon's
+    allocator: this one's heap is full of free chunks the blocks would be carved from."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONMALLOC": "malloc"}
+    out = subprocess.run(
+        [sys.executable, "-c", STRANDED_SCRIPT], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    in_use, pinned = map(float, out.stdout.split())
+    assert pinned - in_use > 12, (in_use, pinned)

@@ -12,7 +12,9 @@ section does and the targets). Sections:
   hostile (50 MB documents, hostile and huge template renders, 1 MB prompts, big imports,
   deep JSON). ``stalls_over_1s`` counts victim requests slower than 1 s; the same victims
   alone first give the baseline under the machine's current load.
-- rss: the daemon's RSS after warm-up, its peak, and after the load, once idle.
+- rss: the daemon's RSS after warm-up, its peak, and after the load, once idle. An idle
+  daemon may start afresh in place meanwhile (``daemon.recycle_stranded_mb``): then
+  ``rss_recycles`` counts it and ``rss_growth_ratio_unrecycled`` is what it held before.
 - trust: a project whose ``.tsr/config.toml`` points a profile at a local HTTP listener with
   ``api_key_env`` naming a variable of the user: anything reaching the listener is an
   exfiltration. paths: one whose ``lint.template_paths`` and ``actions.tests_dir`` point
@@ -119,6 +121,21 @@ async def _warm_up(bench: Bench) -> None:
     await bench.close(conn)
 
 
+async def _recycled(bench: Bench, rss_before: float) -> dict[str, Any]:
+    """Whether the daemon recycled while idle, and the RSS ratio it had kept until then."""
+    conn = await bench.connect("socket")
+    try:
+        reply = (await conn.request("tsr/status", {}, 60))[0] or {}
+    finally:
+        await bench.close(conn)
+    info = (reply.get("result") or {}).get("daemonInfo") or {}
+    recycles, kept = int(info.get("recycles", 0)), float(info.get("recycledRssMb", 0.0))
+    out: dict[str, Any] = {"rss_recycles": recycles}
+    if recycles and rss_before:
+        out["rss_growth_ratio_unrecycled"] = round(kept / rss_before, 2)
+    return out
+
+
 # ---------------------------------------------------------------------- the run
 
 
@@ -201,6 +218,7 @@ async def _daemon_part(bench: Bench, out: dict[str, Any], details: dict[str, Any
     out["rss_peak_mb"] = round(peak[0], 1)
     out["rss_after_mb"] = round(rss_after, 1)
     out["rss_growth_ratio"] = round(rss_after / rss_before, 2) if rss_before else None
+    out.update(await _recycled(bench, rss_before))
     try:
         found, bench.secret_items = await asyncio.wait_for(secrets_section(bench), 600)
         details["secrets_stored"] = found.pop("_secrets_stored")

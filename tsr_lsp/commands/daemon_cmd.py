@@ -86,7 +86,8 @@ def summary(status: dict[str, Any]) -> dict[str, Any]:
     loaded = status.get("loadedModels") or {}
     return {
         "pid": status.get("pid"),
-        "uptimeS": status.get("uptimeS"),
+        "uptimeS": info.get("uptimeS", status.get("uptimeS")),  # the Engine's is newer
+        "recycles": int(info.get("recycles", 0)),
         "rssMb": status.get("rssMb"),
         "models": {name: m.get("memoryMb") for name, m in loaded.items()},
         "modelsIdleS": {name: m.get("idleS") for name, m in loaded.items()},
@@ -103,7 +104,8 @@ def _print(s: dict[str, Any]) -> None:
     unload = s["idleUnloadS"]
     print(f"tsr-lsp daemon {s['version']}  pid {s['pid']}  up {_duration(s['uptimeS'])}")
     print(f"  socket   {s['socket']}")
-    print(f"  memory   {s['rssMb']:.0f} MB resident")
+    again = f" (started afresh in place {s['recycles']}x when idle)" if s["recycles"] else ""
+    print(f"  memory   {s['rssMb']:.0f} MB resident{again}")
     print(f"  models   {models}" + (f"  (unloaded after {unload:.0f} s idle)" if unload else ""))
     print(f"  editors  {s['clients']} connected ({s['totalConnections']} connections since start)")
 

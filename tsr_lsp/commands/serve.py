@@ -77,9 +77,11 @@ def run_daemon(args: argparse.Namespace) -> int:
     from tsr_lsp.lspcache import load_lsprotocol
 
     load_lsprotocol()  # before pygls imports it: the cached path is 40% faster
+    from tsr_lsp.config import load_settings
     from tsr_lsp.server.daemon import Daemon
 
-    _, socket_setting, idle = _daemon_settings()
-    path = args.socket or socket_path(socket_setting)
-    idle = args.idle_timeout if args.idle_timeout is not None else idle
-    return Daemon(path, idle).run()
+    conf = load_settings(None)[0].daemon  # its warnings: the Engine logs them
+    path = args.socket or socket_path(conf.socket)
+    idle = args.idle_timeout if args.idle_timeout is not None else conf.idle_timeout_s
+    argv = [sys.executable, *sys.orig_argv[1:]]  # run again in place when it recycles
+    return Daemon(path, idle, conf.recycle_stranded_mb, argv).run()

@@ -320,9 +320,12 @@ class EngineHolder:
             return self.engine
 
     def close(self) -> None:
-        """Close the Engine if one was built (never builds one to close it)."""
-        if self.engine is not None:
-            self.engine.close()
+        """Close the Engine if one was built (never builds one to close it); the next
+        ``get`` builds a new one."""
+        with self.lock:
+            engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()
 
 
 def protocol_stdout() -> BinaryIO:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -88,21 +88,75 @@ def daemon_env(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+STATE_ENV = "TSR_LSP_DAEMON_STATE"  # what a recycling daemon hands the image it execs
+
+
+def should_recycle(
+    limit_mb: float, served: int, connections: int, running: int, stranded: float
+) -> bool:
+    """Whether an idle daemon starts afresh in place: it served an editor since it started
+    (a fresh image never recycles again on its own), nobody is connected, no request runs,
+    and at least ``limit_mb`` of freed memory stays resident after the release (0: never)."""
+    idle = served > 0 and connections == 0 and running == 0
+    return limit_mb > 0 and idle and stranded >= limit_mb
+
+
+def inherited_state(environ: MutableMapping[str, str]) -> dict[str, float] | None:
+    """The state a recycled daemon was handed (removed from ``environ``, so nothing this
+    process starts sees it); None when there is none or it cannot be read."""
+    raw = environ.pop(STATE_ENV, None)
+    if raw is None:
+        return None
+    try:
+        state = json.loads(raw)
+        keys = ("lock", "listen", "recycles", "startedAt", "totalConnections", "rssMb")
+        return {key: float(state[key]) for key in keys}
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring a malformed %s", STATE_ENV)
+        return None
+
+
 class Daemon:
-    def __init__(self, socket_path: Path, idle_timeout_s: float):
+    def __init__(
+        self,
+        socket_path: Path,
+        idle_timeout_s: float,
+        recycle_mb: float = 0.0,
+        argv: list[str] | None = None,
+    ):
+        """``argv``: the command line that started this daemon, run again in place when it
+        recycles (``recycle_mb``, see ``should_recycle``); None never recycles."""
         self.socket_path = socket_path
         self.idle_timeout_s = idle_timeout_s
+        self.recycle_mb = recycle_mb if argv else 0.0
+        self.argv = argv
         self.connections = 0
         self.total_connections = 0
+        self.recycles = 0
+        self.recycled_rss_mb = 0.0  # RSS when it last recycled: what it would have kept
+        self.started_at = time.time()
         self.last_activity = time.monotonic()
         self._stop: asyncio.Event | None = None
         self._lock_fh: IO[str] | None = None
+        self._listen_fd: int | None = None
+        self._inherited = inherited_state(os.environ)
+        if self._inherited is not None:
+            self.recycles = int(self._inherited["recycles"])
+            self.started_at = self._inherited["startedAt"]
+            self.total_connections = int(self._inherited["totalConnections"])
+            self.recycled_rss_mb = self._inherited["rssMb"]
+        self._connections_before = self.total_connections  # those of earlier images
         from tsr_lsp.server.app import EngineHolder
 
         self.engines = EngineHolder()
 
     # ------------------------------------------------------------------ lifecycle
     def acquire_lock(self) -> bool:
+        if self._inherited is not None:  # recycled: the lock came held with the image
+            fd = int(self._inherited["lock"])
+            os.set_inheritable(fd, False)
+            self._lock_fh = os.fdopen(fd, "a+")
+            return True
         paths.private_dir(self.socket_path.parent)
         self._lock_fh = open(self.socket_path.with_suffix(".lock"), "a+")  # noqa: SIM115
         try:
@@ -135,16 +189,28 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        self.socket_path.unlink(missing_ok=True)  # stale: we hold the lock, nobody serves it
-        old_umask = os.umask(0o177)
-        try:
-            server = await asyncio.start_unix_server(
-                self._on_connection, path=str(self.socket_path), limit=64 * 1024 * 1024
-            )
-        finally:
-            os.umask(old_umask)
-        os.chmod(self.socket_path, 0o600)
-        log.info("daemon %d serving %s", os.getpid(), self.socket_path)
+        limit = 64 * 1024 * 1024
+        if self._inherited is not None:  # recycled: editors connecting meanwhile waited in
+            sock = socket.socket(fileno=int(self._inherited["listen"]))  # its backlog
+            sock.set_inheritable(False)
+            server = await asyncio.start_unix_server(self._on_connection, sock=sock, limit=limit)
+        else:
+            self.socket_path.unlink(missing_ok=True)  # stale: we hold the lock, nobody serves
+            old_umask = os.umask(0o177)
+            try:
+                server = await asyncio.start_unix_server(
+                    self._on_connection, path=str(self.socket_path), limit=limit
+                )
+            finally:
+                os.umask(old_umask)
+            os.chmod(self.socket_path, 0o600)
+        self._listen_fd = server.sockets[0].fileno()
+        log.info(
+            "daemon %d serving %s%s",
+            os.getpid(),
+            self.socket_path,
+            f" (recycled {self.recycles}x)" if self.recycles else "",
+        )
         watchdog = asyncio.create_task(self._idle_watchdog())
         async with server:
             await self._stop.wait()
@@ -162,12 +228,60 @@ class Daemon:
         assert self._stop is not None
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout_s))
-            await asyncio.to_thread(release_if_idle)
+            if await asyncio.to_thread(release_if_idle) and self.recycle_mb > 0:
+                stranded = release.stranded_mb()
+                # no await from this check to the exec: no editor can connect in between
+                if stranded is not None and should_recycle(
+                    self.recycle_mb,
+                    self.total_connections - self._connections_before,
+                    self.connections,
+                    release.activity.running,
+                    stranded,
+                ):
+                    self._recycle(stranded)
             idle = time.monotonic() - self.last_activity
             if self.connections == 0 and idle >= self.idle_timeout_s:
                 log.info("idle for %.0fs with no editor connected; exiting", idle)
                 self._stop.set()
                 return
+
+    def _recycle(self, stranded: float) -> None:
+        """Run this daemon's command line again in this process (same pid, socket and
+        lock): the way to give back what glibc cannot, the pages that free chunks pin
+        between small survivors of a burst (uWSGI's reload-on-rss, gunicorn's
+        max_requests). Only while no editor is connected and no request runs; the Engine
+        is closed first, as at exit (memory committed, models unloaded). Editors connecting
+        meanwhile wait in the socket's backlog. Returns only when the exec failed."""
+        assert self._lock_fh is not None and self._listen_fd is not None
+        rss = release.rss_mb()
+        log.warning(  # not a fault, but rare and worth seeing in the default log
+            "recycling in place: %.0f MB of freed memory stays resident (RSS %.0f MB) and "
+            "no editor is connected",
+            stranded,
+            rss,
+        )
+        self.engines.close()
+        fds = (self._lock_fh.fileno(), self._listen_fd)
+        state = {
+            "lock": fds[0],
+            "listen": fds[1],
+            "recycles": self.recycles + 1,
+            "startedAt": self.started_at,
+            "totalConnections": self.total_connections,
+            "rssMb": round(rss, 1),
+        }
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        assert self.argv is not None
+        try:
+            for fd in fds:
+                os.set_inheritable(fd, True)
+            os.execve(self.argv[0], self.argv, {**os.environ, STATE_ENV: json.dumps(state)})
+        except OSError as exc:
+            for fd in fds:
+                os.set_inheritable(fd, False)
+            self.recycle_mb = 0.0  # once is enough to learn it does not work here
+            log.warning("recycling failed (%s); serving on", exc)
 
     # ------------------------------------------------------------------ connections
     async def _on_connection(
@@ -206,6 +320,9 @@ class Daemon:
             "socket": str(self.socket_path),
             "connections": self.connections,
             "totalConnections": self.total_connections,
+            "recycles": self.recycles,
+            "recycledRssMb": self.recycled_rss_mb,
+            "uptimeS": round(time.time() - self.started_at, 1),
         }
 
 
