@@ -260,7 +260,10 @@ class Daemon:
             stranded,
             rss,
         )
-        self.engines.close()
+        try:
+            self.engines.close()
+        except Exception as exc:  # the exec goes on: memory survives even a kill -9
+            log.warning("closing the engine before the recycle failed: %s", exc)
         fds = (self._lock_fh.fileno(), self._listen_fd)
         state = {
             "lock": fds[0],
