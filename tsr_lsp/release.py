@@ -25,6 +25,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -94,22 +95,40 @@ class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2.split(" ")]
 
 
+ARENA_ALIGN = 64 * 2**20  # glibc maps a thread arena's heap at a multiple of its 64 MB maximum
+
+
+def arena_rss_kb(smaps: Iterable[str]) -> int:
+    """Resident KB of malloc's arenas in ``/proc/PID/smaps`` lines: the main heap
+    (``[heap]``) and each thread arena's heap (anonymous, read-write, starting at a multiple
+    of ``ARENA_ALIGN``). Blocks malloc maps on their own are left out: they go back whole
+    when freed, and llama.cpp's, allocated but partly untouched, would hide the rest."""
+    total, counted = 0, False
+    for line in smaps:
+        head = line.split(None, 5)
+        if "-" in head[0] and len(head) >= 5:  # a mapping: range perms offset dev inode [name]
+            name = head[5].strip() if len(head) > 5 else ""
+            start = int(head[0].split("-", 1)[0], 16)
+            thread_heap = not name and head[1].startswith("rw") and start % ARENA_ALIGN == 0
+            counted = name == "[heap]" or thread_heap
+        elif counted and head[0] == "Rss:":
+            total += int(head[1])
+    return total
+
+
 def stranded_mb() -> float | None:
-    """Anonymous memory resident beyond what malloc has handed out: after ``malloc_trim``,
-    the pages that free chunks still pin (a free chunk keeps its partial first and last
-    pages, and a burst leaves thousands of them between small survivors; docs/RELIABILITY.md,
-    stop 23). RssAnon minus malloc's bytes in use (heap and mapped blocks); thread stacks
-    and Python's own mappings count too, a few MB. None where glibc's ``mallinfo2`` or
-    /proc is missing."""
+    """Memory of malloc's arenas that is resident but not handed out: after
+    ``malloc_trim``, the pages that free chunks still pin (a free chunk keeps its partial
+    first and last pages, and a burst leaves thousands of them between small survivors;
+    docs/RELIABILITY.md, stop 23). None where glibc's ``mallinfo2`` or /proc is missing."""
     try:
-        with open("/proc/self/status") as fh:
-            anon = next(int(line.split()[1]) for line in fh if line.startswith("RssAnon:"))
+        with open("/proc/self/smaps") as fh:
+            resident_kb = arena_rss_kb(fh)
         mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError, StopIteration, ValueError):
+    except (OSError, AttributeError, ValueError):
         return None
     mallinfo2.restype = _MallInfo2
-    info = mallinfo2()
-    return max(0.0, anon / 1024 - (info.uordblks + info.hblkhd) / 2**20)
+    return max(0.0, resident_kb / 1024 - mallinfo2().uordblks / 2**20)
 
 
 IDLE_S = 10.0  # no request for this long since the last release: release once more
@@ -134,6 +153,11 @@ def release_if_idle() -> bool:
         return False
     release_memory()
     return True
+
+
+def last_release() -> float:
+    """time.monotonic() of the last release (0 before the first)."""
+    return _released_at
 
 
 def release_memory() -> None:

@@ -173,3 +173,22 @@ def test_stranded_memory_counts_the_pages_free_chunks_pin() -> None:
     assert out.returncode == 0, out.stderr
     in_use, pinned = map(float, out.stdout.split())
     assert pinned - in_use > 12, (in_use, pinned)
+
+
+def test_arena_residency_counts_the_heaps_not_mapped_blocks_or_files() -> None:
+    smaps = [
+        "5652942150-5652962150 rw-p 00000000 00:00 0                  [heap]",
+        "Size:              32768 kB",
+        "Rss:                4000 kB",
+        "7f63e0000000-7f63e3b35000 rw-p 00000000 00:00 0 ",  # a thread arena's heap
+        "Rss:                 300 kB",
+        "7f63e3b35000-7f63e4000000 ---p 00000000 00:00 0 ",  # its reserved rest
+        "Rss:                   0 kB",
+        "7f63e5400000-7f63e9400000 rw-p 00000000 00:00 0 ",  # a block mapped on its own
+        "Rss:               20000 kB",
+        "7f63f0000000-7f63f1000000 r--p 00000000 08:01 42   /models/coder.gguf",
+        "Rss:               50000 kB",
+        "7f6400000000-7f6400100000 rw-p 00000000 08:01 43   /data/vectors.bin",
+        "Rss:                 700 kB",
+    ]
+    assert release.arena_rss_kb(smaps) == 4300

@@ -146,6 +146,7 @@ class Daemon:
             self.total_connections = int(self._inherited["totalConnections"])
             self.recycled_rss_mb = self._inherited["rssMb"]
         self._connections_before = self.total_connections  # those of earlier images
+        self._recycle_checked = 0.0  # release.last_release() when it last looked
         from tsr_lsp.server.app import EngineHolder
 
         self.engines = EngineHolder()
@@ -228,22 +229,33 @@ class Daemon:
         assert self._stop is not None
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout_s))
-            if await asyncio.to_thread(release_if_idle) and self.recycle_mb > 0:
-                stranded = release.stranded_mb()
-                # no await from this check to the exec: no editor can connect in between
-                if stranded is not None and should_recycle(
-                    self.recycle_mb,
-                    self.total_connections - self._connections_before,
-                    self.connections,
-                    release.activity.running,
-                    stranded,
-                ):
-                    self._recycle(stranded)
+            await asyncio.to_thread(release_if_idle)
+            if self.recycle_mb > 0:
+                self._recycle_if_bloated()
             idle = time.monotonic() - self.last_activity
             if self.connections == 0 and idle >= self.idle_timeout_s:
                 log.info("idle for %.0fs with no editor connected; exiting", idle)
                 self._stop.set()
                 return
+
+    def _recycle_if_bloated(self) -> None:
+        """Once after each release (the idle one, or the one after models unloaded) that
+        comes in a quiet spell: how much freed memory stays resident, and the recycle when
+        ``should_recycle``. Called on the event loop, with no await from the check to the
+        exec: no editor can connect in between."""
+        released = release.last_release()
+        if released <= self._recycle_checked or release.activity.quiet_s() < release.IDLE_S:
+            return
+        self._recycle_checked = released
+        stranded = release.stranded_mb()
+        if stranded is not None:
+            log.info("after the release %.1f MB of freed memory stays resident", stranded)
+        served = self.total_connections - self._connections_before
+        running = release.activity.running
+        if stranded is not None and should_recycle(
+            self.recycle_mb, served, self.connections, running, stranded
+        ):
+            self._recycle(stranded)
 
     def _recycle(self, stranded: float) -> None:
         """Run this daemon's command line again in this process (same pid, socket and
