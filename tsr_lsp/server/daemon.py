@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -110,8 +111,12 @@ def inherited_state(environ: MutableMapping[str, str]) -> dict[str, float] | Non
     try:
         state = json.loads(raw)
         keys = ("lock", "listen", "recycles", "startedAt", "totalConnections", "rssMb")
-        return {key: float(state[key]) for key in keys}
-    except (ValueError, KeyError, TypeError):
+        out = {key: float(state[key]) for key in keys}
+        lock, listen = os.fstat(int(out["lock"])), os.fstat(int(out["listen"]))
+        if not (stat.S_ISREG(lock.st_mode) and stat.S_ISSOCK(listen.st_mode)):
+            raise ValueError("not a lock file and a socket")
+        return out
+    except (ValueError, KeyError, TypeError, OSError):  # set by hand, say: start afresh
         log.warning("ignoring a malformed %s", STATE_ENV)
         return None
 
