@@ -18,6 +18,7 @@ the reliability bench's victim stalls over 1 s (docs/RELIABILITY.md, stop 19).
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import linecache
 import logging
@@ -88,6 +89,15 @@ def rss_mb(pid: int | None = None) -> float:
     return 0.0
 
 
+@functools.cache
+def glibc() -> ctypes.CDLL | None:
+    """glibc, loaded once: malloc's tuning, statistics and trim (None elsewhere)."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 _MALLINFO2 = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
 
 
@@ -121,14 +131,16 @@ def stranded_mb() -> float | None:
     ``malloc_trim``, the pages that free chunks still pin (a free chunk keeps its partial
     first and last pages, and a burst leaves thousands of them between small survivors;
     docs/RELIABILITY.md, stop 23). None where glibc's ``mallinfo2`` or /proc is missing."""
+    libc = glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):  # glibc before 2.33
+        return None
     try:
         with open("/proc/self/smaps") as fh:
             resident_kb = arena_rss_kb(fh)
-        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError, ValueError):
+    except (OSError, ValueError):
         return None
-    mallinfo2.restype = _MallInfo2
-    return max(0.0, resident_kb / 1024 - mallinfo2().uordblks / 2**20)
+    libc.mallinfo2.restype = _MallInfo2
+    return max(0.0, resident_kb / 1024 - libc.mallinfo2().uordblks / 2**20)
 
 
 IDLE_S = 10.0  # no request for this long since the last release: release once more
@@ -170,10 +182,9 @@ def release_memory() -> None:
             owner.drop_pages()
         except (OSError, ValueError):
             pass  # a closed mapping: nothing resident to drop
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
+    libc = glibc()
+    if libc is not None:  # not glibc: nothing to trim
+        libc.malloc_trim(0)
 
 
 class Activity:

@@ -11,7 +11,6 @@ lock file makes sure two editors starting at once end up with one daemon.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import logging
@@ -55,13 +54,6 @@ def socket_alive(path: Path, timeout: float = 0.5) -> bool:
         sock.close()
 
 
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc
-        return None
-
-
 MMAP_THRESHOLD = 1024 * 1024  # 64 KB measured no better (docs/RELIABILITY.md, stop 24)
 
 
@@ -70,7 +62,7 @@ def tune_malloc() -> None:
     daemon would stay 50+ MB bigger. Big blocks (over 1 MB) are mapped and unmapped on their
     own (a fixed threshold: glibc otherwise raises it after the first big free), and fewer
     arenas fragment less across the worker threads."""
-    libc = _libc()
+    libc = release.glibc()
     if libc is not None:
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         libc.mallopt(M_ARENA_MAX, 4)
@@ -253,13 +245,12 @@ class Daemon:
             return
         self._recycle_checked = released
         stranded = release.stranded_mb()
-        if stranded is not None:
-            log.info("after the release %.1f MB of freed memory stays resident", stranded)
+        if stranded is None:  # not glibc or not Linux: nothing to go by
+            return
+        log.info("after the release %.1f MB of freed memory stays resident", stranded)
         served = self.total_connections - self._connections_before
         running = release.activity.running
-        if stranded is not None and should_recycle(
-            self.recycle_mb, served, self.connections, running, stranded
-        ):
+        if should_recycle(self.recycle_mb, served, self.connections, running, stranded):
             self._recycle(stranded)
 
     def _recycle(self, stranded: float) -> None:
