@@ -143,8 +143,7 @@ def terminate(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> bool:
 def run(args: argparse.Namespace) -> int:
     from tsr_lsp.commands.serve import _daemon_settings, socket_path
 
-    _, setting, _ = _daemon_settings()
-    path = socket_path(setting)
+    path = socket_path(_daemon_settings()[1].socket)
     cmd = args.daemon_command
     if cmd == "status":
         status = query(path)

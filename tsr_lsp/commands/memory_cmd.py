@@ -52,16 +52,11 @@ def add_parser(sub: Any) -> None:
 
 
 def _daemon_running() -> bool:
-    import os
+    from tsr_lsp.commands.serve import _daemon_settings, socket_path
+    from tsr_lsp.server.daemon import socket_alive
 
-    from tsr_lsp.commands.serve import _daemon_settings
-    from tsr_lsp.server.daemon import default_socket_path, socket_alive
-
-    enabled, socket_setting, _ = _daemon_settings()
-    if not enabled or os.environ.get("TSR_LSP_DAEMON", "1") == "0":
-        return False
-    path = Path(socket_setting).expanduser() if socket_setting else default_socket_path()
-    return socket_alive(path)
+    enabled, conf = _daemon_settings()  # TSR_LSP_DAEMON=0 included
+    return enabled and socket_alive(socket_path(conf.socket))
 
 
 def _call_daemon(method: str, params: dict[str, Any]) -> Any:

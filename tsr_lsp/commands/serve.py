@@ -7,16 +7,21 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tsr_lsp.config import DaemonSettings
 
 log = logging.getLogger(__name__)
 
 
-def _daemon_settings() -> tuple[bool, str, float]:
+def _daemon_settings() -> tuple[bool, DaemonSettings]:
+    """Whether editors use the daemon (``TSR_LSP_DAEMON=0`` says no), and its settings (the
+    user's: its warnings reach the log when the Engine loads them)."""
     from tsr_lsp.config import load_settings
 
-    settings, _ = load_settings(None)
-    enabled = settings.daemon.enabled and os.environ.get("TSR_LSP_DAEMON", "1") != "0"
-    return enabled, settings.daemon.socket, settings.daemon.idle_timeout_s
+    conf = load_settings(None)[0].daemon
+    return conf.enabled and os.environ.get("TSR_LSP_DAEMON", "1") != "0", conf
 
 
 def socket_path(setting: str) -> Path:
@@ -77,10 +82,9 @@ def run_daemon(args: argparse.Namespace) -> int:
     from tsr_lsp.lspcache import load_lsprotocol
 
     load_lsprotocol()  # before pygls imports it: the cached path is 40% faster
-    from tsr_lsp.config import load_settings
     from tsr_lsp.server.daemon import Daemon
 
-    conf = load_settings(None)[0].daemon  # its warnings: the Engine logs them
+    _, conf = _daemon_settings()
     path = args.socket or socket_path(conf.socket)
     idle = args.idle_timeout if args.idle_timeout is not None else conf.idle_timeout_s
     argv = [sys.executable, *sys.orig_argv[1:]]  # run again in place when it recycles
