@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import generate_cancelled
-from tsr_lsp.backends.base import GenerationRequest, ModelLoadError
-from tsr_lsp.backends.llama_cpp import LlamaCppBackend
+from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
+from tsr_lsp.backends.llama_cpp import MAX_SUFFIX_STALE, LlamaCppBackend
 from tsr_lsp.backends.pool import ModelPool
 from tsr_lsp.config import ModelProfile, Settings, default_models
 
@@ -187,3 +187,70 @@ def test_spm_puts_the_suffix_first_and_typing_forward_reuses_it(coder: LlamaCppB
     typed = dataclasses.replace(req, prompt="def f(x):\n    z = 1\n    ")
     # the suffix (60+ tokens) stays in the KV cache: only the typed line is evaluated
     assert 0 < coder.prefill(typed).evaluated_tokens < 10
+
+
+def test_psm_typing_forward_moves_the_suffix_and_answers_as_before(coder: LlamaCppBackend) -> None:
+    """Enter after a line: the suffix's cells are moved (a few tokens evaluated, not the
+    whole suffix) and the answer is the one a fresh evaluation gives."""
+    assert coder.can_move_suffix
+    below = "    return total\n\n\n" + "".join(
+        f"def g{i}(x):\n    return x * {i}\n\n\n" for i in range(8)
+    )
+    head = "def total_price(items):\n    total = 0\n    for item in items:"
+    before = GenerationRequest(
+        prompt=head, suffix="\n" + below, max_tokens=16, temperature=0.0, stop=["\n"]
+    )
+    after = dataclasses.replace(before, prompt=head + "\n        ")
+
+    def answer(reuse: bool) -> tuple[int, str]:
+        coder.llm.reset()
+        coder.prefill(dataclasses.replace(before, reuse_suffix=reuse))
+        req = dataclasses.replace(after, reuse_suffix=reuse)
+        evaluated = coder.prefill(req).evaluated_tokens
+        return evaluated, coder.generate(req).text
+
+    fresh_n, fresh = answer(False)
+    moved_n, moved = answer(True)
+    assert fresh_n > 60 and 0 < moved_n < 20
+    assert "total" in fresh and moved == fresh
+    # typing on: the moved cells grow staler, so past MAX_SUFFIX_STALE tokens the suffix
+    # is evaluated afresh
+    typed = after.prompt
+    counts = []
+    for n in range(6):
+        typed += f"price_{n} = item.price * item.count\n        "
+        req = dataclasses.replace(after, prompt=typed, reuse_suffix=True)
+        counts.append(coder.prefill(req).evaluated_tokens)
+        assert coder.suffix_stale <= MAX_SUFFIX_STALE
+    assert counts[0] < 30 and max(counts) > 60, counts
+    # a rewritten line is never moved (its old cells saw text that is gone)
+    coder.llm.reset()
+    coder.prefill(dataclasses.replace(before, reuse_suffix=True))
+    rewritten = dataclasses.replace(after, prompt=head[:-1] + "s:\n        ", reuse_suffix=True)
+    assert coder.prefill(rewritten).evaluated_tokens > 60
+
+
+def test_a_cancelled_suffix_move_leaves_a_cache_that_answers_right(coder: LlamaCppBackend) -> None:
+    below = "".join(f"def g{i}(x):\n    return x * {i}\n\n\n" for i in range(8))
+    before = GenerationRequest(
+        prompt="def add(a, b):",
+        suffix="\n" + below,
+        max_tokens=8,
+        temperature=0.0,
+        stop=["\n"],
+        reuse_suffix=True,
+    )
+    after = dataclasses.replace(before, prompt="def add(a, b):\n    ")
+    coder.llm.reset()
+    coder.prefill(before)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(GenerationCancelled):
+        coder.prefill(after, cancel)
+    # the next move starts clean (nothing left in the scratch sequence)
+    coder.prefill(before)
+    assert coder.prefill(after).evaluated_tokens < 20
+    out = coder.generate(after).text
+    coder.llm.reset()
+    assert out == coder.generate(dataclasses.replace(after, reuse_suffix=False)).text
+    assert "return" in out

@@ -10,6 +10,13 @@
   the same ``Llama``. Prompts therefore put the stable part first (PSM order: prefix, then
   suffix), and ``prefill`` evaluates a prompt into the cache without generating. The number
   of prompt tokens actually evaluated is measured from llama.cpp's own perf counters.
+- Suffix reuse (PSM): typing forward changes the end of the prefix, and every suffix token
+  after it would be evaluated again. When the new prefix only extends the cached one, the
+  cached suffix's cells are moved to their new positions instead (llama-server's
+  ``--cache-reuse`` moves cached chunks the same way). They were computed without the text
+  typed since, never with text that is gone; ``suffix_move`` decides, ``_move_suffix`` does
+  it through a scratch sequence (llama.cpp takes new tokens of a sequence only after its
+  last position).
 - Repository-level FIM: when the vocabulary has ``<|repo_name|>`` and ``<|file_sep|>``
   (Qwen2.5-Coder), a request's ``repo`` context (other files) goes before the FIM prefix.
 """
@@ -18,6 +25,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +48,17 @@ GGUF_MAGIC = b"GGUF"
 # Prefill in chunks so a cancelled request stops after at most one chunk of prompt eval
 # (64 tokens: ~0.4 s on 2 cores for the 0.5B coder; larger chunks gain little speed).
 PREFILL_CHUNK = 64
+# A shared suffix shorter than this is evaluated again rather than moved (moving costs a
+# few cache operations; 32 tokens take ~0.2 s to evaluate on 2 cores).
+MIN_SUFFIX_MOVE = 32
+# The suffix marker and the first tokens after it are evaluated again all the same: they
+# tell the model where the gap is. Moved as well, the answer was empty in 10 of 10
+# development tasks; with 8 evaluated it matched the fresh answer in 8 (COMPLETION.md).
+SUFFIX_FRESH_HEAD = 8
+# Moved cells go stale by what was typed since they were evaluated; past this many tokens
+# (about three lines) the suffix is evaluated again (the measured range: COMPLETION.md).
+MAX_SUFFIX_STALE = 48
+SCRATCH_SEQ = 1  # the KV sequence that holds a suffix while the new prefix is evaluated
 REPO_MARKERS = ("<|repo_name|>", "<|file_sep|>")
 
 
@@ -109,6 +129,8 @@ class LlamaCppBackend:
         self.llm: Any = None
         self.fim_ids: tuple[int, int, int] | None = None
         self.repo_ids: tuple[int, int] | None = None
+        self.can_move_suffix = False
+        self.suffix_stale = 0  # tokens typed since the cached suffix's cells were evaluated
         self._kv_mb = 0.0
         # a second instance of a loaded file (the pool's inline lane): the weights are
         # memory-mapped pages shared with the first, so only the KV cache counts
@@ -133,6 +155,7 @@ class LlamaCppBackend:
             ) from exc
         self.fim_ids = self._find_fim_tokens()
         self.repo_ids = self._find_repo_tokens()
+        self.can_move_suffix = self.fim_ids is not None and _add_scratch_sequence(self.llm)
         meta = self.llm.metadata
         self.capabilities.can_fim = self.fim_ids is not None
         self.capabilities.chat_template = bool(meta.get("tokenizer.chat_template"))
@@ -223,15 +246,22 @@ class LlamaCppBackend:
         return [*out, sep, *self._plain(ctx.path + "\n")]
 
     # ------------------------------------------------------------------ KV cache
+    @staticmethod
+    def _reuses_suffix(request: GenerationRequest) -> bool:
+        return request.reuse_suffix and request.suffix is not None and request.fim_order == "psm"
+
     def _perf(self) -> tuple[int, int]:
         import llama_cpp
 
         data = llama_cpp.llama_perf_context(self.llm._ctx.ctx)
         return int(data.n_p_eval), int(data.n_eval)
 
-    def _prefill_tokens(self, tokens: list[int], cancel: threading.Event | None) -> int:
-        """Make the KV cache hold ``tokens`` (reusing the common prefix); returns how many
-        tokens were evaluated. Leaves the state so an identical prompt samples at once."""
+    def _prefill_tokens(
+        self, tokens: list[int], cancel: threading.Event | None, reuse_suffix: bool = False
+    ) -> int:
+        """Make the KV cache hold ``tokens`` (reusing the common prefix, and with
+        ``reuse_suffix`` a suffix that moved); returns how many tokens were evaluated. Leaves
+        the state so an identical prompt samples at once."""
         llm = self.llm
         if len(tokens) >= llm.n_ctx():
             raise BackendError(
@@ -247,18 +277,56 @@ class LlamaCppBackend:
         if common == len(tokens) == llm.n_tokens and not llm._requires_eval:
             return 0
         keep = min(common, len(tokens) - 1)  # re-evaluate >= 1 token so logits are fresh
+        if reuse_suffix and self.can_move_suffix and self.fim_ids and keep > 0:
+            move = suffix_move(cached, tokens, keep, self.fim_ids[1], self._text)
+            if move is not None and self.suffix_stale + move.typed <= MAX_SUFFIX_STALE:
+                evaluated = self._move_suffix(tokens, keep, move, cancel)
+                self.suffix_stale += move.typed
+                return evaluated
+        if self.fim_ids and self.fim_ids[1] in tokens[keep:]:
+            self.suffix_stale = 0  # the suffix is evaluated afresh
         if keep > 0:
             llm._ctx.kv_cache_seq_rm(-1, keep, -1)
             llm.n_tokens = keep
         else:
             llm.reset()
-        todo = tokens[keep:]
+        return self._eval(tokens[keep:], cancel)
+
+    def _eval(self, todo: list[int], cancel: threading.Event | None) -> int:
+        """Evaluate ``todo`` after the cache's tokens, a chunk at a time (cancellable)."""
+        llm = self.llm
         for i in range(0, len(todo), PREFILL_CHUNK):
             if is_cancelled(cancel):
                 llm._requires_eval = True
                 raise GenerationCancelled(GenerationResult("", finish_reason="cancelled"))
             llm.eval(todo[i : i + PREFILL_CHUNK])
         return len(todo)
+
+    def _text(self, tokens: list[int]) -> str:
+        return bytes(self.llm.detokenize(tokens)).decode("utf-8", "replace")
+
+    def _move_suffix(
+        self, tokens: list[int], keep: int, move: SuffixMove, cancel: threading.Event | None
+    ) -> int:
+        """Park the cached suffix in the scratch sequence at its new positions, evaluate the
+        new end of the prefix, take the suffix back, evaluate the rest (the middle token)."""
+        llm = self.llm
+        ctx = llm._ctx
+        ctx.kv_cache_seq_cp(0, SCRATCH_SEQ, move.old, move.old + move.length)
+        ctx.kv_cache_seq_rm(0, keep, -1)
+        ctx.kv_cache_seq_shift(SCRATCH_SEQ, move.old, move.old + move.length, move.new - move.old)
+        llm.n_tokens = keep
+        try:
+            evaluated = self._eval(tokens[keep : move.new], cancel)
+        except BaseException:
+            ctx.kv_cache_seq_rm(SCRATCH_SEQ, -1, -1)
+            raise
+        ctx.kv_cache_seq_cp(SCRATCH_SEQ, 0, move.new, move.new + move.length)
+        ctx.kv_cache_seq_rm(SCRATCH_SEQ, -1, -1)
+        end = move.new + move.length
+        llm.input_ids[move.new : end] = tokens[move.new : end]
+        llm.n_tokens = end
+        return evaluated + self._eval(tokens[end:], cancel)
 
     def prefill(
         self, request: GenerationRequest, cancel: threading.Event | None = None
@@ -270,7 +338,7 @@ class LlamaCppBackend:
             raise BackendError("prefill takes a raw prompt or a fill-in-the-middle request")
         start = time.perf_counter()
         tokens = self.prompt_tokens(request)
-        evaluated = self._prefill_tokens(tokens, cancel)
+        evaluated = self._prefill_tokens(tokens, cancel, self._reuses_suffix(request))
         return PrefillResult(len(tokens), evaluated, time.perf_counter() - start)
 
     # ------------------------------------------------------------------ generation
@@ -292,7 +360,7 @@ class LlamaCppBackend:
         else:
             tokens = self.prompt_tokens(request)
             prompt_len = len(tokens)
-            evaluated_early = self._prefill_tokens(tokens, cancel)
+            evaluated_early = self._prefill_tokens(tokens, cancel, self._reuses_suffix(request))
             stream = self.llm.create_completion(prompt=tokens, **common)
             pick = _completion_delta
         finish = "stop"
@@ -321,6 +389,73 @@ class LlamaCppBackend:
         if finish == "cancelled":
             raise GenerationCancelled(result)
         return result
+
+
+@dataclass(frozen=True)
+class SuffixMove:
+    """Cached tokens ``old .. old + length`` (from the FIM suffix marker on) are the new
+    prompt's tokens ``new .. new + length``."""
+
+    old: int
+    new: int
+    length: int
+
+    @property
+    def typed(self) -> int:
+        """Tokens the moved cells never saw (what was typed since)."""
+        return abs(self.new - self.old)
+
+
+def suffix_move(
+    cached: list[int],
+    tokens: list[int],
+    keep: int,
+    suffix_id: int,
+    text: Callable[[list[int]], str],
+    min_length: int = MIN_SUFFIX_MOVE,
+) -> SuffixMove | None:
+    """Can the cached suffix (but its first ``SUFFIX_FRESH_HEAD`` tokens) be moved rather
+    than evaluated again? Only when the prompts part after their first ``keep`` tokens,
+    both before the suffix marker, and the old prefix's text is the start of the new one:
+    the moved cells then saw part of the new context, never text that was deleted (a
+    masked or rewritten line must not leak). The last token of ``tokens`` is always left to
+    evaluate (its logits start the answer)."""
+    try:
+        old = cached.index(suffix_id, keep)
+        new = tokens.index(suffix_id, keep)
+    except ValueError:
+        return None
+    if new == keep or not text(tokens[keep:new]).startswith(text(cached[keep:old])):
+        return None
+    length = 0
+    limit = min(len(cached) - old, len(tokens) - 1 - new)
+    while length < limit and cached[old + length] == tokens[new + length]:
+        length += 1
+    head = SUFFIX_FRESH_HEAD
+    if length - head < min_length:
+        return None
+    return SuffixMove(old + head, new + head, length - head)
+
+
+def _add_scratch_sequence(llm: Any) -> bool:
+    """Give ``llm`` a context with a second sequence sharing one KV buffer (the scratch
+    sequence of a suffix move); False, and the context unchanged, if llama.cpp refuses."""
+    import contextlib
+
+    from llama_cpp import _internals
+
+    params = llm.context_params
+    before = (params.n_seq_max, params.kv_unified)
+    params.n_seq_max, params.kv_unified = 2, True
+    try:
+        ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
+    except Exception:
+        params.n_seq_max, params.kv_unified = before
+        return False
+    old = llm._ctx
+    llm._ctx = llm._stack.enter_context(contextlib.closing(ctx))
+    old.close()
+    return True
 
 
 def _kv_cache_mb(meta: dict[str, str], n_ctx: int) -> float:

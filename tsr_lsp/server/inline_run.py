@@ -73,9 +73,14 @@ class InlineRuns(LanguageFeature):
         if prompt.uses_repo_format:
             files = [(c.path, c.text) for c in prompt.chunks]
             repo = RepoContext(prompt.repo, prompt.path, files)
-        order = self.settings.completion.fim_order
+        conf = self.settings.completion
         return GenerationRequest(
-            prompt=prompt.prefix, suffix=prompt.suffix, repo=repo, fim_order=order, **sampling
+            prompt=prompt.prefix,
+            suffix=prompt.suffix,
+            repo=repo,
+            fim_order=conf.fim_order,
+            reuse_suffix=conf.reuse_suffix,
+            **sampling,
         )
 
     def _generate(

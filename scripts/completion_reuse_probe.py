@@ -1,0 +1,111 @@
+"""Suffix reuse (``completion.reuseSuffix``): same answers, less prompt evaluation?
+
+Development set only (``stdlib``). The scenario is writing code top-down: the masked line
+and the ``--typed-lines`` - 1 lines above it are not in the file yet, and the cursor is at
+the end of the line before them (a first request fills the cache); the user types those
+lines and presses Enter, so the masked line is an empty line with its indentation and the
+lines below are unchanged: the second request is the task. The suffix's moved cells are
+stale by what was typed (``typed_tokens_mean``). Per task
+both arms run in one process, alternating which goes first: the suffix evaluated again
+(``fresh``) and the suffix's cells moved (``moved``). Reports exact match of each arm, how
+many answers differ, evaluated prompt tokens and the prefill time (p50). The first request
+of an arm starts from the cache the other arm left: it shares that prompt up to the cursor
+and is evaluated fully from there (a prefix that got shorter moves nothing).
+
+  .venv/bin/python scripts/completion_reuse_probe.py [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+from tsr_lsp.backends.base import GenerationRequest
+from tsr_lsp.bench import fim_data
+from tsr_lsp.completion.context import build_prompt, locate, wants_multiline
+from tsr_lsp.completion.postprocess import postprocess
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--typed-lines", type=int, default=1, help="lines typed, Enter included")
+    args = ap.parse_args()
+    conf, backend = fim_data.inline_coder()
+    tasks = fim_data.load("stdlib")[: args.limit or None]
+    load = os.getloadavg()[0]
+    arms: dict[str, dict[str, list[float]]] = {
+        a: {"em": [], "evaluated": [], "ms": []} for a in ("fresh", "moved")
+    }
+    differ = []
+    typed: list[int] = []
+
+    def request(text: str, line: int, col: int, reuse: bool) -> GenerationRequest:
+        cur = locate(text, line, col)
+        assert cur is not None
+        p = build_prompt(
+            cur, prefix_tokens=conf.prefix_tokens, suffix_tokens=conf.suffix_tokens, heal=False
+        )
+        return GenerationRequest(
+            prompt=p.prefix,
+            suffix=p.suffix,
+            max_tokens=40,
+            temperature=0.0,
+            repeat_penalty=1.0,
+            stop=["\n"],
+            reuse_suffix=reuse,
+        )
+
+    for i, task in enumerate(tasks):
+        lines = task.text.split("\n")
+        top = task.line - args.typed_lines  # the cursor's line in the first request
+        if top < 0:
+            continue
+        before = "\n".join(lines[: top + 1] + lines[task.line + 1 :])
+        cur = locate(task.text, task.line, task.column)
+        assert cur is not None
+        multi = wants_multiline(cur, conf.multiline)
+        answers = {}
+        order = ("fresh", "moved") if i % 2 else ("moved", "fresh")
+        for arm in order:
+            reuse = arm == "moved"
+            first = backend.prefill(request(before, top, len(lines[top]), reuse))
+            req = request(task.text, task.line, task.column, reuse)
+            t0 = time.perf_counter()
+            pre = backend.prefill(req)
+            ms = (time.perf_counter() - t0) * 1000
+            raw = backend.generate(req).text
+            line = postprocess(raw, cur, multiline=multi).text.split("\n", 1)[0].strip()
+            answers[arm] = line
+            arms[arm]["em"].append(float(line == task.expected))
+            arms[arm]["evaluated"].append(pre.evaluated_tokens)
+            arms[arm]["ms"].append(ms)
+            typed.append(pre.prompt_tokens - first.prompt_tokens)
+        if answers["fresh"] != answers["moved"]:
+            differ.append(
+                {
+                    "i": i,
+                    "expected": task.expected,
+                    "fresh": answers["fresh"],
+                    "moved": answers["moved"],
+                }
+            )
+        print(i, answers, flush=True)
+    report: dict[str, object] = {"tasks": len(arms["fresh"]["em"])}
+    for arm, data in arms.items():
+        report[f"{arm}_em"] = round(statistics.mean(data["em"]), 3)
+        report[f"{arm}_evaluated_mean"] = round(statistics.mean(data["evaluated"]), 1)
+        report[f"{arm}_prefill_p50_ms"] = round(statistics.median(data["ms"]), 1)
+    report["typed_tokens_mean"] = round(statistics.mean(typed), 1)
+    report |= {"answers_differ": len(differ), "load_before": round(load, 2)}
+    report["load_after"] = round(os.getloadavg()[0], 2)
+    for d in differ:
+        print(json.dumps(d))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
