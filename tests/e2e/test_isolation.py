@@ -138,8 +138,10 @@ async def test_a_render_over_its_time_is_stopped_and_others_are_served(
     try:
         uri = (tmp_path / "p.jinja").as_uri()
         # a loop that takes milliseconds, so the 1 ms budget always stops it (a template
-        # as short as the other client's sometimes finished first, about 1 run in 3)
-        busy = "{% for i in range(90000) %}{% endfor %}Hi {{ x }}"
+        # as short as the other client's sometimes finished first, about 1 run in 3); two
+        # ranges within the sandbox's MAX_RANGE: one range(90000) was refused as too big
+        # whenever the render reached it inside the millisecond (CI, 2026-12-06)
+        busy = "{% for i in range(9000) %}{% for j in range(9) %}{% endfor %}{% endfor %}Hi {{ x }}"
         slow.lsp.text_document_did_open(
             types.DidOpenTextDocumentParams(
                 types.TextDocumentItem(uri=uri, language_id="jinja", version=1, text=busy)
