@@ -22,7 +22,7 @@ from typing import Any
 from tsr_lsp.backends.base import GenerationRequest
 from tsr_lsp.backends.llama_cpp import LlamaCppBackend, sampling_kwargs
 from tsr_lsp.bench import fim_data
-from tsr_lsp.completion.context import Cursor, build_prompt, locate, wants_multiline
+from tsr_lsp.completion.context import Cursor, locate, wants_multiline
 from tsr_lsp.completion.postprocess import Cleaned, postprocess
 
 _ENDS_BLOCK = re.compile(r"^(return|pass|raise|continue|break)\b")
@@ -77,18 +77,8 @@ def main() -> None:
     for i, task in enumerate(tasks):
         cur = locate(task.text, task.line, task.column)
         assert cur is not None
-        prompt = build_prompt(
-            cur, prefix_tokens=conf.prefix_tokens, suffix_tokens=conf.suffix_tokens, heal=False
-        )
         multi = wants_multiline(cur, conf.multiline)
-        req = GenerationRequest(
-            prompt=prompt.prefix,
-            suffix=prompt.suffix,
-            max_tokens=40,
-            temperature=0.0,
-            repeat_penalty=1.0,
-            stop=["\n"],
-        )
+        req = fim_data.line_request(conf, cur)
         raw = generate(backend, req)
         cleaned = final = postprocess(raw, cur, multiline=multi)
         why = retry_reason(cleaned, cur)

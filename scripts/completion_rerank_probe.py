@@ -30,7 +30,7 @@ from typing import Any
 from tsr_lsp.backends.base import GenerationRequest
 from tsr_lsp.backends.llama_cpp import LlamaCppBackend, sampling_kwargs
 from tsr_lsp.bench import fim_data
-from tsr_lsp.completion.context import build_prompt, locate, wants_multiline
+from tsr_lsp.completion.context import locate, wants_multiline
 from tsr_lsp.completion.postprocess import postprocess
 
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 1000.0)
@@ -103,18 +103,8 @@ def run(args: argparse.Namespace) -> None:
     for i, task in enumerate(tasks):
         cur = locate(task.text, task.line, task.column)
         assert cur is not None
-        prompt = build_prompt(
-            cur, prefix_tokens=conf.prefix_tokens, suffix_tokens=conf.suffix_tokens, heal=False
-        )
         multi = wants_multiline(cur, conf.multiline)
-        req = GenerationRequest(
-            prompt=prompt.prefix,
-            suffix=prompt.suffix,
-            max_tokens=40,
-            temperature=0.0,
-            repeat_penalty=1.0,
-            stop=["\n"],
-        )
+        req = fim_data.line_request(conf, cur)
         tokens = backend.prompt_tokens(req)
         backend.prefill(req)
         first = prefix_logits(llm, tokens, len(tokens))
@@ -130,7 +120,7 @@ def run(args: argparse.Namespace) -> None:
         nl = backend._plain("\n")
         ids = [backend._plain(raw) for raw in raws]
         fims = [sum(score_after(llm, len(tokens), first, [*x, *nl])) for x in ids]
-        n_body = len(backend._plain(prompt.prefix)) + 1  # <|fim_prefix|> + prefix
+        n_body = len(backend._plain(req.prompt or "")) + 1  # <|fim_prefix|> + prefix
         body = prefix_logits(llm, tokens, n_body)
         head_ids = backend._plain(suffix_head(cur.after, args.lines))[: args.max_head]
         cands = []

