@@ -12,12 +12,18 @@ many answers differ, evaluated prompt tokens and the prefill time (p50). The fir
 of an arm starts from the cache the other arm left: it shares that prompt up to the cursor
 and is evaluated fully from there (a prefix that got shorter moves nothing).
 
-  .venv/bin/python scripts/completion_reuse_probe.py [--limit N]
+``--scenario open`` measures window reuse instead: the masked file has just opened and
+was prewarmed whole (``prefetchOnOpen``: the file from its top, the cursor unknown); the
+task is the first request. ``fresh`` evaluates its window and suffix (sharing only what
+starts the file), ``moved`` takes them out of the prewarmed cells (``window_reuse``).
+
+  .venv/bin/python scripts/completion_reuse_probe.py [--limit N] [--scenario enter|open]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -25,7 +31,7 @@ import time
 
 from tsr_lsp.backends.base import GenerationRequest
 from tsr_lsp.bench import fim_data
-from tsr_lsp.completion.context import locate, wants_multiline
+from tsr_lsp.completion.context import file_prompt, locate, wants_multiline
 from tsr_lsp.completion.postprocess import postprocess
 
 
@@ -33,6 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--typed-lines", type=int, default=1, help="lines typed, Enter included")
+    ap.add_argument("--scenario", choices=("enter", "open"), default="enter")
     args = ap.parse_args()
     conf, backend = fim_data.inline_coder()
     tasks = fim_data.load("stdlib")[: args.limit or None]
@@ -54,6 +61,8 @@ def main() -> None:
         if top < 0:
             continue
         before = "\n".join(lines[: top + 1] + lines[task.line + 1 :])
+        opened = file_prompt(lines, prefix_tokens=conf.file_prewarm_tokens)
+        prewarm = GenerationRequest(prompt=opened.prefix, suffix="", max_tokens=0)
         cur = locate(task.text, task.line, task.column)
         assert cur is not None
         multi = wants_multiline(cur, conf.multiline)
@@ -61,7 +70,10 @@ def main() -> None:
         order = ("fresh", "moved") if i % 2 else ("moved", "fresh")
         for arm in order:
             reuse = arm == "moved"
-            first = backend.prefill(request(before, top, len(lines[top]), reuse))
+            if args.scenario == "open":
+                first = backend.prefill(dataclasses.replace(prewarm, reuse_suffix=reuse))
+            else:
+                first = backend.prefill(request(before, top, len(lines[top]), reuse))
             req = request(task.text, task.line, task.column, reuse)
             t0 = time.perf_counter()
             pre = backend.prefill(req)
@@ -72,7 +84,8 @@ def main() -> None:
             arms[arm]["em"].append(float(line == task.expected))
             arms[arm]["evaluated"].append(pre.evaluated_tokens)
             arms[arm]["ms"].append(ms)
-            typed.append(pre.prompt_tokens - first.prompt_tokens)
+            if args.scenario == "enter":
+                typed.append(pre.prompt_tokens - first.prompt_tokens)
         if answers["fresh"] != answers["moved"]:
             differ.append(
                 {
@@ -88,7 +101,8 @@ def main() -> None:
         report[f"{arm}_em"] = round(statistics.mean(data["em"]), 3)
         report[f"{arm}_evaluated_mean"] = round(statistics.mean(data["evaluated"]), 1)
         report[f"{arm}_prefill_p50_ms"] = round(statistics.median(data["ms"]), 1)
-    report["typed_tokens_mean"] = round(statistics.mean(typed), 1)
+    if typed:
+        report["typed_tokens_mean"] = round(statistics.mean(typed), 1)
     report |= {"answers_differ": len(differ), "load_before": round(load, 2)}
     report["load_after"] = round(os.getloadavg()[0], 2)
     for d in differ:

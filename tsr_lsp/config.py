@@ -188,6 +188,13 @@ class CompletionSettings:
     fim_order: str = "psm"  # psm | spm (suffix first: typing forward reuses its KV cache)
     reuse_suffix: bool = True  # typing forward moves the suffix's KV cells (llama.cpp)
 
+    @property
+    def file_prewarm_tokens(self) -> int:
+        """How much of a file, from its top, ``prefetch_on_open`` evaluates: three quarters
+        of the lane's context (token counts are estimates; the rest is slack), and at least
+        one window. The backend moves any window and its suffix out of it."""
+        return max(self.prefix_tokens, self.n_ctx * 3 // 4)
+
 
 @dataclass
 class LintSettings:

@@ -13,7 +13,9 @@ from tests.helpers import generate_cancelled
 from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, ModelLoadError
 from tsr_lsp.backends.llama_cpp import MAX_SUFFIX_STALE, LlamaCppBackend
 from tsr_lsp.backends.pool import ModelPool
-from tsr_lsp.config import ModelProfile, Settings, default_models
+from tsr_lsp.bench import fim_data
+from tsr_lsp.completion.context import file_prompt, locate
+from tsr_lsp.config import CompletionSettings, ModelProfile, Settings, default_models
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +230,37 @@ def test_psm_typing_forward_moves_the_suffix_and_answers_as_before(coder: LlamaC
     coder.prefill(dataclasses.replace(before, reuse_suffix=True))
     rewritten = dataclasses.replace(after, prompt=head[:-1] + "s:\n        ", reuse_suffix=True)
     assert coder.prefill(rewritten).evaluated_tokens > 60
+
+
+def test_a_file_prewarmed_whole_serves_a_window_deep_in_it(coder: LlamaCppBackend) -> None:
+    """``prefetchOnOpen`` for a client that sends no cursor: the file was evaluated whole
+    when it opened, and a request deep in it takes its prefix window (~490 tokens) out of
+    those cells; the suffix is evaluated, and the answer is the fresh one."""
+    conf = CompletionSettings()
+    lines = "".join(
+        f"def scale_{i}(values):\n    out = []\n    for v in values:\n"
+        f"        out.append(v * {i})\n    return out\n\n\n"
+        for i in range(40)
+    ).split("\n")
+    line = 7 * 25 + 3  # scale_25's "out.append" line, emptied to its indentation
+    masked = [*lines[:line], "        ", *lines[line + 1 :]]
+    cur = locate("\n".join(masked), line, 8)
+    assert cur is not None
+    req = fim_data.line_request(conf, cur, reuse_suffix=True)
+    suffix = coder.count_tokens(req.suffix or "")
+
+    def open_then_ask(reuse: bool) -> tuple[int, str]:
+        coder.llm.reset()
+        opened = file_prompt(masked, prefix_tokens=conf.file_prewarm_tokens)
+        warm = GenerationRequest(prompt=opened.prefix, suffix="", reuse_suffix=reuse)
+        assert coder.prefill(warm).evaluated_tokens > 1000
+        ask = dataclasses.replace(req, reuse_suffix=reuse)
+        return coder.prefill(ask).evaluated_tokens, coder.generate(ask).text
+
+    fresh_n, fresh = open_then_ask(False)
+    moved_n, moved = open_then_ask(True)
+    assert fresh_n > suffix + 400 and suffix < moved_n < suffix + 10, (fresh_n, moved_n)
+    assert "out.append(v * 25)" in fresh and moved == fresh
 
 
 def test_a_cancelled_suffix_move_leaves_a_cache_that_answers_right(coder: LlamaCppBackend) -> None:

@@ -14,9 +14,12 @@
   after it would be evaluated again. When the new prefix only extends the cached one, the
   cached suffix's cells are moved to their new positions instead (llama-server's
   ``--cache-reuse`` moves cached chunks the same way). They were computed without the text
-  typed since, never with text that is gone; ``suffix_move`` decides, ``_move_suffix`` does
+  typed since, never with text that is gone; ``suffix_move`` decides, ``_move_run`` does
   it through a scratch sequence (llama.cpp takes new tokens of a sequence only after its
   last position).
+- Window reuse: a file prewarmed whole when it opened (the cursor unknown) holds every
+  prefix window's cells. A request's window is found in it and moved to the prompt's start
+  (``window_reuse``); the suffix is evaluated as usual.
 - Repository-level FIM: when the vocabulary has ``<|repo_name|>`` and ``<|file_sep|>``
   (Qwen2.5-Coder), a request's ``repo`` context (other files) goes before the FIM prefix.
 """
@@ -59,6 +62,7 @@ SUFFIX_FRESH_HEAD = 8
 # (about three lines) the suffix is evaluated again. Measured so far: 1-2 stale tokens
 # (an Enter); staler moves up to this cap are not measured yet (COMPLETION.md).
 MAX_SUFFIX_STALE = 48
+WINDOW_SKIP = 4  # tokens at a window's start that may be evaluated rather than found
 SCRATCH_SEQ = 1  # the KV sequence that holds a suffix while the new prefix is evaluated
 REPO_MARKERS = ("<|repo_name|>", "<|file_sep|>")
 
@@ -281,9 +285,13 @@ class LlamaCppBackend:
         if reuse_suffix and self.can_move_suffix and self.fim_ids and keep > 0:
             move = suffix_move(cached, tokens, keep, self.fim_ids[1], self._text)
             if move is not None and self.suffix_stale + move.typed <= MAX_SUFFIX_STALE:
-                evaluated = self._move_suffix(tokens, keep, move, cancel)
+                evaluated = self._move_run(tokens, keep, move, cancel)
                 self.suffix_stale += move.typed
                 return evaluated
+            window = window_reuse(cached, tokens, keep, self.fim_ids)
+            if window is not None:
+                self.suffix_stale = 0  # the suffix is evaluated afresh
+                return self._move_run(tokens, keep, window, cancel)
         if self.fim_ids and self.fim_ids[1] in tokens[keep:]:
             self.suffix_stale = 0  # the suffix is evaluated afresh
         if keep > 0:
@@ -306,27 +314,26 @@ class LlamaCppBackend:
     def _text(self, tokens: list[int]) -> str:
         return bytes(self.llm.detokenize(tokens)).decode("utf-8", "replace")
 
-    def _move_suffix(
-        self, tokens: list[int], keep: int, move: SuffixMove, cancel: threading.Event | None
+    def _move_run(
+        self, tokens: list[int], keep: int, run: Run, cancel: threading.Event | None
     ) -> int:
-        """Park the cached suffix in the scratch sequence at its new positions, evaluate the
-        new end of the prefix, take the suffix back, evaluate the rest (the middle token)."""
+        """Make the cache hold ``tokens`` with the cached cells of ``run`` moved, not
+        evaluated: park them in the scratch sequence at their new positions, evaluate the
+        tokens before them, take them back, evaluate the rest."""
         llm = self.llm
         ctx = llm._ctx
-        ctx.kv_cache_seq_cp(0, SCRATCH_SEQ, move.old, move.old + move.length)
+        ctx.kv_cache_seq_cp(0, SCRATCH_SEQ, run.old, run.old + run.length)
         ctx.kv_cache_seq_rm(0, keep, -1)
-        ctx.kv_cache_seq_shift(SCRATCH_SEQ, move.old, move.old + move.length, move.new - move.old)
+        ctx.kv_cache_seq_shift(SCRATCH_SEQ, run.old, run.old + run.length, run.new - run.old)
         llm.n_tokens = keep
+        end = run.new + run.length
         try:
-            evaluated = self._eval(tokens[keep : move.new], cancel)
-        except BaseException:
+            evaluated = self._eval(tokens[keep : run.new], cancel)
+            ctx.kv_cache_seq_cp(SCRATCH_SEQ, 0, run.new, end)
+            llm.input_ids[run.new : end] = tokens[run.new : end]
+            llm.n_tokens = end
+        finally:
             ctx.kv_cache_seq_rm(SCRATCH_SEQ, -1, -1)
-            raise
-        ctx.kv_cache_seq_cp(SCRATCH_SEQ, 0, move.new, move.new + move.length)
-        ctx.kv_cache_seq_rm(SCRATCH_SEQ, -1, -1)
-        end = move.new + move.length
-        llm.input_ids[move.new : end] = tokens[move.new : end]
-        llm.n_tokens = end
         return evaluated + self._eval(tokens[end:], cancel)
 
     def prefill(
@@ -393,9 +400,9 @@ class LlamaCppBackend:
 
 
 @dataclass(frozen=True)
-class SuffixMove:
-    """Cached tokens ``old .. old + length`` (from the FIM suffix marker on) are the new
-    prompt's tokens ``new .. new + length``."""
+class Run:
+    """Cached tokens ``old .. old + length`` are the new prompt's ``new .. new + length``:
+    their cells can be moved there instead of evaluated."""
 
     old: int
     new: int
@@ -414,7 +421,7 @@ def suffix_move(
     suffix_id: int,
     text: Callable[[list[int]], str],
     min_length: int = MIN_SUFFIX_MOVE,
-) -> SuffixMove | None:
+) -> Run | None:
     """Can the cached suffix (but its first ``SUFFIX_FRESH_HEAD`` tokens) be moved rather
     than evaluated again? Only when the prompts part after their first ``keep`` tokens,
     both before the suffix marker, and the old prefix's text is the start of the new one:
@@ -435,7 +442,56 @@ def suffix_move(
     head = SUFFIX_FRESH_HEAD
     if length - head < min_length:
         return None
-    return SuffixMove(old + head, new + head, length - head)
+    return Run(old + head, new + head, length - head)
+
+
+def window_reuse(
+    cached: list[int], tokens: list[int], keep: int, fim_ids: tuple[int, int, int]
+) -> Run | None:
+    """The run of plain cached text (after the common ``keep`` tokens, before any FIM
+    marker: a file prewarmed whole, or the last prompt's prefix) that holds the new PSM
+    prompt's prefix window; None if the window is not there.
+
+    Its cells saw the text above them in the file, not the prompt's window: like a
+    prefix's cells. The suffix is evaluated, never taken from a prewarmed file: those cells
+    saw it as text to continue, not as a FIM suffix, and the model then continued after
+    the suffix's end (a wrong line in the e2e test, tests/e2e/test_backends_llama.py)."""
+    try:
+        marker = tokens.index(fim_ids[1], keep)
+    except ValueError:
+        return None
+    plain_end = min(
+        (i for i in range(keep, len(cached)) if cached[i] in fim_ids), default=len(cached)
+    )
+    for skip in range(WINDOW_SKIP):  # a window's first line may tokenize unlike the file's
+        run = _find_run(cached, tokens, keep + skip, marker, keep, plain_end)
+        if run is not None:
+            return run
+    return None
+
+
+def _find_run(
+    cached: list[int], tokens: list[int], new: int, end: int, lo: int, hi: int
+) -> Run | None:
+    """The longest run (at least ``MIN_SUFFIX_MOVE`` tokens) of ``tokens[new:end]``'s
+    start found in ``cached`` starting in ``lo .. hi``; the first of equal ones."""
+    if end - new < MIN_SUFFIX_MOVE:
+        return None
+    best = None
+    first = tokens[new]
+    j = lo
+    while True:
+        try:
+            j = cached.index(first, j, hi)
+        except ValueError:
+            return best
+        length = 0
+        limit = min(len(cached) - j, end - new)
+        while length < limit and cached[j + length] == tokens[new + length]:
+            length += 1
+        if length >= MIN_SUFFIX_MOVE and (best is None or length > best.length):
+            best = Run(j, new, length)
+        j += 1
 
 
 def _add_scratch_sequence(llm: Any) -> bool:

@@ -250,9 +250,10 @@ def file_prompt(
     chunk_tokens: int = 0,
     count: TokenCount = approx_tokens,
 ) -> FimPrompt:
-    """What to prefill when a file opens and the cursor is unknown: the file's first
-    window as the prefix. Any later prompt whose window also starts at line 0 (a short
-    file, or a cursor in its first screen) shares these tokens up to its cursor."""
+    """What to prefill when a file opens and the cursor is unknown: the file from its top,
+    as much as ``prefix_tokens`` holds, as the prefix. A later prompt whose window starts
+    at line 0 shares these tokens up to its cursor; the llama.cpp backend moves any other
+    window and its suffix out of them (``window_reuse``)."""
     used = 0
     end = 0
     while end < len(lines):

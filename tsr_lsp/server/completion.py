@@ -176,7 +176,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
             "chunk_tokens": conf.chunk_tokens if conf.extra_context else 0,
         }
         if cur is None:
-            return file_prompt(lines, prefix_tokens=conf.prefix_tokens, **common)
+            return file_prompt(lines, prefix_tokens=conf.file_prewarm_tokens, **common)
         return build_prompt(
             cur,
             prefix_tokens=conf.prefix_tokens,
