@@ -66,14 +66,17 @@ def main() -> None:
         cur = locate(task.text, task.line, task.column)
         assert cur is not None
         multi = wants_multiline(cur, conf.multiline)
+        if args.scenario == "enter":  # what the moved cells never saw
+            text = "\n".join(["", *lines[top + 1 : task.line], lines[task.line][: task.column]])
+            typed.append(backend.count_tokens(text))
         answers = {}
         order = ("fresh", "moved") if i % 2 else ("moved", "fresh")
         for arm in order:
             reuse = arm == "moved"
             if args.scenario == "open":
-                first = backend.prefill(dataclasses.replace(prewarm, reuse_suffix=reuse))
+                backend.prefill(dataclasses.replace(prewarm, reuse_suffix=reuse))
             else:
-                first = backend.prefill(request(before, top, len(lines[top]), reuse))
+                backend.prefill(request(before, top, len(lines[top]), reuse))
             req = request(task.text, task.line, task.column, reuse)
             t0 = time.perf_counter()
             pre = backend.prefill(req)
@@ -84,8 +87,6 @@ def main() -> None:
             arms[arm]["em"].append(float(line == task.expected))
             arms[arm]["evaluated"].append(pre.evaluated_tokens)
             arms[arm]["ms"].append(ms)
-            if args.scenario == "enter":
-                typed.append(pre.prompt_tokens - first.prompt_tokens)
         if answers["fresh"] != answers["moved"]:
             differ.append(
                 {

@@ -27,8 +27,13 @@ async def test_first_delta_immediate_then_coalesced_in_order() -> None:
 
     def producer() -> None:
         partials.send("decision", {"model": "m"})
-        for piece in pieces:
+        for i, piece in enumerate(pieces):
             partials.send("delta", {"delta": piece})
+            # the first delta goes out at once, well before the 50 ms interval (waiting
+            # for it keeps a loaded machine from joining p1 to it before the loop runs)
+            deadline = time.monotonic() + 0.04
+            while i == 0 and len(ls.sent) < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)
             time.sleep(0.002)
         partials.send("loading", {"stage": "end", "message": "x"})
         partials.send("delta", {"delta": "tail"})

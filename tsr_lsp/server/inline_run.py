@@ -151,7 +151,11 @@ class InlineRuns(LanguageFeature):
             )
             text = result.text
             self.log.debug(
-                "generated: %s, %d tokens", result.finish_reason, result.completion_tokens
+                "generated: %s, %d tokens (prompt %d, %d evaluated)",
+                result.finish_reason,
+                result.completion_tokens,
+                result.prompt_tokens,
+                result.evaluated_prompt_tokens,
             )
         except GenerationCancelled as exc:
             if job.stop.is_set():
