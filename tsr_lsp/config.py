@@ -186,7 +186,7 @@ class CompletionSettings:
     heal: bool = False  # leave the cursor line's trailing spaces out of the prompt
     n_ctx: int = 2048  # context of the completion lane's model instance
     fim_order: str = "psm"  # psm | spm (suffix first: typing forward reuses its KV cache)
-    reuse_suffix: bool = True  # typing forward moves the suffix's KV cells (llama.cpp)
+    reuse_suffix: bool = True  # move cached KV cells (suffix typing forward, window; llama.cpp)
 
     @property
     def file_prewarm_tokens(self) -> int:

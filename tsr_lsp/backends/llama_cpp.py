@@ -454,8 +454,8 @@ def window_reuse(
 
     Its cells saw the text above them in the file, not the prompt's window: like a
     prefix's cells. The suffix is evaluated, never taken from a prewarmed file: those cells
-    saw it as text to continue, not as a FIM suffix, and the model then continued after
-    the suffix's end (a wrong line in the e2e test, tests/e2e/test_backends_llama.py)."""
+    saw it as text to continue, not as a FIM suffix, and moved in, the model wrote the
+    line after the suffix's end (docs/COMPLETION.md, Window reuse)."""
     try:
         marker = tokens.index(fim_ids[1], keep)
     except ValueError:
