@@ -192,7 +192,7 @@ class CompletionSettings:
     def file_prewarm_tokens(self) -> int:
         """How much of a file, from its top, ``prefetch_on_open`` evaluates: three quarters
         of the lane's context (token counts are estimates; the rest is slack), and at least
-        one window. The backend moves any window and its suffix out of it."""
+        one window. The llama.cpp backend moves a later request's window out of it."""
         return max(self.prefix_tokens, self.n_ctx * 3 // 4)
 
 

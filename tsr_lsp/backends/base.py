@@ -70,8 +70,9 @@ class GenerationRequest:
     # FIM order: "psm" (prefix, suffix, middle) or "spm" (suffix first: a prompt whose
     # suffix stays the same while the prefix grows reuses the suffix's KV cache).
     fim_order: str = "psm"
-    # FIM, PSM order: when the new prefix only extends the cached one (typing forward), the
-    # cached suffix's KV cells are moved, not evaluated again (docs/COMPLETION.md).
+    # FIM, PSM order: cached KV cells are moved, not evaluated again: the suffix's when the
+    # new prefix only extends the cached one (typing forward), and the prefix window's when
+    # the cache holds it elsewhere (a file prewarmed whole; docs/COMPLETION.md).
     reuse_suffix: bool = False
 
 

@@ -274,11 +274,7 @@ class LlamaCppBackend:
                 "raise n_ctx in the profile or send less context"
             )
         cached = llm.input_ids[: llm.n_tokens].tolist()
-        common = 0
-        for a, b in zip(cached, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
+        common = matching(cached, 0, tokens, 0)
         if common == len(tokens) == llm.n_tokens and not llm._requires_eval:
             return 0
         keep = min(common, len(tokens) - 1)  # re-evaluate >= 1 token so logits are fresh
@@ -435,10 +431,7 @@ def suffix_move(
         return None
     if new == keep or not text(tokens[keep:new]).startswith(text(cached[keep:old])):
         return None
-    length = 0
-    limit = min(len(cached) - old, len(tokens) - 1 - new)
-    while length < limit and cached[old + length] == tokens[new + length]:
-        length += 1
+    length = matching(cached, old, tokens[: len(tokens) - 1], new)
     head = SUFFIX_FRESH_HEAD
     if length - head < min_length:
         return None
@@ -460,6 +453,8 @@ def window_reuse(
         marker = tokens.index(fim_ids[1], keep)
     except ValueError:
         return None
+    if marker - keep < MIN_SUFFIX_MOVE:
+        return None  # the window is (nearly) all shared already: the usual case, kept cheap
     plain_end = min(
         (i for i in range(keep, len(cached)) if cached[i] in fim_ids), default=len(cached)
     )
@@ -468,6 +463,15 @@ def window_reuse(
         if run is not None:
             return run
     return None
+
+
+def matching(a: list[int], i: int, b: list[int], j: int) -> int:
+    """How many tokens ``a`` from ``i`` and ``b`` from ``j`` have in common."""
+    n = 0
+    limit = min(len(a) - i, len(b) - j)
+    while n < limit and a[i + n] == b[j + n]:
+        n += 1
+    return n
 
 
 def _find_run(
@@ -479,16 +483,14 @@ def _find_run(
         return None
     best = None
     first = tokens[new]
+    tokens = tokens[:end]
     j = lo
     while True:
         try:
             j = cached.index(first, j, hi)
         except ValueError:
             return best
-        length = 0
-        limit = min(len(cached) - j, end - new)
-        while length < limit and cached[j + length] == tokens[new + length]:
-            length += 1
+        length = matching(cached, j, tokens, new)
         if length >= MIN_SUFFIX_MOVE and (best is None or length > best.length):
             best = Run(j, new, length)
         j += 1

@@ -253,7 +253,7 @@ def file_prompt(
     """What to prefill when a file opens and the cursor is unknown: the file from its top,
     as much as ``prefix_tokens`` holds, as the prefix. A later prompt whose window starts
     at line 0 shares these tokens up to its cursor; the llama.cpp backend moves any other
-    window and its suffix out of them (``window_reuse``)."""
+    window out of them (``window_reuse``; the suffix is evaluated)."""
     used = 0
     end = 0
     while end < len(lines):
