@@ -46,11 +46,21 @@ def direct_answer(backend: LlamaCppBackend, task: fim_data.Task) -> str:
     return str(backend.generate(req).text)
 
 
+SUFFIX_USED: list[int] = []
+
+
 def tsr_answer(
     backend: LlamaCppBackend, cur: Cursor, window: list[int], conf: CompletionSettings
 ) -> str:
     """The server's prompt, stopping rule and post-processing for one window."""
-    prompt = build_prompt(cur, prefix_tokens=window[0], suffix_tokens=window[1], heal=conf.heal)
+    prompt = build_prompt(
+        cur,
+        prefix_tokens=window[0],
+        suffix_tokens=window[1],
+        heal=conf.heal,
+        definition_suffix=len(window) > 2 and window[2] == "definition",
+    )
+    SUFFIX_USED.append(prompt.extra["suffix_tokens"])
     multi = wants_multiline(cur, conf.multiline)
     halt = threading.Event()
     pieces: list[str] = []
@@ -122,6 +132,7 @@ def main() -> None:
         return
     right = dict.fromkeys(configs, 0)
     sim = dict.fromkeys(configs, 0.0)
+    used = dict.fromkeys(configs, 0)
     out = open(args.out, "w") if args.out else None  # noqa: SIM115
     started = time.time()
     for n, task in enumerate(tasks):
@@ -133,6 +144,7 @@ def main() -> None:
                 got = direct_answer(backend, task)
             else:
                 got = tsr_answer(backend, cur, cfg, conf)
+                used[name] += SUFFIX_USED[-1]
             got = got.split("\n", 1)[0].strip()
             row[name] = got
             right[name] += got == task.expected
@@ -145,7 +157,11 @@ def main() -> None:
     result: dict[str, object] = {"tasks": len(tasks)}
     for name in configs:
         em, es = right[name] / total, sim[name] / total
-        result[name] = {"exact_match": round(em, 3), "edit_similarity": round(es, 3)}
+        result[name] = {
+            "exact_match": round(em, 3),
+            "edit_similarity": round(es, 3),
+            "suffix_tokens_mean": round(used[name] / total, 1),
+        }
     result["minutes"] = round((time.time() - started) / 60, 1)
     result["load_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result))

@@ -176,6 +176,7 @@ class CompletionSettings:
     max_tokens: int = 48  # multi-line suggestions; a single line stops at its newline
     prefix_tokens: int = 640  # window above the cursor (cached between requests)
     suffix_tokens: int = 256  # below it (evaluated again every line; 96 cost half the dev EM)
+    definition_suffix: bool = True  # the suffix ends with the definition around the cursor
     chunk_tokens: int = 256  # chunks of other open or edited files, before the window
     extra_context: bool = False  # use those chunks (repository-level FIM): off, see COMPLETION.md
     max_ms: int = 2000  # generation budget for lines after the first (multi-line)

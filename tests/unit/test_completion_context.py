@@ -9,6 +9,7 @@ from tsr_lsp.completion.context import (
     Chunk,
     Cursor,
     build_prompt,
+    definition_end,
     file_prompt,
     locate,
     skip_reason,
@@ -179,7 +180,60 @@ def test_default_suffix_window_reaches_the_end_of_a_function_body() -> None:
     conf = CompletionSettings()
     body = [f"    total_{i} = compute_value(items, weight={i})" for i in range(14)]
     text = "\n".join(["def summary(items):", "    |", *body, "    return total_13", ""])
+    text += "\ndef other():\n    return 0\n"
     prompt = build_prompt(
-        cursor(text), prefix_tokens=conf.prefix_tokens, suffix_tokens=conf.suffix_tokens
+        cursor(text),
+        prefix_tokens=conf.prefix_tokens,
+        suffix_tokens=conf.suffix_tokens,
+        definition_suffix=conf.definition_suffix,
     )
     assert prompt.suffix.rstrip("\n").endswith("return total_13")
+    assert "def other" not in prompt.suffix  # and no further: the next function is left out
+
+
+METHODS = """class Stack:
+    def push(self, item):
+        if item is None:
+            |
+        self.items.append(item)
+
+    def pop(self):
+        return self.items.pop()
+"""
+
+
+def test_definition_end_stops_before_the_next_definition() -> None:
+    cur = cursor(METHODS)
+    end = definition_end(cur)
+    assert end is not None
+    assert cur.after[:end] == ("        self.items.append(item)", "")
+    prompt = build_prompt(cur, prefix_tokens=200, suffix_tokens=200, definition_suffix=True)
+    assert prompt.suffix == "\n        self.items.append(item)\n\n"
+    assert "def pop" not in prompt.suffix
+    assert "def pop" in build_prompt(cur, prefix_tokens=200, suffix_tokens=200).suffix
+
+
+def test_definition_end_keeps_a_closing_brace() -> None:
+    text = "function add(a, b) {\n  const s = a + b;\n  |\n}\n\nfunction sub(a, b) {\n}\n"
+    cur = cursor(text)
+    prompt = build_prompt(cur, prefix_tokens=200, suffix_tokens=200, definition_suffix=True)
+    assert prompt.suffix == "\n}\n"
+
+
+def test_definition_end_outside_a_definition_or_at_the_files_end() -> None:
+    top = cursor("import os\n|\nx = 1\n\ndef f():\n    pass\n")
+    assert definition_end(top) is None
+    main = cursor('if __name__ == "__main__":\n    |\n    run()\nprint(1)\n')
+    assert definition_end(main) is None  # a block, not a definition
+    last = cursor("def f(x):\n    y = x\n    |\n    return y\n")
+    assert definition_end(last) is None
+    prompt = build_prompt(last, prefix_tokens=200, suffix_tokens=200, definition_suffix=True)
+    assert prompt.suffix == "\n    return y\n"
+
+
+def test_definition_suffix_still_keeps_the_token_budget() -> None:
+    body = [f"    value_{i} = compute(items, {i})" for i in range(40)]
+    text = "\n".join(["def f(items):", "    |", *body, "", "def g():", "    pass", ""])
+    prompt = build_prompt(cursor(text), prefix_tokens=100, suffix_tokens=60, definition_suffix=True)
+    assert prompt.extra["suffix_tokens"] <= 60
+    assert prompt.suffix.startswith("\n    value_0")

@@ -226,7 +226,11 @@ def line_request(
     from tsr_lsp.completion.context import build_prompt
 
     prompt = build_prompt(
-        cur, prefix_tokens=conf.prefix_tokens, suffix_tokens=conf.suffix_tokens, heal=False
+        cur,
+        prefix_tokens=conf.prefix_tokens,
+        suffix_tokens=conf.suffix_tokens,
+        heal=False,
+        definition_suffix=conf.definition_suffix,
     )
     return GenerationRequest(
         prompt=prompt.prefix,

@@ -124,6 +124,49 @@ def opens_block(line: str) -> bool:
     return stripped.endswith((":", "{", "(", "[", "=>", "->")) or stripped.endswith(("do", "then"))
 
 
+_DEFINITION = re.compile(
+    r"^\s*(?:(?:async\s+)?def|class|(?:export\s+)?(?:async\s+)?function|func|fn|pub\s+fn|sub)\b"
+)
+_CLOSING_LINE = re.compile(r"^\s*(?:[)\]}]+[;,]?|end)\s*$")
+
+
+def _indent_width(line: str) -> int:
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip())
+
+
+def definition_end(cur: Cursor) -> int | None:
+    """How many lines below the cursor finish the definition it is in: up to the first
+    non-blank line at or left of its header's indentation (the next ``def``), a closing
+    brace or ``end`` included. None outside a definition or when it runs to the file's end.
+
+    Why: the suffix's value is showing where the body ends (with ~6 lines the model took the
+    cut for the end); code past it cost prefill on every request and, on the development
+    set, exact matches too (docs/COMPLETION.md, "The suffix stops at the definition's end").
+    Python's next header is left out: shown, the model wrote it as the completion.
+    """
+    line = cur.line_prefix + cur.line_suffix
+    width = _indent_width(line) if line.strip() else len(cur.line_prefix.expandtabs(4))
+    header = None
+    for above in reversed(cur.before):
+        if not above.strip():
+            continue
+        indent = _indent_width(above)
+        if indent < width:
+            if _DEFINITION.match(above):
+                header = indent
+                break
+            if indent == 0:
+                return None
+            width = indent
+    if header is None:
+        return None
+    for n, below in enumerate(cur.after):
+        if below.strip() and _indent_width(below) <= header:
+            return n + 1 if _CLOSING_LINE.match(below) else n
+    return None
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A piece of another file given as context (llama.vim's ring of chunks)."""
@@ -190,9 +233,11 @@ def build_prompt(
     chunk_tokens: int = 0,
     heal: bool = True,
     count: TokenCount = approx_tokens,
+    definition_suffix: bool = False,
 ) -> FimPrompt:
     """The FIM prompt for a cursor: the prefix window (anchored, within ``prefix_tokens``),
-    the suffix (the rest of the line, then following lines within ``suffix_tokens``) and
+    the suffix (the rest of the line, then following lines within ``suffix_tokens``; with
+    ``definition_suffix`` no further than the end of the definition around the cursor) and
     as many chunks of other files as fit ``chunk_tokens`` (most recent kept).
 
     ``heal``: trailing spaces of the cursor's line are left out of the prompt (a prefix that
@@ -211,7 +256,12 @@ def build_prompt(
         line_prefix = trimmed
     included: list[str] = []
     used = count(cur.line_suffix)
-    for line in cur.after:
+    after = cur.after
+    if definition_suffix:
+        end = definition_end(cur)
+        if end is not None:
+            after = after[:end]
+    for line in after:
         cost = count(line + "\n")
         if used + cost > suffix_tokens:
             break

@@ -182,6 +182,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
             prefix_tokens=conf.prefix_tokens,
             suffix_tokens=conf.suffix_tokens,
             heal=conf.heal,
+            definition_suffix=conf.definition_suffix,
             **common,
         )
 
