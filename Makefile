@@ -13,10 +13,15 @@ DEV_STAMP := $(VENV)/.dev-stamp
 # (ggml-org/llama.cpp#20824; reproduced here: every prompt of 2+ tokens). AVX2 without AMX
 # runs everywhere x86-64-v3 does. --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, so a
 # wheel built natively before would come back. Override LLAMA_CMAKE_ARGS to tune.
+# AVX-512 (never AMX) is added where /proc/cpuinfo lists it: prompt evaluation 1.5x as fast
+# on the team's EPYC machines (docs/BACKENDS.md, "Build flags").
 LLAMA_PIN := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | head -1)
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+cpu_has = $(filter $(1),$(CPU_FLAGS))
+LLAMA_AVX512 := $(if $(and $(call cpu_has,avx512f),$(call cpu_has,avx512cd),$(call cpu_has,avx512vl),$(call cpu_has,avx512dq),$(call cpu_has,avx512bw)),-DGGML_AVX512=ON $(if $(call cpu_has,avx512vbmi),-DGGML_AVX512_VBMI=ON) $(if $(call cpu_has,avx512_vnni),-DGGML_AVX512_VNNI=ON) $(if $(call cpu_has,avx512_bf16),-DGGML_AVX512_BF16=ON))
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON $(LLAMA_AVX512)
 
-.PHONY: setup runtime bytecode models demo test lint unit e2e system-deps nvim-new vscode clean
+.PHONY: setup runtime bytecode models demo test lint unit e2e system-deps nvim-new vscode clean llama-flags
 
 setup: $(DEV_STAMP) models bytecode   # everything the tests need
 runtime: $(STAMP) models bytecode     # what a user needs
@@ -66,6 +71,9 @@ nvim-new: $(DEV_STAMP)   # Neovim 0.11 beside Debian's 0.7.2, for the editor tes
 
 vscode:   # the VS Code extension: type check + node tests build (out/), bundle (dist/), .vsix
 	cd editors/vscode && npm ci --no-audit --no-fund && npm run compile && npm run bundle && npm run package
+
+llama-flags:   # the CMAKE_ARGS llama-cpp-python is compiled with on this machine
+	@echo $(LLAMA_CMAKE_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check tsr_lsp tests
