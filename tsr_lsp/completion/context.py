@@ -52,7 +52,19 @@ class Cursor:
     def indent(self) -> str:
         """The indentation of the cursor's line (what the user typed before the code)."""
         text = self.line_prefix + self.line_suffix
-        return text[: len(text) - len(text.lstrip(" \t"))]
+        return text[: indent_width(text)]
+
+    @property
+    def depth(self) -> int:
+        """The indentation the cursor's code is at: its line's, or on a blank line the
+        cursor's column (the indentation typed so far)."""
+        text = self.line_prefix + self.line_suffix
+        return indent_width(text) if text.strip() else len(self.line_prefix)
+
+
+def indent_width(line: str) -> int:
+    """Leading spaces and tabs, one column each."""
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def locate(text: str, line: int, character: int) -> Cursor | None:
@@ -130,11 +142,6 @@ _DEFINITION = re.compile(
 _CLOSING_LINE = re.compile(r"^\s*(?:[)\]}]+[;,]?|end)\s*$")
 
 
-def _indent_width(line: str) -> int:
-    expanded = line.expandtabs(4)
-    return len(expanded) - len(expanded.lstrip())
-
-
 def definition_end(cur: Cursor) -> int | None:
     """How many lines below the cursor finish the definition it is in: up to the first
     non-blank line at or left of its header's indentation (the next ``def``), a closing
@@ -145,13 +152,12 @@ def definition_end(cur: Cursor) -> int | None:
     set, exact matches too (docs/COMPLETION.md, "The suffix stops at the definition's end").
     Python's next header is left out: shown, the model wrote it as the completion.
     """
-    line = cur.line_prefix + cur.line_suffix
-    width = _indent_width(line) if line.strip() else len(cur.line_prefix.expandtabs(4))
+    width = cur.depth
     header = None
     for above in reversed(cur.before):
         if not above.strip():
             continue
-        indent = _indent_width(above)
+        indent = indent_width(above)
         if indent < width:
             if _DEFINITION.match(above):
                 header = indent
@@ -162,7 +168,7 @@ def definition_end(cur: Cursor) -> int | None:
     if header is None:
         return None
     for n, below in enumerate(cur.after):
-        if below.strip() and _indent_width(below) <= header:
+        if below.strip() and indent_width(below) <= header:
             return n + 1 if _CLOSING_LINE.match(below) else n
     return None
 

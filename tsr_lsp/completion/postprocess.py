@@ -12,7 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tsr_lsp.completion.context import CLOSERS, OPENERS, Cursor, line_above, opens_block
+from tsr_lsp.completion.context import (
+    CLOSERS,
+    OPENERS,
+    Cursor,
+    indent_width,
+    line_above,
+    opens_block,
+)
 
 MAX_LINES = 12
 _SPECIAL = re.compile(r"<\|[a-z_]+\|>|<fim_[a-z]+>|<file_sep>|<repo_name>|<\uff5cfim")
@@ -60,7 +67,7 @@ def _heal(text: str, healed: str, cur: Cursor) -> str:
         text = "\n".join(lines)
     if healed and text.startswith(healed):
         return text[len(healed) :]
-    if not healed and not (blank_line and _indent(text) and not _body_below_opener(cur)):
+    if not healed and not (blank_line and indent_width(text) and not _body_below_opener(cur)):
         return text
     first, nl, rest = text.partition("\n")
     return first.lstrip(" \t") + nl + rest
@@ -70,11 +77,7 @@ def _body_below_opener(cur: Cursor) -> bool:
     """The cursor is not yet indented below a line that opens a block: more indentation
     from the model is the block's body, not a repeat of the cursor's indentation."""
     above = line_above(cur)
-    return opens_block(above) and len(cur.line_prefix) <= _indent(above)
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
+    return opens_block(above) and len(cur.line_prefix) <= indent_width(above)
 
 
 def _first_below(cur: Cursor) -> str:
@@ -87,14 +90,13 @@ def _cut_lines(text: str, cur: Cursor, multiline: bool) -> tuple[str, str]:
     lines = [x.rstrip() for x in text.split("\n")]
     if not multiline:
         return lines[0], "one line" if len(lines) > 1 else ""
-    line = cur.line_prefix + cur.line_suffix
-    block = _indent(line) if line.strip() else len(cur.line_prefix)
+    block = cur.depth
     below = _first_below(cur)
     below_lines = [x.strip() for x in cur.after if x.strip()][:3]
     kept = [lines[0]]
     reason = ""
     for i, line in enumerate(lines[1:], 1):
-        if line.strip() and _indent(line) < block:
+        if line.strip() and indent_width(line) < block:
             reason = "end of block"
             break
         if below and line.strip() == below and len(below) > 1:
