@@ -237,3 +237,6 @@ def test_definition_suffix_still_keeps_the_token_budget() -> None:
     prompt = build_prompt(cursor(text), prefix_tokens=100, suffix_tokens=60, definition_suffix=True)
     assert prompt.extra["suffix_tokens"] <= 60
     assert prompt.suffix.startswith("\n    value_0")
+    cur = cursor(text)
+    assert definition_end(cur) == 41  # the body, then the blank line before "def g"
+    assert definition_end(cur, within=40) is None  # the end lies past what the caller can use

@@ -142,10 +142,11 @@ _DEFINITION = re.compile(
 _CLOSING_LINE = re.compile(r"^\s*(?:[)\]}]+[;,]?|end)\s*$")
 
 
-def definition_end(cur: Cursor) -> int | None:
+def definition_end(cur: Cursor, within: int | None = None) -> int | None:
     """How many lines below the cursor finish the definition it is in: up to the first
     non-blank line at or left of its header's indentation (the next ``def``), a closing
-    brace or ``end`` included. None outside a definition or when it runs to the file's end.
+    brace or ``end`` included. None outside a definition or when it runs to the file's end
+    (or past ``within`` lines: a caller that can use no more need not scan a long file).
 
     Why: the suffix's value is showing where the body ends (with ~6 lines the model took the
     cut for the end); code past it cost prefill on every request and, on the development
@@ -167,7 +168,7 @@ def definition_end(cur: Cursor) -> int | None:
             width = indent
     if header is None:
         return None
-    for n, below in enumerate(cur.after):
+    for n, below in enumerate(cur.after[:within]):
         if below.strip() and indent_width(below) <= header:
             return n + 1 if _CLOSING_LINE.match(below) else n
     return None
@@ -264,7 +265,7 @@ def build_prompt(
     used = count(cur.line_suffix)
     after = cur.after
     if definition_suffix:
-        end = definition_end(cur)
+        end = definition_end(cur, within=suffix_tokens)  # every line costs a token or more
         if end is not None:
             after = after[:end]
     for line in after:
