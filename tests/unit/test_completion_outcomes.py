@@ -27,20 +27,24 @@ def pool_settings() -> Settings:
     return s
 
 
-def test_the_inline_lane_is_its_own_instance_and_chat_pauses_for_it(home: Path) -> None:
-    pool = ModelPool(pool_settings())
+def _chat_running(pool: ModelPool, name: str) -> tuple[threading.Thread, list[float]]:
+    """A 60-token chat of ``name`` that has produced its first 3 tokens (their times)."""
     chat_tokens: list[float] = []
-    inline_started = threading.Event()
     chat = threading.Thread(
         target=pool.generate,
-        args=("coder", GenerationRequest(prompt="w " * 60, max_tokens=60)),
+        args=(name, GenerationRequest(prompt="w " * 60, max_tokens=60)),
         kwargs={"on_token": lambda _p: chat_tokens.append(time.monotonic())},
     )
     chat.start()
     while len(chat_tokens) < 3:
         time.sleep(0.005)
+    return chat, chat_tokens
+
+
+def test_the_inline_lane_is_its_own_instance_and_chat_pauses_for_it(home: Path) -> None:
+    pool = ModelPool(pool_settings())
+    chat, chat_tokens = _chat_running(pool, "coder")
     start = time.monotonic()
-    inline_started.set()
     result = pool.generate("coder", GenerationRequest(prompt="a b c", max_tokens=3), lane=INLINE)
     done = time.monotonic()
     assert chat.is_alive(), "the completion did not wait for the chat to finish"
@@ -52,6 +56,29 @@ def test_the_inline_lane_is_its_own_instance_and_chat_pauses_for_it(home: Path) 
     assert len(during) <= 1, during
     chat.join()
     assert len(chat_tokens) == 60  # then it went on to the end
+
+
+def test_a_chat_of_another_local_model_pauses_for_a_completion(home: Path) -> None:
+    # the inline lane's model (the 1.5B "fim") is not the chat's, but they share the cores
+    settings = pool_settings()
+    settings.models["general"] = ModelProfile(backend="fake", memory_mb=1, model="0.01")
+    pool = ModelPool(settings)
+    chat, chat_tokens = _chat_running(pool, "general")
+    start = time.monotonic()
+    pool.generate("coder", GenerationRequest(prompt="a b c d e f", max_tokens=6), lane=INLINE)
+    done = time.monotonic()
+    assert [t for t in chat_tokens if start < t < done] in ([], [pytest.approx(start, abs=0.05)])
+    chat.join()
+    assert len(chat_tokens) == 60
+
+
+def test_an_endpoints_chat_does_not_pause_for_a_local_completion() -> None:
+    from tsr_lsp.backends.pool import _compute
+
+    local = ModelProfile(backend="llama_cpp", path="/m/a.gguf")
+    remote = ModelProfile(backend="openai_http", url="http://host:8080/v1")
+    assert _compute(local) == _compute(ModelProfile(backend="llama_cpp", path="/m/b.gguf"))
+    assert _compute(remote) != _compute(local)
 
 
 def test_a_background_prefill_gives_way_to_a_completion(home: Path) -> None:

@@ -6,8 +6,10 @@ Lanes: inline completion runs in its own lane (``lane=INLINE``): a second instan
 same model (llama.cpp memory-maps the weights, so it costs only its KV cache) with its own
 KV cache and queue. A completion therefore never waits behind another client's long chat
 generation, and chat never wipes the completion's cached prefix. While a completion
-generates, the other lanes of the same model file pause between tokens (completions are
-short and latency-bound; chat loses a few hundred milliseconds).
+generates, other generations on this machine's cores (any local model: the inline lane's
+model is not the chat's by default) pause between tokens (completions are short and
+latency-bound; chat loses a few hundred milliseconds). An endpoint's generations pause
+only for completions on the same endpoint.
 
 Slots are keyed by profile name plus a fingerprint of the profile's settings, so two editor
 sessions whose configs give the same name to different models never share a wrong model.
@@ -50,6 +52,12 @@ LoadProgress = Callable[[str, str], None]
 ENDPOINT_RETRY_S = 30.0
 INLINE = "inline"  # the lane of inline completions
 MAX_YIELD_S = 5.0  # a paused generation waits at most this long for each token
+
+
+def _compute(profile: ModelProfile) -> str:
+    """What a generation of ``profile`` runs on: an endpoint's URL, else this machine's
+    cores, which every local model shares (so a completion pauses all local chat)."""
+    return profile.url or "local"
 
 
 def fingerprint(profile: ModelProfile) -> str:
@@ -172,7 +180,7 @@ class ModelPool:
         self._reaper: threading.Thread | None = None
         self._closed = threading.Event()
         self._priority = threading.Condition()
-        self._inline_busy: dict[str, int] = {}  # model file -> inline generations running
+        self._inline_busy: dict[str, int] = {}  # compute (_compute) -> inline generations
         self._background: dict[str, set[threading.Event]] = {}  # model file -> prewarms
 
     # ------------------------------------------------------------------ keys
@@ -462,13 +470,14 @@ class ModelPool:
     ) -> GenerationResult:
         _, prof = self._resolve(name, profile)
         model_file = prof.path or prof.url or name
+        compute = _compute(prof)
         if lane == INLINE:
             with self._priority:
-                self._inline_busy[model_file] = self._inline_busy.get(model_file, 0) + 1
+                self._inline_busy[compute] = self._inline_busy.get(compute, 0) + 1
                 for prewarm in self._background.get(model_file, ()):
                     prewarm.set()  # a completion never waits for a prewarm to finish
         else:
-            on_token = self._yielding(model_file, on_token)
+            on_token = self._yielding(compute, on_token)
         try:
             slot = self._acquire(name, cancel, progress, profile, lane)
             try:
@@ -479,18 +488,18 @@ class ModelPool:
         finally:
             if lane == INLINE:
                 with self._priority:
-                    self._inline_busy[model_file] -= 1
+                    self._inline_busy[compute] -= 1
                     self._priority.notify_all()
 
-    def _yielding(self, model_file: str, on_token: TokenCallback | None) -> TokenCallback:
-        """A token callback that pauses while an inline completion of the same model runs."""
+    def _yielding(self, compute: str, on_token: TokenCallback | None) -> TokenCallback:
+        """A token callback that pauses while an inline completion on the same compute runs."""
 
         def gated(piece: str) -> None:
             if on_token is not None:
                 on_token(piece)
             deadline = time.monotonic() + MAX_YIELD_S
             with self._priority:
-                while self._inline_busy.get(model_file) and time.monotonic() < deadline:
+                while self._inline_busy.get(compute) and time.monotonic() < deadline:
                     self._priority.wait(0.05)
 
         return gated
