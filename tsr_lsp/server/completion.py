@@ -200,10 +200,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
             return
         cur = None
         if position is not None:
-            pos = doc.position_codec.position_from_client_units(
-                doc.lines, types.Position(position.line, position.character)
-            )
-            cur = locate(text, pos.line, pos.character)
+            cur = _cursor(doc, text, position)
             if cur is None:
                 return
         prompt = self._prompt(uri, cur, text.split("\n"))
@@ -259,8 +256,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         text = doc.source
         if not self._usable(uri, text):
             return self._empty("document not served (template, too large, binary or disabled)")
-        pos = doc.position_codec.position_from_client_units(doc.lines, params.position)
-        cur = locate(text, pos.line, pos.character)
+        cur = _cursor(doc, text, params.position)
         if cur is None:
             return self._empty("position past the end")
         reason = skip_reason(cur, invoked)
@@ -385,3 +381,15 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
     def _empty(self, reason: str) -> types.InlineCompletionList:
         self.log.debug("no completion: %s", reason)
         return types.InlineCompletionList(items=EMPTY_ITEMS)
+
+
+def _cursor(doc: Any, text: str, position: Any) -> Cursor | None:
+    """The cursor at a client's position, None past the end. The line is checked before
+    the conversion from the client's units: pygls clamps a line past the end to the last
+    one, where the model would happily complete."""
+    if position.line >= text.count("\n") + 1:
+        return None
+    pos = doc.position_codec.position_from_client_units(
+        doc.lines, types.Position(position.line, position.character)
+    )
+    return locate(text, pos.line, pos.character)
