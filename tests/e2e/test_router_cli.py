@@ -55,7 +55,7 @@ def test_route_jsonl_keeps_order_and_marks_bad_lines(tmp_path: Path, home: Path)
         "extraction",
     ]
     assert out[3]["line"] == 4 and "missing 'text'" in out[3]["error"]
-    assert out[2]["model"] == "coder" and out[2]["cot_steps"] == 0
+    assert out[2]["model"] == "fim" and out[2]["cot_steps"] == 0  # completion.profile
     assert all(d["router"] == "pretrained" for d in out if "router" in d)
     same = cli("route", "--jsonl", "-", stdin=path.read_text())
     assert same.stdout == proc.stdout.replace(f"{path}:4", "-:4")

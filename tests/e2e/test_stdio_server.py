@@ -13,7 +13,7 @@ from tests.e2e.conftest import request
 
 async def test_status_reports_profiles(client: LanguageClient) -> None:
     status = await request(client, "tsr/status", {})
-    assert set(status["models"]) == {"general", "coder"}
+    assert set(status["models"]) == {"general", "coder", "fim"}
     assert status["daemon"] is False
 
 

@@ -13,12 +13,17 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_have_both_default_profiles(home: Path) -> None:
+def test_defaults_have_the_default_profiles(home: Path) -> None:
     settings, warnings = load_settings(None)
     assert warnings == []
-    assert set(settings.models) == {"general", "coder"}
+    assert set(settings.models) == {"general", "coder", "fim"}
     assert "code" in settings.models["coder"].tags
     assert settings.models["coder"].pin is True
+    # the 1.5B serves inline completion only: no category's row names its tag
+    assert settings.models["fim"].tags == ["fim"]
+    assert settings.completion.profile == "fim"
+    rows = {tag for pol in settings.router.policy.values() for tag in pol.tags}
+    assert "fim" not in rows
 
 
 def test_layers_apply_in_order_and_accept_camel_case(home: Path, tmp_path: Path) -> None:
@@ -100,3 +105,10 @@ def test_loading_built_in_backends_does_not_scan_installed_packages(home: Path) 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_calibration_measures_the_profiles_categories_route_to(home: Path) -> None:
+    from tsr_lsp.router.policy import answer_profiles
+
+    settings, _ = load_settings(None)
+    assert answer_profiles(settings) == ["coder", "general"]  # not the inline-only fim

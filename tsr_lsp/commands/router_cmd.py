@@ -78,7 +78,11 @@ def add_arguments(sub: Any) -> None:
         "calibrate",
         help="grade profiles on the answer suite's calibration tasks; routing then follows",
     )
-    ca.add_argument("--profiles", default="", help="comma-separated (default: every profile)")
+    ca.add_argument(
+        "--profiles",
+        default="",
+        help="comma-separated (default: every profile a category row can route to)",
+    )
     ca.add_argument("--budget-min", type=float, default=None, help="stop after N minutes")
     ca.add_argument("--per-category", type=int, default=10, help="tasks per category")
     ca.add_argument("--categories", default="", help="comma-separated (default: all)")
@@ -337,6 +341,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
 
     from tsr_lsp.router.calibrate import Graded, calibrate, cot_levels, progress_bar, summary
+    from tsr_lsp.router.policy import answer_profiles
     from tsr_lsp.router.success import (
         SuccessTable,
         choose,
@@ -353,7 +358,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         from tsr_lsp.bench.answers import SuiteRunner, load_tasks
     except ImportError as exc:
         raise RuntimeError(f"the answer suite is not available ({exc})") from None
-    names = [n for n in args.profiles.split(",") if n] or sorted(settings.models)
+    names = [n for n in args.profiles.split(",") if n] or answer_profiles(settings)
     for name in names:
         settings.profile(name)  # unknown names: an error that lists the configured ones
     profiles = {n: fingerprint(settings.models[n]) for n in names}

@@ -44,6 +44,14 @@ def pick_profile(
     return None
 
 
+def answer_profiles(settings: Settings) -> list[str]:
+    """The profiles a category's row can route a request to (carrying a tag some row
+    names): what calibration measures. An inline-only profile (the default ``fim``) is not
+    one of them."""
+    tags = {tag for pol in settings.router.policy.values() for tag in pol.tags}
+    return sorted(n for n, prof in settings.models.items() if tags & set(prof.tags))
+
+
 HEDGE_MIN_SCORE = 0.02  # runner-up categories below this probability are ignored
 HEDGE_MIN_GAIN = 0.02  # and hedging must raise the expected fit by at least this much
 
