@@ -113,9 +113,10 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=0, help="skip the first tasks (resume)")
     ap.add_argument("--out", default="", help="one JSON line per task (outside the repo)")
     ap.add_argument("--next-line", type=int, default=0, help="time N next-line prefills")
+    ap.add_argument("--gguf", default="", help="another FIM model file in the coder's place")
     args = ap.parse_args()
     configs = json.loads(args.configs)
-    conf, backend = fim_data.inline_coder()
+    conf, backend = fim_data.inline_coder(args.gguf)
     tasks = fim_data.sample(fim_data.load("stdlib"), args.limit)[args.start :]
     if args.next_line:
         times: dict[str, list[float]] = {name: [] for name in configs}

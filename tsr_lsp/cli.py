@@ -175,7 +175,8 @@ def _answers_args(bench: argparse.ArgumentParser) -> None:
     bench.add_argument(
         "--candidates",
         action="store_true",
-        help="answers: install the candidate general models and offer them as profiles",
+        help="answers, completion: install the candidate models (modelfiles.CANDIDATE_MODELS) "
+        "and offer them as profiles",
     )
     bench.add_argument(
         "--init-options",

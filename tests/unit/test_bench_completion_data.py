@@ -85,3 +85,17 @@ def test_repo_overlap_names_a_fixture_that_copies_an_evaluated_file(
     assert fim_data.repo_overlap(toy, tmp_path) == []
     (golden / "copied.toml").write_text(f"before = '''{PROBLEM['prompt']}'''\n")
     assert fim_data.repo_overlap(toy, tmp_path) == ["tests/unit/completion_golden/copied.toml"]
+
+
+def test_the_direct_call_uses_the_model_of_the_servers_inline_lane() -> None:
+    from tsr_lsp.bench.completion import lane_profile
+    from tsr_lsp.config import Settings
+
+    models = Settings().models
+    assert lane_profile({}).path == models["fim"].path  # completion.profile's default
+    assert lane_profile({"completion": {"nCtx": 1024}}).n_ctx == 1024
+    # without completion.profile the cheapest profile tagged fim: the 0.5B coder
+    assert lane_profile({"completion": {"profile": ""}}).path == models["coder"].path
+    other = {"path": "/m/other.gguf", "tags": ["fim"], "cost": 5.0}
+    init = {"models": {"other": other}, "completion": {"profile": "other"}}
+    assert lane_profile(init).path == "/m/other.gguf"

@@ -33,12 +33,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tsr_lsp import paths
 from tsr_lsp.bench import fim_data
 from tsr_lsp.bench.fim_data import Task, edit_similarity
 from tsr_lsp.bench.stats import median
+
+if TYPE_CHECKING:
+    from tsr_lsp.config import ModelProfile
 
 FIRST_WAIT_S = 5.0
 TYPED = 2
@@ -75,9 +78,9 @@ class Side:
 
 
 class TsrSide:
-    def __init__(self, root: Path, overrides: dict[str, Any]) -> None:
+    def __init__(self, root: Path, init: dict[str, Any]) -> None:
         self.root = root
-        self.overrides = overrides
+        self.init = init
         self.side = Side()
         self.client: Any = None
         self.version = 0
@@ -89,10 +92,12 @@ class TsrSide:
             "TSR_LSP_HOME": str(self.root / ".home"),
             "TSR_LSP_MODELS_DIR": str(paths.models_dir()),
         }
-        init = {"completion": self.overrides} if self.overrides else {}
         self.client = TsrClient()
         await self.client.start(
-            server_command(no_daemon=True), root=self.root, env=env, initialization_options=init
+            server_command(no_daemon=True),
+            root=self.root,
+            env=env,
+            initialization_options=self.init,
         )
 
     async def stop(self) -> None:
@@ -187,15 +192,26 @@ class TsrSide:
         self._change(uri, task.text)
 
 
+def lane_profile(init: dict[str, Any]) -> ModelProfile:
+    """The profile the bench's server runs inline completion on, given its
+    initializationOptions (no user config: the server gets a fresh home), so the direct
+    call uses the same model file: ``completion.profile``, else the cheapest ``fim``."""
+    from tsr_lsp.config import load_settings
+    from tsr_lsp.router.policy import pick_profile
+
+    settings, _ = load_settings(None, ("bench", init), user_file=Path(os.devnull))
+    comp = settings.completion
+    name = comp.profile or pick_profile(settings.models, ["fim", "code"], set(settings.models))
+    return dataclasses.replace(settings.profile(name or "coder"), n_ctx=comp.n_ctx)
+
+
 class DirectSide:
-    def __init__(self, n_ctx: int) -> None:
+    def __init__(self, init: dict[str, Any]) -> None:
         from llama_cpp import Llama
 
         from tsr_lsp.backends.llama_cpp import llama_kwargs
-        from tsr_lsp.config import Settings
 
-        settings = Settings()
-        profile = dataclasses.replace(settings.models["coder"], n_ctx=n_ctx)
+        profile = lane_profile(init)
         self.profile = profile
         self.llm = Llama(**llama_kwargs(profile))
         vocab = self.llm._model.vocab
@@ -253,19 +269,16 @@ def _write_details(out: Path, tasks: list[Task], tsr: Side, direct: Side | None)
 
 
 async def _measure(
-    tasks: list[Task], overrides: dict[str, Any], direct: bool, out: Path | None
+    tasks: list[Task], init: dict[str, Any], direct: bool, out: Path | None
 ) -> dict[str, Any]:
-    from tsr_lsp.config import CompletionSettings
-
     groups: dict[str, list[Task]] = {}
     for task in tasks:
         groups.setdefault(task.group, []).append(task)
     tasks = [task for group in groups.values() for task in group]  # the order they are asked
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="tsr-bench-completion-") as tmp:
-        tsr = TsrSide(Path(tmp), overrides)
-        n_ctx = int(overrides.get("nCtx", CompletionSettings().n_ctx))
-        base = DirectSide(n_ctx) if direct else None
+        tsr = TsrSide(Path(tmp), init)
+        base = DirectSide(init) if direct else None
         await tsr.start()
         try:
             for i, group in enumerate(groups.values()):
@@ -320,6 +333,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     overlap = fim_data.repo_overlap(every, root) if (root / "tests").is_dir() else []
     for path in overlap:
         print(f"bench completion: {path} shares 8 words with the {name} set", file=sys.stderr)
+    init: dict[str, Any] = {"completion": overrides} if overrides else {}
+    if getattr(args, "candidates", False):  # e.g. --settings '{"profile": "coder15"}'
+        from tsr_lsp.modelfiles import candidate_profiles
+
+        progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+        only = [overrides["profile"]] if overrides.get("profile") else None
+        init["models"] = candidate_profiles(progress, only=only)
     direct = not getattr(args, "no_direct", False)
-    metrics = asyncio.run(_measure(tasks, overrides, direct, getattr(args, "out", None)))
-    return {"set": name, **metrics, "repo_files_overlapping_set": len(overlap)}
+    metrics = asyncio.run(_measure(tasks, init, direct, getattr(args, "out", None)))
+    model = Path(lane_profile(init).path).name  # the inline lane's (and the direct call's)
+    return {"set": name, "model": model, **metrics, "repo_files_overlapping_set": len(overlap)}

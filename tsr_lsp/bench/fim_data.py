@@ -202,9 +202,10 @@ def repo_overlap(tasks: list[Task], root: Path) -> list[str]:
     return found
 
 
-def inline_coder() -> tuple[CompletionSettings, LlamaCppBackend]:
+def inline_coder(gguf: str = "") -> tuple[CompletionSettings, LlamaCppBackend]:
     """The coder model loaded as the server's inline lane loads it (its ``nCtx``), with the
-    completion settings: the probes in scripts/ run prompts on the same instance."""
+    completion settings: the probes in scripts/ run prompts on the same instance. ``gguf``:
+    another FIM model file in its place (unverified: a candidate being measured)."""
     import dataclasses
 
     from tsr_lsp.backends.llama_cpp import LlamaCppBackend
@@ -212,6 +213,8 @@ def inline_coder() -> tuple[CompletionSettings, LlamaCppBackend]:
 
     conf = CompletionSettings()
     profile = dataclasses.replace(Settings().models["coder"], n_ctx=conf.n_ctx)
+    if gguf:
+        profile = dataclasses.replace(profile, path=gguf, sha256="", size=0)
     backend = LlamaCppBackend("coder", profile)
     backend.load()
     return conf, backend
