@@ -334,7 +334,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for path in overlap:
         print(f"bench completion: {path} shares 8 words with the {name} set", file=sys.stderr)
     init: dict[str, Any] = {"completion": overrides} if overrides else {}
-    if getattr(args, "candidates", False):  # e.g. --settings '{"profile": "coder15"}'
+    if getattr(args, "candidates", False):  # with --settings '{"profile": NAME}'
         from tsr_lsp.modelfiles import candidate_profiles
 
         progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
