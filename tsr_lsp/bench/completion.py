@@ -195,14 +195,13 @@ class TsrSide:
 def lane_profile(init: dict[str, Any]) -> ModelProfile:
     """The profile the bench's server runs inline completion on, given its
     initializationOptions (no user config: the server gets a fresh home), so the direct
-    call uses the same model file: ``completion.profile``, else the cheapest ``fim``."""
+    call uses the same model file (the router's rule, every profile available)."""
     from tsr_lsp.config import load_settings
-    from tsr_lsp.router.policy import pick_profile
+    from tsr_lsp.router.policy import inline_profile
 
     settings, _ = load_settings(None, ("bench", init), user_file=Path(os.devnull))
-    comp = settings.completion
-    name = comp.profile or pick_profile(settings.models, ["fim", "code"], set(settings.models))
-    return dataclasses.replace(settings.profile(name or "coder"), n_ctx=comp.n_ctx)
+    name = inline_profile(settings, set(settings.models)) or "coder"
+    return dataclasses.replace(settings.profile(name), n_ctx=settings.completion.n_ctx)
 
 
 class DirectSide:

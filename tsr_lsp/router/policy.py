@@ -260,10 +260,18 @@ def decide(
     )
 
 
+def inline_profile(settings: Settings, available: set[str]) -> str | None:
+    """The profile inline completion runs on: ``completion.profile`` when available, else
+    the cheapest available profile tagged ``fim`` (then ``code``); None: no such profile."""
+    name = settings.completion.profile
+    if name in available:
+        return name
+    return pick_profile(settings.models, ["fim", "code"], available)
+
+
 def _inline(prediction: Prediction, settings: Settings, available: set[str]) -> Decision:
     comp = settings.completion
-    model = comp.profile if comp.profile in available else None
-    model = model or pick_profile(settings.models, ["fim", "code"], available)
+    model = inline_profile(settings, available)
     fallback = model is None
     model = model or settings.router.fallback_profile
     return Decision(
