@@ -384,13 +384,12 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
 
 
 def _cursor(doc: Any, text: str, position: Any) -> Cursor | None:
-    """The cursor at a client's position, None past the end (``locate`` decides). Only the
-    character goes through pygls's conversion from the client's units, and only on a line
-    pygls holds: for any other line (the empty one after a final newline, or past the end)
-    it answers the last line's end, where the model would complete the wrong line."""
-    character = position.character
-    if position.line < len(doc.lines):
-        character = doc.position_codec.position_from_client_units(
-            doc.lines, types.Position(position.line, position.character)
-        ).character
-    return locate(text, position.line, character)
+    """The cursor at a client's position, None past the end. The line is checked before
+    the conversion from the client's units: pygls clamps a line past the end to the last
+    one, where the model would happily complete."""
+    if position.line >= text.count("\n") + 1:
+        return None
+    pos = doc.position_codec.position_from_client_units(
+        doc.lines, types.Position(position.line, position.character)
+    )
+    return locate(text, pos.line, pos.character)
