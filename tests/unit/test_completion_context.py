@@ -240,3 +240,26 @@ def test_definition_suffix_still_keeps_the_token_budget() -> None:
     cur = cursor(text)
     assert definition_end(cur) == 41  # the body, then the blank line before "def g"
     assert definition_end(cur, within=40) is None  # the end lies past what the caller can use
+
+
+def test_a_clients_position_maps_to_the_line_it_names() -> None:
+    from lsprotocol.types import Position
+    from pygls.workspace import TextDocument
+
+    from tsr_lsp.server.completion import _cursor
+
+    text = 'y = "\U0001f60bab"\n\nx = 1\n'
+    doc = TextDocument("file:///t.py", text)  # UTF-16 positions, as most clients send
+    cur = _cursor(doc, text, Position(0, 7))  # after the emoji: 2 UTF-16 units
+    assert cur is not None and cur.line_prefix == 'y = "\U0001f60b'
+    end = _cursor(doc, text, Position(2, 400))  # clamped to the line's end
+    assert end is not None and (end.line, end.line_prefix) == (2, "x = 1")
+    blank = _cursor(doc, text, Position(1, 4))  # a blank line keeps the virtual indentation
+    assert blank is not None and (blank.line, blank.line_prefix) == (1, "    ")
+    # the empty line after the final newline is a line of its own, not line 2's end
+    last = _cursor(doc, text, Position(3, 0))
+    assert last is not None and (last.line, last.line_prefix, last.before[-1]) == (3, "", "x = 1")
+    huge = _cursor(doc, text, Position(3, 2**31 - 1))  # any column: no 2 GB of indentation
+    assert huge is not None and huge.line_prefix == ""
+    assert _cursor(doc, text, Position(4, 0)) is None  # past the end
+    assert _cursor(doc, text, Position(99, 0)) is None

@@ -67,16 +67,21 @@ def indent_width(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+MAX_VIRTUAL_INDENT = 256
+
+
 def locate(text: str, line: int, character: int) -> Cursor | None:
     """Split ``text`` at (line, character) in Python characters. A line past the end gives
     None; a column past the end of a blank line keeps the virtual indentation (the cursor
-    "after the indentation" on an empty line), elsewhere it is clamped to the line's end."""
+    "after the indentation" on an empty line) up to ``MAX_VIRTUAL_INDENT`` columns, elsewhere
+    it is clamped to the line's end. The cap matters: a client's column is any integer."""
     lines = text.split("\n")
     if line < 0 or character < 0 or line >= len(lines):
         return None
     current = lines[line].rstrip("\r")
     if character > len(current):
-        pad = " " * (character - len(current)) if not current.strip() else ""
+        virtual = not current.strip() and character <= MAX_VIRTUAL_INDENT
+        pad = " " * (character - len(current)) if virtual else ""
         head, tail = current + pad, ""
     else:
         head, tail = current[:character], current[character:]

@@ -384,12 +384,15 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
 
 
 def _cursor(doc: Any, text: str, position: Any) -> Cursor | None:
-    """The cursor at a client's position, None past the end. The line is checked before
-    the conversion from the client's units: pygls clamps a line past the end to the last
-    one, where the model would happily complete."""
-    if position.line >= text.count("\n") + 1:
-        return None
-    pos = doc.position_codec.position_from_client_units(
-        doc.lines, types.Position(position.line, position.character)
-    )
-    return locate(text, pos.line, pos.character)
+    """The cursor at a client's position, None past the end (``locate`` decides). Only a
+    line with text goes through pygls's conversion from the client's units. On a line it
+    does not hold (the empty one after a final newline, or past the end) pygls answers the
+    last line's end, where the model would complete the wrong line; on a blank line it
+    clamps the column to the line's end, losing the virtual indentation. A blank or absent
+    line has the same units in every encoding, so ``locate`` gets the client's column."""
+    character = position.character
+    if position.line < len(doc.lines) and doc.lines[position.line].strip():
+        character = doc.position_codec.position_from_client_units(
+            doc.lines, types.Position(position.line, position.character)
+        ).character
+    return locate(text, position.line, character)
