@@ -49,7 +49,8 @@ from tsr_lsp.config import ModelProfile
 
 GGUF_MAGIC = b"GGUF"
 # Prefill in chunks so a cancelled request stops after at most one chunk of prompt eval
-# (64 tokens: ~0.4 s on 2 cores for the 0.5B coder; larger chunks gain little speed).
+# (64 tokens on 2 cores: ~0.3 s for the 0.5B coder, 0.7-0.9 s for the 1.5B; chunks of 512
+# are ~4% faster: scripts/prompt_eval_rate.py, docs/COMPLETION.md).
 PREFILL_CHUNK = 64
 # A shared suffix shorter than this is evaluated again rather than moved (moving costs a
 # few cache operations; 32 tokens take ~0.2 s to evaluate on 2 cores).
