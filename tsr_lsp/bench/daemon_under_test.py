@@ -24,6 +24,8 @@ FAKE_MODELS = """
 backend = "fake"
 [models.coder]
 backend = "fake"
+[models.fim]
+backend = "fake"
 """
 
 
