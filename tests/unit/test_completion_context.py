@@ -263,3 +263,24 @@ def test_a_clients_position_maps_to_the_line_it_names() -> None:
     assert huge is not None and huge.line_prefix == ""
     assert _cursor(doc, text, Position(4, 0)) is None  # past the end
     assert _cursor(doc, text, Position(99, 0)) is None
+    # a form feed ends no line in LSP (pygls's lines split there: the emoji line was its 2)
+    text = 'x = 1\x0c\ny = "\U0001f60bab"\n'
+    doc = TextDocument("file:///f.py", text)
+    ff = _cursor(doc, text, Position(1, 7))
+    assert ff is not None and (ff.line, ff.line_prefix) == (1, 'y = "\U0001f60b')
+
+
+def test_client_units_become_python_characters() -> None:
+    from tsr_lsp.completion.context import from_client_units
+
+    def utf16(c: str) -> int:
+        return 2 if ord(c) > 0xFFFF else 1
+
+    def utf8(c: str) -> int:
+        return len(c.encode())
+
+    line = "a\U0001f60bé!"
+    assert [from_client_units(line, n, utf16) for n in (0, 1, 3, 4, 5)] == [0, 1, 2, 3, 4]
+    assert [from_client_units(line, n, utf8) for n in (1, 5, 7, 8)] == [1, 2, 3, 4]
+    assert from_client_units(line, 9, utf16) == 4 + 4  # past the end: the surplus is kept
+    assert from_client_units("", 4, utf16) == 4  # a blank line's virtual indentation

@@ -70,8 +70,24 @@ def indent_width(line: str) -> int:
 MAX_VIRTUAL_INDENT = 256
 
 
-def locate(text: str, line: int, character: int) -> Cursor | None:
-    """Split ``text`` at (line, character) in Python characters. A line past the end gives
+def from_client_units(line: str, column: int, units: Callable[[str], int]) -> int:
+    """A client's column, counted in its position encoding's code units (``units`` of a
+    character: 2 for one outside the BMP in UTF-16), in Python characters. Past the line's
+    end the surplus is kept: ``locate`` decides what it means."""
+    count = 0
+    for i, char in enumerate(line):
+        if count >= column:
+            return i
+        count += units(char)
+    return len(line) + max(0, column - count)
+
+
+def locate(
+    text: str, line: int, character: int, units: Callable[[str], int] | None = None
+) -> Cursor | None:
+    """Split ``text`` at (line, character): Python characters, or a client's code units
+    when ``units`` is given. Lines are split at "\n" only, as LSP counts them (pygls's
+    ``lines`` also splits at form feeds and other separators). A line past the end gives
     None; a column past the end of a blank line keeps the virtual indentation (the cursor
     "after the indentation" on an empty line) up to ``MAX_VIRTUAL_INDENT`` columns, elsewhere
     it is clamped to the line's end. The cap matters: a client's column is any integer."""
@@ -79,6 +95,8 @@ def locate(text: str, line: int, character: int) -> Cursor | None:
     if line < 0 or character < 0 or line >= len(lines):
         return None
     current = lines[line].rstrip("\r")
+    if units is not None:
+        character = from_client_units(current, character, units)
     if character > len(current):
         virtual = not current.strip() and character <= MAX_VIRTUAL_INDENT
         pad = " " * (character - len(current)) if virtual else ""

@@ -136,12 +136,17 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         self.languages[doc.uri] = doc.language_id
         if not self._usable(doc.uri, doc.text):
             return
-        lines = doc.text.split("\n")
-        self.ring.add(self._rel_path(doc.uri), pick(lines, 0))
+        if self.conf.extra_context:  # the ring only feeds prompts with that setting
+            self.ring.add(self._rel_path(doc.uri), pick(doc.text.split("\n"), 0))
         if self.conf.prefetch_on_open:
             self._prewarm(doc.uri, None)
 
     def document_change(self, params: Any) -> None:
+        """Edited lines join the ring of chunks, when prompts use it (``extraContext``):
+        otherwise every keystroke would split the whole document for nothing (8 ms at
+        2 MB on the event loop)."""
+        if not self.conf.extra_context:
+            return
         uri = params.text_document.uri
         changes = params.content_changes or []
         line = next((c.range.start.line for c in changes if getattr(c, "range", None)), None)
@@ -149,7 +154,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
             return
         doc = self.server.workspace.get_text_document(uri)
         if self._usable(uri, doc.source):
-            self.ring.add(self._rel_path(uri), pick(doc.lines, line))
+            self.ring.add(self._rel_path(uri), pick(doc.source.split("\n"), line))
 
     def document_close(self, params: Any) -> None:
         uri = params.text_document.uri
@@ -358,12 +363,8 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         items = []
         for index, text in enumerate(texts):
             end = position
-            if text in replace:
-                line = (
-                    doc.lines[position.line].rstrip("\r\n")
-                    if position.line < len(doc.lines)
-                    else ""
-                )
+            if text in replace and cur.line_suffix:  # up to the line's end, in client units
+                line = cur.line_prefix + cur.line_suffix
                 end = types.Position(position.line, doc.position_codec.client_num_units(line))
             items.append(
                 types.InlineCompletionItem(
@@ -384,15 +385,9 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
 
 
 def _cursor(doc: Any, text: str, position: Any) -> Cursor | None:
-    """The cursor at a client's position, None past the end (``locate`` decides). Only a
-    line with text goes through pygls's conversion from the client's units. On a line it
-    does not hold (the empty one after a final newline, or past the end) pygls answers the
-    last line's end, where the model would complete the wrong line; on a blank line it
-    clamps the column to the line's end, losing the virtual indentation. A blank or absent
-    line has the same units in every encoding, so ``locate`` gets the client's column."""
-    character = position.character
-    if position.line < len(doc.lines) and doc.lines[position.line].strip():
-        character = doc.position_codec.position_from_client_units(
-            doc.lines, types.Position(position.line, position.character)
-        ).character
-    return locate(text, position.line, character)
+    """The cursor at a client's position, None past the end. ``locate`` converts the
+    column from the client's units itself: pygls's conversion answers the last line's end
+    for a line it does not hold (the empty one after a final newline), clamps a blank
+    line's column (the virtual indentation), and its lines split at form feeds too."""
+    units = doc.position_codec.impl.code_units_for_char
+    return locate(text, position.line, position.character, units)
