@@ -205,12 +205,11 @@ def lane_profile(init: dict[str, Any]) -> ModelProfile:
 
 
 class DirectSide:
-    def __init__(self, init: dict[str, Any]) -> None:
+    def __init__(self, profile: ModelProfile) -> None:
         from llama_cpp import Llama
 
         from tsr_lsp.backends.llama_cpp import llama_kwargs
 
-        profile = lane_profile(init)
         self.profile = profile
         self.llm = Llama(**llama_kwargs(profile))
         vocab = self.llm._model.vocab
@@ -268,8 +267,10 @@ def _write_details(out: Path, tasks: list[Task], tsr: Side, direct: Side | None)
 
 
 async def _measure(
-    tasks: list[Task], init: dict[str, Any], direct: bool, out: Path | None
+    tasks: list[Task], init: dict[str, Any], direct: ModelProfile | None, out: Path | None
 ) -> dict[str, Any]:
+    """``direct``: the profile the direct call runs (the inline lane's), None: no direct
+    call."""
     groups: dict[str, list[Task]] = {}
     for task in tasks:
         groups.setdefault(task.group, []).append(task)
@@ -277,7 +278,7 @@ async def _measure(
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="tsr-bench-completion-") as tmp:
         tsr = TsrSide(Path(tmp), init)
-        base = DirectSide(init) if direct else None
+        base = DirectSide(direct) if direct is not None else None
         await tsr.start()
         try:
             for i, group in enumerate(groups.values()):
@@ -339,7 +340,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
         only = [overrides["profile"]] if overrides.get("profile") else None
         init["models"] = candidate_profiles(progress, only=only)
-    direct = not getattr(args, "no_direct", False)
+    lane = lane_profile(init)  # the inline lane's model, and so the direct call's
+    direct = None if getattr(args, "no_direct", False) else lane
     metrics = asyncio.run(_measure(tasks, init, direct, getattr(args, "out", None)))
-    model = Path(lane_profile(init).path).name  # the inline lane's (and the direct call's)
+    model = Path(lane.path).name
     return {"set": name, "model": model, **metrics, "repo_files_overlapping_set": len(overlap)}
