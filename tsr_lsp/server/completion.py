@@ -170,7 +170,9 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
             self.prewarm.set()
 
     # ------------------------------------------------------------------ prompts
-    def _prompt(self, uri: str, cur: Cursor | None, lines: list[str]) -> FimPrompt:
+    def _prompt(self, uri: str, cur: Cursor | None, source: str) -> FimPrompt:
+        """The prompt at ``cur`` (which holds the lines it needs), or with no cursor the
+        file's first window: only then is the whole ``source`` split into lines."""
         conf = self.conf
         path = self._rel_path(uri)
         chunks = self.ring.for_file(path) if conf.extra_context else []
@@ -181,7 +183,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
             "chunk_tokens": conf.chunk_tokens if conf.extra_context else 0,
         }
         if cur is None:
-            return file_prompt(lines, prefix_tokens=conf.file_prewarm_tokens, **common)
+            return file_prompt(source.split("\n"), prefix_tokens=conf.file_prewarm_tokens, **common)
         return build_prompt(
             cur,
             prefix_tokens=conf.prefix_tokens,
@@ -208,7 +210,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
             cur = _cursor(doc, text, position)
             if cur is None:
                 return
-        prompt = self._prompt(uri, cur, text.split("\n"))
+        prompt = self._prompt(uri, cur, text)
         if self.prewarm is not None:
             self.prewarm.set()
         stop = threading.Event()
@@ -324,7 +326,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
             await asyncio.sleep(conf.debounce_ms / 1000)
             if job.stop.is_set():
                 return self._empty("superseded")
-        prompt = self._prompt(job.uri, cur, doc.source.split("\n"))
+        prompt = self._prompt(job.uri, cur, doc.source)
         count = MAX_ITEMS if invoked else 1
         try:
             cleaned = await self.in_thread(
