@@ -25,11 +25,12 @@ import json
 import os
 import threading
 import time
+from typing import Any
 
-from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest
+from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, RepoContext
 from tsr_lsp.backends.llama_cpp import LlamaCppBackend
 from tsr_lsp.bench import fim_data
-from tsr_lsp.completion.context import Cursor, build_prompt, locate, wants_multiline
+from tsr_lsp.completion.context import Cursor, FimPrompt, build_prompt, locate, wants_multiline
 from tsr_lsp.completion.postprocess import postprocess
 from tsr_lsp.config import CompletionSettings
 from tsr_lsp.server.inline_run import _complete
@@ -50,15 +51,21 @@ SUFFIX_USED: list[int] = []
 
 
 def tsr_answer(
-    backend: LlamaCppBackend, cur: Cursor, window: list[int], conf: CompletionSettings
-) -> str:
-    """The server's prompt, stopping rule and post-processing for one window."""
+    backend: LlamaCppBackend,
+    cur: Cursor,
+    window: list[int],
+    conf: CompletionSettings,
+    **context: Any,
+) -> tuple[str, FimPrompt]:
+    """The server's prompt (``context``: its path, repo and chunks of other files),
+    stopping rule and post-processing for one window; the answer and the prompt."""
     prompt = build_prompt(
         cur,
         prefix_tokens=window[0],
         suffix_tokens=window[1],
         heal=conf.heal,
         definition_suffix=len(window) > 2 and window[2] == "definition",
+        **context,
     )
     SUFFIX_USED.append(prompt.extra["suffix_tokens"])
     multi = wants_multiline(cur, conf.multiline)
@@ -73,6 +80,9 @@ def tsr_answer(
     req = GenerationRequest(
         prompt=prompt.prefix,
         suffix=prompt.suffix,
+        repo=RepoContext(prompt.repo, prompt.path, [(c.path, c.text) for c in prompt.chunks])
+        if prompt.uses_repo_format
+        else None,
         max_tokens=conf.max_tokens if multi else min(conf.max_tokens, 40),
         temperature=0.0,
         top_p=0.95,
@@ -83,7 +93,7 @@ def tsr_answer(
         raw = backend.generate(req, on_token=on_token, cancel=halt).text
     except GenerationCancelled as exc:
         raw = exc.result.text or "".join(pieces)
-    return postprocess(raw, cur, multiline=multi, healed=prompt.healed).text
+    return postprocess(raw, cur, multiline=multi, healed=prompt.healed).text, prompt
 
 
 def next_line_ms(
@@ -144,7 +154,7 @@ def main() -> None:
             if cfg == "direct":
                 got = direct_answer(backend, task)
             else:
-                got = tsr_answer(backend, cur, cfg, conf)
+                got, _ = tsr_answer(backend, cur, cfg, conf)
                 used[name] += SUFFIX_USED[-1]
             got = got.split("\n", 1)[0].strip()
             row[name] = got

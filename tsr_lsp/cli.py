@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     bench.add_argument(
-        "--set", default="", help="completion: humaneval (held-out, default) or stdlib (dev)"
+        "--set",
+        default="",
+        help="completion: humaneval (held-out, default), stdlib or project (dev)",
     )
     bench.add_argument("--limit", type=int, default=0, help="completion: about this many tasks")
     bench.add_argument(

@@ -69,6 +69,41 @@ def test_stdlib_tasks_mask_single_line_statements_inside_functions() -> None:
         fim_data.load("santacoder")
 
 
+def test_project_tasks_need_a_sibling_module_that_the_task_carries() -> None:
+    tasks = fim_data.project_tasks()
+    assert len(tasks) >= 60
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for task in tasks:
+        assert restore(task).rstrip("\n") in (stdlib / task.path).read_text()
+        assert task.others and len(task.others) <= fim_data.PROJECT_OTHERS
+        package = task.path.split("/")[0]
+        for path, text in task.others:
+            assert path.split("/")[0] == package and path != task.path
+            assert text == (stdlib / path).read_text()
+        assert "test" not in task.path.split("/")[1]
+    assert fim_data.project_tasks() == tasks
+
+
+def test_sibling_imports_resolve_relative_and_absolute_forms(tmp_path: Path) -> None:
+    import ast
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    for name in ("__init__", "util", "errors", "sub/__init__", "sub/deep", "sub/main"):
+        (pkg / f"{name}.py").write_text("X = 1\n")
+    main = pkg / "sub" / "main.py"
+    source = (
+        "import os\nfrom .deep import helper as h\nfrom .. import util\n"
+        "from pkg.errors import Boom\nimport pkg.util as u\nfrom os.path import join\n"
+    )
+    found = fim_data._sibling_imports(ast.parse(source), main, tmp_path)
+    assert found == {
+        pkg / "sub" / "deep.py": {"h"},
+        pkg / "util.py": {"util", "u"},
+        pkg / "errors.py": {"Boom"},
+    }
+
+
 def test_edit_similarity_is_one_minus_normalised_levenshtein() -> None:
     assert edit_similarity("return x", "return x") == 1.0
     assert edit_similarity("", "return x") == 0.0

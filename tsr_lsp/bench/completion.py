@@ -3,7 +3,8 @@ one run (docs/COMPLETION.md).
 
 tsr-lsp side: a real LSP client (pygls) starts ``tsr-lsp stdio --no-daemon`` in a fresh
 project folder and, per group of tasks (the masked lines of one file, in order):
-  1. writes the masked file to disk, opens it; for half of the groups it sends the
+  1. writes the masked file to disk, opens it (``--set project``: after the sibling
+     files the task carries, as an editor has them open); for half of the groups it sends the
      ``tsr/inline/didFocus`` hint at the cursor (what the editor plugins do), then waits
      5 s (``p50_ms_first`` with the hint, ``p50_ms_first_nohint`` without);
   2. asks ``textDocument/inlineCompletion`` (Automatic) at the cursor after the
@@ -130,18 +131,31 @@ class TsrSide:
         result = await self.client.lsp.text_document_inline_completion_async(params)
         return (time.perf_counter() - start) * 1000, result
 
-    async def group(self, tasks: list[Task], hint: bool) -> None:
+    def _open(self, relative: str, text: str) -> str:
         from lsprotocol import types as t
 
-        path = self.root / tasks[0].path
-        uri = path.as_uri()
-        path.write_text(tasks[0].text)
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
         self.version += 1
         self.client.lsp.text_document_did_open(
             t.DidOpenTextDocumentParams(
-                t.TextDocumentItem(uri, "python", self.version, tasks[0].text)
+                t.TextDocumentItem(path.as_uri(), "python", self.version, text)
             )
         )
+        return path.as_uri()
+
+    def _close(self, uri: str) -> None:
+        from lsprotocol import types as t
+
+        self.client.lsp.text_document_did_close(
+            t.DidCloseTextDocumentParams(t.TextDocumentIdentifier(uri))
+        )
+
+    async def group(self, tasks: list[Task], hint: bool) -> None:
+        others = [self._open(path, text) for path, text in tasks[0].others]
+        uri = self._open(tasks[0].path, tasks[0].text)
+        path = self.root / tasks[0].path
         if hint:
             position = {"line": tasks[0].line, "character": tasks[0].column}
             self._notify(
@@ -164,9 +178,8 @@ class TsrSide:
                 await self._type_through(uri, task, suggestion)
             if task.line >= LONG_LINE:
                 await self._typed_next_line(uri, task)
-        self.client.lsp.text_document_did_close(
-            t.DidCloseTextDocumentParams(t.TextDocumentIdentifier(uri))
-        )
+        for opened in [uri, *others]:
+            self._close(opened)
 
     async def _type_through(self, uri: str, task: Task, suggestion: str) -> None:
         lines = task.text.split("\n")

