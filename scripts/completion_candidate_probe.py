@@ -67,8 +67,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--only", default="", help="comma-separated task numbers (a check)")
+    ap.add_argument("--gguf", default="", help=fim_data.GGUF_HELP)
     args = ap.parse_args()
-    conf, backend = fim_data.inline_coder()
+    conf, backend = fim_data.inline_coder(args.gguf)
     tasks = fim_data.sample(fim_data.load("stdlib"), 60)[: args.limit]
     if args.only:
         tasks = [tasks[int(i)] for i in args.only.split(",")]

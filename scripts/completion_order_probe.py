@@ -31,8 +31,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("what", choices=("latency", "quality"))
     ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--gguf", default="", help=fim_data.GGUF_HELP)
     args = ap.parse_args()
-    conf, backend = fim_data.inline_coder()
+    conf, backend = fim_data.inline_coder(args.gguf)
     tasks = fim_data.sample(fim_data.load("stdlib"), 60)[: args.limit]
     ms: dict[str, list[float]] = {o: [] for o in ORDERS}
     evaluated: dict[str, list[int]] = {o: [] for o in ORDERS}

@@ -12,8 +12,7 @@ chunks in one of these forms, or the bench's direct call on the one file:
 - ``outline``: each other file's stub (``outline`` below) of the names this file uses;
 - ``direct``: the model's FIM tokens around the whole file, stop at the newline.
 
-  .venv/bin/python scripts/completion_project_probe.py plain,outline,direct --limit 60 \\
-      --gguf ~/.local/share/tsr-lsp/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+  .venv/bin/python scripts/completion_project_probe.py plain,head,outline,direct --limit 60
 """
 
 from __future__ import annotations
@@ -129,7 +128,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--chunk-tokens", type=int, default=512)
     ap.add_argument("--out", default="", help="one JSON line per task (outside the repo)")
-    ap.add_argument("--gguf", default="", help="another FIM model file in the coder's place")
+    ap.add_argument("--gguf", default="", help=fim_data.GGUF_HELP)
     args = ap.parse_args()
     configs = args.configs.split(",")
     conf, backend = fim_data.inline_coder(args.gguf)

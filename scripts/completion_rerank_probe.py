@@ -92,7 +92,7 @@ def suffix_head(after: tuple[str, ...], lines: int) -> str:
 def run(args: argparse.Namespace) -> None:
     import numpy as np
 
-    conf, backend = fim_data.inline_coder()
+    conf, backend = fim_data.inline_coder(args.gguf)
     llm = backend.llm
     tasks = fim_data.load("stdlib")
     if args.limit:
@@ -193,6 +193,7 @@ def main() -> None:
     ap.add_argument("--max-head", type=int, default=64, help="at most this many tokens of them")
     ap.add_argument("--out", default="")
     ap.add_argument("--analyse", default="")
+    ap.add_argument("--gguf", default="", help=fim_data.GGUF_HELP)
     args = ap.parse_args()
     if args.analyse:
         analyse(args.analyse)

@@ -40,8 +40,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--typed-lines", type=int, default=1, help="lines typed, Enter included")
     ap.add_argument("--scenario", choices=("enter", "open"), default="enter")
+    ap.add_argument("--gguf", default="", help=fim_data.GGUF_HELP)
     args = ap.parse_args()
-    conf, backend = fim_data.inline_coder()
+    conf, backend = fim_data.inline_coder(args.gguf)
     tasks = fim_data.load("stdlib")[: args.limit or None]
     load = os.getloadavg()[0]
     arms: dict[str, dict[str, list[float]]] = {

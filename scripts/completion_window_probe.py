@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=0, help="skip the first tasks (resume)")
     ap.add_argument("--out", default="", help="one JSON line per task (outside the repo)")
     ap.add_argument("--next-line", type=int, default=0, help="time N next-line prefills")
-    ap.add_argument("--gguf", default="", help="another FIM model file in the coder's place")
+    ap.add_argument("--gguf", default="", help=fim_data.GGUF_HELP)
     args = ap.parse_args()
     configs = json.loads(args.configs)
     conf, backend = fim_data.inline_coder(args.gguf)

@@ -329,22 +329,32 @@ def repo_overlap(tasks: list[Task], root: Path) -> list[str]:
     return found
 
 
+GGUF_HELP = (
+    "the model: a profile name (coder: the 0.5B, the probes' model before 2026-12-07) or a"
+    " GGUF file (unverified: a candidate); default: the inline lane's (fim, the 1.5B)"
+)
+
+
 def inline_coder(gguf: str = "") -> tuple[CompletionSettings, LlamaCppBackend]:
-    """The coder model loaded as the server's inline lane loads it (its ``nCtx``), with the
-    completion settings: the probes in scripts/ run prompts on the same instance. ``gguf``:
-    another FIM model file in its place (unverified: a candidate being measured)."""
+    """The inline lane's model (``completion.profile``, the 1.5B ``fim`` by default), loaded
+    as the lane loads it (its ``nCtx``), with the completion settings: the probes in
+    scripts/ run prompts on the same instance. ``gguf``: a profile name or another GGUF
+    file in its place (``GGUF_HELP``)."""
     import dataclasses
 
     from tsr_lsp.backends.llama_cpp import LlamaCppBackend
-    from tsr_lsp.config import CompletionSettings, Settings
+    from tsr_lsp.bench.completion import lane_profile
+    from tsr_lsp.config import CompletionSettings
 
-    conf = CompletionSettings()
-    profile = dataclasses.replace(Settings().models["coder"], n_ctx=conf.n_ctx)
-    if gguf:
-        profile = dataclasses.replace(profile, path=gguf, sha256="", size=0)
-    backend = LlamaCppBackend("coder", profile)
+    if gguf and not gguf.endswith(".gguf"):
+        profile = lane_profile({"completion": {"profile": gguf}})
+    else:
+        profile = lane_profile({})
+        if gguf:
+            profile = dataclasses.replace(profile, path=gguf, sha256="", size=0)
+    backend = LlamaCppBackend("inline", profile)
     backend.load()
-    return conf, backend
+    return CompletionSettings(), backend
 
 
 def line_request(
