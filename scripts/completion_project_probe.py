@@ -10,7 +10,11 @@ chunks in one of these forms, or the bench's direct call on the one file:
 - ``plain``: no chunks (the default);
 - ``head``: each other file's first 64 lines (the ring's chunk for an opened file);
 - ``outline``: each other file's stub (``outline`` below) of the names this file uses;
+- ``path``: no chunks, but the repository header (repo name, the file's path) around the
+  one file;
 - ``direct``: the model's FIM tokens around the whole file, stop at the newline.
+
+``--set stdlib``: the single-file development set (no other files: only ``path`` differs).
 
   .venv/bin/python scripts/completion_project_probe.py plain,head,outline,direct --limit 60
 """
@@ -18,17 +22,14 @@ chunks in one of these forms, or the bench's direct call on the one file:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from completion_window_probe import direct_answer, tsr_answer
+from completion_window_probe import Tally, direct_answer, tsr_answer
 
 from tsr_lsp.bench import fim_data
 from tsr_lsp.completion.chunks import pick
@@ -124,58 +125,39 @@ def chunks_for(task: fim_data.Task, form: str) -> list[Chunk]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("configs", help="comma-separated: plain, head, outline, direct")
+    ap.add_argument("configs", help="comma-separated: plain, head, outline, path, direct")
     ap.add_argument("--limit", type=int, default=60)
+    ap.add_argument("--set", default="project", choices=("project", "stdlib"))
     ap.add_argument("--chunk-tokens", type=int, default=512)
     ap.add_argument("--out", default="", help="one JSON line per task (outside the repo)")
     ap.add_argument("--gguf", default="", help=fim_data.GGUF_HELP)
     args = ap.parse_args()
     configs = args.configs.split(",")
     conf, backend = fim_data.inline_coder(args.gguf)
-    tasks = fim_data.sample(fim_data.load("project"), args.limit)
-    right = dict.fromkeys(configs, 0)
-    sim = dict.fromkeys(configs, 0.0)
-    spent = dict.fromkeys(configs, 0)
-    out = open(args.out, "w") if args.out else None  # noqa: SIM115
-    started = time.time()
-    for n, task in enumerate(tasks):
+    tasks = fim_data.sample(fim_data.load(args.set), args.limit)
+    tally = Tally(configs, "chunk_tokens_mean", args.out)
+    for task in tasks:
         cur = locate(task.text, task.line, task.column)
         assert cur is not None
         row: dict[str, object] = {"path": task.path, "expected": task.expected}
         for name in configs:
             if name == "direct":
-                got = direct_answer(backend, task)
-            else:
-                got, prompt = tsr_answer(
-                    backend,
-                    cur,
-                    [conf.prefix_tokens, conf.suffix_tokens, "definition"],
-                    conf,
-                    path=task.path,
-                    repo="project",
-                    chunks=chunks_for(task, name),
-                    chunk_tokens=args.chunk_tokens,
-                )
-                spent[name] += prompt.extra["chunk_tokens"]
-            got = got.split("\n", 1)[0].strip()
-            row[name] = got
-            right[name] += got == task.expected
-            sim[name] += fim_data.edit_similarity(got, task.expected)
-        if out is not None:
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-        print(n, right, flush=True)
-    total = max(1, len(tasks))
-    result: dict[str, object] = {"tasks": len(tasks)}
-    for name in configs:
-        result[name] = {
-            "exact_match": round(right[name] / total, 3),
-            "edit_similarity": round(sim[name] / total, 3),
-            "chunk_tokens_mean": round(spent[name] / total, 1),
-        }
-    result["minutes"] = round((time.time() - started) / 60, 1)
-    result["load_after"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(result))
+                tally.add(row, name, direct_answer(backend, task), task.expected, 0)
+                continue
+            got, prompt = tsr_answer(
+                backend,
+                cur,
+                [conf.prefix_tokens, conf.suffix_tokens, "definition"],
+                conf,
+                path=task.path,
+                repo="project",
+                chunks=chunks_for(task, name),
+                chunk_tokens=args.chunk_tokens,
+                header=name == "path",
+            )
+            tally.add(row, name, got, task.expected, prompt.extra["chunk_tokens"])
+        tally.task_done(row)
+    tally.summary()
 
 
 if __name__ == "__main__":

@@ -55,10 +55,12 @@ def tsr_answer(
     cur: Cursor,
     window: list[int],
     conf: CompletionSettings,
+    header: bool = False,
     **context: Any,
 ) -> tuple[str, FimPrompt]:
     """The server's prompt (``context``: its path, repo and chunks of other files),
-    stopping rule and post-processing for one window; the answer and the prompt."""
+    stopping rule and post-processing for one window; the answer and the prompt.
+    ``header``: the repository header (repo name, file path) even without chunks."""
     prompt = build_prompt(
         cur,
         prefix_tokens=window[0],
@@ -81,7 +83,7 @@ def tsr_answer(
         prompt=prompt.prefix,
         suffix=prompt.suffix,
         repo=RepoContext(prompt.repo, prompt.path, [(c.path, c.text) for c in prompt.chunks])
-        if prompt.uses_repo_format
+        if prompt.uses_repo_format or header
         else None,
         max_tokens=conf.max_tokens if multi else min(conf.max_tokens, 40),
         temperature=0.0,
@@ -116,6 +118,46 @@ def next_line_ms(
     return timed, evaluated
 
 
+class Tally:
+    """Per configuration: exact matches, edit similarity and one more mean (``extra``); one
+    JSON line per task to ``out``, the running count on stdout, a JSON summary at the end."""
+
+    def __init__(self, configs: list[str], extra: str, out: str, first: int = 0) -> None:
+        self.right = dict.fromkeys(configs, 0)
+        self.sim = dict.fromkeys(configs, 0.0)
+        self.more = dict.fromkeys(configs, 0.0)
+        self.extra, self.n, self.first = extra, 0, first
+        self.out = open(out, "w") if out else None  # noqa: SIM115
+        self.started = time.time()
+
+    def add(self, row: dict[str, Any], name: str, got: str, expected: str, more: float) -> None:
+        got = got.split("\n", 1)[0].strip()
+        row[name] = got
+        self.right[name] += got == expected
+        self.sim[name] += fim_data.edit_similarity(got, expected)
+        self.more[name] += more
+
+    def task_done(self, row: dict[str, Any]) -> None:
+        if self.out is not None:
+            self.out.write(json.dumps(row) + "\n")
+            self.out.flush()
+        print(self.n + self.first, self.right, flush=True)
+        self.n += 1
+
+    def summary(self) -> None:
+        total = max(1, self.n)
+        result: dict[str, object] = {"tasks": self.n}
+        for name in self.right:
+            result[name] = {
+                "exact_match": round(self.right[name] / total, 3),
+                "edit_similarity": round(self.sim[name] / total, 3),
+                self.extra: round(self.more[name] / total, 1),
+            }
+        result["minutes"] = round((time.time() - self.started) / 60, 1)
+        result["load_after"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(result))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("configs", help='JSON: name -> "direct" or [prefixTokens, suffixTokens]')
@@ -141,41 +183,19 @@ def main() -> None:
         print(json.dumps({"next_line_prefill_p50_ms": p50, "next_line_evaluated_tokens": mean}))
         print(f"load {os.getloadavg()[0]:.2f}")
         return
-    right = dict.fromkeys(configs, 0)
-    sim = dict.fromkeys(configs, 0.0)
-    used = dict.fromkeys(configs, 0)
-    out = open(args.out, "w") if args.out else None  # noqa: SIM115
-    started = time.time()
-    for n, task in enumerate(tasks):
+    tally = Tally(list(configs), "suffix_tokens_mean", args.out, args.start)
+    for task in tasks:
         cur = locate(task.text, task.line, task.column)
         assert cur is not None
-        row: dict[str, str] = {"expected": task.expected}
+        row: dict[str, Any] = {"expected": task.expected}
         for name, cfg in configs.items():
             if cfg == "direct":
-                got = direct_answer(backend, task)
+                tally.add(row, name, direct_answer(backend, task), task.expected, 0)
             else:
                 got, _ = tsr_answer(backend, cur, cfg, conf)
-                used[name] += SUFFIX_USED[-1]
-            got = got.split("\n", 1)[0].strip()
-            row[name] = got
-            right[name] += got == task.expected
-            sim[name] += fim_data.edit_similarity(got, task.expected)
-        if out is not None:
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-        print(n + args.start, right, flush=True)
-    total = max(1, len(tasks))
-    result: dict[str, object] = {"tasks": len(tasks)}
-    for name in configs:
-        em, es = right[name] / total, sim[name] / total
-        result[name] = {
-            "exact_match": round(em, 3),
-            "edit_similarity": round(es, 3),
-            "suffix_tokens_mean": round(used[name] / total, 1),
-        }
-    result["minutes"] = round((time.time() - started) / 60, 1)
-    result["load_after"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(result))
+                tally.add(row, name, got, task.expected, SUFFIX_USED[-1])
+        tally.task_done(row)
+    tally.summary()
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@
   Python standard library on this machine, CrossCodeEval-style, files cut to the 120 lines
   around the hole.
 - ``project`` (development): CrossCodeEval's kind of task on standard-library packages:
-  masked lines that name something a sibling module defines (``json/__init__.py`` calls
-  the decoder of ``json/decoder.py``); a task carries those siblings, which the bench opens
-  in the editor first: what project context can add over a direct call on the one file.
+  masked lines that use a name imported from a sibling module (``from .connection import
+  wait``, then ``wait(...)``); a task carries those siblings, which the bench opens in the
+  editor first: what project context can add over a direct call on the one file.
 
 A task is one masked file: the text with the line reduced to its indentation, the cursor
 (line, column after the indentation) and the original line (stripped) to compare with.
@@ -116,7 +116,7 @@ def _masked(
     rng: random.Random,
     name: str,
     keep: Callable[[str], bool] = lambda line: True,
-    **extra: object,
+    others: tuple[tuple[str, str], ...] = (),
 ) -> list[Task]:
     """``STDLIB_PER_FILE`` one-line statements inside function bodies (not the first, often
     a docstring) that ``keep`` accepts, each masked in the ``STDLIB_WINDOW`` lines around
@@ -148,7 +148,7 @@ def _masked(
                 column=len(indent),
                 expected=line.strip(),
                 path=name,
-                **extra,  # type: ignore[arg-type]
+                others=others,
             )
         )
     return tasks
