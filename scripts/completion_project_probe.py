@@ -37,13 +37,8 @@ from tsr_lsp.completion.context import Chunk, locate
 
 _HEADER = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+(\w+)")
 _ASSIGN = re.compile(r"^(\s*)(\w+)\s*(?::[^=]*)?=[^=]")
-_IDENT = re.compile(r"[A-Za-z_]\w*")
 MAX_HEADER_LINES = 6
 MAX_ASSIGN_CHARS = 100
-
-
-def identifiers(text: str) -> set[str]:
-    return set(_IDENT.findall(text))
 
 
 def _wants(wanted: set[str] | None, name: str) -> bool:
@@ -118,7 +113,7 @@ def chunks_for(task: fim_data.Task, form: str) -> list[Chunk]:
     if form == "head":
         return [Chunk(path, pick(text.split("\n"), 0)) for path, text in task.others]
     if form == "outline":
-        wanted = identifiers(task.text)
+        wanted = fim_data.identifiers(task.text)
         return [Chunk(path, outline(text, wanted)) for path, text in task.others]
     return []
 

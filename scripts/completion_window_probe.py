@@ -27,13 +27,13 @@ import threading
 import time
 from typing import Any
 
-from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest, RepoContext
+from tsr_lsp.backends.base import GenerationCancelled, GenerationRequest
 from tsr_lsp.backends.llama_cpp import LlamaCppBackend
 from tsr_lsp.bench import fim_data
 from tsr_lsp.completion.context import Cursor, FimPrompt, build_prompt, locate, wants_multiline
 from tsr_lsp.completion.postprocess import postprocess
 from tsr_lsp.config import CompletionSettings
-from tsr_lsp.server.inline_run import _complete
+from tsr_lsp.server.inline_run import _complete, repo_context
 
 
 def direct_answer(backend: LlamaCppBackend, task: fim_data.Task) -> str:
@@ -82,9 +82,7 @@ def tsr_answer(
     req = GenerationRequest(
         prompt=prompt.prefix,
         suffix=prompt.suffix,
-        repo=RepoContext(prompt.repo, prompt.path, [(c.path, c.text) for c in prompt.chunks])
-        if prompt.uses_repo_format or header
-        else None,
+        repo=repo_context(prompt) if prompt.uses_repo_format or header else None,
         max_tokens=conf.max_tokens if multi else min(conf.max_tokens, 40),
         temperature=0.0,
         top_p=0.95,

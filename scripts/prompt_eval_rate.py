@@ -31,9 +31,10 @@ def main() -> None:
     from tsr_lsp.config import Settings
 
     profile = dataclasses.replace(Settings().profile(args.profile), n_ctx=2048)
-    llm = Llama(**llama_kwargs(profile))
+    kwargs = llama_kwargs(profile)
+    llm = Llama(**kwargs)
     tokens = llm.tokenize(SOURCE.read_bytes(), add_bos=False)[: args.tokens]
-    threads = llama_kwargs(profile)["n_threads"]
+    threads = kwargs["n_threads"]
     print(f"{Path(profile.path).name}, {len(tokens)} tokens, {threads} threads")
     for chunk in (int(x) for x in args.chunks.split(",")):
         llm.reset()  # the next eval starts at position 0: nothing is reused

@@ -131,7 +131,8 @@ class TsrSide:
         result = await self.client.lsp.text_document_inline_completion_async(params)
         return (time.perf_counter() - start) * 1000, result
 
-    def _open(self, relative: str, text: str) -> str:
+    def _open(self, relative: str, text: str) -> Path:
+        """Write a file into the project and open it in the editor."""
         from lsprotocol import types as t
 
         path = self.root / relative
@@ -143,7 +144,7 @@ class TsrSide:
                 t.TextDocumentItem(path.as_uri(), "python", self.version, text)
             )
         )
-        return path.as_uri()
+        return path
 
     def _close(self, uri: str) -> None:
         from lsprotocol import types as t
@@ -153,9 +154,9 @@ class TsrSide:
         )
 
     async def group(self, tasks: list[Task], hint: bool) -> None:
-        others = [self._open(path, text) for path, text in tasks[0].others]
-        uri = self._open(tasks[0].path, tasks[0].text)
-        path = self.root / tasks[0].path
+        others = [self._open(path, text).as_uri() for path, text in tasks[0].others]
+        path = self._open(tasks[0].path, tasks[0].text)
+        uri = path.as_uri()
         if hint:
             position = {"line": tasks[0].line, "character": tasks[0].column}
             self._notify(

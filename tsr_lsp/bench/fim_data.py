@@ -154,11 +154,18 @@ def _masked(
     return tasks
 
 
-def _parse(path: Path) -> tuple[str, ast.Module] | None:
+def _read(path: Path) -> str | None:
     try:
-        source = path.read_text()
-        return source, ast.parse(source)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _parse(path: Path) -> tuple[str, ast.Module] | None:
+    source = _read(path)
+    try:
+        return None if source is None else (source, ast.parse(source))
+    except (SyntaxError, ValueError):
         return None
 
 
@@ -197,7 +204,7 @@ def _sibling_imports(tree: ast.Module, module: Path, root: Path) -> dict[Path, s
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                base = here[: len(here) - node.level + 1] if node.level > 1 else here
+                base = here[: len(here) - node.level + 1]  # level 1: this package
                 dotted = [*base, *(node.module.split(".") if node.module else [])]
             elif node.module and node.module.split(".")[0] == package:
                 dotted = node.module.split(".")
@@ -215,9 +222,13 @@ def _sibling_imports(tree: ast.Module, module: Path, root: Path) -> dict[Path, s
     return found
 
 
+def identifiers(text: str) -> set[str]:
+    return set(_IDENT.findall(text))
+
+
 def _naming(names: set[str]) -> Callable[[str], bool]:
     """A line test: does the line use one of ``names``?"""
-    return lambda line: bool(set(_IDENT.findall(line)) & names)
+    return lambda line: bool(identifiers(line) & names)
 
 
 def project_tasks(seed: int = 7) -> list[Task]:
@@ -233,7 +244,8 @@ def project_tasks(seed: int = 7) -> list[Task]:
         p
         for pkg in packages
         for p in pkg.rglob("*.py")
-        if p.stat().st_size > 4000 and not any(x.startswith("test") for x in p.parts)
+        if p.stat().st_size > 4000
+        and not any(x.startswith("test") for x in p.relative_to(root).parts)
     )
     rng = random.Random(seed)
     rng.shuffle(files)
@@ -241,7 +253,7 @@ def project_tasks(seed: int = 7) -> list[Task]:
     per_package: dict[str, int] = {}
     for path in files:
         package = path.relative_to(root).parts[0]
-        if len({t.path for t in tasks}) >= STDLIB_FILES:
+        if sum(per_package.values()) >= STDLIB_FILES:  # files that gave tasks
             break
         if per_package.get(package, 0) >= PROJECT_PER_PACKAGE:
             continue
@@ -249,7 +261,8 @@ def project_tasks(seed: int = 7) -> list[Task]:
         if parsed is None:
             continue
         imports = _sibling_imports(parsed[1], path, root)
-        others = [(s, p[0], imports[s]) for s in imports if (p := _parse(s))][:PROJECT_OTHERS]
+        readable = [(s, text, imports[s]) for s in imports if (text := _read(s)) is not None]
+        others = readable[:PROJECT_OTHERS]
         names: set[str] = set().union(*(bound for _, _, bound in others))
         found = _masked(
             *parsed,

@@ -58,6 +58,11 @@ class Halt(threading.Event):
         return super().is_set() or any(p.is_set() for p in self.parents)
 
 
+def repo_context(prompt: FimPrompt) -> RepoContext:
+    """The repository header of a prompt: its repo name, other files' chunks, its path."""
+    return RepoContext(prompt.repo, prompt.path, [(c.path, c.text) for c in prompt.chunks])
+
+
 class InlineRuns(LanguageFeature):
     """Generations for inline completion (the first greedy, the others sampled)."""
 
@@ -69,15 +74,11 @@ class InlineRuns(LanguageFeature):
         return dataclasses.replace(profile, n_ctx=n_ctx)
 
     def _request(self, prompt: FimPrompt, **sampling: Any) -> GenerationRequest:
-        repo = None
-        if prompt.uses_repo_format:
-            files = [(c.path, c.text) for c in prompt.chunks]
-            repo = RepoContext(prompt.repo, prompt.path, files)
         conf = self.settings.completion
         return GenerationRequest(
             prompt=prompt.prefix,
             suffix=prompt.suffix,
-            repo=repo,
+            repo=repo_context(prompt) if prompt.uses_repo_format else None,
             fim_order=conf.fim_order,
             reuse_suffix=conf.reuse_suffix,
             **sampling,
