@@ -354,6 +354,8 @@ class Engine:
         except GenerationCancelled as exc:
             result = exc.result
             cancelled = True
+        # a cancel that came after the last token still means the caller never got the answer
+        cancelled = cancelled or (cancel is not None and cancel.is_set())
         reasoning, answer = split_answer(result.text, decision.cot_steps)
         outcome = Outcome(decision, answer, reasoning, result, cancelled)
         if memory is not None and not options.raw and not cancelled:

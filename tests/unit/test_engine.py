@@ -61,6 +61,26 @@ def test_cancel_stops_generation_early(home: Path) -> None:
     assert len(seen) <= 4
 
 
+def test_a_cancel_after_the_last_token_records_no_episode(home: Path) -> None:
+    """The caller cancelled while the model finished: it never gets the answer, so memory
+    does not keep it; the same run uncancelled is recorded."""
+    engine = Engine(fake_settings())
+    cancel = threading.Event()
+
+    def on_event(kind: str, payload: dict) -> None:
+        if kind == "delta":
+            cancel.set()  # during the one and last piece: the backend returns normally
+
+    request = RouteRequest("Write a Python function to add numbers", project="/p")
+    one = GenerateOptions(max_tokens=1)
+    out = engine.generate(request, on_event=on_event, cancel=cancel, options=one)
+    assert out.result.finish_reason == "stop"  # the model finished; the caller had gone
+    assert out.cancelled and "episodeId" not in out.extra
+    done = engine.generate(request, options=one)
+    assert not done.cancelled and done.extra["episodeId"]
+    assert [ep["id"] for ep in engine.memory.export("/p")] == [done.extra["episodeId"]]
+
+
 def test_outcomes_choose_the_configuration_only_when_the_router_chooses_the_model(
     home: Path, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -160,7 +161,7 @@ class Actions(LanguageFeature):
             params.command = types.Command(params.title, RUN, arguments=[data.to_json()])
             return params
         gen = await self.generate(data, token)
-        edit, watches = await self.in_thread(lambda: self.plan(gen))
+        edit, watches = await self.planned(gen)
         params.edit = edit
         if gen.episode:
             self.pending[gen.episode] = Pending(watches)
@@ -176,7 +177,7 @@ class Actions(LanguageFeature):
         gen = await self.generate(data, token)
         if gen.action.result == DOCUMENT:
             return await self.show_answer(gen)
-        edit, watches = await self.in_thread(lambda: self.plan(gen))
+        edit, watches = await self.planned(gen)
         created = created_file(edit)
         if created is not None and not self.planner().can_create_files():
             return await self._write_tests(gen, edit, created, watches)
@@ -258,6 +259,7 @@ class Actions(LanguageFeature):
         except asyncio.CancelledError:
             token.set()  # the model stops at its next token
             progress.end("cancelled")
+            future.add_done_callback(self._forget_run)  # recorded just before the cancel came
             raise
         except Exception as exc:
             progress.end("failed")
@@ -266,6 +268,7 @@ class Actions(LanguageFeature):
             watch.close()
         if result.cancelled or token.is_set():
             progress.end("cancelled")
+            self._forget(result.extra.get("episodeId"))
             raise JsonRpcRequestCancelled(f"{action.title} was cancelled")
         decision = result.decision.to_json()
         episode = result.extra.get("episodeId")
@@ -425,21 +428,35 @@ class Actions(LanguageFeature):
 
     def _record(self, episode: str | None, verdict: str) -> None:
         """The episode's outcome, written in a worker thread (never blocks typing)."""
+        self._change_memory(episode, f"outcome {verdict}", lambda m, ep: m.feedback(ep, verdict))
+
+    def _forget(self, episode: str | None) -> None:
+        """A request cancelled after the engine recorded its run: memory keeps only answers
+        the editor received, so the episode goes."""
+        self._change_memory(episode, "forgetting", lambda m, ep: m.forget(ids=[ep]))
+
+    def _forget_run(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._forget(future.result().extra.get("episodeId"))
+
+    def _change_memory(
+        self, episode: str | None, what: str, change: Callable[[Any, str], object]
+    ) -> None:
         if not episode:
             return
         try:
             memory = self.engine.memory
         except Exception as exc:  # a store that cannot open: the edit itself stands
-            self.log.warning("memory unavailable, outcome of %s not recorded: %s", episode, exc)
+            self.log.warning("memory unavailable, %s of %s not done: %s", what, episode, exc)
             return
         if memory is None:
             return
 
         def write() -> None:
             try:
-                memory.feedback(episode, verdict)
+                change(memory, episode)
             except (KeyError, ValueError) as exc:  # forgotten meanwhile
-                self.log.info("outcome of %s not recorded: %s", episode, exc)
+                self.log.info("%s of %s not done: %s", what, episode, exc)
 
         self.server.thread_pool.submit(write)
 
@@ -451,6 +468,14 @@ class Actions(LanguageFeature):
             self.root,
             self.settings.actions.tests_dir,
         )
+
+    async def planned(self, gen: Generated) -> tuple[types.WorkspaceEdit, list[outcome.Applied]]:
+        """``plan`` off the event loop; cancelled meanwhile, the run leaves no episode."""
+        try:
+            return await self.in_thread(lambda: self.plan(gen))
+        except asyncio.CancelledError:
+            self._forget(gen.episode)
+            raise
 
     def plan(self, gen: Generated) -> tuple[types.WorkspaceEdit, list[outcome.Applied]]:
         """The answer's edit; one that cannot be planned is a -32001 error and marks the
