@@ -458,7 +458,10 @@ class Actions(LanguageFeature):
             except (KeyError, ValueError) as exc:  # forgotten meanwhile
                 self.log.info("%s of %s not done: %s", what, episode, exc)
 
-        self.server.thread_pool.submit(write)
+        try:
+            self.server.thread_pool.submit(write)
+        except RuntimeError:  # the connection closed meanwhile: its worker threads are gone
+            self.log.info("%s of %s not done: the connection closed", what, episode)
 
     # ------------------------------------------------------------------ results
     def planner(self) -> EditPlanner:
