@@ -47,9 +47,6 @@ def direct_answer(backend: LlamaCppBackend, task: fim_data.Task) -> str:
     return str(backend.generate(req).text)
 
 
-SUFFIX_USED: list[int] = []
-
-
 def tsr_answer(
     backend: LlamaCppBackend,
     cur: Cursor,
@@ -69,7 +66,6 @@ def tsr_answer(
         definition_suffix=len(window) > 2 and window[2] == "definition",
         **context,
     )
-    SUFFIX_USED.append(prompt.extra["suffix_tokens"])
     multi = wants_multiline(cur, conf.multiline)
     halt = threading.Event()
     pieces: list[str] = []
@@ -190,8 +186,8 @@ def main() -> None:
             if cfg == "direct":
                 tally.add(row, name, direct_answer(backend, task), task.expected, 0)
             else:
-                got, _ = tsr_answer(backend, cur, cfg, conf)
-                tally.add(row, name, got, task.expected, SUFFIX_USED[-1])
+                got, prompt = tsr_answer(backend, cur, cfg, conf)
+                tally.add(row, name, got, task.expected, prompt.extra["suffix_tokens"])
         tally.task_done(row)
     tally.summary()
 

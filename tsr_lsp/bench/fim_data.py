@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import itertools
 import json
 import random
 import re
@@ -261,8 +262,8 @@ def project_tasks(seed: int = 7) -> list[Task]:
         if parsed is None:
             continue
         imports = _sibling_imports(parsed[1], path, root)
-        readable = [(s, text, imports[s]) for s in imports if (text := _read(s)) is not None]
-        others = readable[:PROJECT_OTHERS]
+        readable = ((s, text, imports[s]) for s in imports if (text := _read(s)) is not None)
+        others = list(itertools.islice(readable, PROJECT_OTHERS))  # read no file past them
         names: set[str] = set().union(*(bound for _, _, bound in others))
         found = _masked(
             *parsed,
