@@ -120,3 +120,42 @@ def test_cot_steps_param_is_bounded() -> None:
     assert GenerateParams(text="x", cot_steps=3).options().cot_steps == 3
     with pytest.raises(ValueError, match="cotSteps"):
         GenerateParams(text="x", cot_steps=17)
+
+
+async def test_a_cancel_after_the_run_was_recorded_forgets_its_episode(home: Path) -> None:
+    """The feature-side half (tsr/generate and the code actions share it): the engine had
+    recorded the run when the editor cancelled, so the episode goes when the run returns."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from tsr_lsp.server.feature import CancelToken, LanguageFeature
+
+    engine = Engine(fake_settings())
+    request = RouteRequest("Write a Python function to add numbers", project="/p")
+    kept = engine.generate(request, options=GenerateOptions(max_tokens=1))
+    recorded, release = threading.Event(), threading.Event()
+
+    def work() -> Any:
+        out = engine.generate(request, options=GenerateOptions(max_tokens=1))
+        recorded.set()
+        release.wait(10)  # the reply is on its way when the cancel comes
+        return out
+
+    with ThreadPoolExecutor(2) as pool:
+        feature = LanguageFeature(cast(Any, SimpleNamespace(engine=engine, thread_pool=pool)))
+        token = CancelToken()
+        task = asyncio.ensure_future(feature.generation(work, token))
+        await asyncio.get_running_loop().run_in_executor(None, recorded.wait, 10)
+        assert len(engine.memory.export("/p")) == 2
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert token.is_set()
+        release.set()
+        for _ in range(200):
+            if len(engine.memory.export("/p")) == 1:
+                break
+            await asyncio.sleep(0.02)
+    assert [ep["id"] for ep in engine.memory.export("/p")] == [kept.extra["episodeId"]]

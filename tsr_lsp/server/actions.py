@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -253,13 +252,10 @@ class Actions(LanguageFeature):
                 cancel=token,
             )
 
-        future = loop.run_in_executor(self.server.thread_pool, work)
         try:
-            result = await asyncio.shield(future)
+            result = await self.generation(work, token)
         except asyncio.CancelledError:
-            token.set()  # the model stops at its next token
             progress.end("cancelled")
-            future.add_done_callback(self._forget_run)  # recorded just before the cancel came
             raise
         except Exception as exc:
             progress.end("failed")
@@ -268,7 +264,7 @@ class Actions(LanguageFeature):
             watch.close()
         if result.cancelled or token.is_set():
             progress.end("cancelled")
-            self._forget(result.extra.get("episodeId"))
+            self.forget_episode(result.extra.get("episodeId"))
             raise JsonRpcRequestCancelled(f"{action.title} was cancelled")
         decision = result.decision.to_json()
         episode = result.extra.get("episodeId")
@@ -428,40 +424,7 @@ class Actions(LanguageFeature):
 
     def _record(self, episode: str | None, verdict: str) -> None:
         """The episode's outcome, written in a worker thread (never blocks typing)."""
-        self._change_memory(episode, f"outcome {verdict}", lambda m, ep: m.feedback(ep, verdict))
-
-    def _forget(self, episode: str | None) -> None:
-        """A request cancelled after the engine recorded its run: memory keeps only answers
-        the editor received, so the episode goes."""
-        self._change_memory(episode, "forgetting", lambda m, ep: m.forget(ids=[ep]))
-
-    def _forget_run(self, future: asyncio.Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            self._forget(future.result().extra.get("episodeId"))
-
-    def _change_memory(
-        self, episode: str | None, what: str, change: Callable[[Any, str], object]
-    ) -> None:
-        if not episode:
-            return
-        try:
-            memory = self.engine.memory
-        except Exception as exc:  # a store that cannot open: the edit itself stands
-            self.log.warning("memory unavailable, %s of %s not done: %s", what, episode, exc)
-            return
-        if memory is None:
-            return
-
-        def write() -> None:
-            try:
-                change(memory, episode)
-            except (KeyError, ValueError) as exc:  # forgotten meanwhile
-                self.log.info("%s of %s not done: %s", what, episode, exc)
-
-        try:
-            self.server.thread_pool.submit(write)
-        except RuntimeError:  # the connection closed meanwhile: its worker threads are gone
-            self.log.info("%s of %s not done: the connection closed", what, episode)
+        self.change_memory(episode, f"outcome {verdict}", lambda m, ep: m.feedback(ep, verdict))
 
     # ------------------------------------------------------------------ results
     def planner(self) -> EditPlanner:
@@ -477,7 +440,7 @@ class Actions(LanguageFeature):
         try:
             return await self.in_thread(lambda: self.plan(gen))
         except asyncio.CancelledError:
-            self._forget(gen.episode)
+            self.forget_episode(gen.episode)
             raise
 
     def plan(self, gen: Generated) -> tuple[types.WorkspaceEdit, list[outcome.Applied]]:

@@ -16,7 +16,7 @@ from tsr_lsp.server.work_progress import WorkProgress
 
 if TYPE_CHECKING:  # the engine (numpy, jinja2, the router) loads on first use, not at initialize
     from tsr_lsp.config import Settings
-    from tsr_lsp.engine import GenerateOptions
+    from tsr_lsp.engine import GenerateOptions, Outcome
     from tsr_lsp.router.decision import RouteRequest
     from tsr_lsp.server.app import TsrLanguageServer
 
@@ -192,8 +192,8 @@ class CustomRequests(LanguageFeature):
                 loop.call_soon_threadsafe(self.server.tell, payload["reason"])
             partials.send(kind, payload)
 
-        def work() -> dict[str, Any]:
-            outcome = self.engine.generate(
+        def work() -> Outcome:
+            return self.engine.generate(
                 route,
                 settings=settings,
                 project_root=root,
@@ -201,17 +201,12 @@ class CustomRequests(LanguageFeature):
                 on_event=on_event,
                 cancel=token,
             )
-            return outcome.to_json()
 
-        future = loop.run_in_executor(self.server.thread_pool, work)
         try:
-            result = await asyncio.shield(future)
-            partials.flush()  # coalesced text goes out before the response
-            if result.get("episodeId", "") is None:  # memory could not record it
-                warn_if_memory_read_only(self.server)
-            return result
-        except asyncio.CancelledError:
-            token.set()  # the model stops at its next token; the slot frees for the queue
-            raise
+            result = (await self.generation(work, token)).to_json()
         except (BackendError, UnknownProfileError, RenderError) as exc:
             raise UserError(str(exc)) from exc
+        partials.flush()  # coalesced text goes out before the response
+        if result.get("episodeId", "") is None:  # memory could not record it
+            warn_if_memory_read_only(self.server)
+        return result

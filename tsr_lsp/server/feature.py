@@ -32,7 +32,7 @@ from tsr_lsp.config import Settings, camel, strict_converter
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tsr_lsp.engine import Engine
+    from tsr_lsp.engine import Engine, Outcome
     from tsr_lsp.server.app import TsrLanguageServer
 
 T = TypeVar("T")
@@ -177,6 +177,56 @@ class LanguageFeature:
         """Run blocking work in this connection's worker threads, off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.server.thread_pool, fn)
+
+    async def generation(self, work: Callable[[], Outcome], token: CancelToken) -> Outcome:
+        """Run a generation (``Engine.generate``) in a worker thread. A cancel sets the token
+        (the model stops at its next token) and raises here at once; memory keeps only
+        answers the editor received, so a run the engine recorded just before the cancel
+        loses its episode when it returns. Callers also check ``token`` after this returns
+        and ``forget_episode`` themselves if they then drop the answer."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.server.thread_pool, work)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            token.set()
+            future.add_done_callback(self._forget_run)
+            raise
+
+    def _forget_run(self, done: asyncio.Future[Outcome]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            self.forget_episode(done.result().extra.get("episodeId"))
+
+    # -- memory writes: in a worker thread, never raised into the editor's request -------
+    def forget_episode(self, episode: str | None) -> None:
+        """Drop an episode whose answer never reached the editor."""
+        self.change_memory(episode, "forgetting", lambda m, ep: m.forget(ids=[ep]))
+
+    def change_memory(
+        self, episode: str | None, what: str, change: Callable[[Any, str], object]
+    ) -> None:
+        """``change(memory, episode)`` in a worker thread (never blocks typing); a store that
+        cannot open, an episode forgotten meanwhile or a closed connection is logged."""
+        if not episode:
+            return
+        try:
+            memory = self.engine.memory
+        except Exception as exc:  # a store that cannot open: the edit itself stands
+            self.log.warning("memory unavailable, %s of %s not done: %s", what, episode, exc)
+            return
+        if memory is None:
+            return
+
+        def write() -> None:
+            try:
+                change(memory, episode)
+            except (KeyError, ValueError) as exc:  # forgotten meanwhile
+                self.log.info("%s of %s not done: %s", what, episode, exc)
+
+        try:
+            self.server.thread_pool.submit(write)
+        except RuntimeError:  # the connection closed meanwhile: its worker threads are gone
+            self.log.info("%s of %s not done: the connection closed", what, episode)
 
     # -- lifecycle (notifications; settings are loaded before ``initialize`` hooks run) --
     def initialize(self, params: Any) -> Any:
