@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--no-direct", action="store_true", help="completion: skip the direct llama-cpp baseline"
     )
+    bench.add_argument(
+        "--accept",
+        action="store_true",
+        help="completion: also accept each suggestion and press Enter (p50_ms_after_accept)",
+    )
     _answers_args(bench)
     from tsr_lsp.commands.memory_cmd import add_parser as memory_parser
 

@@ -190,6 +190,9 @@ class CompletionSettings:
     n_ctx: int = 2048  # context of the completion lane's model instance
     fim_order: str = "psm"  # psm | spm (suffix first: typing forward reuses its KV cache)
     reuse_suffix: bool = True  # move cached KV cells (suffix typing forward, window; llama.cpp)
+    # after a suggestion is shown, ask for the line after it as if accepted (llama.vscode's
+    # speculative FIM): Enter after accepting finds it in the cache
+    speculative: bool = True
 
     @property
     def file_prewarm_tokens(self) -> int:

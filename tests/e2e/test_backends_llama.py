@@ -287,3 +287,35 @@ def test_a_cancelled_suffix_move_leaves_a_cache_that_answers_right(coder: LlamaC
     coder.llm.reset()
     assert out == coder.generate(dataclasses.replace(after, reuse_suffix=False)).text
     assert "return" in out
+
+
+def test_a_speculative_run_leaves_the_cache_as_it_found_it(coder: LlamaCppBackend) -> None:
+    """``keep_cache`` (the completion after the shown one, as if it were accepted): the
+    shown request's prompt is still cached afterwards, so asking it again evaluates one
+    token and answers the same, and typing forward from it still moves the suffix. The
+    same run without ``keep_cache`` leaves its own prompt, and the suffix is evaluated."""
+    below = "".join(f"def g{i}(x):\n    return x * {i}\n\n\n" for i in range(8))
+    shown = GenerationRequest(
+        prompt="def add(a, b):\n    ",
+        suffix="\n" + below,
+        max_tokens=8,
+        temperature=0.0,
+        stop=["\n"],
+        reuse_suffix=True,
+    )
+    coder.llm.reset()
+    first = coder.generate(shown).text
+    accepted = shown.prompt + first + "\n\n\ndef sub(a, b):\n    "
+    suffix = coder.count_tokens(shown.suffix or "")
+    for keep in (False, True):
+        coder.generate(shown)
+        spec = dataclasses.replace(shown, prompt=accepted, keep_cache=keep)
+        assert "return" in coder.generate(spec).text
+        again = coder.generate(shown)
+        assert again.text == first
+        if keep:
+            assert again.evaluated_prompt_tokens <= 1
+        else:
+            assert again.evaluated_prompt_tokens > suffix
+    typed = dataclasses.replace(shown, prompt=shown.prompt + "return a")
+    assert coder.prefill(typed).evaluated_tokens < 20

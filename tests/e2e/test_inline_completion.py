@@ -16,6 +16,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
 from tests.e2e.conftest import request, server_config
+from tsr_lsp.bench.completion import apply_item, press_enter
 
 SOURCE = '''import os
 
@@ -104,14 +105,8 @@ async def _accepted(client: LanguageClient, args: dict[str, Any]) -> Any:
 
 
 def _apply(text: str, item: types.InlineCompletionItem) -> str:
-    lines = text.split("\n")
     assert item.range is not None and item.range.start.line == item.range.end.line
-    row = item.range.start.line
-    line = lines[row]
-    lines[row] = (
-        line[: item.range.start.character] + item.insert_text + line[item.range.end.character :]
-    )
-    return "\n".join(lines)
+    return apply_item(text, item)
 
 
 async def test_capabilities_advertise_inline_completion_and_the_command(
@@ -192,6 +187,29 @@ async def test_acceptance_and_dismissal_reach_memory(
     assert stats["byLanguage"]["python"]["accepted"] == 1
     assert stats["acceptanceRate"] == pytest.approx(1 / (1 + bool(second)))
     assert (await _accepted(client, {"id": "cnope"}))["outcome"] is None
+
+
+async def test_the_line_after_an_accepted_suggestion_is_ready_at_enter(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    """Speculative completion: while the suggestion is shown, the server computes the next
+    line as if it were accepted; after the acceptance and Enter, the request is answered
+    from the cache (``speculative.used`` in tsr/inline/stats) with a new suggestion."""
+    uri = _open(client, tmp_path / "lines.py", SOURCE)
+    item = (await _complete(client, uri, LINE, COL)).items[0]
+    for _ in range(600):  # the 1.5B on 2 busy cores: about 1-3 s
+        stats = await request(client, "tsr/inline/stats", {})
+        if stats["speculative"]["ready"]:
+            break
+        await asyncio.sleep(0.1)
+    assert stats["speculative"] == {"started": 1, "ready": 1, "used": 0}
+    text, column = press_enter(_apply(SOURCE, item), LINE)
+    _change(client, uri, text, 2)
+    after = (await _complete(client, uri, LINE + 1, column)).items
+    stats = await request(client, "tsr/inline/stats", {})
+    assert stats["speculative"]["used"] == 1 and after
+    assert after[0].command.arguments[0]["id"] != item.command.arguments[0]["id"]
+    assert after[0].insert_text.startswith(" " * column) and after[0].insert_text.strip()
 
 
 async def test_bad_input_is_a_quick_empty_answer(client: LanguageClient, tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ from tsr_lsp.completion.context import (
     ANCHOR_LINES,
     Chunk,
     Cursor,
+    after_accept,
     build_prompt,
+    indent_unit,
     definition_end,
     file_prompt,
     locate,
@@ -284,3 +286,51 @@ def test_client_units_become_python_characters() -> None:
     assert [from_client_units(line, n, utf8) for n in (1, 5, 7, 8)] == [1, 2, 3, 4]
     assert from_client_units(line, 9, utf16) == 4 + 4  # past the end: the surplus is kept
     assert from_client_units("", 4, utf16) == 4  # a blank line's virtual indentation
+
+
+def test_after_accept_is_the_line_an_editor_gives_after_enter() -> None:
+    """The speculative completion's cursor: the document with the suggestion accepted and
+    Enter pressed, indented as editors do, keyed exactly as the request that comes then."""
+    body = "def total(xs):\n    s = 0\n    |\n    return s\n"
+    cases = [  # (document, accepted, replaces the rest, language, document after Enter)
+        (body, "for x in xs:", False, "python",
+         "def total(xs):\n    s = 0\n    for x in xs:\n        |\n    return s\n"),
+        (body, "s += 1", False, "python",
+         "def total(xs):\n    s = 0\n    s += 1\n    |\n    return s\n"),
+        (body, "return s + 1", False, "python",
+         "def total(xs):\n    s = 0\n    return s + 1\n|\n    return s\n"),
+        (body, "for x in xs:\n        s += x", False, "python",
+         "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n        |\n    return s\n"),
+        ("function f(a) {\n  |\n}\n", "if (a) {", False, "javascript",
+         "function f(a) {\n  if (a) {\n    |\n}\n"),
+        ("function f(a) {\n  |\n}\n", "return a;", False, "javascript",
+         "function f(a) {\n  return a;\n  |\n}\n"),
+        ("def f(a):\n\tx = 1\n\t|\n", "if a:", False, "python",
+         "def f(a):\n\tx = 1\n\tif a:\n\t\t|\n"),
+        ("def f(a):\n    x = g(|)\n", "a)", True, "python",
+         "def f(a):\n    x = g(a)\n    |\n"),
+    ]  # fmt: skip
+    for text, accepted, replaces, language, expected in cases:
+        got = after_accept(cursor(text), accepted, replaces, language)
+        assert got is not None, (text, accepted)
+        assert make_key(got) == make_key(cursor(expected)), (text, accepted, got.line_prefix)
+        assert got.line == cursor(expected).line
+    # code right of the cursor would be split by Enter; an empty suggestion is no line
+    assert after_accept(cursor("def f(a):\n    x = g(|)\n"), "a", False, "python") is None
+    assert after_accept(cursor(body), "  ", False, "python") is None
+
+
+def test_indent_unit_is_the_commonest_step_not_a_continuation_lines() -> None:
+    aligned = [
+        "def check(a,",
+        "          b):",
+        "    if a:",
+        "        x = call(a,",
+        "                 b)",
+        "        if x:",
+        "            return x",
+    ]
+    assert indent_unit(aligned) == "    "
+    assert indent_unit(["function f() {", "  if (a) {", "    g();", "  }", "}"]) == "  "
+    assert indent_unit(["def f():", "\treturn 1"]) == "\t"
+    assert indent_unit(["x = 1"]) == "    "

@@ -118,6 +118,36 @@ def test_a_background_prefill_gives_way_to_a_completion(home: Path) -> None:
     warm.join()
 
 
+def test_a_speculative_generation_gives_way_to_a_completion(home: Path) -> None:
+    """``preempt``: background generation (the line after a shown suggestion) stops for the
+    next real completion instead of making it wait, and pauses no chat meanwhile."""
+    pool = ModelPool(pool_settings())
+    stop = threading.Event()
+    tokens: list[float] = []
+    outcome: list[str] = []
+
+    def speculate() -> None:
+        req = GenerationRequest(prompt="w " * 300, max_tokens=300)
+        try:
+            pool.generate("coder", req, on_token=lambda _p: tokens.append(1.0),
+                          cancel=stop, lane=INLINE, preempt=stop)  # fmt: skip
+            outcome.append("finished")
+        except GenerationCancelled:
+            outcome.append("stopped")
+
+    spec = threading.Thread(target=speculate)
+    spec.start()
+    while len(tokens) < 3:
+        time.sleep(0.005)
+    assert not pool._inline_busy.get("local"), "background work pauses nobody"
+    started = time.monotonic()
+    result = pool.generate("coder", GenerationRequest(prompt="a b", max_tokens=2), lane=INLINE)
+    spec.join()
+    assert result.text == "[coder] a" and outcome == ["stopped"] and stop.is_set()
+    assert time.monotonic() - started < 1.5  # not the 300 tokens' 3 s
+    assert len(tokens) < 300
+
+
 def _swallow(fn: object) -> None:
     try:
         fn()  # type: ignore[operator]

@@ -74,6 +74,10 @@ class GenerationRequest:
     # new prefix only extends the cached one (typing forward), and the prefix window's when
     # the cache holds it elsewhere (a file prewarmed whole; docs/COMPLETION.md).
     reuse_suffix: bool = False
+    # A speculative run (the completion after the shown one is accepted): the prompt cache
+    # is left as it was, so a user who does not accept loses none of it (backends that can;
+    # evaluated in small chunks, so a real request stops it sooner).
+    keep_cache: bool = False
 
 
 @dataclass

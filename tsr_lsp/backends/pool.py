@@ -25,7 +25,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -467,29 +468,50 @@ class ModelPool:
         progress: LoadProgress | None = None,
         profile: ModelProfile | None = None,
         lane: str = "",
+        preempt: threading.Event | None = None,
     ) -> GenerationResult:
+        """One generation. With ``preempt`` it is background work, like a prewarm: the next
+        inline generation of the model sets ``preempt`` (which ``cancel`` must observe)
+        rather than wait for it, and it pauses nobody."""
         _, prof = self._resolve(name, profile)
         model_file = prof.path or prof.url or name
-        compute = _compute(prof)
-        if lane == INLINE:
-            with self._priority:
-                self._inline_busy[compute] = self._inline_busy.get(compute, 0) + 1
-                for prewarm in self._background.get(model_file, ()):
-                    prewarm.set()  # a completion never waits for a prewarm to finish
-        else:
-            on_token = self._yielding(compute, on_token)
-        try:
+
+        def run(tokens: TokenCallback | None) -> GenerationResult:
             slot = self._acquire(name, cancel, progress, profile, lane)
             try:
-                return slot.backend.generate(request, on_token, cancel)
+                return slot.backend.generate(request, tokens, cancel)
             finally:
                 slot.last_used = time.monotonic()
                 slot.lock.release()
+
+        if preempt is not None:
+            with self._background_work(model_file, preempt):
+                return run(on_token)
+        compute = _compute(prof)
+        if lane != INLINE:
+            return run(self._yielding(compute, on_token))
+        with self._priority:
+            self._inline_busy[compute] = self._inline_busy.get(compute, 0) + 1
+            for prewarm in self._background.get(model_file, ()):
+                prewarm.set()  # a completion never waits for a prewarm to finish
+        try:
+            return run(on_token)
         finally:
-            if lane == INLINE:
-                with self._priority:
-                    self._inline_busy[compute] -= 1
-                    self._priority.notify_all()
+            with self._priority:
+                self._inline_busy[compute] -= 1
+                self._priority.notify_all()
+
+    @contextmanager
+    def _background_work(self, model_file: str, stop: threading.Event) -> Iterator[None]:
+        """Register ``stop`` for the duration: the next inline generation of the model sets
+        it (a prewarm, a speculative completion)."""
+        with self._priority:
+            self._background.setdefault(model_file, set()).add(stop)
+        try:
+            yield
+        finally:
+            with self._priority:
+                self._background[model_file].discard(stop)
 
     def _yielding(self, compute: str, on_token: TokenCallback | None) -> TokenCallback:
         """A token callback that pauses while an inline completion on the same compute runs."""
@@ -519,15 +541,9 @@ class ModelPool:
         if not background:
             return self._prefill(name, request, cancel, progress, profile, lane)
         _, prof = self._resolve(name, profile)
-        model_file = prof.path or prof.url or name
         cancel = cancel or threading.Event()
-        with self._priority:
-            self._background.setdefault(model_file, set()).add(cancel)
-        try:
+        with self._background_work(prof.path or prof.url or name, cancel):
             return self._prefill(name, request, cancel, progress, profile, lane)
-        finally:
-            with self._priority:
-                self._background[model_file].discard(cancel)
 
     def _prefill(
         self,

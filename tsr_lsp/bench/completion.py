@@ -12,10 +12,14 @@ project folder and, per group of tasks (the masked lines of one file, in order):
      with the original line: exact match and edit similarity;
   3. types the first two characters of the suggestion and asks again
      (``p50_ms_type_through``: answered from the cache; ``type_through_hit_ratio``);
-  4. on a long file (cursor at line >= LONG_LINE: ``--set stdlib``), fills the masked
+  4. with ``--accept``: accepts the suggestion ACCEPT_WAIT_S after it came (the user read
+     it), presses Enter (a new line indented as editors do: ``press_enter``) and asks there
+     (``p50_ms_after_accept``; ``speculative_used_ratio``: the share of those requests the
+     speculative completion answered from the cache, of ``after_accept_tries``);
+  5. on a long file (cursor at line >= LONG_LINE: ``--set stdlib``), fills the masked
      line in, adds a line below it with the same indentation (the user pressed Enter) and
      asks there (``p50_ms_next_line_long``: what typing forward costs);
-  5. moves to the next masked line of the same file with ``didChange``
+  6. moves to the next masked line of the same file with ``didChange``
      (``p50_ms_next_line``).
 
 Direct side: llama-cpp-python with the same GGUF and constructor arguments, the model's own
@@ -48,6 +52,8 @@ FIRST_WAIT_S = 5.0
 TYPED = 2
 DEFAULT_LIMIT = 60
 LONG_LINE = 60  # a cursor this far down: the prefix window no longer starts at line 0
+ACCEPT_WAIT_S = 1.0  # from a suggestion on screen to Tab and Enter (an assumption)
+_ENDS_BLOCK = ("return", "raise", "pass", "break", "continue")
 
 
 def _load() -> float:
@@ -56,6 +62,31 @@ def _load() -> float:
 
 def _first_line(text: str) -> str:
     return text.split("\n", 1)[0].strip()
+
+
+def press_enter(text: str, line: int) -> tuple[str, int]:
+    """Enter at the end of ``line`` of a Python file, as an editor indents the new line
+    (VS Code's Python support, Neovim's python indent): one level deeper after ':', one
+    less after return/raise/pass/break/continue, else the same. The text and the column."""
+    lines = text.split("\n")
+    code = lines[line]
+    indent = len(code) - len(code.lstrip())
+    words = code.split()
+    if code.rstrip().endswith(":"):
+        indent += 4
+    elif words and words[0] in _ENDS_BLOCK:
+        indent = max(0, indent - 4)
+    lines.insert(line + 1, " " * indent)
+    return "\n".join(lines), indent
+
+
+def apply_item(text: str, item: Any) -> str:
+    """``text`` with an inline completion item accepted (its range replaced)."""
+    lines = text.split("\n")
+    start, end = item.range.start, item.range.end
+    row = lines[start.line]
+    lines[start.line] = row[: start.character] + item.insert_text + row[end.character :]
+    return "\n".join(lines)
 
 
 @dataclasses.dataclass
@@ -67,6 +98,7 @@ class Side:
     next_line: list[float] = dataclasses.field(default_factory=list)
     next_line_long: list[float] = dataclasses.field(default_factory=list)
     type_through: list[float] = dataclasses.field(default_factory=list)
+    after_accept: list[float] = dataclasses.field(default_factory=list)
     hits: int = 0
     tries: int = 0
     all_ms: list[float] = dataclasses.field(default_factory=list)
@@ -85,6 +117,7 @@ class TsrSide:
         self.side = Side()
         self.client: Any = None
         self.version = 0
+        self.accept = False  # step 4 (--accept)
 
     async def start(self) -> None:
         from tsr_lsp.client import TsrClient, server_command
@@ -168,6 +201,7 @@ class TsrSide:
                 path.write_text(task.text)
                 self._change(uri, task.text)
             ms, result = await self._ask(uri, task.line, task.column)
+            shown = time.monotonic()
             items = list(result.items) if result is not None else []
             suggestion = items[0].insert_text[task.column :] if items else ""
             self.side.score(_first_line(suggestion), task)
@@ -177,6 +211,9 @@ class TsrSide:
             self.side.all_ms.append(ms)
             if len(suggestion) > TYPED:
                 await self._type_through(uri, task, suggestion)
+            if self.accept and items and items[0].range is not None:
+                await asyncio.sleep(max(0.0, shown + ACCEPT_WAIT_S - time.monotonic()))
+                await self._accept_and_enter(uri, task, items[0])
             if task.line >= LONG_LINE:
                 await self._typed_next_line(uri, task)
         for opened in [uri, *others]:
@@ -193,6 +230,19 @@ class TsrSide:
             self.side.hits += 1
             self.side.type_through.append(ms)
         self._change(uri, task.text)
+
+    async def _accept_and_enter(self, uri: str, task: Task, item: Any) -> None:
+        """The user accepted the suggestion and pressed Enter: the request on the new line
+        (``p50_ms_after_accept``)."""
+        text, column = press_enter(apply_item(task.text, item), task.line)
+        self._change(uri, text)
+        ms, _ = await self._ask(uri, task.line + 1, column)
+        self.side.after_accept.append(ms)
+        self._change(uri, task.text)
+
+    async def speculative(self) -> dict[str, int]:
+        stats = await self.client.lsp.protocol.send_request_async("tsr/inline/stats", {})
+        return dict(stats.get("speculative", {}))
 
     async def _typed_next_line(self, uri: str, task: Task) -> None:
         """The user wrote the masked line and pressed Enter (same indentation): the
@@ -281,10 +331,15 @@ def _write_details(out: Path, tasks: list[Task], tsr: Side, direct: Side | None)
 
 
 async def _measure(
-    tasks: list[Task], init: dict[str, Any], direct: ModelProfile | None, out: Path | None
+    tasks: list[Task],
+    init: dict[str, Any],
+    direct: ModelProfile | None,
+    out: Path | None,
+    accept: bool = False,
 ) -> dict[str, Any]:
     """``direct``: the profile the direct call runs (the inline lane's), None: no direct
-    call."""
+    call. ``accept``: step 4 too (it changes what the cache holds for step 5, which then
+    answers the exact-match tasks from the cache: step 5's latency is not comparable)."""
     groups: dict[str, list[Task]] = {}
     for task in tasks:
         groups.setdefault(task.group, []).append(task)
@@ -292,6 +347,7 @@ async def _measure(
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="tsr-bench-completion-") as tmp:
         tsr = TsrSide(Path(tmp), init)
+        tsr.accept = accept
         base = DirectSide(direct) if direct is not None else None
         await tsr.start()
         try:
@@ -300,6 +356,7 @@ async def _measure(
                 if base is not None:  # alternate, so both sides see the same machine load
                     for task in group:
                         base.task(task)
+            speculative = await tsr.speculative()
         finally:
             await tsr.stop()
             if base is not None:
@@ -326,6 +383,12 @@ async def _measure(
         "p50_ms_first_nohint": _p50(s.first_nohint),
         "p50_ms_type_through": _p50(s.type_through),
         "type_through_hit_ratio": round(s.hits / s.tries, 3) if s.tries else 0.0,
+        "p50_ms_after_accept": _p50(s.after_accept),
+        "after_accept_tries": len(s.after_accept),
+        "speculative_used_ratio": round(speculative.get("used", 0) / len(s.after_accept), 3)
+        if s.after_accept
+        else 0.0,
+        "speculative": speculative,
         "p90_ms_all": round(sorted(s.all_ms)[int(0.9 * (len(s.all_ms) - 1))], 1)
         if s.all_ms
         else -1.0,
@@ -356,6 +419,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         init["models"] = candidate_profiles(progress, only=only)
     lane = lane_profile(init)  # the inline lane's model, and so the direct call's
     direct = None if getattr(args, "no_direct", False) else lane
-    metrics = asyncio.run(_measure(tasks, init, direct, getattr(args, "out", None)))
+    accept = getattr(args, "accept", False)
+    metrics = asyncio.run(_measure(tasks, init, direct, getattr(args, "out", None), accept))
     model = Path(lane.path).name
     return {"set": name, "model": model, **metrics, "repo_files_overlapping_set": len(overlap)}

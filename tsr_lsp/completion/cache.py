@@ -32,6 +32,7 @@ class Key:
 class Entry:
     texts: tuple[str, ...]  # cleaned suggestions, best first
     completion_id: str = ""  # the id of the completion that produced them
+    speculative: bool = False  # computed ahead for the line after an accepted suggestion, unused
 
 
 def _digest(lines: tuple[str, ...]) -> str:
@@ -55,6 +56,9 @@ class SuggestionCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
 
     def put(self, key: Key, entry: Entry) -> None:
         self._items[key] = entry

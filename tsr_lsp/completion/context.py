@@ -10,7 +10,9 @@ cursor plus the suffix, which is why the suffix budget is the smaller one.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -157,6 +159,46 @@ def opens_block(line: str) -> bool:
     """Does ``line`` open a block (Python's ':', braces, brackets, arrows, do/then)?"""
     stripped = line.rstrip()
     return stripped.endswith((":", "{", "(", "[", "=>", "->")) or stripped.endswith(("do", "then"))
+
+
+# After these a Python line ends its block: editors (VS Code's Python support, Neovim's
+# python indent) take one level off the next line.
+_ENDS_BLOCK = re.compile(r"^\s*(?:return|raise|pass|break|continue)\b")
+
+
+def indent_unit(lines: Sequence[str]) -> str:
+    """One level of indentation as the file writes it: a tab, or the commonest step by which
+    a line is indented deeper than the code line above it (4 spaces when none is seen).
+    The commonest, not the smallest: continuation lines aligned under a bracket step by any
+    width."""
+    if any(x.startswith("\t") for x in lines):
+        return "\t"
+    widths = [indent_width(x) for x in lines if x.strip()]
+    steps = Counter(b - a for a, b in itertools.pairwise(widths) if b > a)
+    return " " * (steps.most_common(1)[0][0] if steps else 4)
+
+
+def after_accept(cur: Cursor, text: str, replaces_rest: bool, language: str) -> Cursor | None:
+    """The cursor after the user accepts ``text`` at ``cur`` and presses Enter: on a new
+    line below, indented as editors indent it (as the last accepted line; a level deeper
+    after a line that opens a block; a level less after a Python ``return``, ``raise``,
+    ``pass``, ``break`` or ``continue``). None when code would stay right of the cursor
+    (Enter would split the line) or the suggestion is empty.
+
+    Why: the speculative completion asks for that line while the user reads the shown one,
+    so the request after Enter finds its answer in the cache (docs/COMPLETION.md)."""
+    rest = "" if replaces_rest else cur.line_suffix
+    if not text.strip() or rest.strip():
+        return None
+    lines = (cur.line_prefix + text + rest).split("\n")
+    last = lines[-1].rstrip()
+    indent = last[: indent_width(last)]
+    unit = indent_unit(cur.before[-64:] + tuple(lines))
+    if opens_block(last):
+        indent += unit
+    elif language == "python" and _ENDS_BLOCK.match(last) and indent.endswith(unit):
+        indent = indent[: -len(unit)]
+    return Cursor(cur.line + len(lines), indent, "", cur.before + tuple(lines), cur.after)
 
 
 _DEFINITION = re.compile(

@@ -16,6 +16,7 @@ optional ``tsr/inline/didFocus`` hint).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 import uuid
@@ -29,11 +30,12 @@ from pygls.uris import to_fs_path
 
 from tsr_lsp.backends.base import GenerationCancelled
 from tsr_lsp.backends.pool import INLINE
-from tsr_lsp.completion.cache import Entry, SuggestionCache, make_key
+from tsr_lsp.completion.cache import Entry, Key, SuggestionCache, make_key
 from tsr_lsp.completion.chunks import ChunkRing, pick
 from tsr_lsp.completion.context import (
     Cursor,
     FimPrompt,
+    after_accept,
     build_prompt,
     file_prompt,
     locate,
@@ -44,7 +46,7 @@ from tsr_lsp.completion.postprocess import Cleaned
 from tsr_lsp.config import CompletionSettings
 from tsr_lsp.router.decision import Decision, RouteRequest
 from tsr_lsp.server.feature import NOT_MINE, CancelToken, notification
-from tsr_lsp.server.inline_outcomes import ACCEPTED, InlineOutcomes
+from tsr_lsp.server.inline_outcomes import ACCEPTED, InlineOutcomes, Tuning
 from tsr_lsp.server.inline_run import InlineRuns, Job
 
 EMPTY_ITEMS: list[types.InlineCompletionItem] = []
@@ -71,6 +73,23 @@ class FocusParams:
     position: Position
 
 
+@dataclass
+class Speculation:
+    """The completion being computed for the line after the shown one (as if accepted)."""
+
+    uri: str
+    lines: range  # the shown suggestion's line and the line after it
+    key: Key
+    stop: threading.Event
+    writing: threading.Event  # its prompt is evaluated: the answer is a line away
+    task: asyncio.Future[None]
+
+    def near(self, uri: str, position: Position | None) -> bool:
+        """Is a cursor there still reading the suggestion (a focus hint while it is shown
+        must not stop the line after it)?"""
+        return uri == self.uri and position is not None and position.line in self.lines
+
+
 class InlineCompletion(InlineRuns, InlineOutcomes):
     name = "completion"
     options = {types.TEXT_DOCUMENT_INLINE_COMPLETION: types.InlineCompletionOptions()}
@@ -84,6 +103,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         self.decision: Decision | None = None
         self.prewarm: threading.Event | None = None
         self.focus_timer: asyncio.TimerHandle | None = None
+        self.speculation: Speculation | None = None
 
     # ------------------------------------------------------------------ settings
     @property
@@ -162,12 +182,16 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         if job is not None:
             job.supersede()
         self.languages.pop(uri, None)
+        if self.speculation is not None and self.speculation.uri == uri:
+            self.speculation.stop.set()
 
     def shutdown(self, params: Any) -> None:
         for job in list(self.jobs.values()):
             job.supersede()
         if self.prewarm is not None:
             self.prewarm.set()
+        if self.speculation is not None:
+            self.speculation.stop.set()
 
     # ------------------------------------------------------------------ prompts
     def _prompt(self, uri: str, cur: Cursor | None, source: str) -> FimPrompt:
@@ -213,6 +237,9 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         prompt = self._prompt(uri, cur, text)
         if self.prewarm is not None:
             self.prewarm.set()
+        spec = self.speculation
+        if spec is not None and not spec.near(uri, position):  # the user went elsewhere
+            spec.stop.set()
         stop = threading.Event()
         self.prewarm = stop
         self.server.thread_pool.submit(self._prefill, self.languages.get(uri, ""), prompt, stop)
@@ -315,12 +342,20 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         scope = f"{decision.model}|{tuning.max_tokens}|{conf.multiline}|{conf.prefix_tokens}"
         scope += f"|{conf.suffix_tokens}|{conf.chunk_tokens}|{conf.heal}"
         key = make_key(cur, scope)
+        spec = self.speculation
+        if spec is not None and spec.key == key and spec.writing.is_set():
+            # this very line is being written: sooner than a fresh run (still evaluating its
+            # prompt, it is stopped by the fresh run, which moves the cached suffix instead)
+            await asyncio.shield(spec.task)
         hit = self.cache.lookup(key)
         if hit is not None:
             entry, typed = hit
-            self.log.debug(
-                "cache hit (%d typed) in %.1f ms", typed, (time.perf_counter() - started) * 1000
-            )
+            self.log.debug("cache hit (%d typed) in %.1f ms", typed, _ms(started))
+            if not typed:
+                if entry.speculative:  # the line after Enter, ready before it was asked
+                    self.speculated["used"] += 1
+                    self.cache.put(key, dataclasses.replace(entry, speculative=False))
+                self._speculate(job.uri, cur, entry.texts[0], False, decision, tuning, scope)
             return self._items(cur, position, entry.texts, entry.completion_id, doc)
         if conf.debounce_ms > 0:
             await asyncio.sleep(conf.debounce_ms / 1000)
@@ -330,7 +365,7 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         count = MAX_ITEMS if invoked else 1
         try:
             cleaned = await self.in_thread(
-                lambda: self._generate(job, cur, prompt, decision, count, multiline, tuning)
+                lambda: self._generate(job.stop, cur, prompt, decision, count, multiline, tuning)
             )
         except asyncio.CancelledError:
             job.stop.set()  # the generation stops at its next token
@@ -345,10 +380,77 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         file = self._rel_path(job.uri)
         self._remember(completion_id, texts, language, file, decision.model, multiline)
         items = self._items(cur, position, texts, completion_id, doc, cleaned)
-        self.log.debug(
-            "%d item(s) in %.0f ms", len(items.items), (time.perf_counter() - started) * 1000
-        )
+        first = next(c for c in cleaned if c.text)
+        self._speculate(job.uri, cur, first.text, first.replace_rest, decision, tuning, scope)
+        self.log.debug("%d item(s) in %.0f ms", len(items.items), _ms(started))
         return items
+
+    # ------------------------------------------------------------------ speculation
+    def _speculate(
+        self,
+        uri: str,
+        cur: Cursor,
+        text: str,
+        replaces_rest: bool,
+        decision: Decision,
+        tuning: Tuning,
+        scope: str,
+    ) -> None:
+        """Start computing the suggestion for the line after ``text``, as if the user
+        accepted it and pressed Enter, while they read it (llama.vscode's speculative FIM).
+        Background work: any real completion of the model stops it, the KV cache is left
+        as it was, and its answer waits in the cache for the request after Enter."""
+        if not self.conf.speculative:
+            return
+        nxt = after_accept(cur, text, replaces_rest, self.languages.get(uri, ""))
+        if nxt is None:
+            return
+        key = make_key(nxt, scope)
+        if key in self.cache:
+            return
+        if self.speculation is not None:
+            self.speculation.stop.set()
+        stop, writing = threading.Event(), threading.Event()
+        self.speculated["started"] += 1
+        task = asyncio.ensure_future(
+            self._speculative(uri, nxt, key, stop, writing, decision, tuning)
+        )
+        lines = range(cur.line, nxt.line + 1)
+        self.speculation = Speculation(uri, lines, key, stop, writing, task)
+
+    async def _speculative(
+        self,
+        uri: str,
+        cur: Cursor,
+        key: Key,
+        stop: threading.Event,
+        writing: threading.Event,
+        decision: Decision,
+        tuning: Tuning,
+    ) -> None:
+        started = time.perf_counter()
+        prompt = self._prompt(uri, cur, "")
+        multiline = wants_multiline(cur, tuning.multiline)
+        try:
+            cleaned = await self.in_thread(
+                lambda: self._generate(stop, cur, prompt, decision, 1, multiline, tuning, writing)
+            )
+        except Exception as exc:  # an optimisation: log, never report
+            self.log.info("speculative completion skipped: %s", exc)
+            return
+        texts = tuple(c.text for c in cleaned if c.text)
+        if stop.is_set() or not texts:
+            why = "stopped" if stop.is_set() else f"empty ({cleaned[0].reason if cleaned else ''})"
+            self.log.debug("speculative completion %s after %.0f ms", why, _ms(started))
+            return
+        completion_id = "c" + uuid.uuid4().hex[:12]
+        self.cache.put(key, Entry(texts, completion_id, speculative=True))
+        self.speculated["ready"] += 1
+        language = self.languages.get(uri, "")
+        self._remember(
+            completion_id, texts, language, self._rel_path(uri), decision.model, multiline
+        )
+        self.log.debug("speculative completion ready in %.0f ms", _ms(started))
 
     def _items(
         self,
@@ -384,6 +486,10 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
     def _empty(self, reason: str) -> types.InlineCompletionList:
         self.log.debug("no completion: %s", reason)
         return types.InlineCompletionList(items=EMPTY_ITEMS)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def _cursor(doc: Any, text: str, position: Any) -> Cursor | None:

@@ -78,6 +78,9 @@ class InlineOutcomes(LanguageFeature):
         # outcomes are written one at a time, in arrival order (a partial acceptance and
         # the acceptance after it update one episode), and tsr/inline/stats waits for them
         self.writing = asyncio.Lock()
+        # speculative completions of this connection (server/completion.py): started, ready
+        # in the cache, used by the request after Enter
+        self.speculated = {"started": 0, "ready": 0, "used": 0}
 
     def project(self) -> str:
         return str(self.root) if self.root else ""
@@ -202,9 +205,16 @@ class InlineOutcomes(LanguageFeature):
     async def stats(self, params: StatsParams, token: CancelToken) -> dict[str, Any]:
         project = None if params.all_projects else (params.project or self.project())
         memory = self.engine.memory
+        speculative = dict(self.speculated)
         if memory is None:
             table: dict[str, Any] = {"shown": 0, "accepted": 0, "partial": 0, "rejected": 0}
-            return {"project": project, **table, "acceptanceRate": 0.0, "byLanguage": {}}
+            return {
+                "project": project,
+                **table,
+                "acceptanceRate": 0.0,
+                "byLanguage": {},
+                "speculative": speculative,
+            }
         async with self.writing:  # the outcomes received before this request count
             result = await self.in_thread(lambda: memory.completion_stats(project))
-        return {"project": project, **result}
+        return {"project": project, **result, "speculative": speculative}

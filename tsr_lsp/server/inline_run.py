@@ -86,19 +86,23 @@ class InlineRuns(LanguageFeature):
 
     def _generate(
         self,
-        job: Job,
+        stop: threading.Event,
         cur: Cursor,
         prompt: FimPrompt,
         decision: Decision,
         count: int,
         multiline: bool,
         tuning: Tuning,
+        speculative: threading.Event | None = None,
     ) -> list[Cleaned]:
-        """In a worker thread: up to ``count`` suggestions (the first greedy), cleaned."""
+        """In a worker thread: up to ``count`` suggestions (the first greedy), cleaned, until
+        ``stop`` (superseded, cancelled). A ``speculative`` run is background work: the next
+        real completion of the model stops it, it leaves the KV cache as it was, and it sets
+        the event once the model writes (its prompt is evaluated)."""
         out: list[Cleaned] = []
         profile = self._lane_profile(decision.model)
         for i in range(count):
-            if job.stop.is_set():
+            if stop.is_set():
                 break
             req = self._request(
                 prompt,
@@ -107,8 +111,11 @@ class InlineRuns(LanguageFeature):
                 top_p=0.95,
                 repeat_penalty=1.0,
                 seed=i,
+                keep_cache=speculative is not None,
             )
-            raw = self._run(job, req, cur, multiline, prompt.healed, decision.model, profile)
+            raw = self._run(
+                stop, req, cur, multiline, prompt.healed, decision.model, profile, speculative
+            )
             if raw is None:
                 break
             cleaned = postprocess(raw, cur, multiline=multiline, healed=prompt.healed)
@@ -118,17 +125,18 @@ class InlineRuns(LanguageFeature):
 
     def _run(
         self,
-        job: Job,
+        stop: threading.Event,
         req: GenerationRequest,
         cur: Cursor,
         multiline: bool,
         healed: str,
         model: str,
         profile: ModelProfile,
+        speculative: threading.Event | None = None,
     ) -> str | None:
         """One generation; stops itself as soon as the suggestion is complete (one line, or
-        the end of the block) or over budget. None: superseded or failed."""
-        halt = Halt(job.stop)
+        the end of the block) or over budget. None: stopped (superseded) or failed."""
+        halt = Halt(stop)
         pieces: list[str] = []
         first: list[float] = []
         budget = self.settings.completion.max_ms / 1000
@@ -139,6 +147,8 @@ class InlineRuns(LanguageFeature):
             now = time.monotonic()
             if not first:
                 first.append(now)
+                if speculative is not None:
+                    speculative.set()
             text = "".join(pieces)
             if _complete(text, cur, multiline, healed):
                 halt.set()
@@ -148,7 +158,13 @@ class InlineRuns(LanguageFeature):
 
         try:
             result = self.engine.pool.generate(
-                model, req, on_token=on_token, cancel=halt, profile=profile, lane=INLINE
+                model,
+                req,
+                on_token=on_token,
+                cancel=halt,
+                profile=profile,
+                lane=INLINE,
+                preempt=stop if speculative is not None else None,
             )
             text = result.text
             self.log.debug(
@@ -159,7 +175,7 @@ class InlineRuns(LanguageFeature):
                 result.evaluated_prompt_tokens,
             )
         except GenerationCancelled as exc:
-            if job.stop.is_set():
+            if stop.is_set():
                 return None
             text = exc.result.text or "".join(pieces)
             self.log.debug("stopped early after %d tokens", exc.result.completion_tokens)
