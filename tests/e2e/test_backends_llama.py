@@ -263,16 +263,21 @@ def test_a_file_prewarmed_whole_serves_a_window_deep_in_it(coder: LlamaCppBacken
     assert "out.append(v * 25)" in fresh and moved == fresh
 
 
-def test_a_cancelled_suffix_move_leaves_a_cache_that_answers_right(coder: LlamaCppBackend) -> None:
+def _above_eight_functions(prompt: str) -> GenerationRequest:
+    """A one-line FIM request with eight small functions below (a suffix worth moving)."""
     below = "".join(f"def g{i}(x):\n    return x * {i}\n\n\n" for i in range(8))
-    before = GenerationRequest(
-        prompt="def add(a, b):",
+    return GenerationRequest(
+        prompt=prompt,
         suffix="\n" + below,
         max_tokens=8,
         temperature=0.0,
         stop=["\n"],
         reuse_suffix=True,
     )
+
+
+def test_a_cancelled_suffix_move_leaves_a_cache_that_answers_right(coder: LlamaCppBackend) -> None:
+    before = _above_eight_functions("def add(a, b):")
     after = dataclasses.replace(before, prompt="def add(a, b):\n    ")
     coder.llm.reset()
     coder.prefill(before)
@@ -294,15 +299,7 @@ def test_a_speculative_run_leaves_the_cache_as_it_found_it(coder: LlamaCppBacken
     shown request's prompt is still cached afterwards, so asking it again evaluates one
     token and answers the same, and typing forward from it still moves the suffix. The
     same run without ``keep_cache`` leaves its own prompt, and the suffix is evaluated."""
-    below = "".join(f"def g{i}(x):\n    return x * {i}\n\n\n" for i in range(8))
-    shown = GenerationRequest(
-        prompt="def add(a, b):\n    ",
-        suffix="\n" + below,
-        max_tokens=8,
-        temperature=0.0,
-        stop=["\n"],
-        reuse_suffix=True,
-    )
+    shown = _above_eight_functions("def add(a, b):\n    ")
     coder.llm.reset()
     first = coder.generate(shown).text
     accepted = shown.prompt + first + "\n\n\ndef sub(a, b):\n    "

@@ -237,7 +237,11 @@ def test_typing_shows_ghost_text_and_the_accept_keys_insert_it(
     assert (
         res["after_accept"].splitlines()[1].startswith("    return " + suggestion.splitlines()[0])
     )
-    methods = [s["method"] for s in res["sent"]]
+    # the focus hint where insert mode began, before the request
+    focus = [s["params"] for s in res["sent"] if s["method"] == "tsr/inline/didFocus"]
+    assert focus and focus[0]["position"]["line"] == 1, res["sent"]
+    assert focus[0]["textDocument"]["uri"] == source.as_uri()
+    methods = [s["method"] for s in res["sent"] if s["method"] != "tsr/inline/didFocus"]
     assert methods[0] == "tsr/inline/didShow"
     assert "tsr/inline/didPartiallyAccept" in methods
     assert methods[-1] == "workspace/executeCommand"

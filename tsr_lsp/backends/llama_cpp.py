@@ -288,13 +288,13 @@ class LlamaCppBackend:
         if reuse_suffix and self.can_move_suffix and self.fim_ids and keep > 0:
             move = suffix_move(cached, tokens, keep, self.fim_ids[1], self._text)
             if move is not None and self.suffix_stale + move.typed <= MAX_SUFFIX_STALE:
-                evaluated = self._move_run(tokens, keep, move, cancel)
+                evaluated = self._move_run(tokens, keep, move, cancel, chunk)
                 self.suffix_stale += move.typed
                 return evaluated
             window = window_reuse(cached, tokens, keep, self.fim_ids)
             if window is not None:
                 self.suffix_stale = 0  # the suffix is evaluated afresh
-                return self._move_run(tokens, keep, window, cancel)
+                return self._move_run(tokens, keep, window, cancel, chunk)
         if self.fim_ids and self.fim_ids[1] in tokens[keep:]:
             self.suffix_stale = 0  # the suffix is evaluated afresh
         if keep > 0:
@@ -355,7 +355,12 @@ class LlamaCppBackend:
         return bytes(self.llm.detokenize(tokens)).decode("utf-8", "replace")
 
     def _move_run(
-        self, tokens: list[int], keep: int, run: Run, cancel: threading.Event | None
+        self,
+        tokens: list[int],
+        keep: int,
+        run: Run,
+        cancel: threading.Event | None,
+        chunk: int = PREFILL_CHUNK,
     ) -> int:
         """Make the cache hold ``tokens`` with the cached cells of ``run`` moved, not
         evaluated: park them in the scratch sequence at their new positions, evaluate the
@@ -368,13 +373,13 @@ class LlamaCppBackend:
         llm.n_tokens = keep
         end = run.new + run.length
         try:
-            evaluated = self._eval(tokens[keep : run.new], cancel)
+            evaluated = self._eval(tokens[keep : run.new], cancel, chunk)
             ctx.kv_cache_seq_cp(SCRATCH_SEQ, 0, run.new, end)
             llm.input_ids[run.new : end] = tokens[run.new : end]
             llm.n_tokens = end
         finally:
             ctx.kv_cache_seq_rm(SCRATCH_SEQ, -1, -1)
-        return evaluated + self._eval(tokens[end:], cancel)
+        return evaluated + self._eval(tokens[end:], cancel, chunk)
 
     def prefill(
         self, request: GenerationRequest, cancel: threading.Event | None = None

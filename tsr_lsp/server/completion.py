@@ -52,6 +52,9 @@ from tsr_lsp.server.inline_run import InlineRuns, Job
 EMPTY_ITEMS: list[types.InlineCompletionItem] = []
 MAX_ITEMS = 3  # when Invoked
 FOCUS_DELAY_S = 0.25  # a didFocus hint waits this long for the cursor to settle
+# a speculative completion starts this long after its suggestion was shown, if no request
+# came since: a user still typing would only stop it again (each stop costs a prompt chunk)
+SPECULATE_AFTER_S = 0.25
 TEMPLATE_LANGUAGES = frozenset({"jinja", "jinja2", "jinja-html", "jinja-md", "j2", "jinja-xml"})
 
 
@@ -357,6 +360,8 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
                     self.cache.put(key, dataclasses.replace(entry, speculative=False))
                 self._speculate(job.uri, cur, entry.texts[0], False, decision, tuning, scope)
             return self._items(cur, position, entry.texts, entry.completion_id, doc)
+        if spec is not None:  # a fresh run: the line after the old suggestion can wait
+            spec.stop.set()
         if conf.debounce_ms > 0:
             await asyncio.sleep(conf.debounce_ms / 1000)
             if job.stop.is_set():
@@ -428,6 +433,9 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         decision: Decision,
         tuning: Tuning,
     ) -> None:
+        await asyncio.sleep(SPECULATE_AFTER_S)
+        if stop.is_set():
+            return
         started = time.perf_counter()
         prompt = self._prompt(uri, cur, "")
         multiline = wants_multiline(cur, tuning.multiline)

@@ -11,7 +11,7 @@ import {
   ServerOptions,
 } from "vscode-languageclient/node";
 import { AI_ACTIONS, AiAction, runAction } from "./actions";
-import { InlineTracker, itemRef, TrackedItem } from "./inline";
+import { FocusHints, InlineTracker, itemRef, TrackedItem } from "./inline";
 import { InlineStats, statusView } from "./status";
 import { AnswerStream, Decision, describeStatus, GenerateResult, PartialValue } from "./stream";
 
@@ -25,6 +25,10 @@ let statsTimer: ReturnType<typeof setTimeout> | undefined;
 const tracker = new InlineTracker((method, params) => {
   client?.sendNotification(method, params).catch(() => undefined);
   refreshStatsSoon();
+});
+
+const focus = new FocusHints((method, params) => {
+  client?.sendNotification(method, params).catch(() => undefined);
 });
 
 function settingsSection(): Record<string, unknown> {
@@ -236,6 +240,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         return;
       }
       const doc = e.document;
+      focus.onEdit(doc.uri.toString());
       tracker.onEdit(
         doc.uri.toString(),
         e.contentChanges.map((c) => c.text),
@@ -244,9 +249,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       );
     }),
     vscode.window.onDidChangeTextEditorSelection((e) => {
-      tracker.onMoved(e.textEditor.document.uri.toString(), e.selections[0].active.line);
+      const at = e.selections[0].active;
+      tracker.onMoved(e.textEditor.document.uri.toString(), at.line);
+      focus.onCursor(e.textEditor.document.uri.toString(), at.line, at.character);
     }),
-    vscode.window.onDidChangeActiveTextEditor(() => tracker.dismiss()),
+    vscode.window.onDidChangeActiveTextEditor((editor) => {
+      tracker.dismiss();
+      if (editor) {
+        const at = editor.selection.active;
+        focus.onCursor(editor.document.uri.toString(), at.line, at.character, true);
+      }
+    }),
+    vscode.workspace.onDidCloseTextDocument((doc) => focus.onClose(doc.uri.toString())),
   );
   const timer = setInterval(() => void refreshStats(), 60_000);
   context.subscriptions.push({ dispose: () => clearInterval(timer) });

@@ -162,3 +162,39 @@ export class InlineTracker {
     return this.shown?.ref;
   }
 }
+
+export const FOCUS = "tsr/inline/didFocus";
+// A cursor move this soon after an edit of the same document is the edit's own (typing):
+// the completion request covers that position.
+export const TYPING_MS = 100;
+
+/** Focus hints (docs/PROTOCOL.md, "tsr/inline/didFocus"): where the cursor comes to rest
+ * (clicked, moved by keys, another editor opened), so the server evaluates the prompt there
+ * before the first request. Cursor moves caused by typing send nothing: the server is then
+ * busy with the suggestion, and with the line after it. The server waits 250 ms for the
+ * cursor to settle. */
+export class FocusHints {
+  private lastEdit = new Map<string, number>();
+
+  constructor(
+    private readonly send: Send,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  onEdit(uri: string): void {
+    this.lastEdit.set(uri, this.now());
+  }
+
+  /** The cursor of the editor of `uri` moved to `line`, `character` (UTF-16 units). */
+  onCursor(uri: string, line: number, character: number, force = false): void {
+    const edited = this.lastEdit.get(uri);
+    if (!force && edited !== undefined && this.now() - edited < TYPING_MS) {
+      return;
+    }
+    this.send(FOCUS, { textDocument: { uri }, position: { line, character } });
+  }
+
+  onClose(uri: string): void {
+    this.lastEdit.delete(uri);
+  }
+}

@@ -128,6 +128,7 @@ local function on_attach(client, bufnr)
   else
     inline.attach(bufnr, group)
   end
+  inline.attach_focus(bufnr, group)
 end
 
 local function client_config(root)

@@ -20,6 +20,10 @@ M.events = {
   dismissed = "tsr/inline/didDismiss",
 }
 
+-- The cursor rests here: the server evaluates the prompt there before the first request
+-- (docs/PROTOCOL.md, "tsr/inline/didFocus"), so the first suggestion comes sooner.
+M.FOCUS = "tsr/inline/didFocus"
+
 M.config = {
   auto = true, -- request while typing; false: only the trigger key asks
   debounce_ms = 150,
@@ -447,6 +451,40 @@ function M.toggle()
     end
   end
   return M.config.auto
+end
+
+--- Send the focus hint for the cursor of `bufnr` (when it is the current buffer).
+function M.focus(bufnr)
+  local client = tsr_client(bufnr)
+  if not client or api.nvim_get_current_buf() ~= bufnr then
+    return
+  end
+  local row, col = cursor()
+  local line = current_line(bufnr, row)
+  compat.notify(client, M.FOCUS, {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    position = { line = row, character = compat.lsp_col(line, col, compat.encoding(client)) },
+  })
+end
+
+--- Focus hints for both inline backends: where the user starts typing (InsertEnter), where
+--- the cursor rests in normal mode (CursorHold), and on entering the buffer. Not while a
+--- suggestion is read in insert mode: the server is then computing the line after it.
+function M.attach_focus(bufnr, group)
+  if state(bufnr).focus then
+    return
+  end
+  state(bufnr).focus = true
+  api.nvim_create_autocmd({ "InsertEnter", "CursorHold", "BufEnter" }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      M.focus(bufnr)
+    end,
+  })
+  vim.schedule(function()
+    M.focus(bufnr)
+  end)
 end
 
 --- Per-buffer autocmds (called when the plugin attaches a buffer).

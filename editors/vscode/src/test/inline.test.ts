@@ -1,7 +1,7 @@
 // The inline completion tracker: which events the server gets for what the user does.
 import * as assert from "assert";
 import { test } from "node:test";
-import { EVENTS, InlineTracker, itemRef, TrackedItem } from "../inline";
+import { EVENTS, FOCUS, FocusHints, InlineTracker, itemRef, TrackedItem, TYPING_MS } from "../inline";
 
 const URI = "file:///p/main.py";
 
@@ -106,4 +106,28 @@ test("acceptedLength counts characters, not UTF-16 units", () => {
   doc.lines[0] = "s = '😀😀'";
   tracker.onEdit(URI, ["'😀😀'"], read, doc.lines.length);
   assert.deepStrictEqual(sent[1], [EVENTS.partial, { id: "c1", index: 0, acceptedLength: 4 }]);
+});
+
+test("focus hints: a cursor that comes to rest, not the moves typing makes", () => {
+  const sent: [string, Record<string, unknown>][] = [];
+  let now = 1000;
+  const hints = new FocusHints((m, p) => sent.push([m, p]), () => now);
+  hints.onCursor(URI, 3, 4); // clicked
+  hints.onEdit(URI);
+  now += 10;
+  hints.onCursor(URI, 3, 5); // the typed character moved it
+  hints.onCursor("file:///p/other.py", 0, 0); // another document
+  now += TYPING_MS;
+  hints.onCursor(URI, 7, 0); // moved by keys after typing stopped
+  hints.onEdit(URI);
+  hints.onCursor(URI, 7, 1, true); // another editor became active: always
+  assert.deepStrictEqual(
+    sent.map(([m, p]) => [m, (p.textDocument as { uri: string }).uri, p.position]),
+    [
+      [FOCUS, URI, { line: 3, character: 4 }],
+      [FOCUS, "file:///p/other.py", { line: 0, character: 0 }],
+      [FOCUS, URI, { line: 7, character: 0 }],
+      [FOCUS, URI, { line: 7, character: 1 }],
+    ],
+  );
 });
