@@ -416,7 +416,6 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         if self.speculation is not None:
             self.speculation.stop.set()
         stop, writing = threading.Event(), threading.Event()
-        self.speculated["started"] += 1
         task = asyncio.ensure_future(
             self._speculative(uri, nxt, key, stop, writing, decision, tuning)
         )
@@ -434,8 +433,9 @@ class InlineCompletion(InlineRuns, InlineOutcomes):
         tuning: Tuning,
     ) -> None:
         await asyncio.sleep(SPECULATE_AFTER_S)
-        if stop.is_set():
+        if stop.is_set():  # a request came first: the user is still typing
             return
+        self.speculated["started"] += 1
         started = time.perf_counter()
         prompt = self._prompt(uri, cur, "")
         multiline = wants_multiline(cur, tuning.multiline)
