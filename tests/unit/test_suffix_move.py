@@ -5,7 +5,7 @@ tests/e2e/test_backends_llama.py."""
 
 from __future__ import annotations
 
-from tsr_lsp.backends.llama_cpp import (
+from tsr_lsp.backends.kv_reuse import (
     MIN_SUFFIX_MOVE,
     SUFFIX_FRESH_HEAD,
     Run,
