@@ -61,6 +61,9 @@ class ModelProfile:
     fim_template: str = ""
 
 
+METHODS = ("steps", "program")
+
+
 @dataclass
 class CategoryPolicy:
     """How a task category is served: model capability tags, CoT range and sampling."""
@@ -75,13 +78,19 @@ class CategoryPolicy:
     # the range that feedback and a trained temperature head may move the temperature in
     temperature_min: float = 0.0
     temperature_max: float = 1.0
+    # how the answer is produced: "steps" (reasoning in CoT steps, then the answer) or
+    # "program" (maths: the model writes arithmetic, the server computes it; steps when the
+    # request asks for no number or the program does not compute)
+    method: str = "steps"
 
 
 def default_policy() -> dict[str, CategoryPolicy]:
     """The product's default policy table (docs/ROUTER.md explains each row)."""
     return {
         "code": CategoryPolicy(["code"], 0, 3, 0.2, 0.95, 512, "ask", 0.0, 0.3),
-        "math": CategoryPolicy(["code", "general"], 2, 4, 0.2, 0.95, 512, "ask", 0.0, 0.3),
+        "math": CategoryPolicy(
+            ["code", "general"], 2, 4, 0.2, 0.95, 512, "ask", 0.0, 0.3, method="program"
+        ),
         "reasoning": CategoryPolicy(["general"], 1, 4, 0.4, 0.95, 512, "ask", 0.0, 0.5),
         "writing": CategoryPolicy(["general"], 0, 0, 0.8, 0.95, 512, "ask", 0.7, 1.0),
         "extraction": CategoryPolicy(["general"], 0, 0, 0.2, 0.9, 384, "ask", 0.0, 0.3),
@@ -508,6 +517,11 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
         if pol.cot_max < pol.cot_min:
             warnings.append(f"router.policy.{cat}: cot_max < cot_min; using cot_max = cot_min")
             pol.cot_max = pol.cot_min
+        if pol.method not in METHODS:
+            warnings.append(
+                f"router.policy.{cat}: method {pol.method!r} is not steps or program; using steps"
+            )
+            pol.method = "steps"
     if not 0.0 <= settings.router.quality <= 1.0:
         warnings.append("router.quality: must be within 0..1; using 0.8")
         settings.router.quality = 0.8

@@ -6,6 +6,7 @@ synchronous and may block (model loading, generation); the server runs them in t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -25,6 +26,7 @@ from tsr_lsp.backends.base import (
 )
 from tsr_lsp.backends.pool import ModelPool
 from tsr_lsp.config import Settings, load_settings
+from tsr_lsp.prompts import program
 from tsr_lsp.prompts.builder import build_messages
 from tsr_lsp.prompts.cot import split_answer
 from tsr_lsp.release import rss_mb
@@ -317,16 +319,20 @@ class Engine:
             decision.max_tokens = options.max_tokens
         if options.temperature is not None:
             decision.temperature = options.temperature
-        if options.cot_steps is not None:
+        if options.cot_steps is not None:  # a depth asked for is answered in steps
             decision.cot_steps = options.cot_steps
+            decision.method = "steps"
         if options.raw:
             decision.cot_steps = 0
+            decision.method = "steps"
         if options.template:
             decision.template = options.template
+            decision.method = "steps"
         emit("decision", decision.to_json())
         started = time.time()
         memory = self.memory_for(settings)
         memory_vars: dict[str, Any] = {"episodes": [], "patterns": []}
+        extra: dict[str, Any] = {}
         if options.raw:
             messages = [{"role": "user", "content": request.text}]
         else:
@@ -347,16 +353,22 @@ class Engine:
             seed=options.seed,
         )
         cancelled = False
+        answered_by = decision.method
         try:
             result = self._generate_with_fallback(
                 decision, gen_request, settings, emit, cancel, forced=bool(options.model)
             )
+            if answered_by == "program" and not (cancel is not None and cancel.is_set()):
+                steps = dataclasses.replace(gen_request, messages=[])  # built if needed
+                result, answered_by = self._steps_unless_computed(
+                    decision, result, steps, (request, project_root, extra), settings, emit, cancel
+                )
         except GenerationCancelled as exc:
             result = exc.result
             cancelled = True
         # a cancel that came after the last token still means the caller never got the answer
         cancelled = cancelled or (cancel is not None and cancel.is_set())
-        reasoning, answer = split_answer(result.text, decision.cot_steps)
+        reasoning, answer = _split(answered_by, decision.cot_steps, result.text)
         outcome = Outcome(decision, answer, reasoning, result, cancelled)
         if memory is not None and not options.raw and not cancelled:
             episode = memory.record_generation(
@@ -376,6 +388,37 @@ class Engine:
         if options.debug:
             outcome.extra["messages"] = messages
         return outcome
+
+    def _steps_unless_computed(
+        self,
+        decision: Decision,
+        first: GenerationResult,
+        steps: GenerationRequest,
+        prompt: tuple[RouteRequest, Path | None, dict[str, Any]],
+        settings: Settings,
+        emit: EventSink,
+        cancel: threading.Event | None,
+    ) -> tuple[GenerationResult, str]:
+        """(result, how it was answered): a program that computes is the answer; otherwise
+        the row's CoT steps answer, and the result counts both generations (what the user
+        waited for). The decision keeps method "program" (how it was routed)."""
+        try:
+            program.solve(first.text)
+            return first, "program"
+        except program.ProgramError as exc:
+            why = str(exc)
+        log.info("the program did not compute (%s): answering in steps", why)
+        decision.explanation += f"; the program did not compute ({why}): CoT {decision.cot_steps}"
+        emit("decision", decision.to_json())
+        steps.messages = build_messages(dataclasses.replace(decision, method="steps"), *prompt)
+        second = self._generate_with_fallback(decision, steps, settings, emit, cancel, forced=True)
+        return dataclasses.replace(
+            second,
+            prompt_tokens=first.prompt_tokens + second.prompt_tokens,
+            completion_tokens=first.completion_tokens + second.completion_tokens,
+            ttft_s=first.total_s + second.ttft_s,
+            total_s=first.total_s + second.total_s,
+        ), "steps"
 
     def _generate_with_fallback(
         self,
@@ -458,6 +501,16 @@ class Engine:
             self._heavy.shutdown(wait=False, cancel_futures=True)
         if self._memory is not None:
             self._memory.close()
+
+
+def _split(answered_by: str, cot_steps: int, text: str) -> tuple[str, str]:
+    """(reasoning, answer): a program and its computed result, or CoT steps and the answer."""
+    if answered_by == "program":
+        try:
+            return program.solve(text)
+        except program.ProgramError:  # cancelled mid-program: the text as it came
+            return "", text.strip()
+    return split_answer(text, cot_steps)
 
 
 def _mtime(path: Path) -> int | None:

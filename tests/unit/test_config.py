@@ -112,3 +112,15 @@ def test_calibration_measures_the_profiles_categories_route_to(home: Path) -> No
 
     settings, _ = load_settings(None)
     assert answer_profiles(settings) == ["coder", "general"]  # not the inline-only fim
+
+
+def test_a_policy_rows_method_is_checked(home: Path) -> None:
+    user = write(
+        home / "config" / "config.toml",
+        '[router.policy.math]\nmethod = "magic"\n[router.policy.code]\nmethod = "program"\n',
+    )
+    settings, warnings = load_settings(None, user_file=user)
+    assert settings.router.policy["math"].method == "steps"
+    assert any("router.policy.math: method 'magic'" in w for w in warnings)
+    assert settings.router.policy["code"].method == "program"
+    assert Settings().router.policy["math"].method == "program"  # the default

@@ -159,3 +159,44 @@ async def test_a_cancel_after_the_run_was_recorded_forgets_its_episode(home: Pat
                 break
             await asyncio.sleep(0.02)
     assert [ep["id"] for ep in engine.memory.export("/p")] == [kept.extra["episodeId"]]
+
+
+def program_settings() -> Settings:
+    """Every row answers by program, so the fake backend's echo of a question decides
+    whether the 'program' computes."""
+    s = fake_settings()
+    for row in s.router.policy.values():
+        row.method = "program"
+    return s
+
+
+def test_a_program_that_computes_is_the_answer(home: Path) -> None:
+    engine = Engine(program_settings())
+    out = engine.generate(RouteRequest("Work out 6 x 7:\n```python\nanswer = 6 * 7\n```"))
+    assert out.decision.method == "program" and "a program" in out.decision.explanation
+    assert out.text == "42"
+    assert out.reasoning == "```python\nanswer = 6 * 7\n```"
+
+
+def test_a_program_that_does_not_compute_is_answered_in_steps(home: Path) -> None:
+    engine = Engine(program_settings())
+    events: list[tuple[str, dict]] = []
+    out = engine.generate(
+        RouteRequest("How much is 6 x 7, in words?"), on_event=lambda k, p: events.append((k, p))
+    )
+    decisions = [p for k, p in events if k == "decision"]
+    assert len(decisions) == 2 and "did not compute" in decisions[1]["explanation"]
+    streamed = "".join(p["delta"] for k, p in events if k == "delta")
+    assert streamed.count("How much is 6 x 7") == 2  # the program's attempt, then the steps'
+    assert "How much is 6 x 7, in words?" in out.text and not out.text.startswith("```")
+    words = len(f"[{out.decision.model}] How much is 6 x 7, in words?".split())
+    assert out.result.completion_tokens == 2 * words  # the user waited for both
+
+
+def test_a_depth_asked_for_is_answered_in_steps(home: Path) -> None:
+    engine = Engine(program_settings())
+    out = engine.generate(
+        RouteRequest("Work out:\n```python\nanswer = 6 * 7\n```"),
+        options=GenerateOptions(cot_steps=2),
+    )
+    assert out.decision.method == "steps" and out.text != "42"

@@ -58,3 +58,20 @@ def test_keyword_router_separates_the_foundation_examples() -> None:
     assert code.category == "code"
     assert chat.category == "chat"
     assert abs(sum(code.scores.values()) - 1.0) < 1e-9
+
+
+def test_maths_answers_by_program_only_when_a_number_is_asked_for(home: Path) -> None:
+    s = settings()
+    pred = Prediction("math", {"math": 0.9}, 0.5)
+    available = {"general", "coder"}
+
+    def method(text: str, **kw: str) -> str:
+        return decide(pred, RouteRequest(text, **kw), s, available).method
+
+    assert method("A train covers 120 km in 1.5 hours. What is its speed?") == "program"
+    assert method("Prove that there are infinitely many primes") == "steps"
+    assert method("What is the derivative of x^3 + 2x?") == "steps"
+    assert method("How many times does this loop run for n = 4?", context="for i in x:") == "steps"
+    assert method("Explain the bug in 2 lines", kind="explain") == "steps"
+    s.router.policy["math"].method = "steps"  # a user's config turns it off
+    assert method("A train covers 120 km in 1.5 hours. What is its speed?") == "steps"

@@ -321,3 +321,18 @@ def test_lossless_floor_and_tradeoff_over_configurations() -> None:
     (t,) = tradeoff(table, fps, costs, [0.95])
     assert t.kept == pytest.approx(1.0) and t.latency == pytest.approx(500 / 900)
     assert t.shares == {"coder CoT 0": 1.0}
+
+
+def test_a_calibrated_fixed_depth_is_answered_in_steps_not_by_program() -> None:
+    """Math's row answers by program; evidence for a fixed depth was graded in steps
+    (calibrate), so following it must also switch the method."""
+    settings = Settings()
+    settings.router.policy["code"].method = "program"
+    table = SuccessTable(configured(settings), vec)
+    text = CODE[7]  # has a digit: a program would suit it
+    pred = Prediction("code", {"code": 1.0}, 1.0, "test", meaning=vec(text))
+    d = decide(pred, RouteRequest(text), settings, set(settings.models), (), table)
+    assert (d.cot_steps, d.method) == (0, "steps")
+    d = decide(pred, RouteRequest(text), settings, set(settings.models))  # no evidence
+    assert (d.cot_steps, d.method) == (3, "program")
+    assert "a program (CoT 3 if it does not compute)" in d.explanation

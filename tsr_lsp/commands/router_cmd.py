@@ -382,6 +382,8 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
             async def run_one(task: Any, name: str, cot: int | None) -> Graded:
                 r = await runner.run(task, name, cot=cot)
                 depth = r.decision.get("cot_steps")
+                if r.decision.get("method") == "program":
+                    depth = None  # not the request a fixed depth (steps) makes
                 return Graded(
                     r.score,
                     r.latency_ms,

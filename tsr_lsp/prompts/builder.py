@@ -7,6 +7,7 @@ from typing import Any
 
 from tsr_lsp.prompts.cot import cot_instruction
 from tsr_lsp.prompts.library import load_template
+from tsr_lsp.prompts.program import PROGRAM_INSTRUCTION
 from tsr_lsp.router.decision import Decision, RouteRequest
 
 
@@ -29,7 +30,10 @@ def build_messages(
     }
     variables.update(extra or {})
     system = template.render_system(variables)
-    cot = cot_instruction(decision.cot_steps, decision.category)
+    if decision.method == "program":
+        cot = PROGRAM_INSTRUCTION
+    else:
+        cot = cot_instruction(decision.cot_steps, decision.category)
     if cot:
         system = f"{system}\n{cot}".strip()
     messages = [{"role": "system", "content": system}] if system else []

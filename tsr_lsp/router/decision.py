@@ -65,6 +65,7 @@ class Decision:
     scores: dict[str, float] = field(default_factory=dict)
     router: str = "rules"
     fallback: bool = False
+    method: str = "steps"  # "program": maths computed from a program the model writes
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

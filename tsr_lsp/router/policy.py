@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from tsr_lsp.config import ModelProfile, Settings
 from tsr_lsp.memory.api import SettingStats
+from tsr_lsp.prompts import program
 from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
 from tsr_lsp.router.feedback import adjust
 from tsr_lsp.router.success import (
@@ -206,6 +207,7 @@ def decide(
             temperature = learned
             notes.append(f"temperature {learned:g} learned from training data")
     model = pick_profile(settings.models, pol.tags, available)
+    method = answer_method(pol.method, request)
     if model is not None:
         model, cot, temperature, why = hedge(
             prediction.scores, category, settings, available, model, cot, temperature
@@ -215,9 +217,11 @@ def decide(
         evidence = by_outcomes(prediction, request, settings, available, success, model)
         if evidence is not None:
             model = evidence[0].profile
-            # a depth the evidence was graded at, unless the hedge already changed the depth
+            # a depth the evidence was graded at, unless the hedge already changed the depth;
+            # a fixed depth was graded in steps (calibrate), so it is answered in steps
             if evidence[0].cot is not None and not why:
                 cot = evidence[0].cot
+                method = "steps"
             notes.append(evidence[1])
     temperature, cot, why = adjust(feedback, category, request.text, pol, temperature, cot)
     if why:
@@ -239,9 +243,8 @@ def decide(
         model = settings.router.fallback_profile
         notes.append(f"no available profile tagged {'/'.join(pol.tags)}: fallback '{model}'")
     template = KIND_TEMPLATES.get(request.kind, pol.template)
-    explanation = (
-        f"{category} ({confidence:.2f}) -> {model}, CoT {cot}, temperature {temperature:g}"
-    )
+    how = f"a program (CoT {cot} if it does not compute)" if method == "program" else f"CoT {cot}"
+    explanation = f"{category} ({confidence:.2f}) -> {model}, {how}, temperature {temperature:g}"
     if notes:
         explanation += "; " + "; ".join(notes)
     return Decision(
@@ -257,7 +260,16 @@ def decide(
         scores=prediction.scores,
         router=prediction.source,
         fallback=fallback,
+        method=method,
     )
+
+
+def answer_method(row_method: str, request: RouteRequest) -> str:
+    """The row's method, except that a program answers only a question of its own that asks
+    for a number (not an editor action's template, not a question about selected code)."""
+    if row_method != "program" or request.kind in KIND_TEMPLATES or request.context.strip():
+        return "steps"
+    return "program" if program.suits(request.text) else "steps"
 
 
 def inline_profile(settings: Settings, available: set[str]) -> str | None:
