@@ -31,7 +31,7 @@ from tsr_lsp.prompts.builder import build_messages
 from tsr_lsp.prompts.cot import split_answer
 from tsr_lsp.release import rss_mb
 from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
-from tsr_lsp.router.policy import decide
+from tsr_lsp.router.policy import answer_method, decide
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -312,9 +312,15 @@ class Engine:
         emit = on_event or (lambda _kind, _payload: None)
         decision = self.route(request, settings, forced=options.model)
         if options.model:
-            settings.profile(options.model)  # raises UnknownProfileError with the fix
+            forced = settings.profile(options.model)  # raises UnknownProfileError with the fix
             decision.model = options.model
             decision.explanation += f"; model forced to '{options.model}' by the request"
+            row = settings.router.policy.get(decision.category)
+            method = answer_method(row.method if row else "steps", request, forced)
+            if method != decision.method:
+                how = "by a program" if method == "program" else "in steps"
+                decision.explanation += f"; answered {how}"
+            decision.method = method
         if options.max_tokens is not None:
             decision.max_tokens = options.max_tokens
         if options.temperature is not None:

@@ -200,3 +200,12 @@ def test_a_depth_asked_for_is_answered_in_steps(home: Path) -> None:
         options=GenerateOptions(cot_steps=2),
     )
     assert out.decision.method == "steps" and out.text != "42"
+
+
+def test_only_a_code_model_answers_by_program(home: Path) -> None:
+    engine = Engine(program_settings())
+    text = "Work out:\n```python\nanswer = 6 * 7\n```"
+    out = engine.generate(RouteRequest(text), options=GenerateOptions(model="general"))
+    assert out.decision.method == "steps" and "answered in steps" in out.decision.explanation
+    out = engine.generate(RouteRequest(text), options=GenerateOptions(model="coder"))
+    assert out.decision.method == "program" and out.text == "42"

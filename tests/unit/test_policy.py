@@ -75,3 +75,13 @@ def test_maths_answers_by_program_only_when_a_number_is_asked_for(home: Path) ->
     assert method("Explain the bug in 2 lines", kind="explain") == "steps"
     s.router.policy["math"].method = "steps"  # a user's config turns it off
     assert method("A train covers 120 km in 1.5 hours. What is its speed?") == "steps"
+
+
+def test_without_a_code_model_maths_is_answered_in_steps(home: Path) -> None:
+    d = decide(
+        Prediction("math", {"math": 0.9}, 0.5),
+        RouteRequest("A train covers 120 km in 1.5 hours. What is its speed?"),
+        settings(),
+        {"general"},
+    )
+    assert (d.model, d.method) == ("general", "steps") and "a program" not in d.explanation
