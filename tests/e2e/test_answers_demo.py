@@ -8,9 +8,12 @@ from pathlib import Path
 
 from tsr_lsp.bench.answers import SuiteRunner
 from tsr_lsp.bench.answers.bench import unrelated_episodes
+from tsr_lsp.prompts.program import evaluate, extract, format_number
 
 CSV = "Write a Python function that parses a CSV file into a list of dicts"
 ANNA = "Say hello to my friend Anna in one sentence"
+# `make demo`-style arithmetic the coder got wrong in steps (53.33) before maths by program
+TRAIN = "A train travels 120 km in 1.5 hours. What is its average speed in km/h?"
 
 
 async def test_demo_questions_with_memory_full(models_dir: Path) -> None:
@@ -25,3 +28,19 @@ async def test_demo_questions_with_memory_full(models_dir: Path) -> None:
     assert "Anna" in greeting["text"]
     # the CSV question (and the imported work) stayed out of the greeting's prompt
     assert greeting["memory"]["episodes"] == []
+
+
+async def test_a_word_problem_is_answered_by_the_value_its_program_computes(
+    models_dir: Path,
+) -> None:
+    async with SuiteRunner() as runner:
+        out, _ms = await runner.generate(TRAIN)
+    decision = out["decision"]
+    assert (decision["category"], decision["model"], decision["method"]) == (
+        "math",
+        "coder",
+        "program",
+    )
+    assert out["reasoning"].startswith("```python"), out
+    assert out["text"] == format_number(evaluate(extract(out["reasoning"])))
+    assert out["text"] == "80"

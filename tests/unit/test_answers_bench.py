@@ -4,6 +4,7 @@ against the best single profile, and the keys the issue names."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,20 @@ def test_a_baseline_checkouts_routing_is_compared_with_the_same_best_profile() -
     assert out["baseline_quality_kept_ratio"] == 1.0
     assert out["baseline_latency_share_ratio"] == 1.0 and out["latency_share_ratio"] == 0.375
     assert out["routed_vs_baseline_latency_ratio"] == 0.375
+
+
+def test_a_baseline_is_served_from_its_own_checkout(tmp_path: Path) -> None:
+    """Run from this checkout's root, `python -m` used to import this checkout for the
+    baseline too; the runner starts it with -P and checks where tsr_lsp comes from."""
+    import sys
+
+    from tsr_lsp.bench.answers.runner import _check_served_from
+
+    base = tmp_path / "base"
+    (base / "tsr_lsp").mkdir(parents=True)
+    (base / "tsr_lsp" / "__init__.py").write_text("")
+    _check_served_from(base, sys.executable, {"PYTHONPATH": str(base)})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="its server would import"):
+        _check_served_from(empty, sys.executable, {"PYTHONPATH": str(empty)})

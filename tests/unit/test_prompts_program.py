@@ -76,4 +76,7 @@ def test_suits_numeric_requests_only() -> None:
     assert not suits("Prove that the square root of 2 is irrational")
     assert not suits("What is the derivative of x^2?")
     assert not suits("Explain why 0.999... equals 1")
+    assert suits("He buys a pack of twenty each week for a year, then loses half.")
+    assert suits("Texas Integrated School has 15 classes")  # not "integrate"
     assert not suits("What is a prime number?")  # nothing to compute with
+    assert not suits("Integrate x^2 from 0 to 1")

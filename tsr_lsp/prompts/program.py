@@ -29,8 +29,16 @@ MAX_EXPONENT = 64
 
 # requests a program cannot answer (symbolic work, proofs, explanations): steps answer them
 _NOT_NUMERIC = re.compile(
-    r"\b(prove|proof|show that|derive|derivative|differentiate|integra\w*|simplif\w*|"
-    r"factori[sz]e|expand|explain|why|formula|limit|symbolic)\b",
+    r"\b(prove|proof|show that|derive|derivative|differentiate|integral|integrate|"
+    r"integration|simplify|simplification|factori[sz]e|expand|explain|why|formula|limit|"
+    r"symbolic)\b",
+    re.I,
+)
+# word problems often write their numbers out ("a pack of twenty", "every two weeks")
+_NUMBER_WORD = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
+    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|half|twice|"
+    r"double|triple|dozen|quarter)\b",
     re.I,
 )
 
@@ -65,8 +73,9 @@ class ProgramError(ValueError):
 
 def suits(text: str) -> bool:
     """Whether a maths request asks for a number a program can compute: it has a number
-    to compute with and asks for no proof, derivation or explanation."""
-    return any(ch.isdigit() for ch in text) and not _NOT_NUMERIC.search(text)
+    (in digits or words) to compute with and asks for no proof, derivation or explanation."""
+    has_number = any(ch.isdigit() for ch in text) or _NUMBER_WORD.search(text) is not None
+    return has_number and not _NOT_NUMERIC.search(text)
 
 
 def extract(text: str) -> str:

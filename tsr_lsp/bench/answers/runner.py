@@ -14,7 +14,9 @@ prompt); the memory measurements (bench answers: memory_harm, memory_help) switc
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +51,19 @@ class TaskResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_served_from(code_root: Path, python: str, env: dict[str, str]) -> None:
+    """Refuse a baseline whose server would import tsr_lsp from somewhere else."""
+    found = subprocess.run(
+        [python, "-P", "-c", "import tsr_lsp; print(tsr_lsp.__file__)"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    if not found or not Path(found).resolve().is_relative_to(code_root.resolve()):
+        raise ValueError(f"--baseline {code_root}: its server would import {found or 'nothing'}")
 
 
 def _config_toml(memory: bool, record: bool, extra: dict[str, float]) -> str:
@@ -106,11 +121,16 @@ class SuiteRunner:
         config.write_text(_config_toml(self.memory, self.record, self.memory_config))
         self.project.mkdir(parents=True, exist_ok=True)
         env = {"TSR_LSP_HOME": str(self.home), "TSR_LSP_MODELS_DIR": str(paths.models_dir())}
+        command = server_command(no_daemon=True)
         if self.code_root is not None:
             env["PYTHONPATH"] = str(self.code_root)
+            # -P: without it `python -m` puts the working directory first, so a bench run
+            # from this checkout's root served this checkout as the "baseline"
+            command = [command[0], "-P", *command[1:]]
+            _check_served_from(self.code_root, command[0], env)
         self.client = TsrClient()
         await self.client.start(
-            server_command(no_daemon=True),
+            command,
             root=self.project,
             env=env,
             initialization_options=self.init_options,
