@@ -365,9 +365,14 @@ class Engine:
                 decision, gen_request, settings, emit, cancel, forced=bool(options.model)
             )
             if answered_by == "program" and not (cancel is not None and cancel.is_set()):
-                steps = dataclasses.replace(gen_request, messages=[])  # built if needed
                 result, answered_by = self._steps_unless_computed(
-                    decision, result, steps, (request, project_root, extra), settings, emit, cancel
+                    decision,
+                    result,
+                    gen_request,
+                    (request, project_root, extra),
+                    settings,
+                    emit,
+                    cancel,
                 )
         except GenerationCancelled as exc:
             result = exc.result
@@ -399,15 +404,16 @@ class Engine:
         self,
         decision: Decision,
         first: GenerationResult,
-        steps: GenerationRequest,
+        request: GenerationRequest,
         prompt: tuple[RouteRequest, Path | None, dict[str, Any]],
         settings: Settings,
         emit: EventSink,
         cancel: threading.Event | None,
     ) -> tuple[GenerationResult, str]:
         """(result, how it was answered): a program that computes is the answer; otherwise
-        the row's CoT steps answer, and the result counts both generations (what the user
-        waited for). The decision keeps method "program" (how it was routed)."""
+        the row's CoT steps answer ``request`` again, and the result counts both generations
+        (what the user waited for). The decision keeps method "program" (how it was routed);
+        ``prompt`` is what ``build_messages`` needs besides the decision."""
         try:
             program.solve(first.text)
             return first, "program"
@@ -416,7 +422,8 @@ class Engine:
         log.info("the program did not compute (%s): answering in steps", why)
         decision.explanation += f"; the program did not compute ({why}): CoT {decision.cot_steps}"
         emit("decision", decision.to_json())
-        steps.messages = build_messages(dataclasses.replace(decision, method="steps"), *prompt)
+        messages = build_messages(dataclasses.replace(decision, method="steps"), *prompt)
+        steps = dataclasses.replace(request, messages=messages)
         second = self._generate_with_fallback(decision, steps, settings, emit, cancel, forced=True)
         return dataclasses.replace(
             second,
