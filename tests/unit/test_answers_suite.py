@@ -207,3 +207,15 @@ def test_splits_stay_disjoint_across_sizes() -> None:
     report = {t.prompt for t in load_tasks("report", per_category=20, exclude_router_corpus=False)}
     small = load_tasks("calibration", per_category=3, exclude_router_corpus=False)
     assert not {t.prompt for t in small} & report
+
+
+@needs_shared
+def test_shipped_outcomes_hold_no_report_item() -> None:
+    """The router's evidence must not include the tasks `bench answers` reports on. The
+    deal of items to splits skips items that overlap the router corpus, so a corpus change
+    can move a calibrated item into the report split: this fails then (recalibrate or drop
+    its rows)."""
+    path = Path(__file__).parents[2] / "tsr_lsp" / "router" / "pretrained" / "outcomes.jsonl"
+    calibrated = {json.loads(line)["task"] for line in path.open() if line.strip()}
+    report = {t.id for t in load_tasks("report", per_category=60)}
+    assert not sorted(calibrated & report)
