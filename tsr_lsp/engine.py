@@ -28,7 +28,7 @@ from tsr_lsp.backends.pool import ModelPool
 from tsr_lsp.config import Settings, load_settings
 from tsr_lsp.prompts import program
 from tsr_lsp.prompts.builder import build_messages
-from tsr_lsp.prompts.cot import split_answer
+from tsr_lsp.prompts.cot import ANSWER_MARK, split_answer
 from tsr_lsp.release import rss_mb
 from tsr_lsp.router.decision import Decision, Prediction, RouteRequest
 from tsr_lsp.router.policy import answer_method, decide
@@ -410,12 +410,15 @@ class Engine:
         emit: EventSink,
         cancel: threading.Event | None,
     ) -> tuple[GenerationResult, str]:
-        """(result, how it was answered): a program that computes is the answer; otherwise
+        """(result, how it was answered): a program that computes is the answer (its value
+        streamed last, as "Answer: 80", so a client showing the stream shows it); otherwise
         the row's CoT steps answer ``request`` again, and the result counts both generations
         (what the user waited for). The decision keeps method "program" (how it was routed);
         ``prompt`` is what ``build_messages`` needs besides the decision."""
         try:
-            program.solve(first.text)
+            _program, value = program.solve(first.text)
+            # the editors show the stream, not the result: end it with what was computed
+            emit("delta", {"delta": f"\n\n{ANSWER_MARK} {value}"})
             return first, "program"
         except program.ProgramError as exc:
             why = str(exc)

@@ -172,8 +172,14 @@ def program_settings() -> Settings:
 
 def test_a_program_that_computes_is_the_answer(home: Path) -> None:
     engine = Engine(program_settings())
-    out = engine.generate(RouteRequest("Work out 6 x 7:\n```python\nanswer = 6 * 7\n```"))
+    events: list[tuple[str, dict]] = []
+    out = engine.generate(
+        RouteRequest("Work out 6 x 7:\n```python\nanswer = 6 * 7\n```"),
+        on_event=lambda k, p: events.append((k, p)),
+    )
     assert out.decision.method == "program" and "a program" in out.decision.explanation
+    streamed = "".join(p["delta"] for k, p in events if k == "delta")
+    assert streamed.endswith("```\n\nAnswer: 42")  # editors show the stream
     assert out.text == "42"
     assert out.reasoning == "```python\nanswer = 6 * 7\n```"
 
