@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from tsr_lsp.prompts.cot import cot_instruction, split_answer
+from tsr_lsp.prompts.builder import answer_instruction
+from tsr_lsp.prompts.cot import CODE_ONLY, cot_instruction, split_answer
 from tsr_lsp.prompts.frontmatter import parse_front_matter
 from tsr_lsp.prompts.library import available_templates, load_template, parse_template
 from tsr_lsp.prompts.sandbox import RenderError, render_string
+from tsr_lsp.router.decision import Decision
 
 
 def test_front_matter_is_parsed_and_body_separated() -> None:
@@ -65,3 +67,17 @@ def test_code_cot_asks_for_the_code_as_the_answer() -> None:
     text = cot_instruction(3, "code")
     assert "at most 3" in text and "complete code in one fenced code block" in text
     assert "final answer only" in cot_instruction(2, "math")
+
+
+def test_code_without_steps_asks_for_the_code_and_little_else() -> None:
+    def line(text: str, template: str = "ask", cot: int = 0, category: str = "code") -> str:
+        d = Decision(category, "coder", cot, 0.2, 0.95, 512, template, 1.0, "")
+        return answer_instruction(d, text)
+
+    assert line("Write a function to reverse a string") == CODE_ONLY
+    assert line("please implement a Python class for a stack") == CODE_ONLY
+    assert line("What does this regex do: ^a.*b$") == ""  # a question about code
+    assert line("Explain Python decorators") == ""
+    assert line("Write a function to reverse a string", template="refactor") == ""
+    assert line("Write a function to reverse a string", cot=2).startswith("Before writing")
+    assert line("Write a poem about the sea", category="writing") == ""

@@ -8,6 +8,23 @@ ANSWER_MARK = "Answer:"
 _ANSWER = re.compile(r"^\s*(?:\*\*)?(?:final answer|answer)(?:\*\*)?\s*:\s*", re.I | re.M)
 
 
+CODE_ONLY = (
+    "Reply with the complete code in one fenced code block and at most two sentences about it."
+)
+# "write a function ...", "implement a class ...", "create a script ...": a request for code
+_WRITES_CODE = re.compile(
+    r"^\W*(please\s+)?(can you\s+|could you\s+)?(write|implement|create|code|generate|make)\b"
+    r"[^.?!\n]{0,80}?\b(function|method|class|script|program|code|query|module|decorator|"
+    r"regex|snippet)\b",
+    re.I,
+)
+
+
+def writes_code(text: str) -> bool:
+    """Whether a request opens by asking for code to be written (not explained)."""
+    return _WRITES_CODE.search(text) is not None
+
+
 def cot_instruction(steps: int, category: str = "") -> str:
     """The system-prompt line that bounds reasoning to ``steps`` and marks the answer.
 
