@@ -337,30 +337,25 @@ def router_corpus_index(shared: Path) -> frozenset[tuple[str, ...]]:
 def _select(
     pool: list[Task], split: str, n: int, seed: str, banned: frozenset[tuple[str, ...]]
 ) -> list[Task]:
-    """A seeded shuffle of the clean items (no overlap with the router corpus), dealt
-    alternately: even positions report, odd positions calibration. The deal does not depend
-    on ``n``, so the splits stay disjoint whatever size each run asks for. An item whose
-    split its source fixes (MBPP by its official split) goes to that split only."""
+    """A seeded shuffle of the items, dealt alternately: even positions report, odd
+    positions calibration; items that overlap the router corpus are then left out. The deal
+    depends on neither ``n`` nor the corpus, so the splits stay disjoint whatever size a run
+    asks for and an item never changes split when the router's training data changes (it
+    used to: the deal counted only clean items, and calibrated tasks became report tasks).
+    An item whose split its source fixes (MBPP by its official split) goes to that split."""
     from tsr_lsp.overlap import overlaps
 
     order = list(pool)
     random.Random(f"tsr-answers:{seed}").shuffle(order)
     want = 0 if split == "report" else 1
     chosen: list[Task] = []
-    position = 0
-    for task in order:
+    for position, task in enumerate(order):
         if len(chosen) >= n:
             break
-        if banned and overlaps(task.prompt, banned):
-            continue
-        if task.split:
-            if task.split == split:
-                chosen.append(task)
-            continue
-        if position % 2 == want:
+        mine = task.split == split if task.split else position % 2 == want
+        if mine and not (banned and overlaps(task.prompt, banned)):
             task.split = split
             chosen.append(task)
-        position += 1
     return chosen
 
 
