@@ -134,3 +134,13 @@ def test_a_missing_extra_names_the_install(
     monkeypatch.setattr(router_cmd, "run", needs_other)
     with pytest.raises(ModuleNotFoundError):
         main(["router", "train", "x.jsonl"])
+
+
+def test_ask_does_not_print_an_answer_the_stream_already_ended_with() -> None:
+    from tsr_lsp.commands.ask import streamed_answer
+
+    assert streamed_answer("```python\nanswer = 120 / 1.5\n```\n\nAnswer: 80", "80")
+    assert streamed_answer("Step 1: add.\n**Answer:** 42\n", "42")
+    assert not streamed_answer("Step 1: add.\nStep 2: it is 42", "42")  # no marker
+    assert not streamed_answer("Answer: 41", "42")
+    assert not streamed_answer("", "")

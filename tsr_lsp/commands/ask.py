@@ -41,6 +41,7 @@ async def _ask(args: argparse.Namespace) -> int:
         params["maxTokens"] = args.max_tokens
     client = TsrClient()
     streamed = False
+    chunks: list[str] = []
 
     def on_progress(value: dict[str, Any]) -> None:
         nonlocal streamed
@@ -52,6 +53,7 @@ async def _ask(args: argparse.Namespace) -> int:
             print(f"[model] {value.get('message')}...", file=sys.stderr, flush=True)
         elif value.get("event") == "delta":
             streamed = True
+            chunks.append(value.get("delta", ""))
             sys.stdout.write(value.get("delta", ""))
             sys.stdout.flush()
 
@@ -71,10 +73,22 @@ async def _ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
+    streamed_text = "".join(chunks)
     if streamed:
         print()
     else:
         print(result.get("text", ""))
-    if result.get("reasoning"):
+    if result.get("reasoning") and not streamed_answer(streamed_text, result["text"]):
         print(f"[answer] {result['text']}")
     return 0
+
+
+def streamed_answer(streamed: str, answer: str) -> bool:
+    """Whether the stream already ended with the answer ("...\nAnswer: 80"), as after a
+    program or CoT steps that followed the format."""
+    tail = streamed.rstrip().rsplit("\n", 1)[-1].strip()
+    return (
+        bool(answer)
+        and tail.removeprefix("**").lower().startswith("answer")
+        and (tail.endswith(answer.strip().rsplit("\n", 1)[-1].strip()))
+    )
