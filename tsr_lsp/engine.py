@@ -360,12 +360,13 @@ class Engine:
         )
         cancelled = False
         answered_by = decision.method
+        solved: tuple[str, str] | None = None  # (program, value) once computed
         try:
             result = self._generate_with_fallback(
                 decision, gen_request, settings, emit, cancel, forced=bool(options.model)
             )
             if answered_by == "program" and not (cancel is not None and cancel.is_set()):
-                result, answered_by = self._steps_unless_computed(
+                result, solved = self._steps_unless_computed(
                     decision,
                     result,
                     gen_request,
@@ -374,12 +375,13 @@ class Engine:
                     emit,
                     cancel,
                 )
+                answered_by = "program" if solved else "steps"
         except GenerationCancelled as exc:
             result = exc.result
             cancelled = True
         # a cancel that came after the last token still means the caller never got the answer
         cancelled = cancelled or (cancel is not None and cancel.is_set())
-        reasoning, answer = _split(answered_by, decision.cot_steps, result.text)
+        reasoning, answer = solved or _split(answered_by, decision.cot_steps, result.text)
         outcome = Outcome(decision, answer, reasoning, result, cancelled)
         if memory is not None and not options.raw and not cancelled:
             episode = memory.record_generation(
@@ -409,17 +411,17 @@ class Engine:
         settings: Settings,
         emit: EventSink,
         cancel: threading.Event | None,
-    ) -> tuple[GenerationResult, str]:
-        """(result, how it was answered): a program that computes is the answer (its value
-        streamed last, as "Answer: 80", so a client showing the stream shows it); otherwise
-        the row's CoT steps answer ``request`` again, and the result counts both generations
-        (what the user waited for). The decision keeps method "program" (how it was routed);
-        ``prompt`` is what ``build_messages`` needs besides the decision."""
+    ) -> tuple[GenerationResult, tuple[str, str] | None]:
+        """(result, (program, value) or None): a program that computes is the answer (its
+        value streamed last, as "Answer: 80", so a client showing the stream shows it);
+        otherwise the row's CoT steps answer ``request`` again, and the result counts both
+        generations (what the user waited for). The decision keeps method "program" (how it
+        was routed); ``prompt`` is what ``build_messages`` needs besides the decision."""
         try:
-            _program, value = program.solve(first.text)
+            solved = program.solve(first.text)
             # the editors show the stream, not the result: end it with what was computed
-            emit("delta", {"delta": f"\n\n{ANSWER_MARK} {value}"})
-            return first, "program"
+            emit("delta", {"delta": f"\n\n{ANSWER_MARK} {solved[1]}"})
+            return first, solved
         except program.ProgramError as exc:
             why = str(exc)
         log.info("the program did not compute (%s): answering in steps", why)
@@ -434,7 +436,7 @@ class Engine:
             completion_tokens=first.completion_tokens + second.completion_tokens,
             ttft_s=first.total_s + second.ttft_s,
             total_s=first.total_s + second.total_s,
-        ), "steps"
+        ), None
 
     def _generate_with_fallback(
         self,
