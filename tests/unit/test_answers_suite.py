@@ -154,6 +154,14 @@ def test_shipped_outcomes_hold_no_public_test_item() -> None:
     assert not sorted({r["task"] for r in rows if public_test_item(r["task"])})
     test = shingle_index(r["prompt"] for r in _mbpp("report"))
     assert not [r["task"] for r in rows if overlaps(r["text"], test)]
+    # nor a copy of any item of the public test sets `tsr-lsp router overlap` indexes
+    # (all of MBPP's test split, GSM8K test, HumanEval, ...), nor a GSM8K test mirror
+    from tsr_lsp.router.overlap import jsonl_rows, load_index, scan_rows
+
+    sets, reviewed = load_index()
+    found = scan_rows(jsonl_rows([path]), sets, reviewed)
+    assert not sorted({f.where for f in found if f.hit.kind == "copy"})
+    assert not sorted({f.where for f in found if f.hit.public == "gsm8k_test"})
 
 
 def _team_texts() -> list[str]:
