@@ -23,7 +23,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,17 +334,17 @@ def router_corpus_index(shared: Path) -> frozenset[tuple[str, ...]]:
         return frozenset()
 
 
-def _select(
-    pool: list[Task], split: str, n: int, seed: str, banned: frozenset[tuple[str, ...]]
-) -> list[Task]:
-    """A seeded shuffle of the items, dealt alternately: even positions report, odd
-    positions calibration; items that overlap the router corpus are then left out. The deal
-    depends on neither ``n`` nor the corpus, so the splits stay disjoint whatever size a run
-    asks for and an item never changes split when the router's training data changes (it
-    used to: the deal counted only clean items, and calibrated tasks became report tasks).
-    An item whose split its source fixes (MBPP by its official split) goes to that split."""
-    from tsr_lsp.overlap import overlaps
+LeaveOut = Callable[["Task", str], bool]  # (task, split) -> leave it out
 
+
+def _select(pool: list[Task], split: str, n: int, seed: str, leave_out: LeaveOut) -> list[Task]:
+    """A seeded shuffle of the items, dealt alternately: even positions report, odd
+    positions calibration; items ``leave_out`` refuses (router corpus overlap, copies of
+    test items) are then left out. The deal depends on neither ``n`` nor what is left out,
+    so the splits stay disjoint whatever size a run asks for and an item never changes
+    split when the router's training data changes (it used to: the deal counted only clean
+    items, and calibrated tasks became report tasks). An item whose split its source fixes
+    (MBPP by its official split) goes to that split."""
     order = list(pool)
     random.Random(f"tsr-answers:{seed}").shuffle(order)
     want = 0 if split == "report" else 1
@@ -353,10 +353,32 @@ def _select(
         if len(chosen) >= n:
             break
         mine = task.split == split if task.split else position % 2 == want
-        if mine and not (banned and overlaps(task.prompt, banned)):
+        if mine and not leave_out(task, split):
             task.split = split
             chosen.append(task)
     return chosen
+
+
+def leave_out_rule(banned: frozenset[tuple[str, ...]]) -> LeaveOut:
+    """What the suite leaves out: an item sharing an 8-word run with the router corpus, and
+    from the calibration split an item that copies an indexed public test item or mirrors
+    a GSM8K test item (`tsr-lsp router overlap`: the rule the shipped outcomes are tested
+    against). MBPP and GSM8K repeat problems across their splits (mbpp/558, 576, 577 and
+    gsm8k_train/7012 reached the shipped outcomes that way); calibrate would put them back."""
+    from tsr_lsp.overlap import overlaps
+    from tsr_lsp.router.overlap import check_text, load_index
+
+    sets = load_index()[0]
+
+    def copies_test_item(text: str) -> bool:
+        return any(h.kind == "copy" or h.public == "gsm8k_test" for h in check_text(text, sets))
+
+    def rule(task: Task, split: str) -> bool:
+        if banned and overlaps(task.prompt, banned):
+            return True
+        return split == "calibration" and copies_test_item(task.prompt)
+
+    return rule
 
 
 def load_tasks(
@@ -376,6 +398,7 @@ def load_tasks(
         raise ValueError(f"unknown categories {unknown} (one of {', '.join(CATEGORIES)})")
     shared = shared or paths.shared_data_dir()
     banned = router_corpus_index(shared) if exclude_router_corpus else frozenset()
+    leave_out = leave_out_rule(banned)
     tasks: list[Task] = []
     for category in wanted:
         if category not in PUBLIC_SOURCES:
@@ -387,7 +410,7 @@ def load_tasks(
             chosen = []
             for j, loader in enumerate(loaders):
                 share = per_category // len(loaders) + (j < per_category % len(loaders))
-                chosen += _select(loader(shared), split, share, loader.__name__, banned)
+                chosen += _select(loader(shared), split, share, loader.__name__, leave_out)
         if split == "calibration" and any(public_test_item(t.id) for t in chosen):
             raise AssertionError(f"{category}: a public test-split item in calibration")
         for task in chosen:
