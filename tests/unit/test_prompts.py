@@ -61,6 +61,9 @@ def test_cot_instruction_and_answer_split() -> None:
     assert reasoning.startswith("Step 1") and answer == "4"
     assert split_answer("just text", 2) == ("", "just text")
     assert split_answer("Answer: 4", 0) == ("", "Answer: 4")
+    # the small models bold the marker either way
+    assert split_answer("2+2\n**Answer:** 4", 1) == ("2+2", "4")
+    assert split_answer("2+2\n**Final answer**: 4", 1) == ("2+2", "4")
 
 
 def test_code_cot_asks_for_the_code_as_the_answer() -> None:

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from tsr_lsp.config import KINDS
+from tsr_lsp.prompts.cot import split_answer
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,10 +86,9 @@ async def _ask(args: argparse.Namespace) -> int:
 
 def streamed_answer(streamed: str, answer: str) -> bool:
     """Whether the stream already ended with the answer ("...\nAnswer: 80"), as after a
-    program or CoT steps that followed the format."""
+    program or CoT steps that followed the format: its last line, read as the engine reads
+    an answer, is the answer's last line."""
     tail = streamed.rstrip().rsplit("\n", 1)[-1].strip()
-    return (
-        bool(answer)
-        and tail.removeprefix("**").lower().startswith("answer")
-        and (tail.endswith(answer.strip().rsplit("\n", 1)[-1].strip()))
-    )
+    said = split_answer(tail, 1)[1]
+    last = answer.strip().rsplit("\n", 1)[-1].strip()
+    return bool(last) and said != tail and said == last

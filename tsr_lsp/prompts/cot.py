@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 ANSWER_MARK = "Answer:"
-_ANSWER = re.compile(r"^\s*(?:\*\*)?(?:final answer|answer)(?:\*\*)?\s*:\s*", re.I | re.M)
+# "Answer: 4", "**Answer**: 4" and "**Answer:** 4" (the bold closes after the colon)
+_ANSWER = re.compile(r"^\s*(?:\*\*)?(?:final answer|answer)(?:\*\*)?\s*:(?:\*\*)?\s*", re.I | re.M)
 
 
 CODE_ONLY = (
