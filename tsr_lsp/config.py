@@ -119,6 +119,10 @@ def default_models() -> dict[str, ModelProfile]:
     }
 
 
+# chosen on the calibration tasks' leave-one-out trade-off with three profiles (ROUTER.md)
+DEFAULT_QUALITY = 0.85
+
+
 @dataclass
 class RouterSettings:
     weights: str = ""
@@ -126,7 +130,7 @@ class RouterSettings:
     fallback_profile: str = "general"
     # graded outcomes pick the model: the cheapest profile predicted to succeed at least
     # `quality` x the best profile's rate (docs/ROUTER.md); 1.0 = always the best
-    quality: float = 0.8
+    quality: float = DEFAULT_QUALITY
     # "" = shipped calibration + `tsr-lsp router calibrate` results; "off"; or a JSONL path
     outcomes: str = ""
     policy: dict[str, CategoryPolicy] = field(default_factory=default_policy)
@@ -523,8 +527,8 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
             )
             pol.method = "steps"
     if not 0.0 <= settings.router.quality <= 1.0:
-        warnings.append("router.quality: must be within 0..1; using 0.8")
-        settings.router.quality = 0.8
+        warnings.append(f"router.quality: must be within 0..1; using {DEFAULT_QUALITY:g}")
+        settings.router.quality = DEFAULT_QUALITY
     comp = settings.completion
     if comp.multiline not in ("auto", "never", "always"):
         warnings.append(

@@ -86,7 +86,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         ),
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        tags=("fim",),
+        tags=("code", "fim", "general"),
         cost=9.0,
         n_ctx=4096,
         pin=False,

@@ -154,7 +154,7 @@ async def test_explain_opens_a_document(client: LanguageClient, tmp_path: Path) 
     assert "def clamp(x, lo, hi):" in text
     answer = text.split("```\n", 2)[-1]
     assert len(answer.split()) >= 10, text  # the model's explanation follows the code
-    assert result["decision"]["model"] == "coder"
+    assert result["decision"]["model"] in ("coder", "fim")  # a code model
 
 
 async def test_fix_with_ai_on_a_diagnostic_edits_the_code(

@@ -23,7 +23,7 @@ async def test_demo_questions_with_memory_full(models_dir: Path) -> None:
         assert imported["imported"] == len(filler)
         code, _ms = await runner.generate(CSV, max_tokens=200)
         greeting, _ms = await runner.generate(ANNA, max_tokens=48)
-    assert code["decision"]["model"] == "coder"
+    assert code["decision"]["model"] in ("coder", "fim")  # a code model
     assert "def " in code["text"] and "csv" in code["text"].lower()
     assert "Anna" in greeting["text"]
     # the CSV question (and the imported work) stayed out of the greeting's prompt
@@ -36,11 +36,8 @@ async def test_a_word_problem_is_answered_by_the_value_its_program_computes(
     async with SuiteRunner() as runner:
         out, _ms = await runner.generate(TRAIN)
     decision = out["decision"]
-    assert (decision["category"], decision["model"], decision["method"]) == (
-        "math",
-        "coder",
-        "program",
-    )
+    assert (decision["category"], decision["method"]) == ("math", "program")
+    assert decision["model"] in ("coder", "fim")  # a code model writes the program
     assert out["reasoning"].startswith("```python"), out
     assert out["text"] == format_number(evaluate(extract(out["reasoning"])))
     assert out["text"] == "80"

@@ -32,7 +32,7 @@ async def test_runner_forces_routes_and_grades(models_dir: Path) -> None:
     for task in tasks:
         forced = by_key[("general", task.id)]
         routed = by_key[("routed", task.id)]
-        assert forced.model == "general" and routed.model in ("general", "coder")
+        assert forced.model == "general" and routed.model in ("general", "coder", "fim")
         for r in (forced, routed):
             assert not r.error, r.error
             assert r.latency_ms > 0 and 0 < r.completion_tokens <= 48

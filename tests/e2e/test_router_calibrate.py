@@ -31,6 +31,7 @@ def test_calibrate_grades_resumes_and_routing_follows(
 ) -> None:
     out = tmp_path / "outcomes.jsonl"
     tiny = ["--categories", "extraction,chat", "--per-category", "2", "--max-tokens", "40"]
+    tiny += ["--profiles", "coder,general"]  # the 1.5B answers too, but costs CI minutes
     stopped = cli("router", "calibrate", *tiny, "--budget-min", "0", "--out", str(out), "--json")
     assert stopped.returncode == 0, stopped.stderr
     first = json.loads(stopped.stdout)
@@ -64,7 +65,8 @@ def test_calibrate_grades_resumes_and_routing_follows(
     # fixed depth equal to the table's is the same request, recorded without running again
     deep = cli(
         "router", "calibrate", "--categories", "analysis", "--per-category", "1",
-        "--max-tokens", "40", "--cot", "all", "--out", str(out), "--json",
+        "--max-tokens", "40", "--cot", "all", "--profiles", "coder,general",
+        "--out", str(out), "--json",
     )  # fmt: skip
     assert deep.returncode == 0, deep.stderr
     assert json.loads(deep.stdout)["ran"] == 4  # 2 profiles x (table + CoT 0 + CoT 1) - 2

@@ -105,8 +105,9 @@ def test_plugin_attaches_routes_asks_and_checks_health(
     assert res["attached"] is True
     assert res["status"]["daemon"] is True
     assert res["status"]["project"].endswith("proj")
-    assert res["route"]["model"] == "coder"
-    assert res["ask"]["decision"]["model"] == "general"
+    assert res["route"]["model"] in ("coder", "fim")  # a code model
+    # a greeting: one of the cheaper two (graded outcomes decide which)
+    assert res["ask"]["decision"]["model"] in ("general", "coder")
     assert res["ask"]["text"].strip()
     assert res["ask"]["text"].strip().split()[0] in res["ask_buffer"]  # streamed into the buffer
     health = res["health"]

@@ -19,6 +19,7 @@ os.environ["TSR_LSP_HOME"] = str(HOME)
 (HOME / "config").mkdir(parents=True, exist_ok=True)
 (HOME / "config" / "config.toml").write_text(
     '[models.coder]\nbackend = "scripted"\ntags = ["code", "fim", "general"]\n'
+    '[models.fim]\nbackend = "scripted"\ntags = ["code", "fim", "general"]\n'
     '[models.general]\nbackend = "scripted"\ntags = ["general", "chat"]\n'
     "[memory]\nconsolidate_delay_s = 3600\n"
 )

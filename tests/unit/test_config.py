@@ -19,11 +19,11 @@ def test_defaults_have_the_default_profiles(home: Path) -> None:
     assert set(settings.models) == {"general", "coder", "fim"}
     assert "code" in settings.models["coder"].tags
     assert settings.models["coder"].pin is True
-    # the 1.5B serves inline completion only: no category's row names its tag
-    assert settings.models["fim"].tags == ["fim"]
+    # the 1.5B serves inline completion, and answers where graded outcomes favour it: it
+    # carries the coder's tags at three times its cost, so no row's table picks it
+    assert settings.models["fim"].tags == ["code", "fim", "general"]
+    assert settings.models["fim"].cost > settings.models["coder"].cost
     assert settings.completion.profile == "fim"
-    rows = {tag for pol in settings.router.policy.values() for tag in pol.tags}
-    assert "fim" not in rows
 
 
 def test_layers_apply_in_order_and_accept_camel_case(home: Path, tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_calibration_measures_the_profiles_categories_route_to(home: Path) -> No
     from tsr_lsp.router.policy import answer_profiles
 
     settings, _ = load_settings(None)
-    assert answer_profiles(settings) == ["coder", "general"]  # not the inline-only fim
+    assert answer_profiles(settings) == ["coder", "fim", "general"]
 
 
 def test_a_policy_rows_method_is_checked(home: Path) -> None:
