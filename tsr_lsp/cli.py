@@ -169,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _answers_args(bench: argparse.ArgumentParser) -> None:
     """Options of `bench answers` (docs/ANSWERS.md)."""
-    bench.add_argument("--profiles", help="answers: profiles to force, e.g. general,coder")
+    bench.add_argument(
+        "--profiles",
+        help="answers: profiles to force, e.g. general,coder (default: all answers route to)",
+    )
     bench.add_argument("--routed", action="store_true", help="answers: also let the router pick")
     bench.add_argument("--split", default="report", help="answers: report | calibration")
     bench.add_argument("--per-category", type=int, default=20, help="answers: tasks a category")

@@ -112,6 +112,25 @@ def test_policy_follows_the_evidence_and_says_so() -> None:
     assert d.model == "coder"
 
 
+def test_a_profile_without_the_rows_tags_is_never_chosen_by_evidence() -> None:
+    settings = Settings()
+    fp = fingerprint(settings.models["fim"])
+    rows = outcomes(settings) + [
+        Outcome(f"c{i}", "code", "fim", 1.0, text, fp) for i, text in enumerate(CODE)
+    ]
+    table = SuccessTable(rows, vec)
+    text = CODE[5]  # the coder fails it (1 in 5); the 1.5B passes every code task
+    d = decide(
+        prediction("code", text), RouteRequest(text), settings, set(settings.models), (), table
+    )
+    assert d.model == "fim" and "fim predicted" in d.explanation
+    settings.models["fim"].tags = ["fim"]  # inline completion only: out of answering
+    d = decide(
+        prediction("code", text), RouteRequest(text), settings, set(settings.models), (), table
+    )
+    assert d.model == "coder" and "fim" not in d.explanation
+
+
 def test_without_evidence_the_policy_table_decides() -> None:
     settings = Settings()
     text = "What is the capital of France?"

@@ -6,10 +6,10 @@ Lanes: inline completion runs in its own lane (``lane=INLINE``): a second instan
 same model (llama.cpp memory-maps the weights, so it costs only its KV cache) with its own
 KV cache and queue. A completion therefore never waits behind another client's long chat
 generation, and chat never wipes the completion's cached prefix. While a completion
-generates, other generations on this machine's cores (any local model: the inline lane's
-model is not the chat's by default) pause between tokens (completions are short and
-latency-bound; chat loses a few hundred milliseconds). An endpoint's generations pause
-only for completions on the same endpoint.
+generates, other generations on this machine's cores (any local model, the inline lane's
+own model included when the router sends an answer to it) pause between tokens
+(completions are short and latency-bound; chat loses a few hundred milliseconds). An
+endpoint's generations pause only for completions on the same endpoint.
 
 Slots are keyed by profile name plus a fingerprint of the profile's settings, so two editor
 sessions whose configs give the same name to different models never share a wrong model.

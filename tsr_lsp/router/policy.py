@@ -155,17 +155,21 @@ def by_outcomes(
     """The configuration (profile, CoT depth) graded outcomes favour for this request: the
     cheapest within router.quality of the best predicted success, and the evidence. None
     without evidence to compare, including when the row's own profile was never calibrated
-    at the table's settings. Depths outside the category's row are not candidates."""
+    at the table's settings. Profiles without one of the row's tags (an inline-only model)
+    and depths outside the row are not candidates."""
     if table is None or not len(table):
         return None
+    pol = settings.router.policy.get(prediction.category)
+    row_tags = set(pol.tags) if pol is not None else set()
     profiles = {
-        n: fingerprint(settings.models[n]) for n in sorted(available) if n in settings.models
+        n: fingerprint(settings.models[n])
+        for n in sorted(available)
+        if n in settings.models and (not row_tags or row_tags & set(settings.models[n].tags))
     }
     vec = prediction.meaning if prediction.meaning else meaning_vector(request.text)
     estimates = table.predict(vec, prediction.category, profiles)
     if current not in estimates:
         return None
-    pol = settings.router.policy.get(prediction.category)
     if pol is not None:
         estimates = {
             n: e

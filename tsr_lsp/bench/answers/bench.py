@@ -37,7 +37,6 @@ from tsr_lsp.bench.answers.runner import (
 )
 from tsr_lsp.bench.answers.tasks import CATEGORIES, Task, load_tasks
 
-DEFAULT_PROFILES = ("general", "coder")
 MEMORY_PER_CATEGORY = 3  # memory_harm: tasks per category, run three times
 
 
@@ -293,8 +292,18 @@ def _split_list(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
 
+def routable_profiles() -> list[str]:
+    """Every profile the router can send an answer to (the user's settings): the bench
+    forces each of them by default, so the best single profile is among them."""
+    from tsr_lsp.config import load_settings
+    from tsr_lsp.router.policy import answer_profiles
+
+    return answer_profiles(load_settings(None)[0])
+
+
 async def _measure(args: argparse.Namespace) -> dict[str, Any]:
-    profiles: list[str | None] = list(_split_list(args.profiles) or DEFAULT_PROFILES)
+    routable = routable_profiles()
+    profiles: list[str | None] = list(_split_list(args.profiles) or routable)
     if args.routed:
         profiles.append(None)
     categories = _split_list(args.categories) or None
@@ -315,7 +324,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
         init["models"] = {**candidate_profiles(progress), **init.get("models", {})}
     if args.threads:  # on a busy machine one thread a model beats two that wait on each other
         models = init.setdefault("models", {})
-        for name in {*DEFAULT_PROFILES, *(p for p in profiles if p), *models}:
+        for name in {*routable, *(p for p in profiles if p), *models}:
             models.setdefault(name, {})["nThreads"] = args.threads
     metrics["n_threads"] = args.threads or "all cores"
     if profiles and not args.memory_only:
