@@ -121,3 +121,13 @@ def test_a_baseline_is_served_from_its_own_checkout(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(ValueError, match="its server would import"):
         _check_served_from(empty, sys.executable, {"PYTHONPATH": str(empty)})
+
+
+def test_every_profile_answers_route_to_is_forced_by_default(home: Path) -> None:
+    from tsr_lsp.bench.answers.bench import routable_profiles
+
+    # the best single profile of the trade-off must be among them: the 1.5B answers too
+    assert routable_profiles() == ["coder", "fim", "general"]
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "config.toml").write_text('[models.fim]\ntags = ["fim"]\n')
+    assert routable_profiles() == ["coder", "general"]
