@@ -40,12 +40,13 @@ async def test_generate_streams_a_real_answer(client: LanguageClient, models_dir
             "partialResultToken": token,
         },
     )
-    assert result["decision"]["model"] == "general"
+    model = result["decision"]["model"]
+    assert model in ("general", "coder")  # small talk: one of the cheaper two, by the evidence
     assert result["text"].strip()
     assert 0 < result["usage"]["completionTokens"] <= 12
     reports = client.partial_results[token]  # type: ignore[attr-defined]
     assert reports[0]["event"] == "decision"
-    assert reports[0]["model"] == "general"
+    assert reports[0]["model"] == model
     streamed = "".join(r["delta"] for r in reports if r["event"] == "delta")
     assert result["text"].strip() in streamed
 
