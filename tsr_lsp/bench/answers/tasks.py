@@ -339,12 +339,12 @@ LeaveOut = Callable[["Task", str], bool]  # (task, split) -> leave it out
 
 def _select(pool: list[Task], split: str, n: int, seed: str, leave_out: LeaveOut) -> list[Task]:
     """A seeded shuffle of the items, dealt alternately: even positions report, odd
-    positions calibration; items ``leave_out`` refuses (router corpus overlap, copies of
-    test items) are then left out. The deal depends on neither ``n`` nor what is left out,
-    so the splits stay disjoint whatever size a run asks for and an item never changes
-    split when the router's training data changes (it used to: the deal counted only clean
-    items, and calibrated tasks became report tasks). An item whose split its source fixes
-    (MBPP by its official split) goes to that split."""
+    positions calibration; items ``leave_out`` refuses (router corpus overlap, copies and
+    unjudged mirrors of public test items) are then left out. The deal depends on neither
+    ``n`` nor what is left out, so the splits stay disjoint whatever size a run asks for and
+    an item never changes split when the router's training data changes (it used to: the
+    deal counted only clean items, and calibrated tasks became report tasks). An item whose
+    split its source fixes (MBPP by its official split) goes to that split."""
     order = list(pool)
     random.Random(f"tsr-answers:{seed}").shuffle(order)
     want = 0 if split == "report" else 1
