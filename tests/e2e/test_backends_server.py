@@ -57,7 +57,9 @@ async def client(
     params = types.InitializeParams(
         capabilities=client_capabilities(request.param),
         root_uri=tmp_path.as_uri(),
-        initialization_options={"models": models},
+        # quality 0: the cheapest calibrated profile answers, so small talk goes to the
+        # broken general profile (at the default the evidence sends it to the coder)
+        initialization_options={"models": models, "router": {"quality": 0.0}},
     )
     await lsp_client.initialize_session(params)
     yield

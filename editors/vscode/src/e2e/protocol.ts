@@ -47,7 +47,8 @@ async function main(): Promise<void> {
   const decision = await connection.sendRequest<any>("tsr/route", {
     text: "Write a Python function that parses a CSV file into a list of dicts",
   });
-  assert.strictEqual(decision.model, "coder");
+  // a code model: the 0.5B, or the 1.5B where graded outcomes favour it
+  assert.ok(["coder", "fim"].includes(decision.model), decision.explanation);
 
   const stream = new AnswerStream();
   const token = "vscode-test-1";
@@ -59,8 +60,10 @@ async function main(): Promise<void> {
     maxTokens: 12,
     partialResultToken: token,
   });
-  assert.strictEqual(result.decision.model, "general");
-  assert.ok(stream.header.startsWith("route: ") && stream.header.includes("-> general"), stream.header);
+  // small talk: one of the cheaper two, as the graded evidence decides
+  const model = result.decision.model;
+  assert.ok(["general", "coder"].includes(model), result.decision.explanation);
+  assert.ok(stream.header.startsWith("route: ") && stream.header.includes(`-> ${model}`), stream.header);
   assert.ok(result.text.trim().length > 0);
   assert.ok(stream.text.includes(result.text.trim()), `streamed ${JSON.stringify(stream.text)}`);
 
@@ -128,7 +131,7 @@ async function main(): Promise<void> {
   const stats = await connection.sendRequest<InlineStats>("tsr/inline/stats", {});
   assert.ok(stats.shown >= 1 && stats.accepted >= 1, JSON.stringify(stats));
   const view = statusView(result.decision, stats);
-  assert.match(view.text, /general · \d+% accepted/);
+  assert.match(view.text, new RegExp(`→ ${model} · \\d+% accepted`));
 
   await finish(connection, decision.explanation, result.text, item.insertText);
 }
