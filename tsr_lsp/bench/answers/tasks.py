@@ -334,7 +334,7 @@ def router_corpus_index(shared: Path) -> frozenset[tuple[str, ...]]:
         return frozenset()
 
 
-LeaveOut = Callable[["Task", str], bool]  # (task, split) -> leave it out
+LeaveOut = Callable[["Task"], bool]  # task -> leave it out of the split being dealt
 
 
 def _select(pool: list[Task], split: str, n: int, seed: str, leave_out: LeaveOut) -> list[Task]:
@@ -353,30 +353,30 @@ def _select(pool: list[Task], split: str, n: int, seed: str, leave_out: LeaveOut
         if len(chosen) >= n:
             break
         mine = task.split == split if task.split else position % 2 == want
-        if mine and not leave_out(task, split):
+        if mine and not leave_out(task):
             task.split = split
             chosen.append(task)
     return chosen
 
 
-def leave_out_rule(banned: frozenset[tuple[str, ...]]) -> LeaveOut:
-    """What the suite leaves out: an item sharing an 8-word run with the router corpus, and
-    from the calibration split an item `tsr-lsp router overlap` flags: a copy of an indexed
-    public test item, or a mirror candidate a person has not judged unrelated (reviewed.tsv).
-    MBPP and GSM8K repeat problems across their splits (mbpp/558, 573, 576, 577, 584, 587
-    and gsm8k_train/7012 reached the shipped outcomes that way); calibrate would put them
-    back."""
+def leave_out_rule(banned: frozenset[tuple[str, ...]], split: str) -> LeaveOut:
+    """What the suite leaves out of ``split``: an item sharing an 8-word run with the router
+    corpus, and from the calibration split an item `tsr-lsp router overlap` flags: a copy of
+    an indexed public test item, or a mirror candidate a person has not judged unrelated
+    (reviewed.tsv). MBPP and GSM8K repeat problems across their splits (mbpp/558, 573, 576,
+    577, 584, 587 and gsm8k_train/7012 reached the shipped outcomes that way); calibrate
+    would put them back."""
     from tsr_lsp.overlap import overlaps
+
+    def corpus(task: Task) -> bool:
+        return bool(banned) and overlaps(task.prompt, banned)
+
+    if split != "calibration":
+        return corpus
     from tsr_lsp.router.overlap import load_index, scan_rows
 
     sets, reviewed = load_index()
-
-    def rule(task: Task, split: str) -> bool:
-        if banned and overlaps(task.prompt, banned):
-            return True
-        return split == "calibration" and bool(scan_rows([("", task.prompt)], sets, reviewed))
-
-    return rule
+    return lambda task: corpus(task) or bool(scan_rows([("", task.prompt)], sets, reviewed))
 
 
 def load_tasks(
@@ -396,7 +396,7 @@ def load_tasks(
         raise ValueError(f"unknown categories {unknown} (one of {', '.join(CATEGORIES)})")
     shared = shared or paths.shared_data_dir()
     banned = router_corpus_index(shared) if exclude_router_corpus else frozenset()
-    leave_out = leave_out_rule(banned)
+    leave_out = leave_out_rule(banned, split)
     tasks: list[Task] = []
     for category in wanted:
         if category not in PUBLIC_SOURCES:
