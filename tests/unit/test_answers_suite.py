@@ -128,13 +128,14 @@ def test_calibration_holds_no_public_test_item_and_no_report_text() -> None:
     assert {t.id.split("/")[0] for t in calib if t.category in ("code", "knowledge")} == {
         "mbpp",
         "triviaqa",
+        *(f"know-cal-{i:02d}" for i in range(len(gen.KNOWLEDGE_MC))),
     }
 
     # the items themselves (not the suite's instructions around them) share no 8-word run
     def content(t: Any) -> list[str]:
         if t.category == "code":
             return [t.prompt.split(" Your code should pass")[0], *t.expected["tests"]]
-        return [t.prompt]
+        return [t.prompt.split("\nAnswer with the letter")[0]]  # not the suite's instruction
 
     def public(tasks: list[Any]) -> list[Any]:  # the sources with a public test split
         return [t for t in tasks if t.category in ("code", "knowledge")]
@@ -177,6 +178,8 @@ def _team_texts() -> list[str]:
         texts += [it["prompt"] for it in gen.extraction_items(split, 30)]
         texts += [it["prompt"] for it in gen.writing_items(split, 30)]
         texts += [it["prompt"] for it in gen.chat_items(split, 30)]
+    for it in gen.knowledge_items(len(gen.KNOWLEDGE_MC)):
+        texts.append(" ".join([it["question"], *it["choices"]]))
         for f in gen.memory_followups(split):
             texts += [f.earlier, f.followup]
     return texts
@@ -234,3 +237,18 @@ def test_shipped_outcomes_hold_no_report_item() -> None:
     calibrated = {json.loads(line)["task"] for line in path.open() if line.strip()}
     report = {t.id for t in load_tasks("report", per_category=60)}
     assert not sorted(calibrated & report)
+
+
+def test_team_knowledge_items_grade_their_gold_letter_only() -> None:
+    """The multiple-choice knowledge written for calibration: the gold letter scores 1, any
+    other 0, and the gold position varies (a model that always says "A" must not pass)."""
+    from tsr_lsp.bench.answers.tasks import team_knowledge
+
+    tasks = team_knowledge(SHARED)
+    assert len(tasks) == len(gen.KNOWLEDGE_MC) and {t.split for t in tasks} == {"calibration"}
+    golds = {t.expected["gold"] for t in tasks}
+    assert golds == {0, 1, 2, 3}
+    for t in tasks:
+        gold = t.expected["gold"]
+        assert grade(t, f"{'ABCD'[gold]}") == 1.0
+        assert grade(t, f"{'ABCD'[(gold + 1) % 4]}") == 0.0

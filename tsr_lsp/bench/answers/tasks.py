@@ -277,6 +277,20 @@ def team_analysis(_shared: Path) -> list[Task]:
     ]
 
 
+def team_knowledge(_shared: Path) -> list[Task]:
+    """Multiple-choice knowledge written for tsr-lsp: the calibration split's counterpart of
+    ARC's format (ARC, a public test set, reports only; TriviaQA asks for free text)."""
+    source = "written for tsr-lsp (generated.py), Apache-2.0"
+    out = []
+    for it in generated.knowledge_items(len(generated.KNOWLEDGE_MC)):
+        task = _choice_task(
+            it["id"], "knowledge", it["question"], it["choices"], it["gold"], source
+        )
+        task.split = "calibration"
+        out.append(task)
+    return out
+
+
 # sources that serve one split only (public test sets: report; their replacement: calibration)
 ONLY_SPLIT = {
     "arc": "report",
@@ -284,11 +298,12 @@ ONLY_SPLIT = {
     "pii": "report",
     "triviaqa": "calibration",
     "team_analysis": "calibration",
+    "team_knowledge": "calibration",
 }
 PUBLIC_SOURCES = {
     "code": (mbpp,),
     "math": (gsm8k,),
-    "knowledge": (arc, triviaqa),
+    "knowledge": (arc, triviaqa, team_knowledge),
     "reasoning": (strategyqa, commonsense_qa),
     "analysis": (pii, team_analysis),
 }
