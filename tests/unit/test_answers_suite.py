@@ -128,7 +128,7 @@ def test_calibration_holds_no_public_test_item_and_no_report_text() -> None:
     assert {t.id.split("/")[0] for t in calib if t.category in ("code", "knowledge")} == {
         "mbpp",
         "triviaqa",
-        *(f"know-cal-{i:02d}" for i in range(len(gen.KNOWLEDGE_MC))),
+        *(f"know-cal-{i:02d}" for i in range(len(gen.knowledge_questions()))),
     }
 
     # the items themselves (not the suite's instructions around them) share no 8-word run
@@ -178,10 +178,10 @@ def _team_texts() -> list[str]:
         texts += [it["prompt"] for it in gen.extraction_items(split, 30)]
         texts += [it["prompt"] for it in gen.writing_items(split, 30)]
         texts += [it["prompt"] for it in gen.chat_items(split, 30)]
-    for it in gen.knowledge_items(len(gen.KNOWLEDGE_MC)):
-        texts.append(" ".join([it["question"], *it["choices"]]))
         for f in gen.memory_followups(split):
             texts += [f.earlier, f.followup]
+    for it in gen.knowledge_items():
+        texts.append(" ".join([it["question"], *it["choices"]]))
     return texts
 
 
@@ -195,9 +195,9 @@ def _strings(value: object) -> list[str]:
     return []
 
 
-def _public_texts(root: Path) -> list[str]:
+def _public_texts(root: Path, pattern: str = "*.jsonl") -> list[str]:
     out: list[str] = []
-    for path in sorted(root.rglob("*.jsonl")):
+    for path in sorted(root.rglob(pattern)):
         with path.open(encoding="utf-8") as fh:
             out += [s for line in fh if line.strip() for s in _strings(json.loads(line))]
     return out
@@ -206,7 +206,7 @@ def _public_texts(root: Path) -> list[str]:
 @needs_shared
 def test_team_tasks_do_not_overlap_public_sets() -> None:
     ours = shingle_index(_team_texts())
-    public = _public_texts(SHARED / "router") + _public_texts(DATA_DIR)
+    public = _public_texts(SHARED / "router") + _public_texts(DATA_DIR, "mbpp_*.jsonl")
     copied = [t for t in public if overlaps(t, ours)]
     assert not copied, copied[:3]
 
@@ -245,7 +245,9 @@ def test_team_knowledge_items_grade_their_gold_letter_only() -> None:
     from tsr_lsp.bench.answers.tasks import team_knowledge
 
     tasks = team_knowledge(SHARED)
-    assert len(tasks) == len(gen.KNOWLEDGE_MC) and {t.split for t in tasks} == {"calibration"}
+    assert len(tasks) == len(gen.knowledge_questions()) and {t.split for t in tasks} == {
+        "calibration"
+    }
     golds = {t.expected["gold"] for t in tasks}
     assert golds == {0, 1, 2, 3}
     for t in tasks:

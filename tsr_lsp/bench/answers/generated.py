@@ -1,7 +1,8 @@
 """Tasks the team wrote: extraction with exact fields, writing and chat with verifiable
-instructions (IFEval-style), and the memory scenarios (follow-ups that need an earlier
-session). Generated from small word pools with a fixed seed, so every item is
-reproducible and its answer is known by construction.
+instructions (IFEval-style), review sentiment and multiple-choice knowledge (calibration
+only), and the memory scenarios (follow-ups that need an earlier session). Generated from
+small word pools with a fixed seed (the knowledge questions are a fixed list), so every item
+is reproducible and its answer is known by construction.
 
 The pools are split in halves: calibration items are built from one half, report items
 from the other, so the router can never learn a report item's topic from calibration.
@@ -11,8 +12,11 @@ for 8-word-shingle overlap with the public sets in ../shared/data.
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -338,223 +342,22 @@ def analysis_items(split: str, n: int) -> list[dict[str, Any]]:
 # labelled knowledge set here, asks for free text, so the router had no evidence on
 # multiple-choice knowledge at all (all three models score 0.00-0.12 on TriviaQA, and which
 # one answered ARC was left to noise). Written for tsr-lsp: grade-school science and general
-# facts, (question, correct option, three wrong options); the correct option's letter
-# cycles through A-D.
-KNOWLEDGE_MC = [
-    (
-        "A glass of ice water left on a warm porch gets drops of water on its outside. "
-        "Where does that water come from?",
-        "water vapour in the surrounding air",
-        ["ice melting through the glass", "the wood of the porch", "light from the Sun"],
-    ),
-    (
-        "Which organ pumps blood around the human body?",
-        "the heart",
-        ["the lungs", "the liver", "the stomach"],
-    ),
-    (
-        "Which object would a fridge magnet pick up?",
-        "an iron paper clip",
-        ["a copper coin", "a wooden pencil", "a glass bead"],
-    ),
-    (
-        "Which gas do green plants take from the air to make sugar?",
-        "carbon dioxide",
-        ["oxygen", "nitrogen", "helium"],
-    ),
-    (
-        "Which of these takes about one year?",
-        "Earth travelling once around the Sun",
-        ["Earth spinning once on its axis", "the Moon circling Earth once", "a tide coming in"],
-    ),
-    (
-        "Honey poured into a jar keeps its volume but takes the jar's shape. Which state of "
-        "matter is it in?",
-        "liquid",
-        ["solid", "gas", "plasma"],
-    ),
-    (
-        "A toy car rolling across a rug slows down and stops. Which force slows it?",
-        "friction",
-        ["magnetism", "buoyancy", "static electricity"],
-    ),
-    (
-        "A town wants its electricity from a source that will not run out. What should it build?",
-        "a wind farm",
-        ["a coal power station", "an oil-fired generator", "a gas turbine plant"],
-    ),
-    (
-        "Which of these animals is a mammal?",
-        "a dolphin",
-        ["a shark", "a salamander", "a penguin"],
-    ),
-    (
-        "What is the main job of a plant's roots?",
-        "taking in water and minerals from the soil",
-        ["making seeds", "attracting bees", "catching sunlight"],
-    ),
-    (
-        "Through which of these does sound travel fastest?",
-        "a steel rail",
-        ["the air in a room", "the empty space between planets", "a cloud of steam"],
-    ),
-    (
-        "Which layer of Earth lies directly under the crust?",
-        "the mantle",
-        ["the inner core", "the outer core", "the ozone layer"],
-    ),
-    (
-        "Movers push a piano up a sloping board into a van. Which simple machine is the board?",
-        "an inclined plane",
-        ["a pulley", "a lever", "a screw"],
-    ),
-    (
-        "At sea level, at how many degrees Celsius does pure water boil?",
-        "100",
-        ["0", "50", "212"],
-    ),
-    (
-        "Why does the Moon seem to change shape over a month?",
-        "we see different amounts of its sunlit half",
-        ["clouds hide parts of it", "Earth's shadow covers it every night", "it grows and shrinks"],
-    ),
-    (
-        "Which kind of rock forms when molten rock cools and hardens?",
-        "igneous",
-        ["sedimentary", "metamorphic", "limestone"],
-    ),
-    (
-        "Which gas makes up most of Earth's air?",
-        "nitrogen",
-        ["oxygen", "carbon dioxide", "hydrogen"],
-    ),
-    (
-        "Which part of an animal cell holds most of its DNA?",
-        "the nucleus",
-        ["the cell membrane", "the cytoplasm", "the vacuole"],
-    ),
-    (
-        "In the food chain grass, rabbit, fox, what is the rabbit?",
-        "a primary consumer",
-        ["a producer", "a decomposer", "the top predator"],
-    ),
-    (
-        "Which material would best carry electric current in a wire?",
-        "copper",
-        ["rubber", "glass", "dry wood"],
-    ),
-    (
-        "During a storm, why is lightning seen before the thunder is heard?",
-        "light travels much faster than sound",
-        [
-            "thunder is made later than lightning",
-            "clouds hold the sound back",
-            "eyes work faster than ears",
-        ],
-    ),
-    (
-        "What is the chemical symbol for gold?",
-        "Au",
-        ["Go", "Gd", "Ag"],
-    ),
-    (
-        "Which planet is famous for its wide, bright rings?",
-        "Saturn",
-        ["Mars", "Venus", "Mercury"],
-    ),
-    (
-        "A caterpillar turning into a butterfly is an example of what?",
-        "metamorphosis",
-        ["migration", "hibernation", "pollination"],
-    ),
-    (
-        "Which instrument tells a geologist the mass of a rock sample?",
-        "a balance",
-        ["a thermometer", "a ruler", "a compass"],
-    ),
-    (
-        "What happens to most solids, liquids and gases when they are heated?",
-        "they expand",
-        ["they shrink", "they lose mass", "they become magnetic"],
-    ),
-    (
-        "Which body system breaks food down into nutrients?",
-        "the digestive system",
-        ["the nervous system", "the skeletal system", "the respiratory system"],
-    ),
-    (
-        "Why do the leaves of most plants look green?",
-        "they reflect green light",
-        ["they absorb green light", "they are full of water", "they are cold"],
-    ),
-    (
-        "Which is the largest ocean on Earth?",
-        "the Pacific",
-        ["the Atlantic", "the Indian", "the Arctic"],
-    ),
-    (
-        "Which city is the capital of Japan?",
-        "Tokyo",
-        ["Osaka", "Kyoto", "Seoul"],
-    ),
-    (
-        "Who wrote the play Romeo and Juliet?",
-        "William Shakespeare",
-        ["Charles Dickens", "Jane Austen", "Mark Twain"],
-    ),
-    (
-        "Which river carries the most water into the sea of any river in the world?",
-        "the Amazon",
-        ["the Nile", "the Danube", "the Mississippi"],
-    ),
-    (
-        "Which natural material is the hardest?",
-        "diamond",
-        ["granite", "iron", "quartz"],
-    ),
-    (
-        "On which continent is Kenya?",
-        "Africa",
-        ["Asia", "South America", "Europe"],
-    ),
-    (
-        "Which instrument usually has 88 keys?",
-        "the piano",
-        ["the violin", "the flute", "the trumpet"],
-    ),
-    (
-        "Which language do most people in Brazil speak as their first language?",
-        "Portuguese",
-        ["Spanish", "French", "Italian"],
-    ),
-    (
-        "What do bees collect from flowers to make honey?",
-        "nectar",
-        ["sap", "dew", "seeds"],
-    ),
-    (
-        "Which scientist is known for the theory of general relativity?",
-        "Albert Einstein",
-        ["Isaac Newton", "Marie Curie", "Charles Darwin"],
-    ),
-    (
-        "In which unit is electric current measured?",
-        "the ampere",
-        ["the volt", "the watt", "the ohm"],
-    ),
-    (
-        "Which layer of gas around Earth absorbs most of the Sun's ultraviolet light?",
-        "the ozone layer",
-        ["the clouds", "the water vapour near the ground", "the jet stream"],
-    ),
-]
+# facts, one per line of data/team_knowledge_mc.jsonl (question, answer, three wrong options).
+KNOWLEDGE_MC_FILE = Path(__file__).resolve().parent / "data" / "team_knowledge_mc.jsonl"
 
 
-def knowledge_items(n: int) -> list[dict[str, Any]]:
+@functools.cache
+def knowledge_questions() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    with KNOWLEDGE_MC_FILE.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return tuple((r["question"], r["answer"], tuple(r["wrong"])) for r in rows)
+
+
+def knowledge_items(n: int | None = None) -> list[dict[str, Any]]:
     """Multiple-choice knowledge questions (calibration only): options in a fixed order with
-    the correct one at position ``i % 4``."""
+    the correct one at position ``i % 4``, so the gold letter cycles through A-D."""
     out = []
-    for i, (question, right, wrong) in enumerate(KNOWLEDGE_MC[:n]):
+    for i, (question, right, wrong) in enumerate(knowledge_questions()[:n]):
         gold = i % 4
         choices = [*wrong[:gold], right, *wrong[gold:]]
         out.append(

@@ -11,7 +11,8 @@ router must not have seen a report prompt). The team's own tasks (generated.py) 
 two splits from disjoint word pools. Public data is read from ../shared/data at run time;
 only two small MBPP subsets are vendored (data/, CC BY 4.0; no PyPI package ships MBPP):
 its TEST split (ids 11-510) for report only, its train/validation split (511-974) for
-calibration only; ARC (its test set) reports only, TriviaQA calibrates. No public test-split
+calibration only; ARC (its test set) reports only, TriviaQA and the team's multiple-choice
+questions calibrate. No public test-split
 item ever reaches calibration (`public_test_item`). docs/ANSWERS.md lists every source and
 licence.
 """
@@ -282,7 +283,7 @@ def team_knowledge(_shared: Path) -> list[Task]:
     ARC's format (ARC, a public test set, reports only; TriviaQA asks for free text)."""
     source = "written for tsr-lsp (generated.py), Apache-2.0"
     out = []
-    for it in generated.knowledge_items(len(generated.KNOWLEDGE_MC)):
+    for it in generated.knowledge_items():
         task = _choice_task(
             it["id"], "knowledge", it["question"], it["choices"], it["gold"], source
         )
