@@ -1,7 +1,8 @@
 """What a user waits for a knowledge question: the development set's knowledge prompts
 routed by this checkout and by another one (e.g. `git archive REV tsr_lsp templates | tar -x
--C DIR`), side by side, default threads. Not graded (the prompts have no answers to grade);
-prints one JSON line per answer: who, model, CoT, latency, tokens.
+-C DIR`), side by side, default threads, memory off (as `bench answers` runs). Not graded
+(the prompts have no answers to grade); prints one JSON line per answer: who, model, CoT,
+latency, tokens.
 
     python scripts/knowledge_latency_probe.py BASELINE_DIR > out.jsonl
 """

@@ -14,7 +14,7 @@ from tsr_lsp.bench.answers import CATEGORIES, grade, load_tasks
 from tsr_lsp.bench.answers import generated as gen
 from tsr_lsp.bench.answers.codeexec import run_tests
 from tsr_lsp.bench.answers.graders import GRADERS
-from tsr_lsp.bench.answers.tasks import DATA_DIR, MBPP_FILES, public_test_item
+from tsr_lsp.bench.answers.tasks import CHOICE_INSTRUCTION, DATA_DIR, MBPP_FILES, public_test_item
 from tsr_lsp.overlap import overlaps, shingle_index, shingles
 
 SHARED = paths.shared_data_dir()
@@ -135,7 +135,7 @@ def test_calibration_holds_no_public_test_item_and_no_report_text() -> None:
     def content(t: Any) -> list[str]:
         if t.category == "code":
             return [t.prompt.split(" Your code should pass")[0], *t.expected["tests"]]
-        return [t.prompt.split("\nAnswer with the letter")[0]]  # not the suite's instruction
+        return [t.prompt.removesuffix(CHOICE_INSTRUCTION)]  # not the suite's instruction
 
     def public(tasks: list[Any]) -> list[Any]:  # the sources with a public test split
         return [t for t in tasks if t.category in ("code", "knowledge")]

@@ -353,11 +353,11 @@ def knowledge_questions() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     return tuple((r["question"], r["answer"], tuple(r["wrong"])) for r in rows)
 
 
-def knowledge_items(n: int | None = None) -> list[dict[str, Any]]:
+def knowledge_items() -> list[dict[str, Any]]:
     """Multiple-choice knowledge questions (calibration only): options in a fixed order with
     the correct one at position ``i % 4``, so the gold letter cycles through A-D."""
     out = []
-    for i, (question, right, wrong) in enumerate(knowledge_questions()[:n]):
+    for i, (question, right, wrong) in enumerate(knowledge_questions()):
         gold = i % 4
         choices = [*wrong[:gold], right, *wrong[gold:]]
         out.append(

@@ -12,9 +12,8 @@ two splits from disjoint word pools. Public data is read from ../shared/data at 
 only two small MBPP subsets are vendored (data/, CC BY 4.0; no PyPI package ships MBPP):
 its TEST split (ids 11-510) for report only, its train/validation split (511-974) for
 calibration only; ARC (its test set) reports only, TriviaQA and the team's multiple-choice
-questions calibrate. No public test-split
-item ever reaches calibration (`public_test_item`). docs/ANSWERS.md lists every source and
-licence.
+questions calibrate. No public test-split item ever reaches calibration
+(`public_test_item`). docs/ANSWERS.md lists every source and licence.
 """
 
 from __future__ import annotations
@@ -90,9 +89,13 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+CHOICE_INSTRUCTION = "\nAnswer with the letter of the correct option."  # after the options
+TEAM_SOURCE = "written for tsr-lsp (generated.py), Apache-2.0"
+
+
 def _options(question: str, choices: list[str]) -> str:
     lines = [f"{'ABCDEFGH'[i]}. {c}" for i, c in enumerate(choices)]
-    return f"{question}\n" + "\n".join(lines) + "\nAnswer with the letter of the correct option."
+    return f"{question}\n" + "\n".join(lines) + CHOICE_INSTRUCTION
 
 
 def _strip_scaffold(query: str) -> str:
@@ -263,7 +266,7 @@ def pii(shared: Path) -> list[Task]:
 def team_analysis(_shared: Path) -> list[Task]:
     """Review sentiment written for tsr-lsp: the calibration split's analysis tasks, since
     Enterprise PII (the only public analysis set here) is for evaluation only."""
-    source = "written for tsr-lsp (generated.py), Apache-2.0"
+    source = TEAM_SOURCE
     return [
         Task(
             it["id"],
@@ -281,7 +284,7 @@ def team_analysis(_shared: Path) -> list[Task]:
 def team_knowledge(_shared: Path) -> list[Task]:
     """Multiple-choice knowledge written for tsr-lsp: the calibration split's counterpart of
     ARC's format (ARC, a public test set, reports only; TriviaQA asks for free text)."""
-    source = "written for tsr-lsp (generated.py), Apache-2.0"
+    source = TEAM_SOURCE
     out = []
     for it in generated.knowledge_items():
         task = _choice_task(
@@ -312,7 +315,7 @@ PUBLIC_SOURCES = {
 
 # ------------------------------------------------------------------ the team's own tasks
 def _team_tasks(category: str, split: str, n: int) -> list[Task]:
-    source = "written for tsr-lsp (generated.py), Apache-2.0"
+    source = TEAM_SOURCE
     if category == "extraction":
         return [
             Task(
