@@ -340,7 +340,13 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from collections import Counter
     from dataclasses import asdict
 
-    from tsr_lsp.router.calibrate import Graded, calibrate, cot_levels, progress_bar, summary
+    from tsr_lsp.router.calibrate import (
+        calibrate,
+        cot_levels,
+        progress_bar,
+        suite_grader,
+        summary,
+    )
     from tsr_lsp.router.policy import answer_profiles
     from tsr_lsp.router.success import (
         SuccessTable,
@@ -378,23 +384,14 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main() -> Any:
         async with SuiteRunner(initialization_options=init) as runner:
-
-            async def run_one(task: Any, name: str, cot: int | None) -> Graded:
-                r = await runner.run(task, name, cot=cot)
-                depth = r.decision.get("cot_steps")
-                if r.decision.get("method") == "program":
-                    depth = None  # not the request a fixed depth (steps) makes
-                return Graded(
-                    r.score,
-                    r.latency_ms,
-                    r.error,
-                    r.completion_tokens,
-                    r.prompt_tokens,
-                    depth if isinstance(depth, int) else -1,
-                )
-
             return await calibrate(
-                tasks, profiles, run_one, out, budget, progress_bar(_say), levels=levels
+                tasks,
+                profiles,
+                suite_grader(runner),
+                out,
+                budget,
+                progress_bar(_say),
+                levels=levels,
             )
 
     report = asyncio.run(main())

@@ -58,6 +58,27 @@ class CalibrationReport:
     remaining: list[tuple[str, str]] = field(default_factory=list)
 
 
+def suite_grader(runner: Any) -> RunOne:
+    """The RunOne of a running answer-suite server (``bench.answers.SuiteRunner``): the
+    depth recorded is the one the answer was given in steps, None for a program."""
+
+    async def run_one(task: Any, name: str, cot: int | None) -> Graded:
+        r = await runner.run(task, name, cot=cot)
+        depth = r.decision.get("cot_steps")
+        if r.decision.get("method") == "program":
+            depth = None  # not the request a fixed depth (steps) makes
+        return Graded(
+            r.score,
+            r.latency_ms,
+            r.error,
+            r.completion_tokens,
+            r.prompt_tokens,
+            depth if isinstance(depth, int) else -1,
+        )
+
+    return run_one
+
+
 def round_robin(tasks: Sequence[Any]) -> list[Any]:
     """Interleave categories (code, math, ..., code, math, ...) keeping each one's order."""
     by_cat: dict[str, list[Any]] = {}
