@@ -56,7 +56,10 @@ def test_sandbox_blocks_injection_and_runaway_output(payload: str) -> None:
 
 def test_cot_instruction_and_answer_split() -> None:
     assert cot_instruction(0) == ""
-    assert "at most 3" in cot_instruction(3)
+    # a form with one line per step, then the answer line split_answer looks for
+    three = cot_instruction(3)
+    assert "'Step 3: <one sentence>'" in three and "Step 4" not in three
+    assert "Reply in 4 lines" in three and "'Answer: <the final answer only>'" in three
     reasoning, answer = split_answer("Step 1: 2+2.\nStep 2: =4\nAnswer: 4", 2)
     assert reasoning.startswith("Step 1") and answer == "4"
     assert split_answer("just text", 2) == ("", "just text")
@@ -69,7 +72,10 @@ def test_cot_instruction_and_answer_split() -> None:
 def test_code_cot_asks_for_the_code_as_the_answer() -> None:
     text = cot_instruction(3, "code")
     assert "at most 3" in text and "complete code in one fenced code block" in text
-    assert "final answer only" in cot_instruction(2, "math")
+    # maths keeps free-form steps too: its arithmetic does not fit one sentence a step
+    maths = cot_instruction(2, "math")
+    assert "at most 2 short numbered steps" in maths and "final answer only" in maths
+    assert "<one sentence>" not in text + maths
 
 
 def test_code_without_steps_asks_for_the_code_and_little_else() -> None:

@@ -29,22 +29,30 @@ def writes_code(text: str) -> bool:
 def cot_instruction(steps: int, category: str = "") -> str:
     """The system-prompt line that bounds reasoning to ``steps`` and marks the answer.
 
-    For code the final answer must be the code itself: a generic "final answer only" made the
-    0.5B coder answer with prose and code fragments spread over the steps (measured on four
-    coding prompts: 2/4 gave a fenced block after the marker, 4/4 with this wording).
+    The steps are a form to fill in, one sentence each: asked for "at most 1 short step",
+    the 1.5B wrote three long ones (109 tokens a reasoning task, 23 with the form, the same
+    score: docs/ANSWERS.md "Steps as a form"). For code the final answer must be the code
+    itself: a generic "final answer only" made the 0.5B coder answer with prose and code
+    fragments spread over the steps (measured on four coding prompts: 2/4 gave a fenced block
+    after the marker, 4/4 with this wording). Code and maths keep free-form steps: with
+    one-sentence ones the code lost most of its tasks and the arithmetic some.
     """
     if steps <= 0:
         return ""
-    plan = f"at most {steps} short numbered steps (Step 1:, Step 2:, ...)"
     if category == "code":
         return (
-            f"Before writing code, plan in {plan}. Then write a line '{ANSWER_MARK}' followed "
-            "by the complete code in one fenced code block."
+            f"Before writing code, plan in at most {steps} short numbered steps (Step 1:, "
+            f"Step 2:, ...). Then write a line '{ANSWER_MARK}' followed by the complete code "
+            "in one fenced code block."
         )
-    return (
-        f"Think it through in {plan}. "
-        f"Then write a line starting with '{ANSWER_MARK}' followed by the final answer only."
-    )
+    if category == "math":
+        return (
+            f"Think it through in at most {steps} short numbered steps (Step 1:, Step 2:, "
+            f"...). Then write a line starting with '{ANSWER_MARK}' followed by the final "
+            "answer only."
+        )
+    lines = ", ".join(f"'Step {i}: <one sentence>'" for i in range(1, steps + 1))
+    return f"Reply in {steps + 1} lines: {lines}, then '{ANSWER_MARK} <the final answer only>'."
 
 
 def split_answer(text: str, steps: int) -> tuple[str, str]:
