@@ -6,8 +6,8 @@ change made stale: the same tasks, profiles and depths, so the file keeps its sc
 
 Rows chosen: the categories given, at the table's depth or a fixed depth >= 1 (a CoT 0
 answer has no steps; ``--all-depths`` takes those too). They are removed from FILE and
-graded again in one server, appended as `router calibrate` appends (so an interrupted run
-is resumed by `router calibrate` or lost rows are visible as missing). The profiles come
+graded again in one server, appended as `router calibrate` appends (an interrupted run
+leaves the rows not yet graded missing: restore FILE and run again). The profiles come
 from the settings in H (the shipped outcomes: ``n_threads = 1``); a row whose fingerprint
 is not the profile's model is left alone.
 """

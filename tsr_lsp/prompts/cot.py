@@ -39,17 +39,16 @@ def cot_instruction(steps: int, category: str = "") -> str:
     """
     if steps <= 0:
         return ""
+    plan = f"at most {steps} short numbered steps (Step 1:, Step 2:, ...)"
     if category == "code":
         return (
-            f"Before writing code, plan in at most {steps} short numbered steps (Step 1:, "
-            f"Step 2:, ...). Then write a line '{ANSWER_MARK}' followed by the complete code "
-            "in one fenced code block."
+            f"Before writing code, plan in {plan}. Then write a line '{ANSWER_MARK}' followed "
+            "by the complete code in one fenced code block."
         )
     if category == "math":
         return (
-            f"Think it through in at most {steps} short numbered steps (Step 1:, Step 2:, "
-            f"...). Then write a line starting with '{ANSWER_MARK}' followed by the final "
-            "answer only."
+            f"Think it through in {plan}. "
+            f"Then write a line starting with '{ANSWER_MARK}' followed by the final answer only."
         )
     lines = ", ".join(f"'Step {i}: <one sentence>'" for i in range(1, steps + 1))
     return f"Reply in {steps + 1} lines: {lines}, then '{ANSWER_MARK} <the final answer only>'."
