@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--baseline",
         type=Path,
-        help="startup: another checkout, measured in the same run; answers: its routed pass "
-        "runs interleaved with this one's (before/after)",
+        help="startup: another checkout, measured in the same run; answers, actions: its "
+        "server runs the same tasks interleaved with this one's (before/after)",
     )
     bench.add_argument(
         "--out",
@@ -137,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="completion: humaneval (held-out, default), stdlib or project (dev)",
     )
-    bench.add_argument("--limit", type=int, default=0, help="completion: about this many tasks")
+    bench.add_argument(
+        "--limit", type=int, default=0, help="completion, actions: about this many tasks"
+    )
+    bench.add_argument(
+        "--actions", default="", help="actions: which, e.g. docstring,refactor (docstring)"
+    )
     bench.add_argument(
         "--settings", default="", help="completion: JSON settings, e.g. '{\"suffixTokens\": 64}'"
     )

@@ -68,9 +68,18 @@ class TsrClient:
         await self.lsp.start_io(cmd[0], *cmd[1:], env={**os.environ, **(env or {})})
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         root = (root or Path.cwd()).resolve()
+        # code actions as editors ask for them: the edit computed in codeAction/resolve
+        actions = types.CodeActionClientCapabilities(
+            code_action_literal_support=types.ClientCodeActionLiteralOptions(
+                code_action_kind=types.ClientCodeActionKindOptions(value_set=[""])
+            ),
+            data_support=True,
+            resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]),
+        )
         caps = types.ClientCapabilities(
             workspace=types.WorkspaceClientCapabilities(configuration=True),
             window=types.WindowClientCapabilities(work_done_progress=True),
+            text_document=types.TextDocumentClientCapabilities(code_action=actions),
         )
         result = await self.lsp.initialize_async(
             types.InitializeParams(

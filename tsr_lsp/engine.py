@@ -22,6 +22,7 @@ from tsr_lsp.backends.base import (
     GenerationCancelled,
     GenerationRequest,
     GenerationResult,
+    Halt,
     ModelLoadError,
 )
 from tsr_lsp.backends.pool import ModelPool
@@ -39,6 +40,20 @@ T = TypeVar("T")
 EventSink = Callable[[str, dict[str, Any]], None]
 
 
+def _stop_when(enough: Callable[[str], bool], stop: Halt, emit: EventSink) -> EventSink:
+    """``emit`` that also sets ``stop`` once the streamed text is ``enough``."""
+    pieces: list[str] = []
+
+    def sink(kind: str, payload: dict[str, Any]) -> None:
+        emit(kind, payload)
+        if kind == "delta" and not stop.is_set():
+            pieces.append(str(payload.get("delta", "")))
+            if enough("".join(pieces)):
+                stop.set()
+
+    return sink
+
+
 @dataclass
 class GenerateOptions:
     """Per-request overrides a client may send with tsr/generate."""
@@ -54,6 +69,10 @@ class GenerateOptions:
     debug: bool = False  # return the rendered prompt messages (what memory put in them)
     template: str = ""  # render this template instead of the decision's (AI actions)
     variables: dict[str, Any] = field(default_factory=dict)  # template variables to set
+    # the caller uses only the start of the answer (a docstring action takes the docstring,
+    # not the code the model writes after it): generation stops once it returns True for
+    # the text so far, and the answer is that text (finish_reason "stop", not a cancel)
+    enough: Callable[[str], bool] | None = None
 
 
 @dataclass
@@ -361,9 +380,13 @@ class Engine:
         cancelled = False
         answered_by = decision.method
         solved: tuple[str, str] | None = None  # (program, value) once computed
+        stop = cancel
+        if options.enough is not None:  # stop: the caller's cancel, or enough written
+            stop = Halt(cancel)
+            emit = _stop_when(options.enough, stop, emit)
         try:
             result = self._generate_with_fallback(
-                decision, gen_request, settings, emit, cancel, forced=bool(options.model)
+                decision, gen_request, settings, emit, stop, forced=bool(options.model)
             )
             if answered_by == "program" and not (cancel is not None and cancel.is_set()):
                 result, solved = self._steps_unless_computed(
@@ -378,7 +401,9 @@ class Engine:
                 answered_by = "program" if solved else "steps"
         except GenerationCancelled as exc:
             result = exc.result
-            cancelled = True
+            cancelled = not (isinstance(stop, Halt) and stop.set_itself())
+            if not cancelled:
+                result = dataclasses.replace(result, finish_reason="stop")
         # a cancel that came after the last token still means the caller never got the answer
         cancelled = cancelled or (cancel is not None and cancel.is_set())
         reasoning, answer = solved or _split(answered_by, decision.cot_steps, result.text)

@@ -11,6 +11,7 @@ from tsr_lsp.actions.clean import extract_code, fenced_blocks, python_error, rei
 from tsr_lsp.actions.edits import (
     PlanError,
     apply_line_edits,
+    docstring_written,
     format_docstring,
     plan_docstring,
     plan_replace,
@@ -149,6 +150,52 @@ def test_docstrings_are_inserted_or_replaced_without_touching_code() -> None:
     assert apply_line_edits(js, [plan_docstring(js, jt, doc, "javascript")]).startswith(
         "/**\n * Add two numbers.\n */\nfunction add"
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "name", "answer"),
+    [
+        (
+            "python",
+            "mean",
+            'Sure:\n```python\ndef mean(xs):\n    """Return the mean.\n\n    Raises on [].\n'
+            '    """\n'
+            "    total = sum(xs)\n    return total / len(xs)\n```\nThis adds a docstring.",
+        ),
+        (
+            "python",
+            "mean",
+            '```python\ndef helper():\n    """Not this one."""\n\n\n'
+            'def mean(xs):\n    """Return the mean."""\n    return sum(xs) / len(xs)\n```',
+        ),
+        (
+            "javascript",
+            "",
+            "```js\n/**\n * Add two numbers.\n */\nfunction add(a, b) {\n  return a + b;\n}\n```",
+        ),
+    ],
+)
+def test_a_docstring_answer_can_stop_once_the_docstring_is_written(
+    language: str, name: str, answer: str
+) -> None:
+    """The edit made from the answer cut where ``docstring_written`` first says so is the
+    edit made from the whole answer: the rest of the generation was not needed."""
+    doc = MODULE if language == "python" else "function add(a, b) {\n  return a + b;\n}\n"
+    t = find_target(doc, language, 4, 0, 4, 0) if language == "python" else None
+    t = t or find_target(doc, language, 0, 0, 0, 0)
+    assert t is not None and t.name == (name or t.name)
+    cut = next(i for i in range(len(answer) + 1) if docstring_written(answer[:i], language, name))
+    assert cut < len(answer) - 20  # it stopped well before the end
+    assert not docstring_written(answer[: cut - 1], language, name)
+    whole = plan_docstring(doc, t, answer, language)
+    assert plan_docstring(doc, t, answer[:cut], language) == whole
+
+
+def test_a_docstring_answer_without_one_runs_to_the_end() -> None:
+    assert not docstring_written("```python\ndef mean(xs):\n    return 1\n```", "python", "mean")
+    assert not docstring_written('```python\ndef other():\n    """Doc."""\n', "python", "mean")
+    assert not docstring_written('```python\ndef mean(xs):\n    """Doc.', "python", "mean")
+    assert not docstring_written("```js\n// one\n// two\n", "javascript")
 
 
 def test_tests_import_the_real_module_and_never_clash() -> None:

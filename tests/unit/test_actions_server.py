@@ -266,6 +266,27 @@ async def test_refactor_resolves_to_an_edit_then_outcomes_follow_the_text(
     assert await until(lambda: _outcome_is(client, ep_id, "rejected"))
 
 
+async def test_a_docstring_stops_the_model_once_it_is_written(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uri = open_doc(client, tmp_path / "geo.py", CODE)
+    body = "".join(f"    step_{i} = r * {i}\n" for i in range(60))  # what it need not write
+    reply(f'```python\ndef area(r):\n    """Area of a circle of radius r."""\n{body}```\n')
+    resolved = await resolve(client, pick(await actions(client, uri, rng(4, 0, 4, 0)), "docstring"))
+    new = apply(CODE, text_edits(resolved["edit"], uri))
+    assert new == CODE.replace(
+        "def area(r):\n", 'def area(r):\n    """Area of a circle of radius r."""\n'
+    )
+    ends = [
+        r.message
+        for reports in client.progress_reports.values()
+        for r in reports
+        if isinstance(r, types.WorkDoneProgressEnd) and r.message
+    ]
+    written = int(ends[-1].split()[0])  # "N tokens": the scripted model's 8-character pieces
+    assert written <= 8 < len(body) // 8
+
+
 async def _outcome_is(client: LanguageClient, ep_id: str, want: str) -> bool:
     return (await episode(client, ep_id))["outcome"] == want
 

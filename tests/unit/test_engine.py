@@ -61,6 +61,20 @@ def test_cancel_stops_generation_early(home: Path) -> None:
     assert len(seen) <= 4
 
 
+def test_enough_ends_the_answer_early_without_a_cancel(home: Path) -> None:
+    engine = Engine(fake_settings())
+    text = "alpha beta gamma delta " * 50
+    options = GenerateOptions(raw=True, max_tokens=200, enough=lambda t: "gamma" in t)
+    out = engine.generate(RouteRequest(text), options=options)
+    assert not out.cancelled and out.result.finish_reason == "stop"
+    assert out.text.split()[1:] == ["alpha", "beta", "gamma"]  # nothing after the piece
+    # the caller's cancel still cancels
+    cancel = threading.Event()
+    cancel.set()
+    out = engine.generate(RouteRequest(text), options=options, cancel=cancel)
+    assert out.cancelled
+
+
 def test_a_cancel_after_the_last_token_records_no_episode(home: Path) -> None:
     """The caller cancelled while the model finished: it never gets the answer, so memory
     does not keep it; the same run uncancelled is recorded."""

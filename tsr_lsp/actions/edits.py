@@ -155,6 +155,40 @@ def answer_docstring(answer: str, name: str = "") -> str:
     return inspect.cleandoc(m.group(2)).strip() if m and m.group(2).strip() else ""
 
 
+def docstring_written(partial: str, language: str, name: str = "") -> bool:
+    """Does a streaming answer already hold what ``plan_docstring`` takes? The model answers
+    with the whole definition, but the edit uses only its docstring (or doc comment), so
+    the generation can stop once that is complete: in Python the def/class ``name`` (the
+    first one without a name) whose first statement is a closed docstring; elsewhere a
+    comment block followed by a line of code."""
+    if language != PYTHON:
+        return _doc_comment_written(extract_code(partial, language))
+    if partial.count('"""') + partial.count("'''") < 2:
+        return False  # no docstring closed yet: skip the parse
+    try:
+        tree = ast.parse(textwrap.dedent(extract_code(partial, PYTHON)))
+    except (SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and (
+            not name or node.name == name
+        ):
+            return bool(ast.get_docstring(node))
+    return False
+
+
+def _doc_comment_written(code: str) -> bool:
+    seen_comment = False
+    for line in code.split("\n"):
+        if not line.strip():
+            continue
+        if _COMMENT.match(line):
+            seen_comment = True
+        else:
+            return seen_comment
+    return False
+
+
 def format_docstring(text: str, indent: str) -> str:
     """PEP 257: one line when it fits, else summary, blank line, body, closing quotes."""
     text = text.replace('"""', r"\"\"\"")

@@ -182,3 +182,19 @@ class StreamTimer:
 
 def is_cancelled(cancel: threading.Event | None) -> bool:
     return cancel is not None and cancel.is_set()
+
+
+class Halt(threading.Event):
+    """Set itself (done early, over budget, superseded) or through a parent event (the
+    request's cancel token, the job's stop): generations check one event every token."""
+
+    def __init__(self, *parents: threading.Event | None) -> None:
+        super().__init__()
+        self.parents = tuple(p for p in parents if p is not None)
+
+    def is_set(self) -> bool:
+        return super().is_set() or any(p.is_set() for p in self.parents)
+
+    def set_itself(self) -> bool:
+        """Was it set itself (not through a parent)?"""
+        return super().is_set()

@@ -23,6 +23,7 @@ BENCHMARKS = {
     "redaction": "tsr_lsp.bench.redaction:run",
     "answers": "tsr_lsp.bench.answers.bench:run",
     "completion": "tsr_lsp.bench.completion:run",
+    "actions": "tsr_lsp.bench.actions:run",
 }
 
 

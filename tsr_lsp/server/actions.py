@@ -11,6 +11,7 @@ Applied edits are watched on didChange: undone -> rejected, changed -> edited.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from tsr_lsp.actions import catalog, outcome
 from tsr_lsp.actions.catalog import BY_NAME, DOCUMENT, Action
-from tsr_lsp.actions.edits import PlanError
+from tsr_lsp.actions.edits import PlanError, docstring_written
 from tsr_lsp.actions.target import (
     PYTHON,
     Scope,
@@ -234,8 +235,15 @@ class Actions(LanguageFeature):
             request, action.route_kind, language, target.text, str(root) if root else ""
         )
         max_tokens = self.settings.actions.max_tokens or None
+        enough = None
+        if action is catalog.DOCSTRING:  # the edit takes the docstring, not the code after it
+            enough = functools.partial(docstring_written, language=language, name=target.name)
         options = GenerateOptions(
-            max_tokens=max_tokens, file=path, template=action.template, variables=variables
+            max_tokens=max_tokens,
+            file=path,
+            template=action.template,
+            variables=variables,
+            enough=enough,
         )
         loop = asyncio.get_running_loop()
         progress = WorkProgress(self.server, loop, None, action.title, cancellable=True)

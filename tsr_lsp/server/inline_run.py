@@ -17,6 +17,7 @@ from tsr_lsp.backends.base import (
     BackendError,
     GenerationCancelled,
     GenerationRequest,
+    Halt,
     RepoContext,
 )
 from tsr_lsp.backends.pool import INLINE
@@ -44,18 +45,6 @@ class Job:
         self.stop.set()
         if not self.superseded.done():
             self.superseded.set_result(None)
-
-
-class Halt(threading.Event):
-    """Set itself (done early, over budget, superseded) or through a parent event (the
-    request's cancel token, the job's stop): generations check one event every token."""
-
-    def __init__(self, *parents: threading.Event) -> None:
-        super().__init__()
-        self.parents = parents
-
-    def is_set(self) -> bool:
-        return super().is_set() or any(p.is_set() for p in self.parents)
 
 
 def repo_context(prompt: FimPrompt) -> RepoContext:
