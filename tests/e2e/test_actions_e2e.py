@@ -1,10 +1,12 @@
 """AI code actions with the real coder model (Qwen2.5-Coder-0.5B GGUF) over stdio, spoken to
 by pytest-lsp as VS Code: write tests (pytest collects the file), explain (a document
-opens), fix a diagnostic (an edit that parses), cancellation. Answers are kept short
+opens), fix a diagnostic (an edit that parses), a docstring (the model stops after it),
+cancellation. Answers are kept short
 (actions.maxTokens) for CI time; the scripted-model tests in tests/unit cover the rest."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import subprocess
 import sys
@@ -30,6 +32,22 @@ CLAMP = (
     "        return hi\n"
     "    return x\n"
 )
+SUMMARIZE = """def summarize(rows):
+    count = 0
+    total = 0.0
+    low = None
+    high = None
+    for row in rows:
+        value = float(row["amount"])
+        count += 1
+        total += value
+        if low is None or value < low:
+            low = value
+        if high is None or value > high:
+            high = value
+    mean = total / count if count else 0.0
+    return {"count": count, "total": total, "mean": mean, "low": low, "high": high}
+"""
 TOTAL = "def total(prices):\n    s = 0\n    for p in prices:\n        s += p\n    return totl\n"
 
 
@@ -171,6 +189,26 @@ async def test_fix_with_ai_on_a_diagnostic_edits_the_code(
     namespace: dict[str, Any] = {}
     exec(compile(fixed, "shop.py", "exec"), namespace)  # parses, defines total
     assert namespace["total"]([1, 2, 3]) == 6  # no NameError any more: the sum
+
+
+async def test_a_docstring_is_added_and_the_model_stops_after_it(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uri = open_doc(client, tmp_path / "stats.py", SUMMARIZE)
+    resolved = await client.code_action_resolve_async(await action(client, uri, at(1), "docstring"))
+    new = write_edit(resolved.edit)[uri]  # type: ignore[arg-type]
+    func = ast.parse(new).body[0]
+    assert isinstance(func, ast.FunctionDef) and ast.get_docstring(func)
+    header, body = SUMMARIZE.split("\n", 1)
+    assert new.startswith(header + "\n") and new.endswith(body)  # the code is untouched
+    ends = [
+        r.message
+        for reports in client.progress_reports.values()
+        for r in reports
+        if isinstance(r, types.WorkDoneProgressEnd) and (r.message or "").endswith(" tokens")
+    ]
+    # the definition again, after its docstring, would reach actions.maxTokens (160)
+    assert int(ends[-1].split()[0]) < 120, ends
 
 
 async def test_cancel_stops_the_real_model(client: LanguageClient, tmp_path: Path) -> None:
