@@ -12,7 +12,15 @@ chunks in one of these forms, or the bench's direct call on the one file:
 - ``outline``: each other file's stub (``outline`` below) of the names this file uses;
 - ``path``: no chunks, but the repository header (repo name, the file's path) around the
   one file;
+- ``similar``: the code windows of the project on disk most like the lines above the
+  cursor (RepoCoder's retrieval: windows of ``WINDOW`` lines, Jaccard similarity of their
+  identifiers with the ``WINDOW`` lines before the cursor), as chunks (repository format);
+- ``similar-comment``: the same windows as comments before the prefix ("# Compare this
+  snippet from PATH:", the form Copilot uses), the file keeping its plain FIM form;
 - ``direct``: the model's FIM tokens around the whole file, stop at the newline.
+
+The project on disk: for ``project`` the task's package, for ``stdlib`` the other top-level
+modules of the standard library; the task's own module is never read.
 
 ``--set stdlib``: the single-file development set (no other files: only ``path`` differs).
 
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +47,10 @@ from tsr_lsp.completion.context import Chunk, locate
 _HEADER = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+(\w+)")
 _ASSIGN = re.compile(r"^(\s*)(\w+)\s*(?::[^=]*)?=[^=]")
 MAX_HEADER_LINES = 6
+WINDOW = 12  # lines of a retrieved window, and of the query before the cursor
+STRIDE = 6
+SIMILAR_K = 2
+MIN_SIMILARITY = 0.2
 MAX_ASSIGN_CHARS = 100
 
 
@@ -109,6 +122,66 @@ def outline(text: str, wanted: set[str] | None = None) -> str:
     return "\n".join(result)
 
 
+_POOLS: dict[tuple[str, str], list[tuple[str, str, frozenset[str]]]] = {}
+
+
+def _pool(task: fim_data.Task, stdlib: bool) -> list[tuple[str, str, frozenset[str]]]:
+    """(path, window text, its identifiers) of every window of the task's project files."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    if stdlib:
+        files = sorted(root.glob("*.py"))
+        key = ("stdlib", task.path)
+    else:
+        package = task.path.split("/")[0]
+        files = sorted((root / package).rglob("*.py"))
+        key = (package, task.path)
+    if key not in _POOLS:
+        out = []
+        for f in files:
+            rel = str(f.relative_to(root))
+            if rel == task.path:
+                continue
+            try:
+                lines = f.read_text().split("\n")
+            except (OSError, UnicodeDecodeError):
+                continue
+            for s in range(0, max(1, len(lines) - WINDOW + 1), STRIDE):
+                text = "\n".join(lines[s : s + WINDOW]).strip("\n")
+                ids = frozenset(fim_data.identifiers(text))
+                if len(ids) >= 3:
+                    out.append((rel, text, ids))
+        _POOLS[key] = out
+    return _POOLS[key]
+
+
+def similar(task: fim_data.Task, stdlib: bool) -> list[Chunk]:
+    """The ``SIMILAR_K`` project windows most like the ``WINDOW`` lines before the cursor."""
+    lines = task.text.split("\n")
+    query = frozenset(
+        fim_data.identifiers("\n".join(lines[max(0, task.line - WINDOW) : task.line]))
+    )
+    if not query:
+        return []
+    scored = sorted(
+        (
+            (len(query & ids) / len(query | ids), path, text)
+            for path, text, ids in _pool(task, stdlib)
+        ),
+        reverse=True,
+    )
+    return [
+        Chunk(path, text) for score, path, text in scored[:SIMILAR_K] if score >= MIN_SIMILARITY
+    ]
+
+
+def as_comments(chunks: list[Chunk]) -> str:
+    out = []
+    for chunk in chunks:
+        out.append(f"# Compare this snippet from {chunk.path}:")
+        out.extend("# " + line if line.strip() else "#" for line in chunk.text.split("\n"))
+    return "\n".join(out) + "\n" if out else ""
+
+
 def chunks_for(task: fim_data.Task, form: str) -> list[Chunk]:
     if form == "head":
         return [Chunk(path, pick(text.split("\n"), 0)) for path, text in task.others]
@@ -135,6 +208,15 @@ def main() -> None:
         cur = locate(task.text, task.line, task.column)
         assert cur is not None
         row: dict[str, object] = {"path": task.path, "expected": task.expected}
+        found = (
+            similar(task, args.set == "stdlib")
+            if any(c.startswith("similar") for c in configs)
+            else []
+        )
+        row["retrieved"] = [c.path for c in found]
+        row["copies_expected"] = any(
+            task.expected in (x.strip() for x in c.text.split("\n")) for c in found
+        )
         for name in configs:
             if name == "direct":
                 tally.add(row, name, direct_answer(backend, task), task.expected, 0)
@@ -146,9 +228,10 @@ def main() -> None:
                 conf,
                 path=task.path,
                 repo="project",
-                chunks=chunks_for(task, name),
+                chunks=found if name == "similar" else chunks_for(task, name),
                 chunk_tokens=args.chunk_tokens,
                 header=name == "path",
+                before=as_comments(found) if name == "similar-comment" else "",
             )
             tally.add(row, name, got, task.expected, prompt.extra["chunk_tokens"])
         tally.task_done(row)

@@ -53,11 +53,13 @@ def tsr_answer(
     window: list[int],
     conf: CompletionSettings,
     header: bool = False,
+    before: str = "",
     **context: Any,
 ) -> tuple[str, FimPrompt]:
     """The server's prompt (``context``: its path, repo and chunks of other files),
     stopping rule and post-processing for one window; the answer and the prompt.
-    ``header``: the repository header (repo name, file path) even without chunks."""
+    ``header``: the repository header (repo name, file path) even without chunks;
+    ``before``: text put before the prefix window (comment-form context)."""
     prompt = build_prompt(
         cur,
         prefix_tokens=window[0],
@@ -76,7 +78,7 @@ def tsr_answer(
             halt.set()
 
     req = GenerationRequest(
-        prompt=prompt.prefix,
+        prompt=before + prompt.prefix,
         suffix=prompt.suffix,
         repo=repo_context(prompt) if prompt.uses_repo_format or header else None,
         max_tokens=conf.max_tokens if multi else min(conf.max_tokens, 40),
