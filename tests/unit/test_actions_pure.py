@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from tsr_lsp.actions import catalog, document, outcome
-from tsr_lsp.actions.clean import extract_code, fenced_blocks, python_error, reindent
+from tsr_lsp.actions.clean import (
+    code_block_written,
+    extract_code,
+    fenced_blocks,
+    python_error,
+    reindent,
+)
 from tsr_lsp.actions.edits import (
     PlanError,
     apply_line_edits,
@@ -189,6 +195,27 @@ def test_a_docstring_answer_can_stop_once_the_docstring_is_written(
     assert not docstring_written(answer[: cut - 1], language, name)
     whole = plan_docstring(doc, t, answer, language)
     assert plan_docstring(doc, t, answer[:cut], language) == whole
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Here you go:\n```python\ndef mean(xs):\n    if not xs:\n        return 0.0\n"
+        "    return sum(xs) / len(xs)\n```\nThis version handles an empty list and says so "
+        "in two sentences that the edit never uses.",
+        "Install nothing:\n```bash\necho hi\n```\n\n```\ndef mean(xs):\n"
+        "    return sum(xs) / max(1, len(xs))\n```\nDone, with a longer tail of chat text.",
+    ],
+)
+def test_a_fix_or_refactor_answer_can_stop_once_its_code_block_is_closed(answer: str) -> None:
+    t = find_target(MODULE, "python", 4, 0, 4, 0)
+    assert t is not None
+    cut = next(i for i in range(len(answer) + 1) if code_block_written(answer[:i], "python"))
+    assert cut < len(answer) - 20 and answer[:cut].endswith("```\n")
+    whole = plan_replace(MODULE, t, answer, "python", "refactor")
+    assert plan_replace(MODULE, t, answer[:cut], "python", "refactor") == whole
+    assert not code_block_written("```python\ndef mean(xs):\n    return 1\n", "python")
+    assert not code_block_written("```js\nlet a = 1;\n```\n", "python")  # not its block
 
 
 def test_a_docstring_answer_without_one_runs_to_the_end() -> None:

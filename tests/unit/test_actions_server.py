@@ -287,6 +287,26 @@ async def test_a_docstring_stops_the_model_once_it_is_written(
     assert written <= 8 < len(body) // 8
 
 
+async def test_a_refactor_stops_the_model_after_its_code_block(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    uri = open_doc(client, tmp_path / "geo.py", CODE)
+    chat = "It now uses a power, which reads better. " * 20  # what it need not write
+    reply(f"```python\n{REFACTORED}```\n{chat}")
+    resolved = await resolve(client, pick(await actions(client, uri, rng(4, 0, 4, 0)), "refactor"))
+    assert apply(CODE, text_edits(resolved["edit"], uri)) == CODE.replace(
+        "math.pi * r * r", "math.pi * r**2"
+    )
+    ends = [
+        r.message
+        for reports in client.progress_reports.values()
+        for r in reports
+        if isinstance(r, types.WorkDoneProgressEnd) and r.message
+    ]
+    written = int(ends[-1].split()[0])  # the scripted model's 8-character pieces
+    assert written <= (len(REFACTORED) + 20) // 8 + 1 < len(chat) // 8
+
+
 async def _outcome_is(client: LanguageClient, ep_id: str, want: str) -> bool:
     return (await episode(client, ep_id))["outcome"] == want
 

@@ -30,10 +30,11 @@ _LANG_ALIASES = {
 }
 
 
-def fenced_blocks(answer: str) -> list[tuple[str, str]]:
-    """``(language tag, code)`` of each fenced block, in order; an unclosed last fence (the
-    token limit) runs to the end of the answer."""
-    out: list[tuple[str, str]] = []
+def _blocks(answer: str) -> list[tuple[str, str, bool]]:
+    """``(language tag, code, closed)`` of each fenced block, in order; an unclosed last
+    fence (the token limit, or a stream still running) runs to the end of the answer. A
+    closing fence counts once its line has ended."""
+    out: list[tuple[str, str, bool]] = []
     fences = list(_FENCE.finditer(answer))
     i = 0
     while i < len(fences):
@@ -44,11 +45,30 @@ def fenced_blocks(answer: str) -> list[tuple[str, str]]:
         )
         body_start = opener.end() + 1
         if close is None:
-            out.append((opener.group(2).lower(), answer[body_start:]))
+            out.append((opener.group(2).lower(), answer[body_start:], False))
             break
-        out.append((opener.group(2).lower(), answer[body_start : close.start()]))
+        done = close.end() < len(answer)
+        out.append((opener.group(2).lower(), answer[body_start : close.start()], done))
         i = fences.index(close) + 1
     return out
+
+
+def fenced_blocks(answer: str) -> list[tuple[str, str]]:
+    """``(language tag, code)`` of each fenced block, in order; an unclosed last fence (the
+    token limit) runs to the end of the answer."""
+    return [(tag, code) for tag, code, _ in _blocks(answer)]
+
+
+def _fits(tag: str, language: str) -> bool:
+    return not tag or tag in _LANG_ALIASES.get(language, {language})
+
+
+def code_block_written(partial: str, language: str) -> bool:
+    """Has a streaming answer closed the block ``extract_code`` takes (no ``prefer``): the
+    first one in the document's language, or untagged? A fix or refactor uses that block
+    only, not the sentences after it, so the generation can stop there."""
+    answer = _SPECIAL.sub("", partial).replace("\r\n", "\n")
+    return next((done for tag, _, done in _blocks(answer) if _fits(tag, language)), False)
 
 
 def extract_code(
@@ -62,8 +82,7 @@ def extract_code(
     answer = _SPECIAL.sub("", answer).replace("\r\n", "\n")
     blocks = fenced_blocks(answer)
     if blocks:
-        tags = _LANG_ALIASES.get(language, {language})
-        fitting = [code for tag, code in blocks if not tag or tag in tags] or [
+        fitting = [code for tag, code in blocks if _fits(tag, language)] or [
             code for _, code in blocks
         ]
         chosen = next((c for c in fitting if prefer is None or prefer(c)), fitting[0])

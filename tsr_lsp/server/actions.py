@@ -23,6 +23,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from tsr_lsp.actions import catalog, outcome
 from tsr_lsp.actions.catalog import BY_NAME, DOCUMENT, Action
+from tsr_lsp.actions.clean import code_block_written
 from tsr_lsp.actions.edits import PlanError, docstring_written
 from tsr_lsp.actions.target import (
     PYTHON,
@@ -235,9 +236,12 @@ class Actions(LanguageFeature):
             request, action.route_kind, language, target.text, str(root) if root else ""
         )
         max_tokens = self.settings.actions.max_tokens or None
-        enough = None
-        if action is catalog.DOCSTRING:  # the edit takes the docstring, not the code after it
+        # the edit uses part of the answer: the model stops once that is written
+        enough: Any = None
+        if action is catalog.DOCSTRING:  # the docstring, not the code after it
             enough = functools.partial(docstring_written, language=language, name=target.name)
+        elif action in (catalog.FIX, catalog.REFACTOR):  # the code, not the chat after it
+            enough = functools.partial(code_block_written, language=language)
         options = GenerateOptions(
             max_tokens=max_tokens,
             file=path,
