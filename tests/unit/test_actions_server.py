@@ -22,6 +22,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import register_lsp_features
 
 from tests.helpers import code_actions
+from tsr_lsp.bench.actions import apply_text_edits as apply
+from tsr_lsp.bench.actions import text_edits
 from tsr_lsp.server.transport import plain_converter
 
 SERVER = Path(__file__).with_name("actions_server.py")
@@ -156,31 +158,6 @@ def pick(items: list[Any], action: str) -> dict[str, Any]:
     return next(a for a in items if (a.get("data") or {}).get("action") == action)
 
 
-def apply(text: str, edits: list[dict[str, Any]]) -> str:
-    lines = text.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-
-    def at(p: dict[str, int]) -> int:
-        return offsets[min(p["line"], len(lines))] + p["character"]
-
-    for e in sorted(edits, key=lambda e: at(e["range"]["start"]), reverse=True):
-        text = text[: at(e["range"]["start"])] + e["newText"] + text[at(e["range"]["end"]) :]
-    return text
-
-
-def text_edits(edit: dict[str, Any], uri: str) -> list[dict[str, Any]]:
-    if edit.get("changes"):
-        return list(edit["changes"][uri])
-    return [
-        e
-        for c in edit["documentChanges"]
-        if c.get("textDocument", {}).get("uri") == uri
-        for e in c["edits"]
-    ]
-
-
 async def episode(client: LanguageClient, episode_id: str) -> dict[str, Any]:
     exported = await client.protocol.send_request_async("tsr/memory/export", {})
     return next(e for e in exported["episodes"] if e["id"] == episode_id)
@@ -277,14 +254,7 @@ async def test_a_docstring_stops_the_model_once_it_is_written(
     assert new == CODE.replace(
         "def area(r):\n", 'def area(r):\n    """Area of a circle of radius r."""\n'
     )
-    ends = [
-        r.message
-        for reports in client.progress_reports.values()
-        for r in reports
-        if isinstance(r, types.WorkDoneProgressEnd) and r.message
-    ]
-    written = int(ends[-1].split()[0])  # "N tokens": the scripted model's 8-character pieces
-    assert written <= 8 < len(body) // 8
+    assert tokens_written(client) <= 8 < len(body) // 8
 
 
 async def test_a_refactor_stops_the_model_after_its_code_block(
@@ -297,14 +267,19 @@ async def test_a_refactor_stops_the_model_after_its_code_block(
     assert apply(CODE, text_edits(resolved["edit"], uri)) == CODE.replace(
         "math.pi * r * r", "math.pi * r**2"
     )
+    assert tokens_written(client) <= (len(REFACTORED) + 20) // 8 + 1 < len(chat) // 8
+
+
+def tokens_written(client: LanguageClient) -> int:
+    """What the last action's progress end reports: "N tokens" (the scripted model's
+    8-character pieces)."""
     ends = [
         r.message
         for reports in client.progress_reports.values()
         for r in reports
         if isinstance(r, types.WorkDoneProgressEnd) and r.message
     ]
-    written = int(ends[-1].split()[0])  # the scripted model's 8-character pieces
-    assert written <= (len(REFACTORED) + 20) // 8 + 1 < len(chat) // 8
+    return int(ends[-1].split()[0])
 
 
 async def _outcome_is(client: LanguageClient, ep_id: str, want: str) -> bool:

@@ -121,17 +121,20 @@ def check(action: str, before: str, after: str) -> bool:
     )
 
 
-def apply_edit(text: str, edit: dict[str, Any], uri: str) -> str:
-    """The document after a WorkspaceEdit's text edits for ``uri``."""
+def text_edits(edit: dict[str, Any], uri: str) -> list[dict[str, Any]]:
+    """A WorkspaceEdit's text edits of ``uri`` (``changes`` or ``documentChanges``)."""
     if edit.get("changes"):
-        edits = list(edit["changes"].get(uri, []))
-    else:
-        edits = [
-            e
-            for change in edit.get("documentChanges") or []
-            if change.get("textDocument", {}).get("uri") == uri
-            for e in change.get("edits", [])
-        ]
+        return list(edit["changes"].get(uri, []))
+    return [
+        e
+        for change in edit.get("documentChanges") or []
+        if change.get("textDocument", {}).get("uri") == uri
+        for e in change.get("edits", [])
+    ]
+
+
+def apply_text_edits(text: str, edits: list[dict[str, Any]]) -> str:
+    """``text`` with LSP text edits applied, as an editor applies them."""
     lines = text.splitlines(keepends=True)
     offsets = [0]
     for line in lines:
@@ -185,7 +188,7 @@ async def run_action(runner: Any, task: Task, action: str, n: int) -> dict[str, 
         return record
     record["ms"] = (time.perf_counter() - start) * 1000
     edit = resolved.get("edit") if isinstance(resolved, dict) else conv.unstructure(resolved.edit)
-    after = apply_edit(task.code, edit or {}, uri)
+    after = apply_text_edits(task.code, text_edits(edit or {}, uri))
     record["ok"] = check(action, task.code, after)
     return record
 
