@@ -14,6 +14,7 @@ import asyncio
 import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -237,7 +238,7 @@ class Actions(LanguageFeature):
         )
         max_tokens = self.settings.actions.max_tokens or None
         # the edit uses part of the answer: the model stops once that is written
-        enough: Any = None
+        enough: Callable[[str], bool] | None = None
         if action is catalog.DOCSTRING:  # the docstring, not the code after it
             enough = functools.partial(docstring_written, language=language, name=target.name)
         elif action in (catalog.FIX, catalog.REFACTOR):  # the code, not the chat after it
