@@ -67,8 +67,13 @@ def code_block_written(partial: str, language: str) -> bool:
     """Has a streaming answer closed the block ``extract_code`` takes (no ``prefer``): the
     first one in the document's language, or untagged? A fix or refactor uses that block
     only, not the sentences after it, so the generation can stop there."""
-    answer = _SPECIAL.sub("", partial).replace("\r\n", "\n")
-    return next((done for tag, _, done in _blocks(answer) if _fits(tag, language)), False)
+    blocks = _blocks(_plain(partial))
+    return next((done for tag, _, done in blocks if _fits(tag, language)), False)
+
+
+def _plain(answer: str) -> str:
+    """The answer without chat-template tokens, with ``\\n`` line ends."""
+    return _SPECIAL.sub("", answer).replace("\r\n", "\n")
 
 
 def extract_code(
@@ -79,7 +84,7 @@ def extract_code(
     """The code of an answer ('' when there is none): the first fenced block in the
     document's language (or untagged) that ``prefer`` accepts, else the first such block,
     else the answer without its chat lines."""
-    answer = _SPECIAL.sub("", answer).replace("\r\n", "\n")
+    answer = _plain(answer)
     blocks = fenced_blocks(answer)
     if blocks:
         fitting = [code for tag, code in blocks if _fits(tag, language)] or [

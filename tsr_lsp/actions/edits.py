@@ -162,7 +162,8 @@ def docstring_written(partial: str, language: str, name: str = "") -> bool:
     first one without a name) whose first statement is a closed docstring; elsewhere a
     comment block followed by a line of code."""
     if language != PYTHON:
-        return _doc_comment_written(extract_code(partial, language))
+        block, ended = _comment_block(extract_code(partial, language))
+        return bool(block) and ended
     if partial.count('"""') + partial.count("'''") < 2:
         return False  # no docstring closed yet: skip the parse
     try:
@@ -174,18 +175,6 @@ def docstring_written(partial: str, language: str, name: str = "") -> bool:
             not name or node.name == name
         ):
             return bool(ast.get_docstring(node))
-    return False
-
-
-def _doc_comment_written(code: str) -> bool:
-    seen_comment = False
-    for line in code.split("\n"):
-        if not line.strip():
-            continue
-        if _COMMENT.match(line):
-            seen_comment = True
-        else:
-            return seen_comment
     return False
 
 
@@ -204,16 +193,22 @@ def format_docstring(text: str, indent: str) -> str:
 _COMMENT = re.compile(r"^\s*(//|/\*|\*|#|--|;)")
 
 
-def _comment_docstring(target: Target, answer: str, language: str) -> LineEdit:
-    """Other languages: the comment block the answer put before the definition, inserted
-    above the target at its indentation."""
-    code = extract_code(answer, language)
+def _comment_block(code: str) -> tuple[list[str], bool]:
+    """The comment block ``code`` starts with (blank lines before it skipped), and whether
+    a line came after it (so a streamed answer has written all of it)."""
     block: list[str] = []
     for line in code.split("\n"):
         if _COMMENT.match(line) or (block and line.strip() == "*/"):
             block.append(line.rstrip())
         elif block or line.strip():
-            break
+            return block, True
+    return block, False
+
+
+def _comment_docstring(target: Target, answer: str, language: str) -> LineEdit:
+    """Other languages: the comment block the answer put before the definition, inserted
+    above the target at its indentation."""
+    block, _ = _comment_block(extract_code(answer, language))
     if not block:
         raise PlanError("the model's answer held no doc comment; nothing was changed")
     block = textwrap.dedent("\n".join(block)).split("\n")

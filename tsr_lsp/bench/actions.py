@@ -9,7 +9,8 @@ and change nothing else (the code's AST without docstrings is the original's).
 
 ``--baseline DIR`` runs the same tasks on another checkout's server in the same run, the
 two alternating which goes first, so both see the same machine load; the ratio of their
-mean latencies is ``latency_vs_baseline_ratio``.
+mean latencies is ``latency_vs_baseline_ratio``. Each server starts with memory off, at
+the default thread count.
 
     tsr-lsp bench actions --json [--limit 8] [--actions docstring,refactor] [--baseline DIR]
 """
