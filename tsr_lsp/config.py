@@ -233,6 +233,9 @@ class LintSettings:
     kind: str = "auto"  # auto | prompt | chat | generic
 
 
+DOCSTRING_STYLES = ("summary", "full")
+
+
 @dataclass
 class ActionsSettings:
     """AI code actions (docs/PROTOCOL.md): offered on any non-template document."""
@@ -240,6 +243,9 @@ class ActionsSettings:
     enabled: bool = True
     max_tokens: int = 0  # 0: the router's per-category budget
     tests_dir: str = ""  # relative to the project root; "" = tests/ (or an existing test/)
+    # Add docstring (Python): "summary" writes the one-sentence summary line and stops the
+    # model there; "full" asks for the parameters and return value too (about 5x the tokens)
+    docstring: str = "summary"
 
 
 @dataclass
@@ -498,6 +504,12 @@ def _validate(settings: Settings, warnings: list[str]) -> None:
             "(the router's budget)"
         )
         settings.actions.max_tokens = 0
+    if settings.actions.docstring not in DOCSTRING_STYLES:
+        warnings.append(
+            f"actions.docstring: {settings.actions.docstring!r} is not summary or full; "
+            "using summary"
+        )
+        settings.actions.docstring = "summary"
     for cat in list(settings.router.policy):
         if cat not in CATEGORIES:
             warnings.append(f"router.policy.{cat}: unknown category ignored")

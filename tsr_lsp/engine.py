@@ -73,6 +73,9 @@ class GenerateOptions:
     # not the code the model writes after it): generation stops once it returns True for
     # the text so far, and the answer is that text (finish_reason "stop", not a cancel)
     enough: Callable[[str], bool] | None = None
+    # the start of the answer the caller knows already (GenerationRequest.answer_start);
+    # used only for an answer without steps, which would come before it
+    answer_start: str = ""
 
 
 @dataclass
@@ -376,6 +379,9 @@ class Engine:
             # of code ("# open it with open(path) as f:"); prose keeps the mild default
             repeat_penalty=1.0 if decision.category in ("code", "math") else 1.1,
             seed=options.seed,
+            answer_start=options.answer_start
+            if decision.cot_steps == 0 and decision.method == "steps"
+            else "",
         )
         cancelled = False
         answered_by = decision.method

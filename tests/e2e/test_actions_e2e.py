@@ -198,7 +198,9 @@ async def test_a_docstring_is_added_and_the_model_stops_after_it(
     resolved = await client.code_action_resolve_async(await action(client, uri, at(1), "docstring"))
     new = write_edit(resolved.edit)[uri]  # type: ignore[arg-type]
     func = ast.parse(new).body[0]
-    assert isinstance(func, ast.FunctionDef) and ast.get_docstring(func)
+    assert isinstance(func, ast.FunctionDef)
+    doc = (ast.get_docstring(func) or "").strip()
+    assert doc and "\n" not in doc  # actions.docstring "summary": one line
     header, body = SUMMARIZE.split("\n", 1)
     assert new.startswith(header + "\n") and new.endswith(body)  # the code is untouched
     ends = [
@@ -207,8 +209,9 @@ async def test_a_docstring_is_added_and_the_model_stops_after_it(
         for r in reports
         if isinstance(r, types.WorkDoneProgressEnd) and (r.message or "").endswith(" tokens")
     ]
+    # the model starts after the header it was given and stops after the first sentence;
     # the definition again, after its docstring, would reach actions.maxTokens (160)
-    assert int(ends[-1].split()[0]) < 120, ends
+    assert int(ends[-1].split()[0]) < 60, ends
 
 
 async def test_cancel_stops_the_real_model(client: LanguageClient, tmp_path: Path) -> None:

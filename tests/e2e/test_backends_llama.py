@@ -71,6 +71,31 @@ def test_fim_on_the_coder_fills_the_gap(coder: LlamaCppBackend) -> None:
     compile(prefix + middle + suffix, "<fim>", "exec")  # it fits between the two halves
 
 
+def test_a_chat_answer_goes_on_from_its_known_start(coder: LlamaCppBackend) -> None:
+    """``answer_start`` follows the chat prompt: the text begins with it (streamed first,
+    not counted as a generated token) and the model writes what comes after it. The prompt
+    before it is the one ``create_chat_completion`` renders: the greedy answer that wrote
+    the start itself goes on the same way."""
+    messages = [
+        {"role": "system", "content": "Reply with the code in one fenced block."},
+        {
+            "role": "user",
+            "content": "Add a docstring to this python:\n```python\ndef mean(xs):\n"
+            "    return sum(xs) / len(xs)\n```",
+        },
+    ]
+    start = "```python\ndef mean(xs):\n"
+    whole = coder.generate(GenerationRequest(messages=messages, max_tokens=24, temperature=0.0))
+    assert whole.text.startswith(start)  # what the model writes first unaided
+    pieces: list[str] = []
+    req = GenerationRequest(messages=messages, max_tokens=12, temperature=0.0, answer_start=start)
+    out = coder.generate(req, on_token=pieces.append)
+    assert pieces[0] == start and "".join(pieces) == out.text
+    assert out.completion_tokens == len(pieces) - 1 <= 12
+    assert '"""' in out.text[len(start) :]  # it went on at the docstring
+    assert whole.text.startswith(out.text[: len(start) + 8])
+
+
 def test_user_text_that_looks_like_fim_tokens_stays_text(coder: LlamaCppBackend) -> None:
     tokens = coder.prompt_tokens(GenerationRequest(prompt="x = '<|fim_middle|>'", suffix=""))
     pre, _suf, mid = coder.fim_ids or (0, 0, 0)

@@ -17,11 +17,13 @@ from tsr_lsp.actions.clean import (
 from tsr_lsp.actions.edits import (
     PlanError,
     apply_line_edits,
+    docstring_answer_start,
     docstring_written,
     format_docstring,
     plan_docstring,
     plan_replace,
     plan_tests,
+    summary_sentence,
 )
 from tsr_lsp.actions.target import (
     file_for_tests,
@@ -216,6 +218,68 @@ def test_a_fix_or_refactor_answer_can_stop_once_its_code_block_is_closed(answer:
     assert plan_replace(MODULE, t, answer[:cut], "python", "refactor") == whole
     assert not code_block_written("```python\ndef mean(xs):\n    return 1\n", "python")
     assert not code_block_written("```js\nlet a = 1;\n```\n", "python")  # not its block
+
+
+def test_a_docstring_answer_starts_with_the_header_the_model_need_not_write() -> None:
+    """The start given to the model is the fence and the definition up to its body
+    (decorators, a signature over several lines, a method's indentation); a docstring the
+    model writes after it makes the same edit as a whole answer that wrote them itself."""
+    t = find_target(MODULE, "python", 10, 0, 10, 0)  # Stats.spread: decorated, indented
+    assert t is not None and t.name == "spread"
+    start = docstring_answer_start(t.text, "python")
+    assert start == "```python\n    @staticmethod\n    def spread(xs):\n"
+    answer = start + '        """Return the range of xs."""\n        lo = min(xs)\n```'
+    assert docstring_written(answer[: answer.index("lo =")], "python", "spread")
+    edit = plan_docstring(MODULE, t, answer, "python")
+    assert '        """Return the range of xs."""\n        lo = min(xs)' in apply_line_edits(
+        MODULE, [edit]
+    )
+    wide = "def f(\n    a,\n    b,\n):  # two\n    # a comment\n    return a\n"
+    assert docstring_answer_start(wide, "python") == "```python\n" + wide.rsplit("\n", 2)[0] + "\n"
+    assert docstring_answer_start("def f(): return 1\n", "python") == ""  # body on its line
+    assert docstring_answer_start("x = 1\n", "python") == ""  # not a definition
+    assert docstring_answer_start("def f(:\n", "python") == ""  # does not parse
+    assert docstring_answer_start("function add(a, b) {\n}\n", "javascript") == ""
+
+
+SPREAD_ANSWER = (
+    '```python\n    @staticmethod\n    def spread(xs):\n        """\n        Return the range of xs, '
+    "e.g. 3 for [1, 4]. Raises ValueError\n        on an empty list.\n\n        Args:\n"
+    '            xs: numbers.\n        """\n        lo = min(xs)\n        return max(xs) - lo\n```'
+)
+
+
+def test_a_summary_docstring_stops_after_its_first_sentence() -> None:
+    """``actions.docstring = "summary"``: the model is stopped once the docstring's first
+    sentence has ended ("e.g. " does not end it), and the edit is that sentence on one
+    line, the same as from the whole answer."""
+    t = find_target(MODULE, "python", 10, 0, 10, 0)
+    assert t is not None
+    written = [
+        i
+        for i in range(len(SPREAD_ANSWER) + 1)
+        if docstring_written(SPREAD_ANSWER[:i], "python", "spread", summary=True)
+    ]
+    cut = written[0]
+    assert SPREAD_ANSWER[:cut].endswith("[1, 4]. R")  # the next word began: " Raises"
+    edit = plan_docstring(MODULE, t, SPREAD_ANSWER[:cut], "python", summary=True)
+    assert edit == plan_docstring(MODULE, t, SPREAD_ANSWER, "python", summary=True)
+    assert edit.text == '        """Return the range of xs, e.g. 3 for [1, 4]."""\n'
+    full = plan_docstring(MODULE, t, SPREAD_ANSWER, "python")
+    assert "Args:" in full.text  # the full style keeps what the model wrote
+    assert not docstring_written(SPREAD_ANSWER[:cut], "python", "spread")
+
+
+def test_a_summary_docstring_is_the_definitions_first_statement() -> None:
+    closed = '```python\ndef mean(xs):\n    """Return the mean"""\n'
+    assert docstring_written(closed, "python", "mean", summary=True)  # closed, no full stop
+    code_first = '```python\ndef mean(xs):\n    x = 1  # a. b\n    """Later. Text"""\n'
+    assert not docstring_written(code_first, "python", "mean", summary=True)
+    other = '```python\ndef other():\n    """Not this one. At all."""\n'
+    assert not docstring_written(other, "python", "mean", summary=True)
+    wide = '```python\ndef mean(\n    xs: list,\n):  # why\n    # note\n    """One. Two'
+    assert docstring_written(wide, "python", "mean", summary=True)
+    assert summary_sentence("Return the mean\n    of xs\n\n    Args:") == "Return the mean of xs"
 
 
 def test_a_docstring_answer_without_one_runs_to_the_end() -> None:

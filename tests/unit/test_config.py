@@ -85,6 +85,14 @@ def test_wire_format_is_camel_case(home: Path) -> None:
     assert "nCtx" in wire["models"]["coder"]
 
 
+def test_docstring_style_takes_full_and_falls_back_to_summary(home: Path) -> None:
+    full, warnings = load_settings(None, ("editor", {"actions": {"docstring": "full"}}))
+    assert full.actions.docstring == "full" and warnings == []
+    bad, warnings = load_settings(None, ("editor", {"actions": {"docstring": "long"}}))
+    assert bad.actions.docstring == "summary"
+    assert any("actions.docstring" in w and "summary" in w for w in warnings)
+
+
 def test_fim_order_takes_spm_and_falls_back_to_psm(home: Path) -> None:
     spm, warnings = load_settings(None, ("editor", {"completion": {"fimOrder": "spm"}}))
     assert spm.completion.fim_order == "spm" and warnings == []

@@ -80,12 +80,20 @@ def _definition(code: str, name: str) -> str | None:
 
 
 # ---------------------------------------------------------------------- docstring
-def plan_docstring(doc: str, target: Target, answer: str, language: str) -> LineEdit:
-    """Insert (or replace) the target's docstring with the one the answer wrote; the code
+def plan_docstring(
+    doc: str, target: Target, answer: str, language: str, summary: bool = False
+) -> LineEdit:
+    """Insert (or replace) the target's docstring with the one the answer wrote (with
+    ``summary``, its first sentence: the one-line summary the prompt asks for); the code
     itself is never touched."""
     if language != PYTHON:
         return _comment_docstring(target, answer, language)
-    text = answer_docstring(answer, target.name)
+    if summary:
+        opened = _opened_docstring(answer, target.name)
+        text = summary_sentence(opened[0]) if opened else ""
+        text = text or summary_sentence(answer_docstring(answer, target.name))
+    else:
+        text = answer_docstring(answer, target.name)
     if not text:
         raise PlanError("the model's answer held no docstring; nothing was changed")
     node = _node_at(doc, target)
@@ -155,12 +163,50 @@ def answer_docstring(answer: str, name: str = "") -> str:
     return inspect.cleandoc(m.group(2)).strip() if m and m.group(2).strip() else ""
 
 
-def docstring_written(partial: str, language: str, name: str = "") -> bool:
+# the end of a docstring's first sentence (not "e.g. "), or of its first paragraph
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)[.!?](?=\s)|\n[ \t]*\n")
+# a signature's end, then blank or comment lines, then the quotes that open a docstring
+_SIGNATURE_END = re.compile(r":[ \t]*(?:#[^\n]*)?\n")
+_DOCSTRING_OPEN = re.compile(r'(?:[ \t]*(?:#[^\n]*)?\n)*[ \t]*[rRuU]?("""|\'\'\')')
+
+
+def summary_sentence(text: str) -> str:
+    """A docstring's first sentence on one line (PEP 257's summary line); its first
+    paragraph when no sentence ends in it."""
+    text = text.strip()
+    m = _SENTENCE_END.search(text)
+    if m is not None:
+        text = text[: m.start() + (m.group()[0] in ".!?")]
+    return " ".join(text.split())
+
+
+def _opened_docstring(answer: str, name: str = "") -> tuple[str, bool] | None:
+    """The text of the docstring that opens the def/class ``name`` (the first one without a
+    name) in the answer's code, up to its closing quotes or, still being written, to the
+    end, and whether it is closed; None when that definition's first statement is no
+    docstring (yet)."""
+    code = extract_code(answer, PYTHON)
+    who = re.escape(name) if name else r"\w+"
+    at = re.search(rf"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+{who}\b", code, re.M)
+    header = _SIGNATURE_END.search(code, at.end()) if at else None
+    opened = _DOCSTRING_OPEN.match(code, header.end()) if header else None
+    if opened is None:
+        return None
+    body = code[opened.end() :]
+    closing = body.find(opened.group(1))
+    return (body, False) if closing < 0 else (body[:closing], True)
+
+
+def docstring_written(partial: str, language: str, name: str = "", summary: bool = False) -> bool:
     """Does a streaming answer already hold what ``plan_docstring`` takes? The model answers
     with the whole definition, but the edit uses only its docstring (or doc comment), so
     the generation can stop once that is complete: in Python the def/class ``name`` (the
-    first one without a name) whose first statement is a closed docstring; elsewhere a
-    comment block followed by a line of code."""
+    first one without a name) whose first statement is a closed docstring (with
+    ``summary``, once its first sentence has ended); elsewhere a comment block followed by
+    a line of code."""
+    if language == PYTHON and summary:
+        opened = _opened_docstring(partial, name)
+        return opened is not None and (opened[1] or bool(_SENTENCE_END.search(opened[0].lstrip())))
     if language != PYTHON:
         block, ended = _comment_block(extract_code(partial, language))
         return bool(block) and ended
@@ -176,6 +222,29 @@ def docstring_written(partial: str, language: str, name: str = "") -> bool:
         ):
             return bool(ast.get_docstring(node))
     return False
+
+
+def docstring_answer_start(code: str, language: str) -> str:
+    """The start of a docstring answer that the model need not write: the code fence and
+    the definition's header (decorators and signature, as ``code`` has them), up to its
+    first statement. The model otherwise copies those tokens before it writes the
+    docstring, the only part the edit takes; given them, it starts at the docstring. ""
+    where the header cannot be told (other languages, code that does not parse, a
+    one-line definition)."""
+    if language != PYTHON:
+        return ""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except (SyntaxError, ValueError):
+        return ""
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return ""
+    header = node.body[0].lineno - 1  # lines before the first statement
+    if header < node.lineno:  # the body starts on the signature's line
+        return ""
+    lines = code.split("\n")[:header]
+    return "```python\n" + "".join(line.rstrip() + "\n" for line in lines)
 
 
 def format_docstring(text: str, indent: str) -> str:

@@ -78,6 +78,11 @@ class GenerationRequest:
     # is left as it was, so a user who does not accept loses none of it (backends that can;
     # evaluated in small chunks, so a real request stops it sooner).
     keep_cache: bool = False
+    # Chat only: the answer's known start (a docstring action's code fence and definition
+    # header). A backend that can continue an answer (llama.cpp) puts it after the chat
+    # prompt, so the model starts past it, and returns text that begins with it; the others
+    # ignore it and the model writes it itself. Either way the text starts the same.
+    answer_start: str = ""
 
 
 @dataclass

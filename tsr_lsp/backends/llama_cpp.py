@@ -409,9 +409,19 @@ class LlamaCppBackend:
         perf_before = self._perf()
         prompt_len = 0
         evaluated_early = 0
+        start = ""
         if request.messages is not None:
-            stream = self.llm.create_chat_completion(messages=request.messages, **common)
-            pick = _chat_delta
+            continued = self._continued_chat(request) if request.answer_start else None
+            if continued is None:
+                stream = self.llm.create_chat_completion(messages=request.messages, **common)
+                pick = _chat_delta
+            else:
+                tokens, extra = continued
+                start = request.answer_start
+                stream = self.llm.create_completion(prompt=tokens, **{**common, **extra})
+                pick = _completion_delta
+                if on_token is not None:  # the stream starts with the known start
+                    on_token(start)
         else:
             tokens = self.prompt_tokens(request)
             prompt_len = len(tokens)
@@ -445,9 +455,45 @@ class LlamaCppBackend:
         else:
             evaluated = evaluated_early
         result = timer.result(finish, prompt_len, n, evaluated=evaluated)
+        result.text = start + result.text
         if finish == "cancelled":
             raise GenerationCancelled(result)
         return result
+
+    def _continued_chat(
+        self, request: GenerationRequest
+    ) -> tuple[list[int], dict[str, Any]] | None:
+        """The chat prompt as ``create_chat_completion`` renders it (the GGUF's own
+        template, as llama-cpp-python applies it) followed by ``answer_start``, and the
+        completion arguments the chat adds (its stop string and tokens); None for a model
+        whose chat format llama-cpp-python chose by name (the start is then written by the
+        model)."""
+        llm = self.llm
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template or llm.chat_format != "chat_template.default" or llm.chat_handler:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        eos, bos = llm.token_eos(), llm.token_bos()
+        text = llm._model.token_get_text
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=text(eos) if eos != -1 else "",
+            bos_token=text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+        messages: Any = request.messages  # llama-cpp-python's TypedDicts of the same shape
+        rendered = formatter(messages=messages)
+        tokens = list(
+            llm.tokenize(
+                rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+            )
+        )
+        stop = list(request.stop)
+        if rendered.stop is not None:
+            stop += rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]
+        extra = {"stop": stop or None, "stopping_criteria": rendered.stopping_criteria}
+        return tokens + self._plain(request.answer_start), extra
 
 
 def _add_scratch_sequence(llm: Any) -> bool:

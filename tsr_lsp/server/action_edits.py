@@ -36,7 +36,9 @@ class EditPlanner:
         if gen.action is catalog.TESTS:
             return self._tests_edit(gen)
         if gen.action is catalog.DOCSTRING:
-            line_edit = edits.plan_docstring(gen.text, gen.target, gen.answer, gen.language)
+            line_edit = edits.plan_docstring(
+                gen.text, gen.target, gen.answer, gen.language, gen.summary
+            )
         else:
             line_edit = edits.plan_replace(
                 gen.text, gen.target, gen.answer, gen.language, gen.action.name

@@ -74,6 +74,7 @@ class Generated:
     episode: str | None
     path: str
     language: str
+    summary: bool = False  # a docstring's summary line only (actions.docstring)
 
 
 @dataclass

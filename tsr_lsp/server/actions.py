@@ -25,7 +25,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from tsr_lsp.actions import catalog, outcome
 from tsr_lsp.actions.catalog import BY_NAME, DOCUMENT, Action
 from tsr_lsp.actions.clean import code_block_written
-from tsr_lsp.actions.edits import PlanError, docstring_written
+from tsr_lsp.actions.edits import PlanError, docstring_answer_start, docstring_written
 from tsr_lsp.actions.target import (
     PYTHON,
     Scope,
@@ -239,8 +239,14 @@ class Actions(LanguageFeature):
         max_tokens = self.settings.actions.max_tokens or None
         # the edit uses part of the answer: the model stops once that is written
         enough: Callable[[str], bool] | None = None
+        start = ""
+        summary = action is catalog.DOCSTRING and self.settings.actions.docstring == "summary"
         if action is catalog.DOCSTRING:  # the docstring, not the code after it
-            enough = functools.partial(docstring_written, language=language, name=target.name)
+            enough = functools.partial(
+                docstring_written, language=language, name=target.name, summary=summary
+            )
+            start = docstring_answer_start(target.text, language)  # nor the header before it
+            variables["style"] = self.settings.actions.docstring
         elif action in (catalog.FIX, catalog.REFACTOR):  # the code, not the chat after it
             enough = functools.partial(code_block_written, language=language)
         options = GenerateOptions(
@@ -249,6 +255,7 @@ class Actions(LanguageFeature):
             template=action.template,
             variables=variables,
             enough=enough,
+            answer_start=start,
         )
         loop = asyncio.get_running_loop()
         progress = WorkProgress(self.server, loop, None, action.title, cancellable=True)
@@ -290,7 +297,9 @@ class Actions(LanguageFeature):
             decision["explanation"],
             episode,
         )
-        return Generated(action, data, target, text, result.text, decision, episode, path, language)
+        return Generated(
+            action, data, target, text, result.text, decision, episode, path, language, summary
+        )
 
     def _request(
         self,
