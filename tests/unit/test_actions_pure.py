@@ -243,8 +243,9 @@ def test_a_docstring_answer_starts_with_the_header_the_model_need_not_write() ->
 
 
 SPREAD_ANSWER = (
-    '```python\n    @staticmethod\n    def spread(xs):\n        """\n        Return the range of xs, '
-    "e.g. 3 for [1, 4]. Raises ValueError\n        on an empty list.\n\n        Args:\n"
+    '```python\n    @staticmethod\n    def spread(xs):\n        """\n'
+    "        Return the range of xs, e.g. 3 for [1, 4]. Raises ValueError\n"
+    "        on an empty list.\n\n        Args:\n"
     '            xs: numbers.\n        """\n        lo = min(xs)\n        return max(xs) - lo\n```'
 )
 
@@ -280,6 +281,33 @@ def test_a_summary_docstring_is_the_definitions_first_statement() -> None:
     wide = '```python\ndef mean(\n    xs: list,\n):  # why\n    # note\n    """One. Two'
     assert docstring_written(wide, "python", "mean", summary=True)
     assert summary_sentence("Return the mean\n    of xs\n\n    Args:") == "Return the mean of xs"
+
+
+def test_a_summary_doc_comment_is_its_first_sentence_in_the_blocks_style() -> None:
+    js = "function add(a, b) {\n  return a + b;\n}\n"
+    jt = find_target(js, "javascript", 0, 0, 0, 0)
+    assert jt is not None
+    answer = (
+        "```js\n/**\n * Add two numbers, e.g. 1 and 2. Returns\n * their sum.\n"
+        " * @param {number} a\n */\nfunction add(a, b) {\n  return a + b;\n}\n```"
+    )
+    cut = next(
+        i
+        for i in range(len(answer) + 1)
+        if docstring_written(answer[:i], "javascript", summary=True)
+    )
+    assert answer[:cut].endswith("2. R")
+    edit = plan_docstring(js, jt, answer[:cut], "javascript", summary=True)
+    assert edit == plan_docstring(js, jt, answer, "javascript", summary=True)
+    assert apply_line_edits(js, [edit]) == "/** Add two numbers, e.g. 1 and 2. */\n" + js
+    rust = "fn add(a: i32) -> i32 {\n    a\n}\n"
+    rt = find_target(rust, "rust", 0, 0, 0, 0)
+    assert rt is not None
+    lines = "```rust\n/// Adds one.\n/// More text.\nfn add(a: i32) -> i32 {\n    a\n}\n```"
+    edit = plan_docstring(rust, rt, lines, "rust", summary=True)
+    assert apply_line_edits(rust, [edit]) == "/// Adds one.\n" + rust
+    with pytest.raises(PlanError, match="no doc comment"):
+        plan_docstring(js, jt, "```js\n/**\n */\nfunction add() {}\n```", "javascript")
 
 
 def test_a_docstring_answer_without_one_runs_to_the_end() -> None:

@@ -87,7 +87,7 @@ def plan_docstring(
     ``summary``, its first sentence: the one-line summary the prompt asks for); the code
     itself is never touched."""
     if language != PYTHON:
-        return _comment_docstring(target, answer, language)
+        return _comment_docstring(target, answer, language, summary)
     if summary:
         opened = _opened_docstring(answer, target.name)
         text = summary_sentence(opened[0]) if opened else ""
@@ -203,12 +203,14 @@ def docstring_written(partial: str, language: str, name: str = "", summary: bool
     the generation can stop once that is complete: in Python the def/class ``name`` (the
     first one without a name) whose first statement is a closed docstring (with
     ``summary``, once its first sentence has ended); elsewhere a comment block followed by
-    a line of code."""
+    a line of code (or, with ``summary``, its first sentence)."""
     if language == PYTHON and summary:
         opened = _opened_docstring(partial, name)
         return opened is not None and (opened[1] or bool(_SENTENCE_END.search(opened[0].lstrip())))
     if language != PYTHON:
         block, ended = _comment_block(extract_code(partial, language))
+        if summary and block and not ended:  # the first sentence has ended
+            return bool(_SENTENCE_END.search(_comment_text(block)))
         return bool(block) and ended
     if partial.count('"""') + partial.count("'''") < 2:
         return False  # no docstring closed yet: skip the parse
@@ -274,12 +276,34 @@ def _comment_block(code: str) -> tuple[list[str], bool]:
     return block, False
 
 
-def _comment_docstring(target: Target, answer: str, language: str) -> LineEdit:
-    """Other languages: the comment block the answer put before the definition, inserted
-    above the target at its indentation."""
+# a comment line's markers: what is left is its text
+_COMMENT_MARKS = re.compile(r"^\s*(?:/\*+|\*+/|\*|//+!?|#+|--+|;+)\s?|\s*\*+/\s*$")
+
+
+def _comment_text(block: list[str]) -> str:
+    return "\n".join(_COMMENT_MARKS.sub("", line) for line in block).strip()
+
+
+def _summary_comment(block: list[str]) -> list[str]:
+    """A doc comment's first sentence as one comment line in the block's own style."""
+    text = summary_sentence(_comment_text(block))
+    first = block[0].strip()
+    if first.startswith("/*"):
+        return [f"{'/**' if first.startswith('/**') else '/*'} {text} */"]
+    mark = re.match(r"(//+!?|#+|--+|;+)", first)
+    return [f"{mark.group(1) if mark else '//'} {text}"]
+
+
+def _comment_docstring(
+    target: Target, answer: str, language: str, summary: bool = False
+) -> LineEdit:
+    """Other languages: the comment block the answer put before the definition (with
+    ``summary``, its first sentence on one line), inserted above the target at its
+    indentation."""
     block, _ = _comment_block(extract_code(answer, language))
-    if not block:
+    if not block or not _comment_text(block):
         raise PlanError("the model's answer held no doc comment; nothing was changed")
+    block = _summary_comment(block) if summary else block
     block = textwrap.dedent("\n".join(block)).split("\n")
     text = "".join(f"{target.indent}{line}\n" for line in block)
     return LineEdit(target.start, target.start, text)
