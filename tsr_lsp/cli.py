@@ -141,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=0, help="completion, actions: about this many tasks"
     )
     bench.add_argument(
-        "--actions", default="", help="actions: which, e.g. docstring,refactor (docstring)"
+        "--actions",
+        default="",
+        help="actions: which of docstring, refactor, tests, comma-separated (docstring)",
     )
     bench.add_argument(
         "--settings", default="", help="completion: JSON settings, e.g. '{\"suffixTokens\": 64}'"

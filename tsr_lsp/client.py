@@ -76,8 +76,12 @@ class TsrClient:
             data_support=True,
             resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]),
         )
+        # and applied as editors apply them: "Write tests" creates its file in the edit
+        edits = types.WorkspaceEditClientCapabilities(
+            document_changes=True, resource_operations=[types.ResourceOperationKind.Create]
+        )
         caps = types.ClientCapabilities(
-            workspace=types.WorkspaceClientCapabilities(configuration=True),
+            workspace=types.WorkspaceClientCapabilities(configuration=True, workspace_edit=edits),
             window=types.WindowClientCapabilities(work_done_progress=True),
             text_document=types.TextDocumentClientCapabilities(code_action=actions),
         )

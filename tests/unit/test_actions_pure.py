@@ -20,11 +20,13 @@ from tsr_lsp.actions.edits import (
     docstring_answer_start,
     docstring_written,
     format_docstring,
+    imports_answer_start,
     plan_docstring,
     plan_replace,
     plan_tests,
     summary_sentence,
 )
+from tsr_lsp.actions.shape import AnswerShape, answer_shape
 from tsr_lsp.actions.target import (
     file_for_tests,
     find_target,
@@ -315,6 +317,36 @@ def test_a_docstring_answer_without_one_runs_to_the_end() -> None:
     assert not docstring_written('```python\ndef other():\n    """Doc."""\n', "python", "mean")
     assert not docstring_written('```python\ndef mean(xs):\n    """Doc.', "python", "mean")
     assert not docstring_written("```js\n// one\n// two\n", "javascript")
+
+
+def test_a_tests_answer_starts_with_its_imports_and_def() -> None:
+    """The imports the prompt asks for are given, then ``def``: the model writes a test's
+    name next (given the imports alone, the 1.5B went on importing)."""
+    start = imports_answer_start("python", "pkg.stats", ["mean", "Stats"])
+    assert start == "```python\nimport pytest\nfrom pkg.stats import mean, Stats\n\n\ndef"
+    answer = start + " test_mean():\n    assert mean([1, 3]) == 2\n```"
+    plan = plan_tests(answer, "python", "pkg.stats", ["mean", "Stats"], None)
+    assert plan.full.count("import pytest") == 1 and "def test_mean():" in plan.full
+    assert imports_answer_start("python", "stats", []).startswith(
+        "```python\nimport pytest\nimport stats\n"
+    )
+    assert imports_answer_start("python", "", ["mean"]) == ""  # nothing to import from
+    assert imports_answer_start("javascript", "stats", ["mean"]) == ""
+
+
+def test_each_action_stops_and_starts_where_its_edit_needs() -> None:
+    t = find_target(MODULE, "python", 4, 0, 4, 0)
+    assert t is not None
+    doc = answer_shape(catalog.DOCSTRING, "python", t, {})
+    assert doc.summary and doc.start == "```python\ndef mean(xs):\n" and doc.enough is not None
+    full = answer_shape(catalog.DOCSTRING, "python", t, {}, docstring_style="full")
+    assert not full.summary and full.enough is not None
+    assert not full.enough('```python\ndef mean(xs):\n    """One. Two')
+    assert answer_shape(catalog.REFACTOR, "python", t, {}).enough is not None
+    assert not answer_shape(catalog.REFACTOR, "python", t, {}).start
+    tests = answer_shape(catalog.TESTS, "python", t, {"module": "m", "names": ["mean"]})
+    assert tests.enough is None and tests.start.endswith("from m import mean\n\n\ndef")
+    assert answer_shape(catalog.EXPLAIN, "python", t, {}) == AnswerShape()
 
 
 def test_tests_import_the_real_module_and_never_clash() -> None:

@@ -352,6 +352,17 @@ def plan_tests(
     return plan
 
 
+def imports_answer_start(language: str, module: str, names: list[str]) -> str:
+    """The start of a Python tests answer: the code fence, the imports the prompt asks for
+    (pytest, the code under test from its module), which the model would otherwise write
+    first, and ``def``, so it starts at its first test's name (given the imports alone,
+    the 1.5B went on importing). "" elsewhere, or without a module to import from."""
+    if language != PYTHON or not module:
+        return ""
+    imports = f"from {module} import {', '.join(names)}" if names else f"import {module}"
+    return f"```python\nimport pytest\n{imports}\n\n\ndef"
+
+
 def _python_tests(code: str, module: str, names: list[str], existing: str) -> str:
     code = _complete_tests(textwrap.dedent(code))
     err = python_error(code)

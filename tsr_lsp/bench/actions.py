@@ -12,7 +12,7 @@ two alternating which goes first, so both see the same machine load; the ratio o
 mean latencies is ``latency_vs_baseline_ratio``. Each server starts with memory off, at
 the default thread count.
 
-    tsr-lsp bench actions --json [--limit 8] [--actions docstring,refactor] [--baseline DIR]
+    tsr-lsp bench actions --json [--limit 8] [--actions docstring,refactor,tests] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ MIN_LINES, MAX_LINES = 8, 40  # function sizes a user selects for an action
 KINDS = {
     "docstring": "refactor.rewrite.tsr.docstring",
     "refactor": "refactor.rewrite.tsr.refactor",
+    "tests": "refactor.tsr.tests",
 }
 
 
@@ -106,12 +107,25 @@ def _strip_docstrings(tree: ast.AST) -> str:
     return ast.dump(tree)
 
 
-def check(action: str, before: str, after: str) -> bool:
-    """Does the edited file parse, and (docstring) add a docstring and change no code?"""
+def check(action: str, before: str, after: str, module: str = "", name: str = "") -> bool:
+    """Does the edited file parse, and (docstring) add a docstring and change no code, or
+    (tests; ``after`` is the test file) hold a test function or class that pytest would
+    collect and import ``name`` from ``module``?"""
     try:
         tree = ast.parse(after)
     except (SyntaxError, ValueError):
         return False
+    if action == "tests":
+        return any(
+            (isinstance(n, ast.FunctionDef) and n.name.startswith("test"))
+            or (isinstance(n, ast.ClassDef) and n.name.startswith("Test"))
+            for n in tree.body
+        ) and any(
+            isinstance(n, ast.ImportFrom)
+            and n.module == module
+            and any(a.name == name for a in n.names)
+            for n in ast.walk(tree)
+        )
     if action != "docstring":
         return after != before
     func = next((n for n in tree.body if isinstance(n, ast.FunctionDef)), None)
@@ -189,8 +203,16 @@ async def run_action(runner: Any, task: Task, action: str, n: int) -> dict[str, 
         return record
     record["ms"] = (time.perf_counter() - start) * 1000
     edit = resolved.get("edit") if isinstance(resolved, dict) else conv.unstructure(resolved.edit)
-    after = apply_text_edits(task.code, text_edits(edit or {}, uri))
-    record["ok"] = check(action, task.code, after)
+    edit = edit or {}
+    if action == "tests":  # the file the edit creates
+        created = [c["uri"] for c in edit.get("documentChanges") or [] if c.get("kind") == "create"]
+        after = apply_text_edits("", text_edits(edit, created[0])) if created else ""
+        record["ok"] = check(action, "", after, path.stem, task.name.split(".")[-1])
+    else:
+        after = apply_text_edits(task.code, text_edits(edit, uri))
+        record["ok"] = check(action, task.code, after)
+    if not record["ok"]:
+        record["after"] = after[:800]  # what failed the check, for the log
     return record
 
 

@@ -11,10 +11,8 @@ Applied edits are watched on didChange: undone -> rejected, changed -> edited.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,8 +22,8 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from tsr_lsp.actions import catalog, outcome
 from tsr_lsp.actions.catalog import BY_NAME, DOCUMENT, Action
-from tsr_lsp.actions.clean import code_block_written
-from tsr_lsp.actions.edits import PlanError, docstring_answer_start, docstring_written
+from tsr_lsp.actions.edits import PlanError
+from tsr_lsp.actions.shape import answer_shape
 from tsr_lsp.actions.target import (
     PYTHON,
     Scope,
@@ -237,25 +235,14 @@ class Actions(LanguageFeature):
             request, action.route_kind, language, target.text, str(root) if root else ""
         )
         max_tokens = self.settings.actions.max_tokens or None
-        # the edit uses part of the answer: the model stops once that is written
-        enough: Callable[[str], bool] | None = None
-        start = ""
-        summary = action is catalog.DOCSTRING and self.settings.actions.docstring == "summary"
-        if action is catalog.DOCSTRING:  # the docstring, not the code after it
-            enough = functools.partial(
-                docstring_written, language=language, name=target.name, summary=summary
-            )
-            start = docstring_answer_start(target.text, language)  # nor the header before it
-            variables["style"] = self.settings.actions.docstring
-        elif action in (catalog.FIX, catalog.REFACTOR):  # the code, not the chat after it
-            enough = functools.partial(code_block_written, language=language)
+        shape = answer_shape(action, language, target, variables, self.settings.actions.docstring)
         options = GenerateOptions(
             max_tokens=max_tokens,
             file=path,
             template=action.template,
             variables=variables,
-            enough=enough,
-            answer_start=start,
+            enough=shape.enough,
+            answer_start=shape.start,
         )
         loop = asyncio.get_running_loop()
         progress = WorkProgress(self.server, loop, None, action.title, cancellable=True)
@@ -298,7 +285,16 @@ class Actions(LanguageFeature):
             episode,
         )
         return Generated(
-            action, data, target, text, result.text, decision, episode, path, language, summary
+            action,
+            data,
+            target,
+            text,
+            result.text,
+            decision,
+            episode,
+            path,
+            language,
+            shape.summary,
         )
 
     def _request(
@@ -330,6 +326,8 @@ class Actions(LanguageFeature):
             variables["text"] = question
             request = question
         else:
+            if action is catalog.DOCSTRING:
+                variables["style"] = self.settings.actions.docstring
             verb = {"refactor": "Refactor", "docstring": "Add a docstring to"}.get(
                 action.name, "Explain"
             )
