@@ -132,6 +132,7 @@ class LlamaCppBackend:
         self.can_move_suffix = False
         self.suffix_stale = 0  # tokens typed since the cached suffix's cells were evaluated
         self._kv_mb = 0.0
+        self._formatter: Any = None  # the GGUF's chat template, for answer_start
         # a second instance of a loaded file (the pool's inline lane): the weights are
         # memory-mapped pages shared with the first, so only the KV cache counts
         self.shared_weights = False
@@ -153,6 +154,7 @@ class LlamaCppBackend:
                 f"{path}: llama.cpp could not load the model ({exc}); the file may be "
                 "truncated or from an unsupported architecture"
             ) from exc
+        self._formatter = None
         self.fim_ids = self._find_fim_tokens()
         self.repo_ids = self._find_repo_tokens()
         self.can_move_suffix = self.fim_ids is not None and _add_scratch_sequence(self.llm)
@@ -472,16 +474,18 @@ class LlamaCppBackend:
         template = llm.metadata.get("tokenizer.chat_template")
         if not template or llm.chat_format != "chat_template.default" or llm.chat_handler:
             return None
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        if self._formatter is None:  # compiled once: the template is the model's
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        eos, bos = llm.token_eos(), llm.token_bos()
-        text = llm._model.token_get_text
-        formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=text(eos) if eos != -1 else "",
-            bos_token=text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
-        )
+            eos, bos = llm.token_eos(), llm.token_bos()
+            text = llm._model.token_get_text
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=text(eos) if eos != -1 else "",
+                bos_token=text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            )
+        formatter = self._formatter
         messages: Any = request.messages  # llama-cpp-python's TypedDicts of the same shape
         rendered = formatter(messages=messages)
         tokens = list(
