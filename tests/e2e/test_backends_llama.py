@@ -71,6 +71,19 @@ def test_fim_on_the_coder_fills_the_gap(coder: LlamaCppBackend) -> None:
     compile(prefix + middle + suffix, "<fim>", "exec")  # it fits between the two halves
 
 
+def test_a_chat_reports_only_the_prompt_tokens_it_evaluated(coder: LlamaCppBackend) -> None:
+    """The same chat asked again finds its prompt in the KV cache and evaluates one token
+    (to refresh the logits); llama.cpp's own counter reported the whole prompt."""
+    coder.llm.reset()
+    req = GenerationRequest(
+        messages=[{"role": "user", "content": "Name a colour."}], max_tokens=3, temperature=0.0
+    )
+    first = coder.generate(req)
+    assert first.evaluated_prompt_tokens == first.prompt_tokens > 5
+    again = coder.generate(req)
+    assert again.prompt_tokens == first.prompt_tokens and again.evaluated_prompt_tokens == 1
+
+
 def test_a_chat_answer_goes_on_from_its_known_start(coder: LlamaCppBackend) -> None:
     """``answer_start`` follows the chat prompt: the text begins with it (streamed first,
     not counted as a generated token) and the model writes what comes after it. The prompt

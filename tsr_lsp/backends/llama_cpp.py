@@ -252,12 +252,6 @@ class LlamaCppBackend:
     def _reuses_suffix(request: GenerationRequest) -> bool:
         return request.reuse_suffix and request.suffix is not None and request.fim_order == "psm"
 
-    def _perf(self) -> tuple[int, int]:
-        import llama_cpp
-
-        data = llama_cpp.llama_perf_context(self.llm._ctx.ctx)
-        return int(data.n_p_eval), int(data.n_eval)
-
     def _prefill_tokens(
         self,
         tokens: list[int],
@@ -408,7 +402,7 @@ class LlamaCppBackend:
     ) -> GenerationResult:
         common = sampling_kwargs(request)
         timer = StreamTimer(on_token)
-        perf_before = self._perf()
+        cached = self.llm.input_ids[: self.llm.n_tokens].tolist()  # what the chat can reuse
         prompt_len = 0
         evaluated_early = 0
         start = ""
@@ -450,10 +444,13 @@ class LlamaCppBackend:
                     break
         finally:
             stream.close()
-        p_eval = self._perf()[0] - perf_before[0]
         if request.messages is not None:
             prompt_len = max(0, int(self.llm.n_tokens) - n + (finish == "length"))
-            evaluated = p_eval
+            # llama-cpp-python evaluates the prompt after its longest cached prefix, and at
+            # least its last token (llama.cpp's own counter, n_p_eval, counted the whole
+            # prompt whatever was reused)
+            prompt = self.llm.input_ids[:prompt_len].tolist()
+            evaluated = prompt_len - min(matching(cached, 0, prompt, 0), max(0, prompt_len - 1))
         else:
             evaluated = evaluated_early
         result = timer.result(finish, prompt_len, n, evaluated=evaluated)
