@@ -339,7 +339,7 @@ def test_each_action_stops_and_starts_where_its_edit_needs() -> None:
     assert t is not None
     doc = answer_shape(catalog.DOCSTRING, "python", t, {})
     assert doc.summary and doc.start == "```python\ndef mean(xs):\n" and doc.enough is not None
-    full = answer_shape(catalog.DOCSTRING, "python", t, {}, docstring_style="full")
+    full = answer_shape(catalog.DOCSTRING, "python", t, {"style": "full"})
     assert not full.summary and full.enough is not None
     assert not full.enough('```python\ndef mean(xs):\n    """One. Two')
     assert answer_shape(catalog.REFACTOR, "python", t, {}).enough is not None

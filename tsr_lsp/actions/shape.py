@@ -28,14 +28,14 @@ def answer_shape(
     language: str,
     target: Target,
     variables: dict[str, Any],
-    docstring_style: str = "summary",
 ) -> AnswerShape:
-    """Docstring: stop once it (or, in the summary style, its first sentence) is written;
-    the header before it is given. Fix, refactor: stop once the code block is closed, not
-    the chat after it. Tests: the imports the prompt asks for are given, so the tests come
-    first. Explain, ask: the whole answer."""
+    """Docstring: stop once it is written (in the summary style the prompt asks for, its
+    ``style`` variable, once its first sentence is); the header before it is given. Fix,
+    refactor: stop once the code block is closed, not the chat after it. Tests: the
+    imports the prompt asks for are given, so the tests come first. Explain, ask: the
+    whole answer."""
     if action is catalog.DOCSTRING:
-        summary = docstring_style == "summary"
+        summary = variables.get("style", "summary") == "summary"
         enough = functools.partial(
             docstring_written, language=language, name=target.name, summary=summary
         )

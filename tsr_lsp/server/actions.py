@@ -235,7 +235,7 @@ class Actions(LanguageFeature):
             request, action.route_kind, language, target.text, str(root) if root else ""
         )
         max_tokens = self.settings.actions.max_tokens or None
-        shape = answer_shape(action, language, target, variables, self.settings.actions.docstring)
+        shape = answer_shape(action, language, target, variables)
         options = GenerateOptions(
             max_tokens=max_tokens,
             file=path,
