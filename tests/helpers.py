@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsprotocol import types
 
 from tsr_lsp.backends.base import Backend, GenerationCancelled, GenerationRequest, GenerationResult
 
@@ -82,3 +83,15 @@ async def code_actions(client: Any, params: Any) -> list[Any]:
 
     conv.register_structure_hook(types.Command | types.CodeAction, hook)
     return list(await client.text_document_code_action_async(params) or [])
+
+
+def tokens_written(client: Any) -> int:
+    """What the last finished action's progress end reports, "N tokens" (pieces the model
+    wrote)."""
+    ends = [
+        r.message
+        for reports in client.progress_reports.values()
+        for r in reports
+        if isinstance(r, types.WorkDoneProgressEnd) and (r.message or "").endswith(" tokens")
+    ]
+    return int(ends[-1].split()[0])

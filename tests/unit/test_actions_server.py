@@ -21,7 +21,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import register_lsp_features
 
-from tests.helpers import code_actions
+from tests.helpers import code_actions, tokens_written
 from tsr_lsp.bench.actions import apply_text_edits as apply
 from tsr_lsp.bench.actions import text_edits
 from tsr_lsp.server.transport import plain_converter
@@ -268,18 +268,6 @@ async def test_a_refactor_stops_the_model_after_its_code_block(
         "math.pi * r * r", "math.pi * r**2"
     )
     assert tokens_written(client) <= (len(REFACTORED) + 20) // 8 + 1 < len(chat) // 8
-
-
-def tokens_written(client: LanguageClient) -> int:
-    """What the last action's progress end reports: "N tokens" (the scripted model's
-    8-character pieces)."""
-    ends = [
-        r.message
-        for reports in client.progress_reports.values()
-        for r in reports
-        if isinstance(r, types.WorkDoneProgressEnd) and r.message
-    ]
-    return int(ends[-1].split()[0])
 
 
 async def _outcome_is(client: LanguageClient, ep_id: str, want: str) -> bool:
