@@ -244,7 +244,7 @@ class ActionsSettings:
     max_tokens: int = 0  # 0: the router's per-category budget
     tests_dir: str = ""  # relative to the project root; "" = tests/ (or an existing test/)
     # Add docstring (Python): "summary" writes the one-sentence summary line and stops the
-    # model there; "full" asks for the parameters and return value too (about 5x the tokens)
+    # model there; "full" asks for the parameters and return value too (about 8x the tokens)
     docstring: str = "summary"
 
 
